@@ -1,0 +1,50 @@
+/* The hypervisor driver interface of drover-agent: a table of operations.
+ * hv-qemu.c drives real QEMU over QMP; a simulated driver can join later for
+ * scale tests. The daemon (main.c, api.c, heartbeat.c) only sees this. */
+#pragma once
+
+#include <jansson.h>
+
+#include "error.h"
+#include "util.h"
+
+struct dv_hv;
+
+/* Called from a driver thread when a VM changes state (QMP event or process
+ * exit). state is "running", "paused", "crashed" or "stopped"; reason is a
+ * short code such as "guest-shutdown", "guest-panicked", "qemu-exited". */
+typedef void (*dv_hv_event_cb)(void *userdata, const char *vm_id, const char *state,
+                               const char *reason);
+
+struct dv_hv_config {
+        const char *run_dir;   /* per-VM state dirs live in run_dir/<vm-id>/ */
+        const char *accel;     /* "auto", "kvm" or "tcg" */
+        const char *qemu_bin;  /* path of qemu-system-x86_64 */
+        bool sandbox;          /* run QEMU with -sandbox on,... (default true) */
+};
+
+struct dv_hv_ops {
+        const char *name; /* "qemu" */
+        int (*init)(const struct dv_hv_config *cfg, dv_hv_event_cb cb, void *userdata,
+                    struct dv_hv **ret_hv);
+        /* Find QEMU processes left by an earlier agent in run_dir and take
+         * them over (reconnect QMP, resume watching). Returns the count. */
+        int (*adopt)(struct dv_hv *hv);
+        /* Start a VM from a SPEC object (docs/api.md). Returns once QEMU
+         * runs the guest; fills *ret_status (VMSTATUS) on success. */
+        int (*start)(struct dv_hv *hv, json_t *spec, json_t **ret_status, struct dv_error *err);
+        /* Stop: ACPI power-down and wait up to timeout_s, then kill; force
+         * kills at once. *ret_path = "acpi" | "forced" | "already-stopped". */
+        int (*stop)(struct dv_hv *hv, const char *vm_id, bool force, int timeout_s,
+                    const char **ret_path, struct dv_error *err);
+        int (*reboot)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);
+        /* Set a fresh VNC password that expires after ttl_s. */
+        int (*console_ticket)(struct dv_hv *hv, const char *vm_id, int ttl_s,
+                              json_t **ret_info, struct dv_error *err);
+        /* VMSTATUS of every VM the driver knows, including VMs that exited
+         * since the last call (reported once as "stopped" with a reason). */
+        int (*list)(struct dv_hv *hv, json_t **ret_array);
+        void (*free)(struct dv_hv *hv);
+};
+
+extern const struct dv_hv_ops dv_hv_qemu_ops;
