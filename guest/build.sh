@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# guest/build.sh OUTDIR [--tools PATH_TO_STATIC_BINARY]
+#
+# Builds Drover's default guest image from Debian packages: the current cloud
+# kernel (linux-image-cloud-amd64) and busybox-static, fetched with
+# `apt-get download` into OUTDIR/cache. Writes OUTDIR/vmlinuz,
+# OUTDIR/initrd.img and OUTDIR/image.json. The build is skipped when
+# OUTDIR/.stamp holds the hash of the current inputs. See guest/README.md.
+set -euo pipefail
+
+# Top-level modules wanted in the guest, in load order. Their dependencies
+# come from modules.dep; those built into the kernel are left out.
+MODULES=(
+        virtio_pci          # PCI transport for every virtio device below
+        virtio_blk          # data disks (/dev/vda)
+        virtio_net          # NICs (pulls in net_failover, failover)
+        virtio_console      # virtio-serial: the drover-tools channel
+        virtio_balloon      # memory ballooning
+        virtio_rng          # entropy from the host
+        ext4                # data disk filesystem (ext2 via the ext4 driver)
+        evdev               # /dev/input/event* for acpid
+        button              # ACPI power button (QMP system_powerdown)
+        pvpanic_pci         # report guest panics to QEMU (-device pvpanic-pci)
+        pvpanic_mmio        # ... and to the ISA/ACPI -device pvpanic
+)
+CMDLINE="console=ttyS0 quiet"
+KERNEL_META=${DROVER_GUEST_KERNEL_META:-linux-image-cloud-amd64}
+BUSYBOX_PKG=busybox-static
+
+prog=guest/build.sh
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() { echo "$prog: $*" >&2; exit 1; }
+usage() { echo "usage: $prog OUTDIR [--tools PATH_TO_STATIC_BINARY]" >&2; exit 2; }
+
+outdir=""
+tools=""
+while [ $# -gt 0 ]; do
+        case "$1" in
+        --tools)   [ $# -ge 2 ] || usage; tools=$2; shift 2 ;;
+        --tools=*) tools=${1#--tools=}; shift ;;
+        -h|--help) usage ;;
+        -*)        echo "$prog: unknown option $1" >&2; usage ;;
+        *)         [ -z "$outdir" ] || usage; outdir=$1; shift ;;
+        esac
+done
+[ -n "$outdir" ] || usage
+
+for cmd in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip sha256sum flock; do
+        command -v "$cmd" >/dev/null || die "missing command: $cmd"
+done
+
+umask 022
+t_start=$(date +%s%N)
+mkdir -p "$outdir"
+outdir=$(cd "$outdir" && pwd)
+# Downloaded .debs; DROVER_GUEST_CACHE lets several OUTDIRs share one cache.
+cache=${DROVER_GUEST_CACHE:-$outdir/cache}
+mkdir -p "$cache"
+
+# Concurrent builds into the same OUTDIR wait for each other.
+exec 9>"$outdir/.lock"
+flock 9
+
+if [ -n "$tools" ]; then
+        [ -f "$tools" ] && [ -r "$tools" ] || die "--tools: $tools is not a readable file"
+        if command -v readelf >/dev/null; then
+                readelf -h "$tools" >/dev/null 2>&1 || die "--tools: $tools is not an ELF binary"
+                if readelf -l "$tools" 2>/dev/null | grep -q 'program interpreter'; then
+                        die "--tools: $tools is dynamically linked; the guest has no libc"
+                fi
+        fi
+        tools_sha=$(sha256sum "$tools" | cut -d' ' -f1)
+else
+        tools_sha=none
+fi
+
+# --- resolve packages ----------------------------------------------------------
+# candidate PKG: the version apt would install, from one `apt-cache policy`
+# call for all packages (apt-cache takes ~0.4 s per call).
+policy=""
+candidate() {
+        awk -v pkg="$1:" '$0 == pkg { p = 1; next } /^[^ ]/ { p = 0 }
+                p && $1 == "Candidate:" { print $2; exit }' <<<"$policy"
+}
+
+kpkg=$(apt-cache depends "$KERNEL_META" 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+[ -n "$kpkg" ] || die "cannot resolve $KERNEL_META (is apt-get update needed?)"
+kver=${kpkg#linux-image-}
+policy=$(apt-cache policy "$kpkg" "$BUSYBOX_PKG" 2>/dev/null)
+kpkg_ver=$(candidate "$kpkg")
+bb_ver=$(candidate "$BUSYBOX_PKG")
+[ -n "$kpkg_ver" ] && [ "$kpkg_ver" != "(none)" ] || die "no installable version of $kpkg (run apt-get update)"
+[ -n "$bb_ver" ] && [ "$bb_ver" != "(none)" ] || die "no installable version of $BUSYBOX_PKG (run apt-get update)"
+
+# --- cache check -----------------------------------------------------------------
+hash=$(
+        {
+                for f in "$here/build.sh" "$here/init" "$here/shutdown"; do
+                        echo "== ${f##*/}"; cat "$f"
+                done
+                echo "kernel $kpkg $kpkg_ver"
+                echo "busybox $BUSYBOX_PKG $bb_ver"
+                echo "tools $tools_sha"
+        } | sha256sum | cut -d' ' -f1
+)
+if [ -f "$outdir/.stamp" ] && [ "$(cat "$outdir/.stamp")" = "$hash" ] &&
+   [ -f "$outdir/vmlinuz" ] && [ -f "$outdir/initrd.img" ] && [ -f "$outdir/image.json" ]; then
+        echo "guest: using cached image in $outdir (kernel $kver, hash ${hash:0:12})"
+        exit 0
+fi
+
+# --- fetch -------------------------------------------------------------------------
+apt_opts=(-q)
+[ "$(id -u)" -eq 0 ] && apt_opts+=(-o APT::Sandbox::User=root)
+
+# fetch PKG VERSION -> prints the path of the .deb in the cache
+fetch() {
+        local pkg=$1 ver=$2 f part
+        for f in "$cache/${pkg}_${ver//:/%3a}_"*.deb; do
+                if [ -f "$f" ] && [ "$(dpkg-deb -f "$f" Version 2>/dev/null)" = "$ver" ]; then
+                        echo "$f"; return 0
+                fi
+        done
+        part=$(mktemp -d "$cache/.partial.XXXXXX")
+        if ! (cd "$part" && apt-get "${apt_opts[@]}" download "$pkg=$ver" >/dev/null); then
+                rm -rf "$part"
+                die "apt-get download $pkg=$ver failed"
+        fi
+        # Keep one version per package in the cache.
+        rm -f "$cache/${pkg}_"*.deb
+        for f in "$part"/*.deb; do
+                mv "$f" "$cache/"
+                echo "$cache/${f##*/}"
+        done
+        rmdir "$part"
+}
+
+kdeb=$(fetch "$kpkg" "$kpkg_ver")
+bbdeb=$(fetch "$BUSYBOX_PKG" "$bb_ver")
+
+work=$(mktemp -d "$outdir/.work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# --- unpack ------------------------------------------------------------------------
+dpkg-deb -x "$kdeb" "$work/kernel"
+dpkg-deb -x "$bbdeb" "$work/busybox"
+kroot="$work/kernel"
+[ -f "$kroot/boot/vmlinuz-$kver" ] || die "$kdeb has no boot/vmlinuz-$kver"
+[ -d "$kroot/lib/modules/$kver" ] || die "$kdeb has no lib/modules/$kver"
+bb="$work/busybox/bin/busybox"
+[ -x "$bb" ] || die "$bbdeb has no bin/busybox"
+
+# The package ships no modules.dep (its postinst runs depmod): make one to
+# resolve dependencies with the host's kmod.
+depmod -b "$kroot" "$kver"
+
+# --- initramfs tree ----------------------------------------------------------------
+root="$work/root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/acpi,etc/drover,proc,sys,dev,run,tmp,mnt,root,var/log}
+mkdir -p "$root/lib/modules/$kver"
+chmod 1777 "$root/tmp"
+chmod 0700 "$root/root"
+ln -s ../run "$root/var/run"
+
+# Modules: the closure of MODULES in dependency order, decompressed so that
+# busybox modprobe/insmod can load them.
+mdir="$root/lib/modules/$kver"
+top=()
+order=()
+declare -A seen=()
+for m in "${MODULES[@]}"; do
+        deps=$(modprobe -d "$kroot" -S "$kver" --show-depends "$m" 2>/dev/null) ||
+                die "module $m not found in $kver"
+        if [[ "$deps" == builtin* ]] && ! grep -q '^insmod ' <<<"$deps"; then
+                continue                # built into the kernel
+        fi
+        top+=("$m")
+        while read -r verb path _; do
+                [ "$verb" = insmod ] || continue
+                rel=${path#"$kroot/lib/modules/$kver/"}
+                base=${rel%.ko*}.ko
+                [ -z "${seen[$base]:-}" ] || continue
+                seen[$base]=1
+                mkdir -p "$mdir/$(dirname "$rel")"
+                case "$rel" in
+                *.ko)     cp "$path" "$mdir/$base" ;;
+                *.ko.xz)  xz -dc <"$path" >"$mdir/$base" ;;
+                *.ko.zst) zstd -dcq <"$path" >"$mdir/$base" ;;
+                *.ko.gz)  gzip -dc <"$path" >"$mdir/$base" ;;
+                *)        die "unknown module file $rel" ;;
+                esac
+                n=${base##*/}; order+=("${n%.ko}")
+        done <<<"$deps"
+done
+for f in modules.builtin modules.builtin.modinfo modules.order; do
+        [ -f "$kroot/lib/modules/$kver/$f" ] && cp "$kroot/lib/modules/$kver/$f" "$mdir/"
+done
+# modules.order names compressed files on kernels that compress modules.
+sed -i -E 's/\.ko\.(xz|zst|gz)$/.ko/' "$mdir/modules.order"
+depmod -b "$root" "$kver"
+printf '%s\n' "${top[@]}" >"$root/etc/drover/modules"
+printf '%s\n' "${order[@]}" >"$root/etc/drover/modules.load-order"
+
+# Busybox and its applet links.
+install -m 0755 "$bb" "$root/bin/busybox"
+while read -r applet; do
+        [ -n "$applet" ] && [ ! -e "$root/$applet" ] && [ ! -L "$root/$applet" ] || continue
+        ln -s /bin/busybox "$root/$applet"
+done < <("$bb" --list-full)
+[ -L "$root/bin/sh" ] || die "busybox has no sh applet"
+
+# Init, shutdown, configuration.
+install -m 0755 "$here/init" "$root/init"
+install -m 0755 "$here/shutdown" "$root/sbin/drover-shutdown"
+printf 'PWRF power\n' >"$root/etc/acpid.conf"
+printf '#!/bin/sh\nexec /sbin/drover-shutdown poweroff\n' >"$root/etc/acpi/power"
+chmod 0755 "$root/etc/acpi/power"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\ntty:x:5:\n' >"$root/etc/group"
+printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
+printf 'drover\n' >"$root/etc/hostname"
+cat >"$root/etc/profile" <<'EOF'
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PS1='\h:\w\$ '
+EOF
+bb_upstream=${bb_ver#*:}; bb_upstream=${bb_upstream%%-*}
+cat >"$root/etc/os-release" <<EOF
+NAME="Drover guest"
+ID=drover-guest
+VERSION_ID="$kver"
+PRETTY_NAME="Drover default guest (Linux $kver, BusyBox $bb_upstream)"
+EOF
+if [ -n "$tools" ]; then
+        install -m 0755 "$tools" "$root/usr/sbin/drover-tools"
+fi
+# The kernel opens /dev/console before /init runs; its built-in initramfs
+# provides one, add our own when we may.
+if [ "$(id -u)" -eq 0 ]; then
+        mknod -m 0600 "$root/dev/console" c 5 1
+fi
+
+# Reproducible archive: fixed times and owners, sorted names.
+find "$root" -exec touch -h -d @0 {} +
+(cd "$root" && find . -print0 | LC_ALL=C sort -z |
+        cpio --null -o -H newc -R 0:0 --reproducible --quiet) |
+        gzip -9 -n >"$work/initrd.img"
+
+# --- publish -------------------------------------------------------------------------
+cat >"$work/image.json" <<EOF
+{"name":"default","kind":"kernel","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"$CMDLINE","kernel_version":"$kver","kernel_package":"$kpkg=$kpkg_ver","busybox_version":"$bb_ver","tools":$([ -n "$tools" ] && echo true || echo false),"hash":"$hash"}
+EOF
+rm -f "$outdir/.stamp"
+install -m 0644 "$kroot/boot/vmlinuz-$kver" "$outdir/.vmlinuz.new"
+install -m 0644 "$work/initrd.img" "$outdir/.initrd.img.new"
+install -m 0644 "$work/image.json" "$outdir/.image.json.new"
+mv -f "$outdir/.vmlinuz.new" "$outdir/vmlinuz"
+mv -f "$outdir/.initrd.img.new" "$outdir/initrd.img"
+mv -f "$outdir/.image.json.new" "$outdir/image.json"
+echo "$hash" >"$outdir/.stamp"
+
+t_ms=$(( ($(date +%s%N) - t_start) / 1000000 ))
+size_kib=$(( $(stat -c %s "$outdir/initrd.img") / 1024 ))
+echo "guest: built image in $outdir (kernel $kver, ${#order[@]} modules, initrd ${size_kib} KiB, tools: ${tools:-none}) in ${t_ms} ms, hash ${hash:0:12}"
