@@ -1,0 +1,395 @@
+/* drover vm create|start|stop|reboot|delete|show|list|console */
+#include "cli.h"
+
+#include <string.h>
+
+static const char *fmt_memory(json_t *vm, char *buf, size_t len)
+{
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT " MiB",
+                 json_integer_value(json_object_get(vm, "memory_mib")));
+        return buf;
+}
+
+/* A NIC's "10.0.0.5/24", or NULL when it has no address. */
+static const char *nic_addr(json_t *nic, char *buf, size_t len)
+{
+        const char *ip = json_string_value(json_object_get(nic, "ip"));
+
+        if (!ip)
+                return NULL;
+        snprintf(buf, len, "%s/%" JSON_INTEGER_FORMAT, ip,
+                 json_integer_value(json_object_get(nic, "prefix")));
+        return buf;
+}
+
+/* The address of the first NIC that has one. */
+static const char *fmt_ip(json_t *vm, char *buf, size_t len)
+{
+        const char *addr = NULL;
+        json_t *nic;
+        size_t i;
+
+        json_array_foreach(json_object_get(vm, "nics"), i, nic) {
+                addr = nic_addr(nic, buf, len);
+                if (addr)
+                        break;
+        }
+        return addr;
+}
+
+static const struct cli_column vm_columns[] = {
+        { "NAME", "name", NULL },
+        { "STATE", "state", NULL },
+        { "HOST", "host", NULL },
+        { "CPUS", "cpus", NULL },
+        { "MEMORY", NULL, fmt_memory },
+        { "TOOLS", "tools.state", NULL },
+        { "HA", "ha", NULL },
+        { "IP", NULL, fmt_ip },
+        { NULL },
+};
+
+static void vm_print(json_t *vm)
+{
+        _cleanup_(cli_table_freep) struct cli_table *t = cli_table_new(2, NULL);
+        const char *reason = json_string_value(json_object_get(vm, "state_reason"));
+        json_int_t cpus = json_integer_value(json_object_get(vm, "cpus"));
+        json_int_t max_cpus = json_integer_value(json_object_get(vm, "max_cpus"));
+        char b1[256], b2[256];
+        json_t *d, *n;
+        size_t i;
+
+        cli_table_kvj(t, "name", vm, "name", NULL);
+        cli_table_kvj(t, "id", vm, "id", NULL);
+        if (reason && *reason)
+                cli_table_kv(t, "state", "%s (%s)",
+                             cli_jtext(json_object_get(vm, "state"), b1, sizeof(b1)), reason);
+        else
+                cli_table_kvj(t, "state", vm, "state", NULL);
+        cli_table_kvj(t, "host", vm, "host", NULL);
+        if (max_cpus > cpus)
+                cli_table_kv(t, "cpus", "%" JSON_INTEGER_FORMAT " (max %" JSON_INTEGER_FORMAT ")",
+                             cpus, max_cpus);
+        else
+                cli_table_kvj(t, "cpus", vm, "cpus", NULL);
+        cli_table_kvj(t, "memory", vm, "memory_mib", "MiB");
+        cli_table_kvj(t, "image", vm, "image", NULL);
+        cli_table_kvj(t, "ha", vm, "ha", NULL);
+        if (json_string_value(cli_jpath(vm, "tools.version")))
+                cli_table_kv(t, "tools", "%s (version %s)",
+                             cli_jtext(cli_jpath(vm, "tools.state"), b1, sizeof(b1)),
+                             json_string_value(cli_jpath(vm, "tools.version")));
+        else
+                cli_table_kvj(t, "tools", vm, "tools.state", NULL);
+        if (json_array_size(json_object_get(vm, "disks")) == 0)
+                cli_table_kv(t, "disks", "-");
+        json_array_foreach(json_object_get(vm, "disks"), i, d) {
+                cli_table_kv(t, i == 0 ? "disks" : "", "%s  %s GiB  %s  %s  %s",
+                             json_string_value(json_object_get(d, "name")) ?: "-",
+                             cli_jtext(json_object_get(d, "size_gib"), b1, sizeof(b1)),
+                             json_string_value(json_object_get(d, "datastore")) ?: "-",
+                             json_string_value(json_object_get(d, "format")) ?: "-",
+                             json_string_value(json_object_get(d, "path")) ?: "-");
+        }
+        if (json_array_size(json_object_get(vm, "nics")) == 0)
+                cli_table_kv(t, "nics", "-");
+        json_array_foreach(json_object_get(vm, "nics"), i, n) {
+                const char *gw = json_string_value(json_object_get(n, "gateway"));
+
+                cli_table_kv(t, i == 0 ? "nics" : "", "%s  %s  %s  %s%s%s",
+                             json_string_value(json_object_get(n, "name")) ?: "-",
+                             json_string_value(json_object_get(n, "portgroup")) ?: "-",
+                             json_string_value(json_object_get(n, "mac")) ?: "-",
+                             nic_addr(n, b2, sizeof(b2)) ?: "-",
+                             gw ? "  gw " : "", gw ? gw : "");
+        }
+        cli_table_kvj(t, "console log", vm, "console_log", NULL);
+        cli_table_kvj(t, "vnc", vm, "vnc", NULL);
+        cli_table_kvj(t, "pid", vm, "pid", NULL);
+        cli_table_kvj(t, "created", vm, "created_at", NULL);
+        cli_table_print(t, stdout);
+}
+
+static int vm_list(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        return cli_list(ctx, "vms", "vms", vm_columns);
+}
+
+static int vm_show(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        return cli_show(ctx, "vm", "vms", a->pos[0], vm_print);
+}
+
+/* The request body of vm create, from the options; checked here so that
+ * mistakes are named before anything is sent. */
+static int create_body(struct cli_ctx *ctx, const struct cli_args *a, json_t **ret)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        _cleanup_(json_decrefp) json_t *disks = json_array(), *nics = json_array();
+        int64_t cpus = 0, max_cpus = 0, memory = 0;
+        const char *v;
+        char why[160];
+        size_t it = 0;
+        int r;
+
+        r = cli_check_name(ctx, "vm", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (!cli_args_has(a, "cpus"))
+                return cli_usage(ctx, "--cpus N is required");
+        if (!cli_args_has(a, "memory"))
+                return cli_usage(ctx, "--memory MIB is required");
+        r = cli_opt_number(ctx, a, "cpus", 1, CLI_CPUS_MAX, &cpus);
+        if (r != 0)
+                return r;
+        r = cli_opt_number(ctx, a, "max-cpus", cpus, CLI_CPUS_MAX, &max_cpus);
+        if (r != 0)
+                return r;
+        if (cli_parse_memory_mib(cli_args_get(a, "memory"), &memory, why, sizeof(why)) < 0)
+                return cli_usage(ctx, "--memory: %s", why);
+        body = json_pack("{s:s,s:I,s:I}", "name", a->pos[0], "cpus", (json_int_t)cpus,
+                         "memory_mib", (json_int_t)memory);
+        if (max_cpus > 0)
+                json_object_set_new(body, "max_cpus", json_integer(max_cpus));
+
+        while ((v = cli_args_next(a, "disk", &it))) {
+                struct cli_disk_spec d;
+
+                if (cli_parse_disk(v, &d, why, sizeof(why)) < 0)
+                        return cli_usage(ctx, "--disk '%s': %s", v, why);
+                json_array_append_new(disks, cli_disk_json(&d));
+        }
+        it = 0;
+        while ((v = cli_args_next(a, "nic", &it))) {
+                struct cli_nic_spec n;
+
+                if (cli_parse_nic(v, &n, why, sizeof(why)) < 0)
+                        return cli_usage(ctx, "--nic '%s': %s", v, why);
+                json_array_append_new(nics, cli_nic_json(&n));
+        }
+        if (json_array_size(disks) > 0)
+                json_object_set(body, "disks", disks);
+        if (json_array_size(nics) > 0)
+                json_object_set(body, "nics", nics);
+
+        v = cli_args_get(a, "host");
+        if (v) {
+                r = cli_check_name(ctx, "host", v);
+                if (r != 0)
+                        return r;
+                json_object_set_new(body, "host", json_string(v));
+        }
+        v = cli_args_get(a, "image");
+        if (v) {
+                r = cli_check_name(ctx, "image", v);
+                if (r != 0)
+                        return r;
+                json_object_set_new(body, "image", json_string(v));
+        }
+        if (cli_args_has(a, "ha"))
+                json_object_set_new(body, "ha", json_true());
+        *ret = TAKE_PTR(body);
+        return 0;
+}
+
+static int vm_create(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL, *done = NULL,
+                                       *started = NULL;
+        _cleanup_(freep) char *extra = NULL;
+        const char *host, *id;
+        struct cli_wait w;
+        int r;
+
+        r = create_body(ctx, a, &body);
+        if (r == 0)
+                r = cli_wait_from_args(ctx, a, &w);
+        if (r == 0)
+                r = cli_api(ctx, "POST", body, &reply, "vms");
+        if (r != 0)
+                return r;
+        host = json_string_value(cli_jpath(reply, "vm.host"));
+        if (host)
+                extra = dv_asprintf("on host %s", host);
+        if (!cli_args_has(a, "start"))
+                return cli_task_finish(ctx, reply, &w, "created", extra);
+
+        /* --start: the create must finish first, whatever --no-wait says. */
+        r = cli_task_wait(ctx, json_object_get(reply, "task"), w.timeout_ms, &done);
+        if (r != 0)
+                return r;
+        if (!ctx->json)
+                printf("created vm %s%s%s\n", a->pos[0], extra ? " " : "", extra ? extra : "");
+        id = json_string_value(cli_jpath(reply, "vm.id")) ?: a->pos[0];
+        r = cli_api(ctx, "POST", NULL, &started, "vms/%s/start", id);
+        if (r != 0)
+                return r;
+        return cli_task_finish(ctx, started, &w, "started", NULL);
+}
+
+/* start, reboot: POST vms/NAME/ACTION, then wait. */
+static int vm_action(struct cli_ctx *ctx, const struct cli_args *a, const char *action,
+                     const char *done)
+{
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        struct cli_wait w;
+        int r;
+
+        r = cli_check_name(ctx, "vm", a->pos[0]);
+        if (r == 0)
+                r = cli_wait_from_args(ctx, a, &w);
+        if (r == 0)
+                r = cli_api(ctx, "POST", NULL, &reply, "vms/%s/%s", a->pos[0], action);
+        if (r != 0)
+                return r;
+        return cli_task_finish(ctx, reply, &w, done, NULL);
+}
+
+static int vm_start(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        return vm_action(ctx, a, "start", "started");
+}
+
+static int vm_reboot(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        return vm_action(ctx, a, "reboot", "rebooted");
+}
+
+static int vm_stop(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *body = json_object(), *reply = NULL, *task = NULL;
+        int64_t timeout_s = 0;
+        struct cli_wait w;
+        const char *path;
+        int r;
+
+        r = cli_check_name(ctx, "vm", a->pos[0]);
+        if (r == 0)
+                r = cli_opt_number(ctx, a, "timeout", 1, 3600, &timeout_s);
+        if (r == 0)
+                r = cli_wait_from_args(ctx, a, &w);
+        if (r != 0)
+                return r;
+        if (cli_args_has(a, "force"))
+                json_object_set_new(body, "force", json_true());
+        if (timeout_s > 0)
+                json_object_set_new(body, "timeout_s", json_integer(timeout_s));
+        r = cli_api(ctx, "POST", body, &reply, "vms/%s/stop", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (w.no_wait)
+                return cli_task_finish(ctx, reply, &w, "stopped", NULL);
+        /* The stop itself is bounded by the manager (timeout_s, then forced). */
+        r = cli_task_wait(ctx, json_object_get(reply, "task"), w.timeout_ms, &task);
+        if (r != 0)
+                return r;
+        path = json_string_value(cli_jpath(task, "result.path"));
+        if (ctx->json)
+                cli_print_json(ctx, task);
+        else
+                printf("stopped vm %s%s%s%s\n",
+                       json_string_value(cli_jpath(task, "target.name")) ?: a->pos[0],
+                       path ? " (" : "", path ? path : "", path ? ")" : "");
+        return 0;
+}
+
+static int vm_delete(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        struct cli_wait w;
+        int r;
+
+        r = cli_check_name(ctx, "vm", a->pos[0]);
+        if (r == 0)
+                r = cli_wait_from_args(ctx, a, &w);
+        if (r == 0)
+                r = cli_api(ctx, "DELETE", NULL, &reply, "vms/%s%s", a->pos[0],
+                            cli_args_has(a, "keep-disks") ? "?keep_disks=true" : "");
+        if (r != 0)
+                return r;
+        return cli_task_finish(ctx, reply, &w, "deleted", NULL);
+}
+
+static int vm_console(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *vm = NULL, *console = NULL;
+        _cleanup_(cli_table_freep) struct cli_table *t = NULL;
+        int r;
+
+        r = cli_check_name(ctx, "vm", a->pos[0]);
+        if (r == 0)
+                r = cli_api(ctx, "GET", NULL, &vm, "vms/%s", a->pos[0]);
+        if (r == 0)
+                r = cli_api(ctx, "POST", NULL, &console, "vms/%s/console", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (!json_is_object(console)) {
+                json_decref(console);
+                console = json_object();
+        }
+        json_object_set(console, "console_log", json_object_get(vm, "console_log") ?: json_null());
+        if (ctx->json) {
+                cli_print_json(ctx, console);
+                return 0;
+        }
+        t = cli_table_new(2, NULL);
+        cli_table_kvj(t, "vnc", console, "vnc", NULL);
+        cli_table_kvj(t, "ticket", console, "ticket", NULL);
+        cli_table_kvj(t, "expires", console, "expires_at", NULL);
+        cli_table_kvj(t, "console log", console, "console_log", NULL);
+        cli_table_print(t, stdout);
+        return 0;
+}
+
+static const struct cli_opt create_opts[] = {
+        { "cpus", 0, "N", "virtual CPUs (1..64), required" },
+        { "memory", 0, "MIB", "memory in MiB (16..1048576; 512M and 2G work too), required" },
+        { "max-cpus", 0, "N", "most vCPUs it can grow to online (cpus..64)" },
+        { "disk", 0, "GIB[@DATASTORE]", "a data disk of GIB GiB (1..16384); repeatable" },
+        { "nic", 0, "PORTGROUP[:IP/PREFIX[:GW]]", "a NIC on a port group, IPv4 set by Tools; repeatable" },
+        { "host", 0, "HOST", "place it on this host (default: the one with most free memory)" },
+        { "image", 0, "IMAGE", "boot image (default: default)" },
+        { "ha", 0, NULL, "restart it elsewhere when its host or guest fails" },
+        { "start", 0, NULL, "start it once created (waits for the create even with --no-wait)" },
+        { NULL },
+};
+
+static const struct cli_opt stop_opts[] = {
+        { "force", 0, NULL, "power off at once instead of a clean shutdown" },
+        { "timeout", 0, "S", "seconds allowed for a clean shutdown before forcing (1..3600; default 60)" },
+        { NULL },
+};
+
+static const struct cli_opt delete_opts[] = {
+        { "keep-disks", 0, NULL, "leave the disk files on their datastores" },
+        { NULL },
+};
+
+static const struct cli_verb vm_verbs[] = {
+        { .name = "create", .args = "NAME", .min_args = 1, .max_args = 1,
+          .summary = "create a VM (--cpus N --memory MIB required)", .opts = create_opts,
+          .waits = true, .run = vm_create },
+        { .name = "start", .args = "VM", .min_args = 1, .max_args = 1,
+          .summary = "power a VM on", .waits = true, .run = vm_start },
+        { .name = "stop", .args = "VM", .min_args = 1, .max_args = 1,
+          .summary = "shut a VM down cleanly through ACPI/Tools, or --force it off",
+          .opts = stop_opts, .waits = true, .run = vm_stop },
+        { .name = "reboot", .args = "VM", .min_args = 1, .max_args = 1,
+          .summary = "reboot a running VM", .waits = true, .run = vm_reboot },
+        { .name = "delete", .args = "VM", .min_args = 1, .max_args = 1,
+          .summary = "delete a stopped VM and its disks", .opts = delete_opts, .waits = true,
+          .run = vm_delete },
+        { .name = "show", .args = "VM", .min_args = 1, .max_args = 1,
+          .summary = "show a VM: state, host, sizing, disks, NICs, Tools, HA, console",
+          .run = vm_show },
+        { .name = "list", .summary = "list VMs", .run = vm_list },
+        { .name = "console", .args = "VM", .min_args = 1, .max_args = 1,
+          .summary = "a VNC ticket and the serial console log of a VM", .run = vm_console },
+};
+
+const struct cli_noun cli_noun_vm = {
+        .name = "vm",
+        .summary = "virtual machines",
+        .verbs = vm_verbs,
+        .n_verbs = ELEMENTSOF(vm_verbs),
+};
