@@ -1,0 +1,162 @@
+# Shared helpers for Drover's integration tests. Source it from a test:
+#   . "$(dirname "$0")/lib.sh"
+# Every test gets a private temp dir; everything started through these
+# helpers is stopped by pid (and QEMU processes by their pidfiles) on exit,
+# whether the test passes or fails.
+set -euo pipefail
+
+DV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DV_BUILD=${DROVER_BUILD:-$DV_ROOT/build}
+DV_IMAGE_DIR=${DROVER_IMAGE_DIR:-$DV_ROOT/guest/out}
+DV_BIN=$DV_BUILD/src
+DROVER=$DV_BIN/cli/drover
+DV_TMP=$(mktemp -d /tmp/drover-test.XXXXXX)
+DV_PIDS=()
+DV_FAILS=0
+DV_CHECKS=0
+DV_TEST=$(basename "$0" .sh)
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+dv_log() { printf '[%s] %s\n' "$DV_TEST" "$*" >&2; }
+
+# Kill our QEMU processes (from every agent run dir under DV_TMP), then our
+# daemons, then remove the temp dir.
+dv_cleanup() {
+        local rc=$? pidfile pid
+        set +e
+        for pid in $(dv_qemu_pids); do
+                kill -9 "$pid" 2>/dev/null
+        done
+        for pid in "${DV_PIDS[@]}"; do
+                kill -TERM "$pid" 2>/dev/null
+        done
+        for pid in "${DV_PIDS[@]}"; do
+                for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+                kill -9 "$pid" 2>/dev/null
+        done
+        if [ "$rc" -ne 0 ] || [ "$DV_FAILS" -ne 0 ]; then
+                for f in "$DV_TMP"/*.log; do
+                        [ -f "$f" ] || continue
+                        echo "---- tail of $f" >&2
+                        tail -n 40 "$f" >&2
+                done
+        fi
+        rm -rf "$DV_TMP"
+        exit "$rc"
+}
+trap dv_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Pids of QEMU processes started for this test: their command line names a
+# path under DV_TMP (and optionally a VM id).
+dv_qemu_pids() {
+        local p cmd
+        for p in /proc/[0-9]*; do
+                cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+                case "$cmd" in
+                *qemu-system*"$DV_TMP"*) [[ -z "${1:-}" || "$cmd" == *"$1"* ]] && echo "${p#/proc/}" ;;
+                esac
+        done
+}
+
+# A free TCP port on 127.0.0.1.
+dv_free_port() {
+        local p
+        while :; do
+                p=$((20000 + RANDOM % 20000))
+                (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
+        done
+}
+
+# wait_until TIMEOUT_S DESCRIPTION CMD...: poll CMD every 0.2 s.
+wait_until() {
+        local timeout=$1 desc=$2 deadline
+        shift 2
+        deadline=$(($(date +%s%N) / 1000000 + timeout * 1000))
+        until "$@" >/dev/null 2>&1; do
+                if [ $(($(date +%s%N) / 1000000)) -ge "$deadline" ]; then
+                        dv_log "timed out after ${timeout}s waiting for: $desc"
+                        return 1
+                fi
+                sleep 0.2
+        done
+}
+
+# check DESCRIPTION CMD...: one assertion a user would see.
+check() {
+        local desc=$1
+        shift
+        DV_CHECKS=$((DV_CHECKS + 1))
+        if "$@"; then
+                dv_log "ok: $desc"
+        else
+                dv_log "FAIL: $desc"
+                DV_FAILS=$((DV_FAILS + 1))
+        fi
+}
+
+# Fail the test on sanitizer reports or crashes in daemon logs.
+dv_check_logs() {
+        local f bad=0
+        for f in "$DV_TMP"/*.log; do
+                [ -f "$f" ] || continue
+                if grep -E "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|Segmentation fault" "$f" >&2; then
+                        dv_log "FAIL: sanitizer or crash report in $f"
+                        bad=1
+                fi
+        done
+        return $bad
+}
+
+dv_finish() {
+        check "no sanitizer or crash reports in daemon logs" dv_check_logs
+        if [ "$DV_FAILS" -ne 0 ]; then
+                dv_log "$DV_FAILS of $DV_CHECKS checks failed"
+                exit 1
+        fi
+        dv_log "all $DV_CHECKS checks passed"
+        exit 0
+}
+
+# Start droverd with a data dir under DV_TMP. Sets DV_MGR_PID, DV_MGR_PORT,
+# DROVER_URL and DROVER_TOKEN_FILE.
+dv_start_manager() {
+        local data=$DV_TMP/manager
+        mkdir -p "$data"
+        DV_MGR_PORT=${DV_MGR_PORT:-$(dv_free_port)}
+        "$DV_BIN/manager/droverd" --listen "127.0.0.1:$DV_MGR_PORT" --data-dir "$data" \
+                --image-dir "$DV_IMAGE_DIR" "$@" >>"$DV_TMP/manager.log" 2>&1 &
+        DV_MGR_PID=$!
+        DV_PIDS+=("$DV_MGR_PID")
+        export DROVER_URL=http://127.0.0.1:$DV_MGR_PORT
+        export DROVER_TOKEN_FILE=$data/token
+        wait_until 20 "manager token file" test -s "$data/token"
+        wait_until 20 "manager answering" "$DROVER" host list
+}
+
+# Start an agent named $1. Sets DV_AGENT_PID (of the last one started).
+dv_start_agent() {
+        local name=$1 port
+        shift
+        port=$(dv_free_port)
+        mkdir -p "$DV_TMP/agent-$name"
+        "$DV_BIN/agent/drover-agent" --manager "$DROVER_URL" --listen "127.0.0.1:$port" \
+                --name "$name" --data-dir "$DV_TMP/agent-$name" \
+                --token-file "$DROVER_TOKEN_FILE" "$@" >>"$DV_TMP/agent-$name.log" 2>&1 &
+        DV_AGENT_PID=$!
+        DV_PIDS+=("$DV_AGENT_PID")
+        wait_until 30 "host $name connected" dv_host_state_is "$name" connected
+}
+
+# JSON field of a CLI object: dv_json FIELD CMD... (uses jq).
+dv_json() {
+        local field=$1
+        shift
+        "$DROVER" -o json "$@" | jq -r "$field"
+}
+
+dv_host_state_is() { [ "$(dv_json .state host show "$1")" = "$2" ]; }
+dv_vm_state_is() { [ "$(dv_json .state vm show "$1")" = "$2" ]; }
+dv_file_has() { grep -q -- "$2" "$1" 2>/dev/null; }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Drover's test suite: builds (unless DROVER_BUILD points at a build), builds
+# the guest image (cached), runs the cmocka unit tests and every integration
+# test, and ends with one line "N passed, N failed".
+#   bash tests/run.sh                 # everything
+#   bash tests/run.sh vm-lifecycle    # integration tests whose name matches
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${DROVER_BUILD:-$root/build}
+filter=${1:-}
+passed=0
+failed=0
+failed_names=()
+
+if [ ! -f "$build/build.ninja" ]; then
+        meson setup "$build" "$root" ${DROVER_MESON_ARGS:-} >/dev/null || exit 1
+fi
+ninja -C "$build" >/dev/null || { ninja -C "$build"; echo "0 passed, 1 failed"; exit 1; }
+bash "$root/guest/build.sh" "${DROVER_IMAGE_DIR:-$root/guest/out}" || { echo "0 passed, 1 failed"; exit 1; }
+export DROVER_BUILD=$build
+
+if [ -z "$filter" ]; then
+        # Unit tests: meson counts them, one per test binary.
+        out=$(meson test -C "$build" --print-errorlogs 2>&1)
+        echo "$out" | grep -E "^ *[0-9]+/[0-9]+ " || true
+        ok=$(echo "$out" | sed -n 's/^Ok: *\([0-9]*\).*/\1/p')
+        bad=$(echo "$out" | sed -n 's/^Fail: *\([0-9]*\).*/\1/p')
+        to=$(echo "$out" | sed -n 's/^Timeout: *\([0-9]*\).*/\1/p')
+        passed=$((passed + ${ok:-0}))
+        failed=$((failed + ${bad:-0} + ${to:-0}))
+        if [ "${bad:-0}" != 0 ] || [ "${to:-0}" != 0 ]; then
+                echo "$out" | tail -n 60
+                failed_names+=(unit)
+        fi
+fi
+
+for t in "$root"/tests/integration/*.sh; do
+        name=$(basename "$t" .sh)
+        [ "$name" = lib ] && continue
+        [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && continue
+        start=$(date +%s)
+        if bash "$t" >"/tmp/drover-$name.out" 2>&1; then
+                passed=$((passed + 1))
+                echo "PASS $name ($(($(date +%s) - start)) s)"
+        else
+                failed=$((failed + 1))
+                failed_names+=("$name")
+                echo "FAIL $name ($(($(date +%s) - start)) s)"
+                tail -n 80 "/tmp/drover-$name.out"
+        fi
+done
+
+[ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
