@@ -1,0 +1,1701 @@
+/* The QEMU hypervisor driver (dv_hv_qemu_ops, see hv.h).
+ *
+ * One QEMU process per VM, with its state in RUN_DIR/<vm-id>/ (mode 0700,
+ * owned by the VM's uid; file names in qemu-cmd.h). QEMU runs as the VM's
+ * own uid under the seccomp sandbox, in its own session, and is not the
+ * agent's child: the agent forks an intermediate child that forks QEMU and
+ * exits, so QEMU outlives an agent killed with -9 and a new agent adopts
+ * it (adopt()) from its pidfile and QMP socket.
+ *
+ * Each VM has a watcher thread (detached, holding a reference on the VM)
+ * that polls three fds: a pidfd of QEMU (works for non-children), the QMP
+ * socket, and an eventfd that stops it. It is the only QMP reader of its
+ * VM: it dispatches QMP events to the event callback at once, (re)connects
+ * QMP when the link is down and learns the run state with query-status
+ * after each connect. When QEMU exits it drains QMP (the SHUTDOWN event),
+ * removes the sockets, pidfile and spec.json and the taps, and reports
+ * "stopped" with a reason: host-request (after stop()), guest-shutdown
+ * (SHUTDOWN with guest=true), qemu-exited (anything else, e.g. kill -9).
+ * list() reports an exited VM once more and then forgets it. console.log
+ * and qemu.log stay in RUN_DIR/<vm-id>/ for post-mortems until the VM's
+ * next start (which recreates them) or until adopt() of a later agent
+ * sweeps directories without a live QEMU.
+ *
+ * Lock order (outer first; no other nesting):
+ *   qmp read_lock (the watcher inside dv_qmp_process(), delivering events)
+ *     -> hv->lock -> vm->lock
+ * Rules:
+ *   - Never call dv_qmp_execute() with hv->lock or vm->lock held: its reply
+ *     is read by the watcher, whose event handler takes vm->lock.
+ *   - The event callback (hv->cb) and the NIC hook are called with no
+ *     driver lock held, but the callback runs on a watcher thread that is
+ *     also the VM's QMP reader: it must return quickly and must not call
+ *     stop(), reboot() or console_ticket() itself (list() is fine).
+ *   - The VM list holds one reference on each VM, every operation takes
+ *     its own for its duration (vm_find()), and each watcher holds one.
+ *
+ * Library code: never logs; failures come back as -errno and dv_error. */
+#include "hv.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <linux/if_tun.h>
+
+#include "qemu-cmd.h"
+#include "qmp.h"
+
+#define START_TIMEOUT_MS 30000    /* QEMU up and QMP answering */
+#define ADOPT_TIMEOUT_MS 5000     /* all adopted VMs answering QMP */
+#define QMP_TIMEOUT_MS 10000      /* one QMP command */
+#define QUIT_WAIT_MS 5000         /* exit after "quit" */
+#define KILL_WAIT_MS 15000        /* exit after SIGKILL */
+#define RECONNECT_MS 1000         /* QMP reconnect interval of a running VM */
+#define STARTING_POLL_MS 50       /* QMP connect interval while QEMU starts */
+#define POWERDOWN_REPEAT_MS 10000 /* ACPI power button pressed again */
+#define MAX_STOP_TIMEOUT_S 3600
+#define MAX_TICKET_TTL_S 86400
+
+struct vm {
+        struct dv_hv *hv;        /* the driver */
+        char id[37];             /* VM id (UUID) */
+        char *name;              /* VM name */
+        uid_t uid;               /* the uid QEMU runs as */
+        struct dv_vm_spec *spec; /* the spec, or NULL (adopted without spec.json) */
+        int refs;                /* [hv->lock] references */
+        struct vm *next;         /* [hv->lock] next in hv->vms */
+        struct vm *wnext;        /* [hv->lock] next in hv->watched */
+
+        pthread_mutex_t lock;    /* guards the fields marked [lock] */
+        pthread_cond_t cond;     /* [lock] signalled on status_known, exited */
+        pid_t pid;               /* QEMU's pid, set before the watcher starts */
+        int pidfd;               /* pidfd of QEMU, owned */
+        int wake_fd;             /* eventfd stopping the watcher, owned */
+        int64_t started_at;      /* wall ms QEMU started */
+        bool starting;           /* [lock] start() not done: hidden, no callbacks */
+        bool status_known;       /* [lock] query-status answered after a connect */
+        unsigned seq;            /* [lock] bumped by every state-changing event */
+        struct dv_qmp *qmp;      /* [lock] the QMP link, NULL while down */
+        const char *state;       /* [lock] "running", "paused", "crashed", "stopped" */
+        const char *reason;      /* [lock] reason of the state, or NULL */
+        bool stop_requested;     /* [lock] stop() was called */
+        bool guest_shutdown;     /* [lock] SHUTDOWN with guest=true seen */
+        bool exited;             /* [lock] QEMU exited and cleanup is done */
+        bool cleaned;            /* [lock] files and taps removed */
+        uint64_t cpu_ticks;      /* [lock] utime+stime at the last sample */
+        int64_t cpu_ms;          /* [lock] monotonic ms of the last sample, 0 = none */
+        double cpu_pct;          /* [lock] the last computed CPU use */
+};
+
+struct dv_hv {
+        char *run_dir;             /* RUN_DIR */
+        char *qemu_bin;            /* absolute path of QEMU */
+        const char *accel;         /* "kvm" or "tcg" */
+        bool sandbox;              /* -sandbox on,... */
+        dv_hv_event_cb cb;         /* state change callback */
+        void *userdata;            /* for cb */
+        dv_hv_qemu_nic_hook nic_hook; /* DVS hook, or NULL */
+        void *nic_userdata;        /* for nic_hook */
+
+        pthread_mutex_t lock;      /* guards the fields marked [lock] */
+        pthread_cond_t cond;       /* [lock] signalled when a watcher ends */
+        struct vm *vms;            /* [lock] known VMs */
+        struct vm *watched;        /* [lock] VMs whose watcher thread runs */
+};
+
+static const char *const vm_files[] = {
+        DV_QEMU_QMP_SOCK, DV_QEMU_TOOLS_SOCK, DV_QEMU_VNC_SOCK, DV_QEMU_PIDFILE, DV_QEMU_SPEC,
+};
+
+/* dv_error_set() that returns r (a -errno) instead of -EINVAL. */
+static int set_err(struct dv_error *err, int r, int status, const char *code, const char *fmt,
+                   ...) _printf_(5, 6);
+static int set_err(struct dv_error *err, int r, int status, const char *code, const char *fmt,
+                   ...)
+{
+        va_list ap;
+
+        if (err) {
+                err->status = status;
+                snprintf(err->code, sizeof(err->code), "%s", code);
+                va_start(ap, fmt);
+                vsnprintf(err->message, sizeof(err->message), fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+/* ---- VM objects ---------------------------------------------------------- */
+
+static struct vm *vm_new(struct dv_hv *hv, const char *id, const char *name, uid_t uid)
+{
+        struct vm *vm = calloc(1, sizeof(*vm));
+        pthread_condattr_t ca;
+
+        if (!vm)
+                return NULL;
+        vm->hv = hv;
+        snprintf(vm->id, sizeof(vm->id), "%s", id);
+        vm->name = dv_strdup(name);
+        vm->uid = uid;
+        vm->refs = 1;
+        vm->pid = -1;
+        vm->pidfd = -1;
+        vm->wake_fd = -1;
+        vm->state = "running";
+        pthread_mutex_init(&vm->lock, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&vm->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        return vm;
+}
+
+static void vm_destroy(struct vm *vm)
+{
+        dv_qmp_unref(vm->qmp);
+        if (vm->pidfd >= 0)
+                close(vm->pidfd);
+        if (vm->wake_fd >= 0)
+                close(vm->wake_fd);
+        dv_vm_spec_free(vm->spec);
+        free(vm->name);
+        pthread_cond_destroy(&vm->cond);
+        pthread_mutex_destroy(&vm->lock);
+        free(vm);
+}
+
+static void vm_unref(struct vm *vm)
+{
+        bool last;
+
+        if (!vm)
+                return;
+        pthread_mutex_lock(&vm->hv->lock);
+        last = --vm->refs == 0;
+        pthread_mutex_unlock(&vm->hv->lock);
+        if (last)
+                vm_destroy(vm);
+}
+
+static void vm_unrefp(struct vm **vm) { vm_unref(*vm); }
+
+/* [hv->lock] held. */
+static struct vm *vm_find_locked(struct dv_hv *hv, const char *id)
+{
+        for (struct vm *vm = hv->vms; vm; vm = vm->next)
+                if (strcasecmp(vm->id, id) == 0)
+                        return vm;
+        return NULL;
+}
+
+/* A new reference on the VM with this id, or NULL. */
+static struct vm *vm_find(struct dv_hv *hv, const char *id)
+{
+        struct vm *vm;
+
+        pthread_mutex_lock(&hv->lock);
+        vm = vm_find_locked(hv, id);
+        if (vm)
+                vm->refs++;
+        pthread_mutex_unlock(&hv->lock);
+        return vm;
+}
+
+/* [hv->lock] held. Unlink vm from the list; the caller drops the list's
+ * reference (outside the lock). */
+static void vm_unlink_locked(struct dv_hv *hv, struct vm *vm)
+{
+        for (struct vm **pp = &hv->vms; *pp; pp = &(*pp)->next)
+                if (*pp == vm) {
+                        *pp = vm->next;
+                        vm->next = NULL;
+                        return;
+                }
+}
+
+static struct dv_qmp *vm_qmp_get(struct vm *vm)
+{
+        struct dv_qmp *qmp;
+
+        pthread_mutex_lock(&vm->lock);
+        qmp = dv_qmp_ref(vm->qmp);
+        pthread_mutex_unlock(&vm->lock);
+        return qmp;
+}
+
+static char *vm_path(struct vm *vm, const char *file)
+{
+        return dv_qemu_vm_path(vm->hv->run_dir, vm->id, file);
+}
+
+/* Wait on vm->cond until *flag is true, QEMU exited or deadline
+ * (monotonic ms) passed. Returns *flag. */
+static bool vm_wait_flag(struct vm *vm, const bool *flag, int64_t deadline)
+{
+        struct timespec ts = { .tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000 };
+        bool r;
+
+        pthread_mutex_lock(&vm->lock);
+        while (!*flag && !vm->exited && dv_now_ms() < deadline)
+                pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+        r = *flag;
+        pthread_mutex_unlock(&vm->lock);
+        return r;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Read a file from a VM's directory, which QEMU (running as the VM's uid)
+ * may have tampered with: no symlinks, regular files only (a FIFO must not
+ * block us), at most max bytes; with tail, the last max bytes of a longer
+ * file. NUL-terminated. */
+static int read_vm_file(const char *path, size_t max, bool tail, char **ret)
+{
+        _cleanup_(closep) int fd = -1;
+        _cleanup_(freep) char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        if ((size_t)st.st_size > max) {
+                if (!tail)
+                        return -EFBIG;
+                if (lseek(fd, st.st_size - (off_t)max, SEEK_SET) < 0)
+                        return -errno;
+        }
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (len < max) {
+                ssize_t k = read(fd, buf + len, max - len);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                len += (size_t)k;
+        }
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* ---- /proc ------------------------------------------------------------- */
+
+/* utime+stime and starttime (clock ticks) of pid. */
+static int proc_stat(pid_t pid, uint64_t *ret_ticks, uint64_t *ret_start)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/proc/%d/stat", (int)pid);
+        _cleanup_(freep) char *buf = NULL;
+        unsigned long long v[20];
+        char *p;
+        int r;
+
+        r = dv_read_file(path, 4096, &buf, NULL);
+        if (r < 0)
+                return r;
+        p = strrchr(buf, ')');
+        if (!p)
+                return -EIO;
+        p++;
+        /* Fields 3.. follow the command name: state, ppid, ..., utime (14),
+         * stime (15), ..., starttime (22). */
+        for (int i = 0; i < 20; i++) {
+                while (*p == ' ')
+                        p++;
+                if (!*p)
+                        return -EIO;
+                v[i] = i == 0 ? 0 : strtoull(p, NULL, 10);
+                while (*p && *p != ' ')
+                        p++;
+        }
+        *ret_ticks = v[11] + v[12];
+        if (ret_start)
+                *ret_start = v[19];
+        return 0;
+}
+
+static int64_t proc_rss_kib(pid_t pid)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/proc/%d/status", (int)pid);
+        _cleanup_(freep) char *buf = NULL;
+        char *p;
+
+        if (dv_read_file(path, 65536, &buf, NULL) < 0)
+                return 0;
+        p = strstr(buf, "\nVmRSS:");
+        return p ? strtoll(p + 7, NULL, 10) : 0;
+}
+
+/* Wall clock ms at which pid started. */
+static int64_t proc_start_wall_ms(pid_t pid)
+{
+        _cleanup_(freep) char *buf = NULL;
+        uint64_t ticks, start;
+        long hz = sysconf(_SC_CLK_TCK);
+        double up;
+
+        if (proc_stat(pid, &ticks, &start) < 0 || hz <= 0 ||
+            dv_read_file("/proc/uptime", 4096, &buf, NULL) < 0)
+                return dv_wall_ms();
+        up = strtod(buf, NULL);
+        return dv_wall_ms() - (int64_t)((up - (double)start / (double)hz) * 1000.0);
+}
+
+/* [vm->lock] held. CPU use since the last sample (or since start). */
+static double vm_sample_cpu_locked(struct vm *vm)
+{
+        long hz = sysconf(_SC_CLK_TCK);
+        int64_t now = dv_now_ms();
+        uint64_t ticks, start;
+
+        if (hz <= 0 || proc_stat(vm->pid, &ticks, &start) < 0)
+                return vm->cpu_pct;
+        if (vm->cpu_ms == 0) {
+                int64_t age = dv_wall_ms() - vm->started_at;
+
+                vm->cpu_pct = age > 0 ? (double)ticks * 1000.0 / (double)hz / (double)age * 100.0
+                                      : 0.0;
+        } else if (now - vm->cpu_ms >= 200) {
+                /* Shorter intervals (two callers in a row) would be noise:
+                 * keep the last value then. */
+                vm->cpu_pct = (double)(ticks - vm->cpu_ticks) * 1000.0 / (double)hz /
+                              (double)(now - vm->cpu_ms) * 100.0;
+        } else {
+                return vm->cpu_pct;
+        }
+        vm->cpu_ticks = ticks;
+        vm->cpu_ms = now;
+        return vm->cpu_pct;
+}
+
+/* Does pid run QEMU with -uuid id? */
+static bool proc_is_vm_qemu(pid_t pid, const char *id, char **ret_name)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/proc/%d/cmdline", (int)pid);
+        _cleanup_(freep) char *buf = NULL;
+        const char *base, *name = NULL;
+        bool uuid_ok = false;
+        size_t len;
+
+        if (dv_read_file(path, 256 * 1024, &buf, &len) < 0 || len == 0)
+                return false;
+        base = strrchr(buf, '/');
+        base = base ? base + 1 : buf;
+        if (!dv_startswith(base, "qemu-system-"))
+                return false;
+        for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
+                const char *arg = buf + off, *next;
+
+                if (off + strlen(arg) + 1 >= len)
+                        break;
+                next = arg + strlen(arg) + 1;
+                if (strcmp(arg, "-uuid") == 0 && strcasecmp(next, id) == 0)
+                        uuid_ok = true;
+                if (strcmp(arg, "-name") == 0 && dv_startswith(next, "guest="))
+                        name = next + 6;
+        }
+        if (uuid_ok && ret_name && name)
+                *ret_name = strndup(name, strcspn(name, ","));
+        return uuid_ok;
+}
+
+static uid_t proc_uid(pid_t pid)
+{
+        char path[32];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+        return stat(path, &st) < 0 ? (uid_t)-1 : st.st_uid;
+}
+
+/* pid from RUN_DIR/<id>/qemu.pid if it names a live QEMU of this VM. */
+static pid_t run_dir_live_pid(struct dv_hv *hv, const char *id, char **ret_name)
+{
+        _cleanup_(freep) char *path = dv_qemu_vm_path(hv->run_dir, id, DV_QEMU_PIDFILE);
+        _cleanup_(freep) char *buf = NULL;
+        int64_t pid;
+
+        if (read_vm_file(path, 64, false, &buf) < 0)
+                return -1;
+        buf[strcspn(buf, "\n")] = 0;
+        if (dv_parse_int64(buf, 2, INT32_MAX, &pid) < 0 || !dv_pid_alive((pid_t)pid) ||
+            !proc_is_vm_qemu((pid_t)pid, id, ret_name))
+                return -1;
+        return (pid_t)pid;
+}
+
+/* ---- taps --------------------------------------------------------------- */
+
+/* Create (or attach to) the tap name and bring its link up. The tap is
+ * not persistent: it lives while an fd on it is open, i.e. as long as the
+ * QEMU that inherits the fd. */
+static int tap_open(const char *name, int *ret_fd)
+{
+        _cleanup_(closep) int fd = -1, sock = -1;
+        struct ifreq ifr = { 0 };
+
+        fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+        /* What QEMU expects of a tap fd it is given (no multiqueue). */
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+                return -errno;
+        sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (sock < 0)
+                return -errno;
+        if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+                return -errno;
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Unplug vm's taps from their bridges (the taps themselves go with QEMU). */
+static void vm_unplug_taps(struct vm *vm)
+{
+        struct dv_hv *hv = vm->hv;
+
+        if (!hv->nic_hook)
+                return;
+        for (unsigned i = 0; i < DV_VM_MAX_NICS; i++) {
+                const struct dv_vm_nic *nic = NULL;
+                char tap[DV_TAP_NAME_MAX];
+                struct dv_error ignored;
+
+                dv_qemu_tap_name(vm->id, i, tap);
+                if (vm->spec) {
+                        if (i >= vm->spec->n_nics)
+                                break;
+                        nic = &vm->spec->nics[i];
+                        if (!nic->bridge)
+                                continue;
+                } else if (if_nametoindex(tap) == 0) {
+                        continue;
+                }
+                hv->nic_hook(hv->nic_userdata, false, vm->id, tap, nic, &ignored);
+        }
+}
+
+/* Open the tap of every bridged NIC into fds[i] and plug it. */
+static int vm_open_taps(struct vm *vm, int fds[DV_VM_MAX_NICS], struct dv_error *err)
+{
+        struct dv_hv *hv = vm->hv;
+
+        for (size_t i = 0; i < vm->spec->n_nics; i++) {
+                const struct dv_vm_nic *nic = &vm->spec->nics[i];
+                char tap[DV_TAP_NAME_MAX];
+                int r;
+
+                if (!nic->bridge)
+                        continue;
+                dv_qemu_tap_name(vm->id, (unsigned)i, tap);
+                r = tap_open(tap, &fds[i]);
+                if (r < 0)
+                        return set_err(err, r, 500, "qemu-failed",
+                                       "nics[%zu]: cannot create tap %s: %s", i, tap,
+                                       strerror(-r));
+                if (hv->nic_hook) {
+                        r = hv->nic_hook(hv->nic_userdata, true, vm->id, tap, nic, err);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* Remove what a VM leaves behind (not console.log and qemu.log). Once. */
+static void vm_cleanup(struct vm *vm)
+{
+        bool done;
+
+        pthread_mutex_lock(&vm->lock);
+        done = vm->cleaned;
+        vm->cleaned = true;
+        pthread_mutex_unlock(&vm->lock);
+        if (done)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(vm_files); i++) {
+                _cleanup_(freep) char *p = vm_path(vm, vm_files[i]);
+                unlink(p);
+        }
+        vm_unplug_taps(vm);
+}
+
+/* ---- QMP events and the watcher ---------------------------------------- */
+
+static void vm_notify(struct vm *vm, const char *state, const char *reason)
+{
+        bool starting;
+
+        pthread_mutex_lock(&vm->lock);
+        starting = vm->starting;
+        pthread_mutex_unlock(&vm->lock);
+        if (!starting && vm->hv->cb)
+                vm->hv->cb(vm->hv->userdata, vm->id, state, reason);
+}
+
+/* [vm->lock] held. Move to state (reason may be NULL); true if that is a
+ * change worth reporting. */
+static bool vm_set_state_locked(struct vm *vm, const char *state, const char *reason)
+{
+        bool changed = !dv_streq(vm->state, state) || !dv_streq(vm->reason, reason);
+
+        vm->state = state;
+        vm->reason = reason;
+        vm->seq++;
+        return changed;
+}
+
+/* QMP event handler: runs on the watcher thread (or in the connect it
+ * makes), with the QMP read_lock held. */
+static void vm_on_qmp_event(void *userdata, const char *name, json_t *data, int64_t ts_us)
+{
+        struct vm *vm = userdata;
+        const char *state = NULL, *reason = NULL;
+        bool notify = false;
+
+        pthread_mutex_lock(&vm->lock);
+        if (strcmp(name, "SHUTDOWN") == 0) {
+                /* QEMU exits right after; the watcher reports that. */
+                if (json_is_true(json_object_get(data, "guest")))
+                        vm->guest_shutdown = true;
+        } else if (strcmp(name, "STOP") == 0) {
+                /* A panic pauses the VM (-action panic=pause): GUEST_PANICKED
+                 * comes first, then STOP, and the VM stays crashed. */
+                if (!dv_streq(vm->state, "crashed"))
+                        notify = vm_set_state_locked(vm, "paused", "paused");
+        } else if (strcmp(name, "RESUME") == 0) {
+                notify = vm_set_state_locked(vm, "running", NULL);
+        } else if (strcmp(name, "GUEST_PANICKED") == 0) {
+                notify = vm_set_state_locked(vm, "crashed", "guest-panicked");
+        } else if (strcmp(name, "RESET") == 0) {
+                /* Same state, but worth knowing (e.g. Tools restart). */
+                notify = true;
+                if (dv_streq(vm->state, "running"))
+                        reason = json_is_true(json_object_get(data, "guest")) ? "guest-reset"
+                                                                              : "host-reset";
+        }
+        state = vm->state;
+        if (!reason)
+                reason = vm->reason;
+        pthread_mutex_unlock(&vm->lock);
+        if (notify)
+                vm_notify(vm, state, reason);
+}
+
+static const char *runstate_to_state(const char *status)
+{
+        if (dv_streq(status, "running"))
+                return "running";
+        if (dv_streq(status, "guest-panicked"))
+                return "crashed";
+        return "paused";
+}
+
+/* Connect QMP and check that the peer is this VM's QEMU (the socket sits
+ * in a directory QEMU controls). Returns a reference, or NULL. */
+static struct dv_qmp *vm_connect_qmp(struct vm *vm, int timeout_ms)
+{
+        _cleanup_(freep) char *path = vm_path(vm, DV_QEMU_QMP_SOCK);
+        struct dv_qmp *qmp = NULL;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (dv_qmp_connect(path, timeout_ms, vm_on_qmp_event, vm, &qmp) < 0)
+                return NULL;
+        if (getsockopt(dv_qmp_fd(qmp), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+            cred.pid != vm->pid || cred.uid != vm->uid) {
+                dv_qmp_unref(qmp);
+                return NULL;
+        }
+        pthread_mutex_lock(&vm->lock);
+        dv_qmp_unref(vm->qmp);
+        vm->qmp = dv_qmp_ref(qmp);
+        pthread_mutex_unlock(&vm->lock);
+        return qmp;
+}
+
+static void vm_drop_qmp(struct vm *vm, struct dv_qmp *qmp)
+{
+        pthread_mutex_lock(&vm->lock);
+        if (vm->qmp == qmp) {
+                vm->qmp = NULL;
+                dv_qmp_unref(qmp);
+        }
+        pthread_mutex_unlock(&vm->lock);
+}
+
+/* Apply a query-status reply unless an event changed the state since the
+ * query was sent (the event is newer). */
+static void vm_apply_status(struct vm *vm, json_t *ret, unsigned seq)
+{
+        const char *state = NULL, *reason = NULL;
+
+        pthread_mutex_lock(&vm->lock);
+        if (ret && vm->seq == seq) {
+                const char *s = runstate_to_state(json_string_value(json_object_get(ret, "status")));
+
+                if (!dv_streq(s, vm->state)) {
+                        vm->state = s;
+                        vm->reason = dv_streq(s, "crashed")  ? "guest-panicked"
+                                     : dv_streq(s, "paused") ? "paused"
+                                                             : NULL;
+                        state = vm->state;
+                        reason = vm->reason;
+                }
+        }
+        vm->status_known = true;
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+        if (state)
+                vm_notify(vm, state, reason);
+}
+
+static void vm_on_exit(struct vm *vm)
+{
+        siginfo_t si;
+        const char *reason;
+
+        /* Reap QEMU in case it became our child (the agent is a subreaper
+         * or PID 1 of its namespace); harmless otherwise. */
+        memset(&si, 0, sizeof(si));
+        (void)waitid(P_PIDFD, (id_t)vm->pidfd, &si, WEXITED | WNOHANG);
+        vm_cleanup(vm);
+        pthread_mutex_lock(&vm->lock);
+        vm->reason = reason = vm->stop_requested ? "host-request"
+                              : vm->guest_shutdown ? "guest-shutdown"
+                                                   : "qemu-exited";
+        vm->state = "stopped";
+        vm->exited = true;
+        dv_qmp_unref(vm->qmp);
+        vm->qmp = NULL;
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+        vm_notify(vm, "stopped", reason);
+}
+
+static void *watcher_main(void *arg)
+{
+        struct vm *vm = arg;
+        struct dv_hv *hv = vm->hv;
+        struct dv_qmp *qmp = NULL; /* the watcher's reference on the link */
+        int64_t next_connect = 0;
+        uint64_t status_id = 0;
+        unsigned status_seq = 0;
+        bool exited = false, last;
+
+        for (;;) {
+                struct pollfd pfd[3] = {
+                        { .fd = vm->pidfd, .events = POLLIN },
+                        { .fd = vm->wake_fd, .events = POLLIN },
+                        { .fd = -1, .events = POLLIN },
+                };
+                int timeout = -1;
+
+                if (!qmp) {
+                        int64_t now = dv_now_ms();
+                        bool starting;
+
+                        pthread_mutex_lock(&vm->lock);
+                        starting = vm->starting;
+                        pthread_mutex_unlock(&vm->lock);
+                        if (now >= next_connect) {
+                                qmp = vm_connect_qmp(vm, 1000);
+                                if (qmp) {
+                                        pthread_mutex_lock(&vm->lock);
+                                        status_seq = vm->seq;
+                                        pthread_mutex_unlock(&vm->lock);
+                                        if (dv_qmp_send(qmp, "query-status", NULL, QMP_TIMEOUT_MS,
+                                                        &status_id) < 0)
+                                                status_id = 0;
+                                }
+                                now = dv_now_ms();
+                                next_connect = now + (starting ? STARTING_POLL_MS : RECONNECT_MS);
+                        }
+                        if (!qmp)
+                                timeout = (int)DV_MAX(next_connect - now, (int64_t)0);
+                }
+                if (qmp)
+                        pfd[2].fd = dv_qmp_fd(qmp);
+
+                if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
+                        break;
+                if (qmp && (pfd[2].revents || pfd[0].revents)) {
+                        /* On exit, this drains what QEMU said last. */
+                        int r = dv_qmp_process(qmp);
+
+                        if (status_id && dv_qmp_reply_ready(qmp, status_id)) {
+                                _cleanup_(json_decrefp) json_t *ret = NULL;
+
+                                if (dv_qmp_wait(qmp, status_id, 0, &ret, NULL) < 0)
+                                        json_decref(TAKE_PTR(ret));
+                                vm_apply_status(vm, ret, status_seq);
+                                status_id = 0;
+                        }
+                        if (r < 0) {
+                                if (status_id)
+                                        dv_qmp_forget(qmp, status_id);
+                                status_id = 0;
+                                vm_drop_qmp(vm, qmp);
+                                dv_qmp_unref(qmp);
+                                qmp = NULL;
+                                next_connect = dv_now_ms() + STARTING_POLL_MS;
+                        }
+                }
+                if (pfd[0].revents) {
+                        exited = true;
+                        break;
+                }
+                if (pfd[1].revents)
+                        break;
+        }
+        if (qmp && status_id)
+                dv_qmp_forget(qmp, status_id);
+        dv_qmp_unref(qmp);
+        if (exited)
+                vm_on_exit(vm);
+
+        /* Leave hv->watched and drop the watcher's reference in one go:
+         * once off the list, hv may be freed under us. */
+        pthread_mutex_lock(&hv->lock);
+        for (struct vm **pp = &hv->watched; *pp; pp = &(*pp)->wnext)
+                if (*pp == vm) {
+                        *pp = vm->wnext;
+                        break;
+                }
+        last = --vm->refs == 0;
+        pthread_cond_broadcast(&hv->cond);
+        pthread_mutex_unlock(&hv->lock);
+        if (last)
+                vm_destroy(vm);
+        return NULL;
+}
+
+static int vm_start_watcher(struct vm *vm)
+{
+        pthread_attr_t attr;
+        pthread_t t;
+        int r;
+
+        struct dv_hv *hv = vm->hv;
+
+        vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vm->wake_fd < 0)
+                return -errno;
+        pthread_mutex_lock(&hv->lock);
+        vm->refs++; /* the watcher's */
+        vm->wnext = hv->watched;
+        hv->watched = vm;
+        pthread_mutex_unlock(&hv->lock);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        r = pthread_create(&t, &attr, watcher_main, vm);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                pthread_mutex_lock(&hv->lock);
+                for (struct vm **pp = &hv->watched; *pp; pp = &(*pp)->wnext)
+                        if (*pp == vm) {
+                                *pp = vm->wnext;
+                                break;
+                        }
+                vm->refs--; /* the caller still holds one */
+                pthread_mutex_unlock(&hv->lock);
+                return -r;
+        }
+        return 0;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+/* [hv->lock] may be held. VMSTATUS of vm. */
+static json_t *vm_status(struct vm *vm)
+{
+        _cleanup_(freep) char *console = vm_path(vm, DV_QEMU_CONSOLE_LOG);
+        _cleanup_(freep) char *vnc = vm_path(vm, DV_QEMU_VNC_SOCK);
+        char started[32];
+        json_t *j;
+
+        pthread_mutex_lock(&vm->lock);
+        dv_iso_time(vm->started_at, started, sizeof(started));
+        if (vm->exited) {
+                j = json_pack("{s:s, s:s, s:s, s:n, s:s, s:f, s:i, s:s, s:n, s:s?}", "id", vm->id,
+                              "name", vm->name, "state", "stopped", "pid", "started_at", started,
+                              "cpu_pct", 0.0, "rss_mib", 0, "console_log", console, "vnc",
+                              "reason", vm->reason);
+        } else {
+                double cpu = vm_sample_cpu_locked(vm);
+                _cleanup_(freep) char *vnc_url = dv_asprintf("unix:%s", vnc);
+
+                j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:f, s:I, s:s, s:s, s:s?}", "id", vm->id,
+                              "name", vm->name, "state", vm->state, "pid", (int)vm->pid,
+                              "started_at", started, "cpu_pct", (double)(int64_t)(cpu * 10) / 10,
+                              "rss_mib", (json_int_t)(proc_rss_kib(vm->pid) / 1024),
+                              "console_log", console, "vnc", vnc_url, "reason", vm->reason);
+        }
+        pthread_mutex_unlock(&vm->lock);
+        if (!j)
+                abort();
+        return j;
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+/* The VM's directory: created 0700 and owned by its uid; what an earlier
+ * run left is removed. */
+static int vm_prepare_dir(struct vm *vm, struct dv_error *err)
+{
+        _cleanup_(freep) char *dir = dv_asprintf("%s/%s", vm->hv->run_dir, vm->id);
+        const char *const old[] = { DV_QEMU_CONSOLE_LOG, DV_QEMU_LOG };
+        struct stat st;
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                goto fail;
+        if (lstat(dir, &st) < 0)
+                goto fail;
+        if (!S_ISDIR(st.st_mode)) {
+                errno = ENOTDIR;
+                goto fail;
+        }
+        if (lchown(dir, vm->uid, vm->uid) < 0 || chmod(dir, 0700) < 0)
+                goto fail;
+        for (size_t i = 0; i < ELEMENTSOF(vm_files); i++) {
+                _cleanup_(freep) char *p = vm_path(vm, vm_files[i]);
+                unlink(p);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(old); i++) {
+                _cleanup_(freep) char *p = vm_path(vm, old[i]);
+                unlink(p);
+        }
+        return 0;
+fail:
+        return set_err(err, -errno, 500, "qemu-failed", "cannot prepare %s: %s", dir,
+                       strerror(errno));
+}
+
+/* Give the disks to the VM's uid (0600) and check the kernel and initrd
+ * are world-readable files. */
+static int vm_prepare_files(struct vm *vm, struct dv_error *err)
+{
+        const struct dv_vm_spec *s = vm->spec;
+        const char *boot_files[2] = { s->kernel, s->initrd };
+        const char *boot_names[2] = { "boot.kernel", "boot.initrd" };
+
+        for (size_t i = 0; i < s->n_disks; i++) {
+                _cleanup_(closep) int fd = -1;
+                struct stat st;
+
+                fd = open(s->disks[i].path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        return set_err(err, -errno, 400, "invalid-field",
+                                       "disks[%zu].path '%.200s': %s", i, s->disks[i].path,
+                                       strerror(errno));
+                if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "disks[%zu].path '%.200s' is not a file or block device",
+                                            i, s->disks[i].path);
+                if (fchown(fd, vm->uid, vm->uid) < 0 || fchmod(fd, 0600) < 0)
+                        return set_err(err, -errno, 500, "qemu-failed",
+                                       "disks[%zu]: cannot give '%.200s' to uid %u: %s", i,
+                                       s->disks[i].path, (unsigned)vm->uid, strerror(errno));
+        }
+        for (int i = 0; i < 2; i++) {
+                struct stat st;
+
+                if (!boot_files[i])
+                        continue;
+                if (stat(boot_files[i], &st) < 0)
+                        return set_err(err, -errno, 400, "invalid-field", "%s '%.200s': %s",
+                                       boot_names[i], boot_files[i], strerror(errno));
+                if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IROTH))
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "%s '%.200s' must be a world-readable file",
+                                            boot_names[i], boot_files[i]);
+        }
+        return 0;
+}
+
+/* The last lines of qemu.log, for error messages. */
+static void qemu_log_tail(struct vm *vm, char *buf, size_t len)
+{
+        _cleanup_(freep) char *path = vm_path(vm, DV_QEMU_LOG);
+        _cleanup_(freep) char *data = NULL;
+        const char *lines[4];
+        size_t n = 0, out = 0;
+
+        buf[0] = 0;
+        if (read_vm_file(path, 16384, true, &data) < 0)
+                return;
+        for (char *save = NULL, *l = strtok_r(data, "\n", &save); l;
+             l = strtok_r(NULL, "\n", &save)) {
+                /* Drop the "-msg timestamp=on" prefix. */
+                if (l[0] >= '0' && l[0] <= '9' && strchr(l, ' '))
+                        l = strchr(l, ' ') + 1;
+                if (*l)
+                        lines[n++ % ELEMENTSOF(lines)] = l;
+        }
+        for (size_t i = n > ELEMENTSOF(lines) ? n - ELEMENTSOF(lines) : 0; i < n; i++) {
+                int k = snprintf(buf + out, len - out, "%s%s", out ? " | " : "",
+                                 lines[i % ELEMENTSOF(lines)]);
+                if (k < 0 || (size_t)k >= len - out)
+                        break;
+                out += (size_t)k;
+        }
+}
+
+/* Fork, and fork again: the grandchild becomes QEMU, in its own session, as
+ * uid, with stdout/stderr into log_fd and tap_fds[i] (if >= 0) as fd
+ * DV_QEMU_TAP_FD_BASE + i; the middle child exits at once so that QEMU is
+ * not our child. The grandchild waits on a pipe until the parent holds a
+ * pidfd on it, so that the pid cannot be reused before. */
+static int spawn_qemu(char **argv, uid_t uid, int log_fd, int null_fd,
+                      const int tap_fds[DV_VM_MAX_NICS], pid_t *ret_pid, int *ret_pidfd)
+{
+        _cleanup_(closep) int go_r = -1, go_w = -1, info_r = -1, info_w = -1;
+        int fds[2], status, pidfd;
+        sigset_t empty;
+        pid_t child, gc = -1;
+        ssize_t k;
+
+        sigemptyset(&empty);
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        go_r = fds[0];
+        go_w = fds[1];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        info_r = fds[0];
+        info_w = fds[1];
+
+        child = fork();
+        if (child < 0)
+                return -errno;
+        if (child == 0) {
+                /* Only async-signal-safe calls from here on. */
+                pid_t g = fork();
+
+                if (g == 0) {
+                        int high[DV_VM_MAX_NICS];
+                        char c;
+
+                        close(go_w);
+                        close(info_r);
+                        close(info_w);
+                        if (setsid() < 0)
+                                _exit(125);
+                        for (int sig = 1; sig < NSIG; sig++) {
+                                struct sigaction sa = { .sa_handler = SIG_DFL };
+                                (void)sigaction(sig, &sa, NULL);
+                        }
+                        sigprocmask(SIG_SETMASK, &empty, NULL);
+                        if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
+                                _exit(125);
+                        if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0) {
+                                static const char msg[] = "drover: cannot switch to the VM's uid\n";
+                                (void)!write(2, msg, sizeof(msg) - 1);
+                                _exit(125);
+                        }
+                        if (chdir("/") < 0)
+                                _exit(125);
+                        umask(0077);
+                        if (read(go_r, &c, 1) != 1)
+                                _exit(126);
+                        /* Taps to their numbers, via copies out of the way
+                         * so that no move overwrites a source. */
+                        for (int i = 0; i < DV_VM_MAX_NICS; i++) {
+                                high[i] = tap_fds[i] < 0 ? -1
+                                                         : fcntl(tap_fds[i], F_DUPFD_CLOEXEC,
+                                                                 DV_QEMU_TAP_FD_BASE +
+                                                                         DV_VM_MAX_NICS);
+                                if (tap_fds[i] >= 0 && high[i] < 0)
+                                        _exit(125);
+                        }
+                        for (int i = 0; i < DV_VM_MAX_NICS; i++) {
+                                if (high[i] < 0)
+                                        close(DV_QEMU_TAP_FD_BASE + i);
+                                else if (dup2(high[i], DV_QEMU_TAP_FD_BASE + i) < 0)
+                                        _exit(125);
+                        }
+                        close_range(DV_QEMU_TAP_FD_BASE + DV_VM_MAX_NICS, ~0U, 0);
+                        execv(argv[0], argv);
+                        {
+                                static const char msg[] = "drover: cannot execute QEMU\n";
+                                (void)!write(2, msg, sizeof(msg) - 1);
+                        }
+                        _exit(127);
+                }
+                (void)!write(info_w, &g, sizeof(g));
+                _exit(g > 0 ? 0 : 1);
+        }
+        close(info_w);
+        info_w = -1;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                ;
+        do
+                k = read(info_r, &gc, sizeof(gc));
+        while (k < 0 && errno == EINTR);
+        if (k != sizeof(gc) || gc <= 0)
+                return -ECHILD;
+        pidfd = pidfd_open(gc, 0);
+        if (pidfd < 0) {
+                int r = -errno;
+                /* Closing go_w makes the grandchild exit without exec. */
+                return r;
+        }
+        if (write(go_w, "g", 1) != 1) {
+                int r = -errno;
+                close(pidfd);
+                return r;
+        }
+        *ret_pid = gc;
+        *ret_pidfd = pidfd;
+        return 0;
+}
+
+/* Kill QEMU now and wait for its watcher to see the exit. */
+static void vm_kill_wait(struct vm *vm)
+{
+        (void)pidfd_send_signal(vm->pidfd, SIGKILL, NULL, 0);
+        vm_wait_flag(vm, &vm->exited, dv_now_ms() + KILL_WAIT_MS);
+}
+
+static int vm_launch(struct vm *vm, struct dv_error *err)
+{
+        struct dv_hv *hv = vm->hv;
+        struct dv_qemu_config qc = {
+                .qemu_bin = hv->qemu_bin,
+                .run_dir = hv->run_dir,
+                .accel = hv->accel,
+                .sandbox = hv->sandbox,
+        };
+        _cleanup_(dv_strv_freep) char **argv = NULL;
+        _cleanup_(freep) char *spec_text = NULL, *spec_path = NULL, *log_path = NULL;
+        _cleanup_(closep) int log_fd = -1, null_fd = -1;
+        char tail[400];
+        bool ready, exited;
+        pid_t pid = -1;
+        int r, pidfd = -1, taps[DV_VM_MAX_NICS];
+
+        for (size_t i = 0; i < ELEMENTSOF(taps); i++)
+                taps[i] = -1;
+        r = vm_prepare_dir(vm, err);
+        if (r < 0)
+                return r;
+        r = vm_prepare_files(vm, err);
+        if (r < 0)
+                return r;
+        r = dv_qemu_build_argv(vm->spec, &qc, &argv, err);
+        if (r < 0)
+                return r;
+
+        spec_text = json_dumps(vm->spec->json, JSON_COMPACT);
+        spec_path = vm_path(vm, DV_QEMU_SPEC);
+        if (!spec_text)
+                return -ENOMEM;
+        r = dv_write_file_atomic(spec_path, spec_text, strlen(spec_text), 0600);
+        if (r < 0) {
+                dv_error_set(err, 500, "qemu-failed", "cannot write %s: %s", spec_path,
+                             strerror(-r));
+                return r;
+        }
+        log_path = vm_path(vm, DV_QEMU_LOG);
+        log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (log_fd < 0 || null_fd < 0) {
+                r = -errno;
+                dv_error_set(err, 500, "qemu-failed", "cannot open %s: %s", log_path,
+                             strerror(-r));
+                return r;
+        }
+
+        r = vm_open_taps(vm, taps, err);
+        if (r >= 0) {
+                r = spawn_qemu(argv, vm->uid, log_fd, null_fd, taps, &pid, &pidfd);
+                if (r < 0)
+                        dv_error_set(err, 500, "qemu-failed", "cannot start QEMU: %s",
+                                     strerror(-r));
+        }
+        /* QEMU has its copies now (or never will). */
+        for (size_t i = 0; i < ELEMENTSOF(taps); i++)
+                if (taps[i] >= 0)
+                        close(taps[i]);
+        if (r >= 0) {
+                pthread_mutex_lock(&vm->lock);
+                vm->pid = pid;
+                vm->pidfd = pidfd;
+                vm->started_at = dv_wall_ms();
+                pthread_mutex_unlock(&vm->lock);
+                r = vm_start_watcher(vm);
+                if (r < 0) {
+                        (void)pidfd_send_signal(vm->pidfd, SIGKILL, NULL, 0);
+                        dv_error_set(err, 500, "qemu-failed", "cannot watch QEMU: %s",
+                                     strerror(-r));
+                }
+        }
+        if (r < 0) {
+                vm_cleanup(vm);
+                return r;
+        }
+
+        /* The watcher connects QMP and asks query-status; it wakes us when
+         * that is answered or QEMU is gone. */
+        ready = vm_wait_flag(vm, &vm->status_known, dv_now_ms() + START_TIMEOUT_MS);
+        pthread_mutex_lock(&vm->lock);
+        exited = vm->exited;
+        pthread_mutex_unlock(&vm->lock);
+        if (ready && !exited)
+                return 0;
+        if (!exited)
+                vm_kill_wait(vm);
+        qemu_log_tail(vm, tail, sizeof(tail));
+        dv_error_set(err, 500, "qemu-failed", "QEMU %s: %s",
+                     exited ? "exited during start" : "did not answer QMP in time",
+                     tail[0] ? tail : "(no output in qemu.log)");
+        return -EIO;
+}
+
+static int qemu_start(struct dv_hv *hv, json_t *spec_json, json_t **ret_status,
+                      struct dv_error *err)
+{
+        _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *spec = NULL;
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        struct vm *old, *stale = NULL;
+        pid_t live;
+        int r;
+
+        r = dv_vm_spec_parse(spec_json, &spec, err);
+        if (r < 0)
+                return r;
+        vm = vm_new(hv, spec->id, spec->name, spec->uid);
+        if (!vm)
+                return -ENOMEM;
+        vm->spec = TAKE_PTR(spec);
+        vm->starting = true;
+
+        pthread_mutex_lock(&hv->lock);
+        old = vm_find_locked(hv, vm->id);
+        if (old) {
+                bool gone;
+                pid_t pid;
+
+                pthread_mutex_lock(&old->lock);
+                gone = old->exited;
+                pid = old->pid;
+                pthread_mutex_unlock(&old->lock);
+                if (!gone) {
+                        pthread_mutex_unlock(&hv->lock);
+                        return set_err(err, -EBUSY, 409, "invalid-state",
+                                       "vm '%s' is already running on this host (pid %d)",
+                                       vm->name, (int)pid);
+                }
+                /* Exited and not reported yet: the new run supersedes it. */
+                vm_unlink_locked(hv, old);
+                stale = old;
+        }
+        live = run_dir_live_pid(hv, vm->id, NULL);
+        if (live > 0) {
+                pthread_mutex_unlock(&hv->lock);
+                vm_unref(stale);
+                return set_err(err, -EBUSY, 409, "invalid-state",
+                                "vm '%s' already runs in QEMU pid %d (not adopted)", vm->name,
+                                (int)live);
+        }
+        vm->refs++; /* the list's */
+        vm->next = hv->vms;
+        hv->vms = vm;
+        pthread_mutex_unlock(&hv->lock);
+        vm_unref(stale);
+
+        r = vm_launch(vm, err);
+
+        pthread_mutex_lock(&hv->lock);
+        if (r < 0) {
+                vm_unlink_locked(hv, vm);
+                vm->refs--; /* the list's; ours remains */
+        }
+        pthread_mutex_unlock(&hv->lock);
+        if (r < 0)
+                return r;
+
+        pthread_mutex_lock(&vm->lock);
+        vm->starting = false;
+        pthread_mutex_unlock(&vm->lock);
+        if (ret_status)
+                *ret_status = vm_status(vm);
+        return 0;
+}
+
+/* ---- stop, reboot, console ---------------------------------------------- */
+
+static int vm_exec(struct vm *vm, const char *cmd, json_t *args, json_t **ret,
+                   struct dv_error *err)
+{
+        _cleanup_(dv_qmp_unrefp) struct dv_qmp *qmp = vm_qmp_get(vm);
+
+        if (!qmp)
+                return set_err(err, -ENOTCONN, 500, "qemu-failed",
+                               "vm '%s': no QMP connection to QEMU (reconnecting)", vm->name);
+        return dv_qmp_execute(qmp, cmd, args, QMP_TIMEOUT_MS, ret, err);
+}
+
+/* A reference on a VM that runs (not starting, not exited), or an error. */
+static int vm_get_running(struct dv_hv *hv, const char *vm_id, struct vm **ret_vm,
+                          struct dv_error *err)
+{
+        struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        bool starting, exited;
+
+        if (!vm)
+                return set_err(err, -ENOENT, 409, "invalid-state",
+                               "vm '%.64s' is not running on this host", vm_id ? vm_id : "");
+        pthread_mutex_lock(&vm->lock);
+        starting = vm->starting;
+        exited = vm->exited;
+        pthread_mutex_unlock(&vm->lock);
+        if (starting || exited) {
+                dv_error_set(err, 409, "invalid-state", "vm '%s' is %s", vm->name,
+                             starting ? "starting" : "not running");
+                vm_unref(vm);
+                return -EBUSY;
+        }
+        *ret_vm = vm;
+        return 0;
+}
+
+static int qemu_stop(struct dv_hv *hv, const char *vm_id, bool force, int timeout_s,
+                     const char **ret_path, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        const char *state;
+        bool starting, exited;
+
+        if (timeout_s < 0 || timeout_s > MAX_STOP_TIMEOUT_S)
+                return dv_error_set(err, 400, "out-of-range",
+                                    "field 'timeout_s' is %d, allowed 0..%d", timeout_s,
+                                    MAX_STOP_TIMEOUT_S);
+        vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        if (!vm) {
+                *ret_path = "already-stopped";
+                return 0;
+        }
+        pthread_mutex_lock(&vm->lock);
+        starting = vm->starting;
+        exited = vm->exited;
+        state = vm->state;
+        if (!starting && !exited)
+                vm->stop_requested = true;
+        pthread_mutex_unlock(&vm->lock);
+        if (starting)
+                return set_err(err, -EBUSY, 409, "invalid-state", "vm '%s' is starting",
+                               vm->name);
+        if (exited) {
+                *ret_path = "already-stopped";
+                return 0;
+        }
+
+        /* ACPI needs a running guest; a paused or crashed one is forced.
+         * The power button is an edge a guest still booting misses, so it
+         * is pressed again every POWERDOWN_REPEAT_MS. */
+        if (!force && timeout_s > 0 && dv_streq(state, "running")) {
+                int64_t deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
+
+                while (dv_now_ms() < deadline) {
+                        /* A failure may be QEMU exiting right now: give
+                         * the watcher a moment to see it. */
+                        int64_t step = vm_exec(vm, "system_powerdown", NULL, NULL, NULL) >= 0
+                                               ? POWERDOWN_REPEAT_MS
+                                               : 2000;
+
+                        if (vm_wait_flag(vm, &vm->exited, DV_MIN(deadline, dv_now_ms() + step))) {
+                                *ret_path = "acpi";
+                                return 0;
+                        }
+                        if (step != POWERDOWN_REPEAT_MS)
+                                break;
+                }
+        }
+
+        /* "quit" lets QEMU flush and exit cleanly; SIGKILL if it does not. */
+        if (vm_exec(vm, "quit", NULL, NULL, NULL) < 0 ||
+            !vm_wait_flag(vm, &vm->exited, dv_now_ms() + QUIT_WAIT_MS))
+                vm_kill_wait(vm);
+        if (!vm_wait_flag(vm, &vm->exited, dv_now_ms()))
+                return dv_error_set(err, 500, "qemu-failed",
+                                    "vm '%s': QEMU pid %d did not exit after SIGKILL", vm->name,
+                                    (int)vm->pid);
+        *ret_path = "forced";
+        return 0;
+}
+
+static int qemu_reboot(struct dv_hv *hv, const char *vm_id, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        bool halted;
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&vm->lock);
+        halted = !dv_streq(vm->state, "running");
+        pthread_mutex_unlock(&vm->lock);
+        r = vm_exec(vm, "system_reset", NULL, NULL, err);
+        if (r < 0)
+                return r;
+        /* A reset of a paused or crashed VM leaves it stopped: run it. */
+        if (halted)
+                r = vm_exec(vm, "cont", NULL, NULL, err);
+        return r;
+}
+
+static int qemu_console_ticket(struct dv_hv *hv, const char *vm_id, int ttl_s,
+                               json_t **ret_info, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *args = NULL;
+        _cleanup_(freep) char *vnc = NULL, *when = NULL;
+        json_t *info;
+        char ticket[9], expires[32];
+        int r;
+
+        if (ttl_s < 1 || ttl_s > MAX_TICKET_TTL_S)
+                return dv_error_set(err, 400, "out-of-range", "field 'ttl_s' is %d, allowed 1..%d",
+                                    ttl_s, MAX_TICKET_TTL_S);
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        /* VNC passwords are at most 8 characters. */
+        r = dv_random_hex(ticket, 4);
+        if (r < 0)
+                return set_err(err, r, 500, "qemu-failed", "no random bytes: %s", strerror(-r));
+        args = json_pack("{s:s, s:s}", "protocol", "vnc", "password", ticket);
+        r = vm_exec(vm, "set_password", args, NULL, err);
+        if (r < 0)
+                return r;
+        json_decref(args);
+        when = dv_asprintf("+%d", ttl_s);
+        args = json_pack("{s:s, s:s}", "protocol", "vnc", "time", when);
+        r = vm_exec(vm, "expire_password", args, NULL, err);
+        if (r < 0)
+                return r;
+        dv_iso_time(dv_wall_ms() + (int64_t)ttl_s * 1000, expires, sizeof(expires));
+        vnc = vm_path(vm, DV_QEMU_VNC_SOCK);
+        info = json_pack("{s:s+, s:s, s:s}", "vnc", "unix:", vnc, "ticket", ticket, "expires_at",
+                         expires);
+        if (!info)
+                return -ENOMEM;
+        *ret_info = info;
+        return 0;
+}
+
+/* ---- list ------------------------------------------------------------------ */
+
+static int qemu_list(struct dv_hv *hv, json_t **ret_array)
+{
+        json_t *arr = json_array();
+        struct vm *gone = NULL;
+
+        if (!arr)
+                return -ENOMEM;
+        pthread_mutex_lock(&hv->lock);
+        for (struct vm **pp = &hv->vms; *pp;) {
+                struct vm *vm = *pp;
+                bool starting, exited;
+
+                pthread_mutex_lock(&vm->lock);
+                starting = vm->starting;
+                exited = vm->exited;
+                pthread_mutex_unlock(&vm->lock);
+                if (starting) {
+                        pp = &vm->next;
+                        continue;
+                }
+                json_array_append_new(arr, vm_status(vm));
+                if (exited) {
+                        /* Reported once as stopped: forget it. */
+                        *pp = vm->next;
+                        vm->next = gone;
+                        gone = vm;
+                        continue;
+                }
+                pp = &vm->next;
+        }
+        pthread_mutex_unlock(&hv->lock);
+        while (gone) {
+                struct vm *vm = gone;
+                gone = vm->next;
+                vm->next = NULL;
+                vm_unref(vm);
+        }
+        *ret_array = arr;
+        return 0;
+}
+
+/* ---- adopt ------------------------------------------------------------------ */
+
+/* A VM directory without a live QEMU: remove its taps and the directory. */
+static void sweep_stale_dir(struct dv_hv *hv, const char *id)
+{
+        _cleanup_(freep) char *dir = dv_asprintf("%s/%s", hv->run_dir, id);
+        _cleanup_(freep) char *spec_path = dv_qemu_vm_path(hv->run_dir, id, DV_QEMU_SPEC);
+        _cleanup_(freep) char *text = NULL;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        _cleanup_(vm_unrefp) struct vm *vm = vm_new(hv, id, id, 0);
+
+        if (!vm)
+                return;
+        if (read_vm_file(spec_path, 1024 * 1024, false, &text) >= 0 &&
+            (j = json_loads(text, 0, NULL)))
+                (void)dv_vm_spec_parse(j, &vm->spec, NULL);
+        vm_unplug_taps(vm);
+        (void)dv_rm_rf(dir);
+}
+
+static struct vm *adopt_one(struct dv_hv *hv, const char *id)
+{
+        _cleanup_(freep) char *name = NULL, *text = NULL, *spec_path = NULL;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        struct dv_vm_spec *spec = NULL;
+        struct vm *vm;
+        pid_t pid;
+        uid_t uid;
+        int pidfd;
+
+        pid = run_dir_live_pid(hv, id, &name);
+        if (pid <= 0)
+                return NULL;
+        uid = proc_uid(pid);
+        if (uid == (uid_t)-1 || uid < DV_VM_MIN_UID)
+                return NULL;
+        spec_path = dv_qemu_vm_path(hv->run_dir, id, DV_QEMU_SPEC);
+        if (read_vm_file(spec_path, 1024 * 1024, false, &text) >= 0 &&
+            (j = json_loads(text, 0, NULL)) && dv_vm_spec_parse(j, &spec, NULL) >= 0 &&
+            spec->uid != uid) {
+                dv_vm_spec_free(spec);
+                spec = NULL;
+        }
+        pidfd = pidfd_open(pid, 0);
+        if (pidfd < 0) {
+                dv_vm_spec_free(spec);
+                return NULL;
+        }
+        /* Checked again with the pidfd held: the pid is not reused now. */
+        if (!proc_is_vm_qemu(pid, id, NULL)) {
+                close(pidfd);
+                dv_vm_spec_free(spec);
+                return NULL;
+        }
+        vm = vm_new(hv, spec ? spec->id : id, spec ? spec->name : name ? name : id, uid);
+        if (!vm) {
+                close(pidfd);
+                dv_vm_spec_free(spec);
+                return NULL;
+        }
+        vm->spec = spec;
+        vm->pid = pid;
+        vm->pidfd = pidfd;
+        vm->started_at = proc_start_wall_ms(pid);
+        return vm;
+}
+
+static int qemu_adopt(struct dv_hv *hv)
+{
+        _cleanup_(freep) struct vm **adopted = NULL;
+        size_t n = 0, cap = 0;
+        int64_t deadline;
+        struct dirent *de;
+        DIR *d;
+
+        d = opendir(hv->run_dir);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                struct vm *vm;
+                bool known;
+
+                if (!dv_uuid_valid(de->d_name))
+                        continue;
+                pthread_mutex_lock(&hv->lock);
+                known = vm_find_locked(hv, de->d_name) != NULL;
+                pthread_mutex_unlock(&hv->lock);
+                if (known)
+                        continue;
+                vm = adopt_one(hv, de->d_name);
+                if (!vm) {
+                        sweep_stale_dir(hv, de->d_name);
+                        continue;
+                }
+                if (n == cap) {
+                        struct vm **nb;
+
+                        cap = cap ? cap * 2 : 16;
+                        nb = realloc(adopted, cap * sizeof(*nb));
+                        if (!nb) {
+                                vm_unref(vm);
+                                break;
+                        }
+                        adopted = nb;
+                }
+                pthread_mutex_lock(&hv->lock);
+                vm->refs++; /* the list's */
+                vm->next = hv->vms;
+                hv->vms = vm;
+                pthread_mutex_unlock(&hv->lock);
+                if (vm_start_watcher(vm) < 0) {
+                        /* Still listed (never a second QEMU for it), just
+                         * not watched. */
+                }
+                adopted[n++] = vm;
+        }
+        closedir(d);
+
+        /* Let every watcher connect QMP and learn the run state; a VM
+         * whose QMP does not answer stays listed as running and its
+         * watcher keeps trying. */
+        deadline = dv_now_ms() + ADOPT_TIMEOUT_MS;
+        for (size_t i = 0; i < n; i++) {
+                vm_wait_flag(adopted[i], &adopted[i]->status_known, deadline);
+                vm_unref(adopted[i]);
+        }
+        return (int)DV_MIN(n, (size_t)INT32_MAX);
+}
+
+/* ---- init, free ------------------------------------------------------------ */
+
+/* The absolute path of an executable, searching PATH for a bare name. */
+static int find_executable(const char *name, char **ret)
+{
+        _cleanup_(freep) char *path = NULL;
+        const char *env;
+
+        if (strchr(name, '/')) {
+                if (name[0] != '/' || access(name, X_OK) < 0)
+                        return name[0] != '/' ? -EINVAL : -errno;
+                *ret = dv_strdup(name);
+                return 0;
+        }
+        env = getenv("PATH");
+        path = dv_strdup(env && *env ? env : "/usr/local/bin:/usr/bin:/bin");
+        for (char *save = NULL, *dir = strtok_r(path, ":", &save); dir;
+             dir = strtok_r(NULL, ":", &save)) {
+                _cleanup_(freep) char *p = dv_asprintf("%s/%s", dir, name);
+
+                if (dir[0] == '/' && access(p, X_OK) == 0) {
+                        *ret = TAKE_PTR(p);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+static void qemu_free(struct dv_hv *hv);
+
+static int qemu_init(const struct dv_hv_config *cfg, dv_hv_event_cb cb, void *userdata,
+                     struct dv_hv **ret_hv)
+{
+        struct dv_hv *hv;
+        struct stat st;
+        int r;
+
+        if (!cfg || !cfg->run_dir || cfg->run_dir[0] != '/')
+                return -EINVAL;
+        hv = calloc(1, sizeof(*hv));
+        if (!hv)
+                return -ENOMEM;
+        pthread_mutex_init(&hv->lock, NULL);
+        pthread_cond_init(&hv->cond, NULL);
+        hv->cb = cb;
+        hv->userdata = userdata;
+        hv->sandbox = cfg->sandbox;
+        hv->run_dir = dv_strdup(cfg->run_dir);
+        r = dv_qemu_resolve_accel(cfg->accel ? cfg->accel : "auto", NULL, &hv->accel);
+        if (r >= 0)
+                r = find_executable(cfg->qemu_bin ? cfg->qemu_bin : "qemu-system-x86_64",
+                                    &hv->qemu_bin);
+        /* Each QEMU, running as its own uid, must reach its directory. */
+        if (r >= 0)
+                r = dv_mkdir_p(hv->run_dir, 0755);
+        if (r >= 0 && stat(hv->run_dir, &st) < 0)
+                r = -errno;
+        if (r >= 0 && (st.st_mode & 0111) != 0111 && chmod(hv->run_dir, (st.st_mode & 07777) | 0111) < 0)
+                r = -errno;
+        if (r < 0) {
+                qemu_free(hv);
+                return r;
+        }
+        *ret_hv = hv;
+        return 0;
+}
+
+void dv_hv_qemu_set_nic_hook(struct dv_hv *hv, dv_hv_qemu_nic_hook hook, void *userdata)
+{
+        hv->nic_hook = hook;
+        hv->nic_userdata = userdata;
+}
+
+/* Stops the watchers and forgets every VM; the QEMU processes keep
+ * running, for the next agent to adopt. */
+static void qemu_free(struct dv_hv *hv)
+{
+        struct vm *vms;
+
+        if (!hv)
+                return;
+        pthread_mutex_lock(&hv->lock);
+        for (struct vm *vm = hv->watched; vm; vm = vm->wnext)
+                eventfd_write(vm->wake_fd, 1);
+        while (hv->watched)
+                pthread_cond_wait(&hv->cond, &hv->lock);
+        vms = hv->vms;
+        hv->vms = NULL;
+        pthread_mutex_unlock(&hv->lock);
+        while (vms) {
+                struct vm *vm = vms;
+                vms = vm->next;
+                vm->next = NULL;
+                vm_unref(vm);
+        }
+        pthread_cond_destroy(&hv->cond);
+        pthread_mutex_destroy(&hv->lock);
+        free(hv->run_dir);
+        free(hv->qemu_bin);
+        free(hv);
+}
+
+const struct dv_hv_ops dv_hv_qemu_ops = {
+        .name = "qemu",
+        .init = qemu_init,
+        .adopt = qemu_adopt,
+        .start = qemu_start,
+        .stop = qemu_stop,
+        .reboot = qemu_reboot,
+        .console_ticket = qemu_console_ticket,
+        .list = qemu_list,
+        .free = qemu_free,
+};
