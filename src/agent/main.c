@@ -1,0 +1,207 @@
+/* drover-agent: the host daemon. Thin: parse flags, collect host facts,
+ * set up datastores, start the driver (and adopt running VMs), serve the
+ * agent API, register and heartbeat, wait for SIGTERM/SIGINT.
+ * QEMU processes outlive the agent by design: shutdown leaves VMs running. */
+#include "agent.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+static int setup_dirs(struct dv_agent *agent, char **ret_run_dir)
+{
+        _cleanup_(freep) char *run_dir = NULL, *local = NULL, *local_name = NULL;
+        const struct dv_agent_config *cfg = &agent->cfg;
+        int r;
+
+        /* 0711: QEMU runs as each VM's uid and must reach its disks and run
+         * directory without listing anything. */
+        r = dv_mkdir_p(cfg->data_dir, 0711);
+        if (r < 0)
+                return dv_log_errno(r, "cannot create %s: %m", cfg->data_dir);
+        run_dir = dv_asprintf("%s/run", cfg->data_dir);
+        r = dv_mkdir_p(run_dir, 0711);
+        if (r < 0)
+                return dv_log_errno(r, "cannot create %s: %m", run_dir);
+
+        local = dv_asprintf("%s/datastores/local", cfg->data_dir);
+        local_name = dv_asprintf("%s-local", cfg->name);
+        r = dv_datastores_add(&agent->ds, local_name, local);
+        if (r < 0)
+                return dv_log_errno(r, "datastore %s (%s): %m", local_name, local);
+        for (size_t i = 0; i < cfg->n_datastores; i++) {
+                const struct dv_agent_ds_arg *a = &cfg->datastores[i];
+
+                r = dv_datastores_add(&agent->ds, a->name, a->path);
+                if (r == -ENOTUNIQ)
+                        return dv_log_errno(r, "datastore %s (%s) overlaps another datastore",
+                                            a->name, a->path);
+                if (r < 0)
+                        return dv_log_errno(r, "datastore %s (%s): %m", a->name, a->path);
+        }
+        for (size_t i = 0; i < agent->ds.n; i++)
+                dv_info("datastore %s at %s", agent->ds.items[i].name, agent->ds.items[i].path);
+        *ret_run_dir = TAKE_PTR(run_dir);
+        return 0;
+}
+
+static int load_credential(struct dv_agent *agent)
+{
+        int r = dv_agent_load_credential(agent);
+
+        if (r == 0) {
+                dv_info("using the host credential in %s", agent->credential_path);
+                return 0;
+        }
+        if (r == -EPERM)
+                return dv_log_errno(r, "%s must be a file of ours with mode 0600; fix or remove it",
+                                    agent->credential_path);
+        if (r == -EBADMSG)
+                return dv_log_errno(r, "%s does not hold a 64-hex-digit credential; remove it",
+                                    agent->credential_path);
+        if (r != -ENOENT)
+                return dv_log_errno(r, "cannot read %s: %m", agent->credential_path);
+        if (!agent->cfg.token_file)
+                return dv_log_errno(-ENOENT,
+                                    "no credential in %s and no --token-file to register with",
+                                    agent->credential_path);
+        dv_info("no credential yet: registering with the token in %s", agent->cfg.token_file);
+        return 0;
+}
+
+/* The HTTP server binds with SO_REUSEPORT, which would let a second agent
+ * share the port of a running one. A plain bind finds that out first. */
+static int check_listen_free(const char *listen)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        _cleanup_(closep) int fd = -1;
+        char addr[64];
+        uint16_t port;
+        int one = 1;
+
+        if (dv_parse_hostport(listen, addr, sizeof(addr), &port) < 0 ||
+            inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+                return -EINVAL;
+        sa.sin_port = htons(port);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                return -errno;
+        return 0;
+}
+
+static int run(struct dv_agent *agent, const sigset_t *signals)
+{
+        _cleanup_(freep) char *run_dir = NULL;
+        struct dv_http_server *server = NULL;
+        struct dv_hv_config hvcfg;
+        pthread_t link;
+        int r, sig = 0;
+
+        r = check_listen_free(agent->cfg.listen);
+        if (r < 0)
+                return dv_log_errno(r, "cannot serve on %s: %m (another agent running?)",
+                                    agent->cfg.listen);
+        r = dv_hostinfo_collect(agent->cfg.accel, &agent->facts);
+        if (r == -ENODEV)
+                return dv_log_errno(r, "--accel kvm: /dev/kvm is not usable");
+        if (r < 0)
+                return dv_log_errno(r, "collecting host facts: %m");
+        r = setup_dirs(agent, &run_dir);
+        if (r < 0)
+                return r;
+        agent->credential_path = dv_asprintf("%s/credential", agent->cfg.data_dir);
+        r = load_credential(agent);
+        if (r < 0)
+                return r;
+
+        hvcfg = (struct dv_hv_config){
+                .run_dir = run_dir,
+                .accel = agent->facts.accel, /* resolved: what we report is what runs */
+                .qemu_bin = agent->cfg.qemu_bin,
+                .sandbox = agent->cfg.sandbox,
+        };
+        r = agent->ops->init(&hvcfg, dv_agent_on_vm_event, agent, &agent->hv);
+        if (r < 0)
+                return dv_log_errno(r, "starting the %s driver: %m", agent->ops->name);
+        /* Before registering, so the first heartbeat reports adopted VMs. */
+        r = agent->ops->adopt(agent->hv);
+        if (r < 0)
+                dv_warn_errno(r, "adopting running VMs: %m");
+        else
+                dv_info("adopted %d running VM(s)", r);
+
+        r = dv_http_server_start(agent->cfg.listen, DV_AGENT_MAX_BODY, dv_agent_api_handle, agent,
+                                 &server);
+        if (r < 0) {
+                dv_log_errno(r, "cannot serve on %s: %m", agent->cfg.listen);
+                goto out_hv;
+        }
+        r = dv_agent_link_start(agent, &link);
+        if (r < 0) {
+                dv_log_errno(r, "starting the manager link: %m");
+                dv_http_server_stop(server);
+                goto out_hv;
+        }
+        dv_info("drover-agent %s: host %s, %d CPUs, %lld MiB, accel %s; serving %s as %s; "
+                "manager %s",
+                DROVER_VERSION, agent->cfg.name, agent->facts.cpus,
+                (long long)agent->facts.memory_mib, agent->facts.accel, agent->cfg.listen,
+                agent->cfg.advertise_url, agent->cfg.manager_url);
+
+        while (sigwait(signals, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+                ;
+        dv_info("%s: shutting down (VMs keep running)", strsignal(sig));
+        dv_agent_link_request_stop(agent);
+        dv_http_server_stop(server); /* waits for requests in flight */
+        pthread_join(link, NULL);
+        r = 0;
+out_hv:
+        agent->ops->free(agent->hv);
+        agent->hv = NULL;
+        return r;
+}
+
+int main(int argc, char **argv)
+{
+        struct dv_agent agent = { .ops = &dv_hv_qemu_ops };
+        char err[512];
+        sigset_t signals;
+        int r;
+
+        dv_log_init("drover-agent", DV_LOG_INFO);
+        r = dv_agent_config_parse(argc, argv, &agent.cfg, err, sizeof(err));
+        if (r == DV_AGENT_CONFIG_EXIT) {
+                dv_agent_config_done(&agent.cfg);
+                return 0;
+        }
+        if (r < 0) {
+                fprintf(stderr, "drover-agent: %s\nTry 'drover-agent --help'.\n", err);
+                dv_agent_config_done(&agent.cfg);
+                return 2;
+        }
+
+        /* Before any thread exists (driver, HTTP, link): every thread
+         * inherits the mask, and only sigwait() below sees these. */
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGTERM);
+        sigaddset(&signals, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &signals, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        dv_http_global_init();
+
+        r = dv_agent_init(&agent);
+        if (r == 0)
+                r = run(&agent, &signals);
+        dv_hostinfo_done(&agent.facts);
+        free(agent.credential_path);
+        dv_agent_done(&agent);
+        dv_agent_config_done(&agent.cfg);
+        return r < 0 ? 1 : 0;
+}

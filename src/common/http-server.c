@@ -217,7 +217,7 @@ int dv_http_server_start(const char *listen, size_t max_body, dv_http_handler ha
                 port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
                 (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+                MHD_OPTION_END);
         if (!s->daemon) {
                 free(s);
                 return -EADDRINUSE;

@@ -1,0 +1,416 @@
+/* The agent API (docs/api.md "Agent"), served under /agent/v1 with the
+ * host's credential. Runs in the HTTP server's per-connection threads;
+ * VM work is delegated to the hypervisor driver. */
+#include "agent.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+
+#define MAX_PATH_SEGMENTS 8
+
+bool dv_agent_token_valid(const char *s)
+{
+        size_t n = 0;
+
+        if (!s)
+                return false;
+        for (; s[n]; n++)
+                if (!isxdigit((unsigned char)s[n]))
+                        return false;
+        return n == DV_AGENT_CREDENTIAL_LEN;
+}
+
+bool dv_agent_token_equal(const char *presented, const char *expected)
+{
+        size_t pl, el;
+        volatile unsigned char diff;
+
+        if (!presented || !expected || !*expected)
+                return false;
+        pl = strlen(presented);
+        el = strlen(expected);
+        diff = pl != el;
+        /* Touch every byte of expected whatever presented looks like. */
+        for (size_t i = 0; i < el; i++)
+                diff |= (unsigned char)(expected[i] ^ (i < pl ? presented[i] : 0));
+        return diff == 0;
+}
+
+/* Parse a request body as an object with only the allowed keys; an empty
+ * body counts as {} where allow_empty. */
+static int parse_body(const struct dv_http_request *req, const char *const *allowed,
+                      bool allow_empty, json_t **ret, struct dv_error *err)
+{
+        _cleanup_(json_decrefp) json_t *obj = NULL;
+        bool blank = true;
+        int r;
+
+        for (size_t i = 0; i < req->body_len; i++)
+                if (!isspace((unsigned char)req->body[i])) {
+                        blank = false;
+                        break;
+                }
+        if (blank) {
+                if (!allow_empty)
+                        return dv_error_set(err, 400, "invalid-json", "a JSON body is required");
+                obj = json_object();
+        } else {
+                r = dv_json_parse_object(req->body, req->body_len, &obj, err);
+                if (r < 0)
+                        return r;
+        }
+        if (!obj)
+                return -ENOMEM;
+        if (allowed) {
+                r = dv_json_check_keys(obj, allowed, err);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(obj);
+        return 0;
+}
+
+/* A failed driver call: its own error when it gave one. */
+static void reply_hv_error(struct dv_http_response *resp, int r, const struct dv_error *err,
+                           const char *vm_id, const char *what)
+{
+        if (err->status) {
+                dv_warn("vm %s: %s: %s", vm_id, what, err->message);
+                dv_http_reply_dv_error(resp, err);
+        } else if (r == -ENOENT) {
+                dv_http_reply_error(resp, 404, "not-found", "vm '%s' not found", vm_id);
+        } else {
+                dv_warn("vm %s: %s: %s", vm_id, what, strerror(-r));
+                dv_http_reply_error(resp, 500, "internal", "vm %s: %s: %s", vm_id, what,
+                                    strerror(-r));
+        }
+}
+
+static void api_info(struct dv_agent *agent, struct dv_http_response *resp)
+{
+        json_t *info = dv_agent_info_json(agent);
+
+        if (!info) {
+                dv_http_reply_error(resp, 500, "internal", "out of memory");
+                return;
+        }
+        dv_http_reply(resp, 200, info);
+}
+
+static void api_vms(struct dv_agent *agent, struct dv_http_response *resp)
+{
+        json_t *vms = NULL;
+        int r;
+
+        r = dv_agent_vms_snapshot(agent, &vms);
+        if (r < 0) {
+                dv_warn_errno(r, "listing VMs: %m");
+                dv_http_reply_error(resp, 500, "internal", "listing VMs: %s", strerror(-r));
+                return;
+        }
+        dv_http_reply(resp, 200, json_pack("{s:o}", "vms", vms));
+}
+
+static void api_disk_create(struct dv_agent *agent, const struct dv_http_request *req,
+                            struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "datastore", "vm_id", "name", "size_gib", "format",
+                                            "uid", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        _cleanup_(freep) char *path = NULL;
+        const char *datastore = NULL, *vm_id = NULL, *name = NULL, *format = "qcow2";
+        int64_t size_gib = 0, uid = 0;
+        struct dv_error err = {};
+        int r;
+
+        r = parse_body(req, keys, false, &body, &err);
+        if (r == 0)
+                r = dv_json_get_name(body, "datastore", true, &datastore, &err);
+        if (r == 0)
+                r = dv_json_get_name(body, "vm_id", true, &vm_id, &err);
+        if (r == 0)
+                r = dv_json_get_name(body, "name", true, &name, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "size_gib", true, 1, 16384, &size_gib, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "format", false, &format, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "uid", true, 0, (int64_t)UINT32_MAX - 1, &uid, &err);
+        if (r == 0 && strcmp(format, "qcow2") != 0)
+                r = dv_error_set(&err, 400, "invalid-field",
+                                 "field 'format': only qcow2 is supported");
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        r = dv_disk_create(&agent->ds, datastore, vm_id, name, size_gib, (uid_t)uid, &path, &err);
+        if (r < 0) {
+                dv_warn("vm %s: creating disk %s on %s: %s", vm_id, name, datastore, err.message);
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_info("vm %s: created disk %s (%lld GiB, uid %lld)", vm_id, path, (long long)size_gib,
+                (long long)uid);
+        dv_http_reply(resp, 200, json_pack("{s:s}", "path", path));
+}
+
+static void api_disk_delete(struct dv_agent *agent, const struct dv_http_request *req,
+                            struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "path", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        const char *path = NULL;
+        struct dv_error err = {};
+        bool deleted = false;
+        int r;
+
+        r = parse_body(req, keys, false, &body, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "path", true, &path, &err);
+        if (r == 0)
+                r = dv_disk_delete(&agent->ds, path, &deleted, &err);
+        if (r < 0) {
+                if (path)
+                        dv_warn("deleting disk %s: %s", path, err.message);
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        if (deleted)
+                dv_info("deleted disk %s", path);
+        dv_http_reply(resp, 200, json_pack("{s:s,s:b}", "path", path, "deleted", deleted));
+}
+
+/* Every disk of a SPEC must be a file inside one of our datastores. */
+static int check_spec_disks(struct dv_agent *agent, json_t *spec, struct dv_error *err)
+{
+        json_t *disks = json_object_get(spec, "disks"), *d;
+        size_t i;
+
+        if (!disks || json_is_null(disks))
+                return 0;
+        if (!json_is_array(disks))
+                return dv_error_set(err, 400, "invalid-field", "field 'disks' must be an array");
+        json_array_foreach(disks, i, d) {
+                const char *path = json_string_value(json_object_get(d, "path"));
+                char canon[PATH_MAX];
+
+                if (!path)
+                        return dv_error_set(err, 400, "missing-field",
+                                            "field 'disks[%zu].path' is required", i);
+                if (!realpath(path, canon))
+                        return dv_error_set(err, 400, "invalid-path", "disk '%s': %s", path,
+                                            strerror(errno));
+                if (!dv_datastores_owner(&agent->ds, canon))
+                        return dv_error_set(err, 400, "invalid-path",
+                                            "disk '%s' is not inside a datastore of this host",
+                                            path);
+        }
+        return 0;
+}
+
+static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv_http_request *req,
+                         struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "id", "name", "uid", "cpus", "max_cpus",
+                                            "memory_mib", "disks", "nics", "boot", NULL };
+        _cleanup_(json_decrefp) json_t *spec = NULL;
+        json_t *status = NULL;
+        const char *spec_id = NULL;
+        struct dv_error err = {};
+        int r;
+
+        r = parse_body(req, keys, false, &spec, &err);
+        if (r == 0)
+                r = dv_json_get_name(spec, "id", false, &spec_id, &err);
+        if (r == 0 && spec_id && strcmp(spec_id, id) != 0)
+                r = dv_error_set(&err, 400, "invalid-field",
+                                 "field 'id' ('%s') differs from the VM in the path ('%s')",
+                                 spec_id, id);
+        if (r == 0 && !spec_id)
+                r = json_object_set_new(spec, "id", json_string(id)) < 0 ? -ENOMEM : 0;
+        if (r == 0)
+                r = check_spec_disks(agent, spec, &err);
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_info("vm %s: starting", id);
+        r = agent->ops->start(agent->hv, spec, &status, &err);
+        if (r < 0 || !status) {
+                reply_hv_error(resp, r < 0 ? r : -EIO, &err, id, "start");
+                return;
+        }
+        dv_info("vm %s: running (pid %lld)", id,
+                (long long)json_integer_value(json_object_get(status, "pid")));
+        dv_http_reply(resp, 200, json_pack("{s:o}", "vm", status));
+}
+
+static void api_vm_stop(struct dv_agent *agent, const char *id, const struct dv_http_request *req,
+                        struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "force", "timeout_s", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        bool force = false;
+        int64_t timeout_s = 60;
+        const char *path = NULL;
+        struct dv_error err = {};
+        int r;
+
+        r = parse_body(req, keys, true, &body, &err);
+        if (r == 0)
+                r = dv_json_get_bool(body, "force", false, &force, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "timeout_s", false, 0, 3600, &timeout_s, &err);
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_info("vm %s: stopping (%s, timeout %llds)", id, force ? "forced" : "acpi",
+                (long long)timeout_s);
+        r = agent->ops->stop(agent->hv, id, force, (int)timeout_s, &path, &err);
+        if (r < 0 || !path) {
+                reply_hv_error(resp, r < 0 ? r : -EIO, &err, id, "stop");
+                return;
+        }
+        dv_info("vm %s: stopped (%s)", id, path);
+        dv_http_reply(resp, 200, json_pack("{s:s}", "path", path));
+}
+
+static void api_vm_reboot(struct dv_agent *agent, const char *id,
+                          const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        int r;
+
+        r = parse_body(req, keys, true, &body, &err);
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_info("vm %s: reboot", id);
+        r = agent->ops->reboot(agent->hv, id, &err);
+        if (r < 0) {
+                reply_hv_error(resp, r, &err, id, "reboot");
+                return;
+        }
+        dv_http_reply(resp, 200, json_pack("{s:s}", "path", "reset"));
+}
+
+static void api_vm_console(struct dv_agent *agent, const char *id,
+                           const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "ttl_s", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        json_t *info = NULL;
+        int64_t ttl_s = 60;
+        struct dv_error err = {};
+        int r;
+
+        r = parse_body(req, keys, true, &body, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "ttl_s", false, 1, 86400, &ttl_s, &err);
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        r = agent->ops->console_ticket(agent->hv, id, (int)ttl_s, &info, &err);
+        if (r < 0 || !info) {
+                reply_hv_error(resp, r < 0 ? r : -EIO, &err, id, "console");
+                return;
+        }
+        dv_info("vm %s: console ticket issued (ttl %llds)", id, (long long)ttl_s);
+        dv_http_reply(resp, 200, info);
+}
+
+static bool want(const struct dv_http_request *req, const char *method,
+                 struct dv_http_response *resp)
+{
+        if (strcmp(req->method, method) == 0)
+                return true;
+        dv_http_reply_error(resp, 405, "method-not-allowed", "%s %s: use %s", req->method,
+                            req->path, method);
+        return false;
+}
+
+static bool authorized(struct dv_agent *agent, const struct dv_http_request *req,
+                       struct dv_http_response *resp)
+{
+        char cred[DV_AGENT_CREDENTIAL_LEN + 1];
+        bool ok;
+
+        pthread_mutex_lock(&agent->lock);
+        snprintf(cred, sizeof(cred), "%s", agent->credential);
+        pthread_mutex_unlock(&agent->lock);
+        if (!cred[0]) {
+                dv_http_reply_error(resp, 401, "unauthorized",
+                                    "this agent has not registered with the manager yet");
+                return false;
+        }
+        ok = dv_agent_token_equal(req->token, cred);
+        if (!ok) {
+                dv_debug("%s %s from %s: bad or missing token", req->method, req->path, req->peer);
+                dv_http_reply_error(resp, 401, "unauthorized", "token missing or wrong");
+        }
+        return ok;
+}
+
+void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
+                         struct dv_http_response *resp)
+{
+        struct dv_agent *agent = userdata;
+        _cleanup_(freep) char *buf = NULL;
+        const char *seg[MAX_PATH_SEGMENTS];
+        int n;
+
+        if (!authorized(agent, req, resp))
+                return;
+        n = dv_http_split_path(req->path, &buf, seg, MAX_PATH_SEGMENTS);
+        if (n < 3 || strcmp(seg[0], "agent") != 0 || strcmp(seg[1], "v1") != 0)
+                goto not_found;
+
+        if (n == 3 && strcmp(seg[2], "info") == 0) {
+                if (want(req, "GET", resp))
+                        api_info(agent, resp);
+        } else if (n == 3 && strcmp(seg[2], "vms") == 0) {
+                if (want(req, "GET", resp))
+                        api_vms(agent, resp);
+        } else if (n == 3 && strcmp(seg[2], "disks") == 0) {
+                if (want(req, "POST", resp))
+                        api_disk_create(agent, req, resp);
+        } else if (n == 4 && strcmp(seg[2], "disks") == 0 && strcmp(seg[3], "delete") == 0) {
+                if (want(req, "POST", resp))
+                        api_disk_delete(agent, req, resp);
+        } else if (n == 5 && strcmp(seg[2], "vms") == 0) {
+                const char *id = seg[3], *action = seg[4];
+
+                if (strcmp(action, "start") != 0 && strcmp(action, "stop") != 0 &&
+                    strcmp(action, "reboot") != 0 && strcmp(action, "console") != 0)
+                        goto not_found;
+                if (!want(req, "POST", resp))
+                        return;
+                if (!dv_name_valid(id))
+                        dv_http_reply_error(resp, 400, "invalid-name", "'%.80s' is not a valid VM id",
+                                            id);
+                else if (strcmp(action, "start") == 0)
+                        api_vm_start(agent, id, req, resp);
+                else if (strcmp(action, "stop") == 0)
+                        api_vm_stop(agent, id, req, resp);
+                else if (strcmp(action, "reboot") == 0)
+                        api_vm_reboot(agent, id, req, resp);
+                else
+                        api_vm_console(agent, id, req, resp);
+        } else {
+                goto not_found;
+        }
+        return;
+
+not_found:
+        dv_http_reply_error(resp, 404, "not-found", "no such path: %.200s", req->path);
+}

@@ -1,0 +1,301 @@
+/* Command line of drover-agent. */
+#include "agent.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <string.h>
+
+enum {
+        OPT_MANAGER = 0x100,
+        OPT_LISTEN,
+        OPT_ADVERTISE,
+        OPT_DATA_DIR,
+        OPT_NAME,
+        OPT_TOKEN_FILE,
+        OPT_ACCEL,
+        OPT_QEMU,
+        OPT_HEARTBEAT_MS,
+        OPT_NO_SANDBOX,
+        OPT_DATASTORE,
+        OPT_VERSION,
+};
+
+static const struct option options[] = {
+        { "manager", required_argument, NULL, OPT_MANAGER },
+        { "listen", required_argument, NULL, OPT_LISTEN },
+        { "advertise", required_argument, NULL, OPT_ADVERTISE },
+        { "data-dir", required_argument, NULL, OPT_DATA_DIR },
+        { "name", required_argument, NULL, OPT_NAME },
+        { "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+        { "accel", required_argument, NULL, OPT_ACCEL },
+        { "qemu", required_argument, NULL, OPT_QEMU },
+        { "heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS },
+        { "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
+        { "datastore", required_argument, NULL, OPT_DATASTORE },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, OPT_VERSION },
+        {},
+};
+
+void dv_agent_config_usage(FILE *f)
+{
+        fputs("Usage: drover-agent --manager URL [OPTIONS]\n"
+              "\n"
+              "The Drover host agent: runs VMs on this host for the manager.\n"
+              "\n"
+              "  --manager URL        the manager, e.g. http://10.0.0.1:7080 (required)\n"
+              "  --listen ADDR:PORT   address of the agent API (default " DV_AGENT_DEFAULT_LISTEN ")\n"
+              "  --advertise URL      how the manager reaches this agent\n"
+              "                       (default http://LISTEN, 127.0.0.1 for 0.0.0.0)\n"
+              "  --data-dir DIR       state directory (default " DV_AGENT_DEFAULT_DATA_DIR ")\n"
+              "  --name HOST          host name at the manager (default: the hostname)\n"
+              "  --token-file FILE    the manager's admin token, used to register when\n"
+              "                       DIR/credential does not exist yet\n"
+              "  --accel auto|kvm|tcg accelerator (default auto: kvm when kvm_intel or\n"
+              "                       kvm_amd is loaded, else tcg)\n"
+              "  --qemu PATH          QEMU binary (default " DV_AGENT_DEFAULT_QEMU ")\n"
+              "  --heartbeat-ms N     heartbeat period, 100..60000 (default 1000)\n"
+              "  --datastore NAME=PATH  an extra directory datastore (repeatable), e.g.\n"
+              "                       a shared directory mounted on every host\n"
+              "  --no-sandbox         run QEMU without -sandbox\n"
+              "  --help, --version\n",
+              f);
+}
+
+static void set_str(char **dst, const char *src)
+{
+        free(*dst);
+        *dst = dv_strdup(src);
+}
+
+/* http://... or https://..., stripped of trailing slashes. */
+static int parse_url(const char *flag, const char *arg, char **dst, char *err, size_t err_len)
+{
+        size_t n, scheme;
+
+        if (!dv_startswith(arg, "http://") && !dv_startswith(arg, "https://")) {
+                snprintf(err, err_len, "%s: '%s' is not an http:// or https:// URL", flag, arg);
+                return -EINVAL;
+        }
+        scheme = dv_startswith(arg, "https://") ? strlen("https://") : strlen("http://");
+        set_str(dst, arg);
+        n = strlen(*dst);
+        while (n > scheme && (*dst)[n - 1] == '/')
+                (*dst)[--n] = 0;
+        if (n == scheme || strchr(*dst + scheme, '/') || strpbrk(*dst, " \t\r\n")) {
+                snprintf(err, err_len, "%s: '%s' must be scheme://HOST[:PORT] without a path",
+                         flag, arg);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int parse_datastore(struct dv_agent_config *cfg, const char *arg, char *err,
+                           size_t err_len)
+{
+        const char *eq = strchr(arg, '=');
+        _cleanup_(freep) char *name = NULL;
+
+        if (!eq || eq == arg || !eq[1]) {
+                snprintf(err, err_len, "--datastore: expected NAME=PATH, got '%s'", arg);
+                return -EINVAL;
+        }
+        name = dv_strdup(arg);
+        name[eq - arg] = 0;
+        if (!dv_name_valid(name)) {
+                snprintf(err, err_len,
+                         "--datastore: '%s' is not a valid name (1-64 of A-Z a-z 0-9 . _ -)",
+                         name);
+                return -EINVAL;
+        }
+        if (eq[1] != '/') {
+                snprintf(err, err_len, "--datastore %s: the path must be absolute", name);
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < cfg->n_datastores; i++)
+                if (strcmp(cfg->datastores[i].name, name) == 0) {
+                        snprintf(err, err_len, "--datastore: '%s' given twice", name);
+                        return -EINVAL;
+                }
+        if (cfg->n_datastores == DV_AGENT_MAX_DATASTORES) {
+                snprintf(err, err_len, "--datastore: at most %d datastores",
+                         DV_AGENT_MAX_DATASTORES);
+                return -EINVAL;
+        }
+        cfg->datastores[cfg->n_datastores].name = TAKE_PTR(name);
+        cfg->datastores[cfg->n_datastores].path = dv_strdup(eq + 1);
+        cfg->n_datastores++;
+        return 0;
+}
+
+static int check_listen(const char *arg, char *err, size_t err_len)
+{
+        char addr[64];
+        uint16_t port;
+        struct in_addr in;
+
+        if (dv_parse_hostport(arg, addr, sizeof(addr), &port) < 0 ||
+            inet_pton(AF_INET, addr, &in) != 1 || port == 0) {
+                snprintf(err, err_len, "--listen: expected IPV4:PORT, got '%s'", arg);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int finish(struct dv_agent_config *cfg, char *err, size_t err_len)
+{
+        char host[256];
+        size_t local_len = strlen("-local");
+
+        if (!cfg->manager_url) {
+                snprintf(err, err_len, "--manager URL is required");
+                return -EINVAL;
+        }
+        if (!cfg->name) {
+                if (gethostname(host, sizeof(host)) < 0) {
+                        snprintf(err, err_len, "gethostname: %s; use --name", strerror(errno));
+                        return -EINVAL;
+                }
+                host[sizeof(host) - 1] = 0;
+                cfg->name = dv_strdup(host);
+        }
+        if (!dv_name_valid(cfg->name) || strlen(cfg->name) > DV_NAME_MAX - local_len) {
+                snprintf(err, err_len,
+                         "host name '%.80s' is not valid (1-%zu of A-Z a-z 0-9 . _ -); use --name",
+                         cfg->name, DV_NAME_MAX - local_len);
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < cfg->n_datastores; i++)
+                if (strcmp(cfg->datastores[i].name, cfg->name) == 0 ||
+                    (dv_startswith(cfg->datastores[i].name, cfg->name) &&
+                     strcmp(cfg->datastores[i].name + strlen(cfg->name), "-local") == 0)) {
+                        snprintf(err, err_len, "--datastore: '%s' is the local datastore's name",
+                                 cfg->datastores[i].name);
+                        return -EINVAL;
+                }
+        if (!cfg->advertise_url) {
+                if (dv_startswith(cfg->listen, "0.0.0.0:"))
+                        cfg->advertise_url = dv_asprintf("http://127.0.0.1:%s",
+                                                         cfg->listen + strlen("0.0.0.0:"));
+                else
+                        cfg->advertise_url = dv_asprintf("http://%s", cfg->listen);
+        }
+        if (cfg->data_dir[0] != '/') {
+                snprintf(err, err_len, "--data-dir: the path must be absolute");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, char *err,
+                          size_t err_len)
+{
+        int c, r;
+        int64_t v;
+
+        *cfg = (struct dv_agent_config){
+                .listen = dv_strdup(DV_AGENT_DEFAULT_LISTEN),
+                .data_dir = dv_strdup(DV_AGENT_DEFAULT_DATA_DIR),
+                .accel = dv_strdup("auto"),
+                .qemu_bin = dv_strdup(DV_AGENT_DEFAULT_QEMU),
+                .heartbeat_ms = DV_AGENT_DEFAULT_HEARTBEAT_MS,
+                .sandbox = true,
+        };
+        err[0] = 0;
+        optind = 0; /* full reinitialisation (GNU), so tests can parse twice */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+                r = 0;
+                switch (c) {
+                case OPT_MANAGER:
+                        r = parse_url("--manager", optarg, &cfg->manager_url, err, err_len);
+                        break;
+                case OPT_LISTEN:
+                        r = check_listen(optarg, err, err_len);
+                        if (r == 0)
+                                set_str(&cfg->listen, optarg);
+                        break;
+                case OPT_ADVERTISE:
+                        r = parse_url("--advertise", optarg, &cfg->advertise_url, err, err_len);
+                        break;
+                case OPT_DATA_DIR:
+                        set_str(&cfg->data_dir, optarg);
+                        break;
+                case OPT_NAME:
+                        set_str(&cfg->name, optarg);
+                        break;
+                case OPT_TOKEN_FILE:
+                        set_str(&cfg->token_file, optarg);
+                        break;
+                case OPT_ACCEL:
+                        if (!dv_hostinfo_resolve_accel(optarg, false)) {
+                                snprintf(err, err_len, "--accel: expected auto, kvm or tcg, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->accel, optarg);
+                        }
+                        break;
+                case OPT_QEMU:
+                        set_str(&cfg->qemu_bin, optarg);
+                        break;
+                case OPT_HEARTBEAT_MS:
+                        if (dv_parse_int64(optarg, 100, 60000, &v) < 0) {
+                                snprintf(err, err_len,
+                                         "--heartbeat-ms: expected 100..60000, got '%s'", optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->heartbeat_ms = (int)v;
+                        }
+                        break;
+                case OPT_NO_SANDBOX:
+                        cfg->sandbox = false;
+                        break;
+                case OPT_DATASTORE:
+                        r = parse_datastore(cfg, optarg, err, err_len);
+                        break;
+                case 'h':
+                        dv_agent_config_usage(stdout);
+                        return DV_AGENT_CONFIG_EXIT;
+                case OPT_VERSION:
+                        printf("drover-agent %s\n", DROVER_VERSION);
+                        return DV_AGENT_CONFIG_EXIT;
+                case ':':
+                        snprintf(err, err_len, "option '%s' needs a value", argv[optind - 1]);
+                        r = -EINVAL;
+                        break;
+                default:
+                        if (optopt > 0 && optopt < 0x80)
+                                snprintf(err, err_len, "unknown option '-%c'", optopt);
+                        else
+                                snprintf(err, err_len, "unknown or malformed option '%s'",
+                                         argv[optind - 1]);
+                        r = -EINVAL;
+                        break;
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (optind < argc) {
+                snprintf(err, err_len, "unexpected argument '%s'", argv[optind]);
+                return -EINVAL;
+        }
+        return finish(cfg, err, err_len);
+}
+
+void dv_agent_config_done(struct dv_agent_config *cfg)
+{
+        free(cfg->manager_url);
+        free(cfg->listen);
+        free(cfg->advertise_url);
+        free(cfg->data_dir);
+        free(cfg->name);
+        free(cfg->token_file);
+        free(cfg->accel);
+        free(cfg->qemu_bin);
+        for (size_t i = 0; i < cfg->n_datastores; i++) {
+                free(cfg->datastores[i].name);
+                free(cfg->datastores[i].path);
+        }
+        *cfg = (struct dv_agent_config){};
+}

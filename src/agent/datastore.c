@@ -1,0 +1,278 @@
+/* Directory datastores and their disks: DS/VM_ID/NAME.qcow2 made with
+ * qemu-img (thin), owned by the VM's uid. Deletion never leaves the
+ * datastores: paths are checked after resolving symlinks. */
+#include "agent.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#define QEMU_IMG "qemu-img"
+#define QEMU_IMG_TIMEOUT_MS 60000
+#define GIB (1024ull * 1024 * 1024)
+
+void dv_datastores_init(struct dv_datastores *ds)
+{
+        *ds = (struct dv_datastores){};
+        pthread_mutex_init(&ds->lock, NULL);
+}
+
+void dv_datastores_done(struct dv_datastores *ds)
+{
+        for (size_t i = 0; i < ds->n; i++) {
+                free(ds->items[i].name);
+                free(ds->items[i].path);
+        }
+        pthread_mutex_destroy(&ds->lock);
+        ds->n = 0;
+}
+
+bool dv_path_strictly_within(const char *root, const char *path)
+{
+        size_t n;
+
+        if (!root || !path || root[0] != '/' || path[0] != '/')
+                return false;
+        n = strlen(root);
+        if (n == 1) /* root is "/" */
+                return path[1] != 0;
+        return strncmp(root, path, n) == 0 && path[n] == '/' && path[n + 1] != 0;
+}
+
+int dv_datastores_add(struct dv_datastores *ds, const char *name, const char *path)
+{
+        char canon[PATH_MAX];
+        int r;
+
+        if (!dv_name_valid(name))
+                return -EINVAL;
+        if (ds->n == ELEMENTSOF(ds->items))
+                return -ENOSPC;
+        r = dv_mkdir_p(path, 0711);
+        if (r < 0)
+                return r;
+        if (!realpath(path, canon))
+                return -errno;
+        for (size_t i = 0; i < ds->n; i++) {
+                if (strcmp(ds->items[i].name, name) == 0)
+                        return -EEXIST;
+                /* Nested or equal datastores would make "which one owns this
+                 * disk" ambiguous. */
+                if (strcmp(ds->items[i].path, canon) == 0 ||
+                    dv_path_strictly_within(ds->items[i].path, canon) ||
+                    dv_path_strictly_within(canon, ds->items[i].path))
+                        return -ENOTUNIQ;
+        }
+        ds->items[ds->n].name = dv_strdup(name);
+        ds->items[ds->n].path = dv_strdup(canon);
+        ds->n++;
+        return 0;
+}
+
+const struct dv_datastore *dv_datastores_find(const struct dv_datastores *ds, const char *name)
+{
+        for (size_t i = 0; i < ds->n; i++)
+                if (dv_streq(ds->items[i].name, name))
+                        return &ds->items[i];
+        return NULL;
+}
+
+const struct dv_datastore *dv_datastores_owner(const struct dv_datastores *ds,
+                                               const char *canonical)
+{
+        for (size_t i = 0; i < ds->n; i++)
+                if (dv_path_strictly_within(ds->items[i].path, canonical))
+                        return &ds->items[i];
+        return NULL;
+}
+
+json_t *dv_datastores_to_json(const struct dv_datastores *ds)
+{
+        json_t *arr = json_array();
+
+        if (!arr)
+                return NULL;
+        for (size_t i = 0; i < ds->n; i++) {
+                struct statvfs sv;
+                uint64_t cap = 0, avail = 0;
+                json_t *o;
+
+                if (statvfs(ds->items[i].path, &sv) == 0) {
+                        cap = (uint64_t)sv.f_blocks * sv.f_frsize;
+                        avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+                }
+                o = json_pack("{s:s,s:s,s:I,s:I}", "name", ds->items[i].name, "path",
+                              ds->items[i].path, "capacity_gib", (json_int_t)(cap / GIB),
+                              "free_gib", (json_int_t)(avail / GIB));
+                if (!o || json_array_append_new(arr, o) < 0) {
+                        json_decref(arr);
+                        return NULL;
+                }
+        }
+        return arr;
+}
+
+/* Remove dir if it is an empty directory strictly inside a datastore. */
+static void remove_vm_dir(const struct dv_datastore *owner, const char *dir)
+{
+        if (owner && dv_path_strictly_within(owner->path, dir))
+                (void)rmdir(dir); /* ENOTEMPTY: other disks of the VM remain */
+}
+
+int dv_disk_create(struct dv_datastores *ds, const char *datastore, const char *vm_id,
+                   const char *name, int64_t size_gib, uid_t uid, char **ret_path,
+                   struct dv_error *err)
+{
+        _cleanup_(freep) char *dir = NULL, *path = NULL, *size = NULL;
+        const struct dv_datastore *d;
+        char out[1024];
+        struct stat st;
+        int r, status = 0;
+
+        if (!dv_name_valid(vm_id) || !dv_name_valid(name))
+                return dv_error_set(err, 400, "invalid-name", "invalid VM id or disk name");
+        if (size_gib < 1 || size_gib > 16384)
+                return dv_error_set(err, 400, "out-of-range", "size_gib must be 1..16384");
+        d = dv_datastores_find(ds, datastore);
+        if (!d) {
+                dv_error_set(err, 404, "unknown-datastore", "datastore '%s' not found on this host",
+                             datastore);
+                return -ENOENT;
+        }
+        dir = dv_asprintf("%s/%s", d->path, vm_id);
+        path = dv_asprintf("%s/%s.qcow2", dir, name);
+        size = dv_asprintf("%lldG", (long long)size_gib);
+
+        pthread_mutex_lock(&ds->lock);
+        if (mkdir(dir, 0711) < 0 && errno != EEXIST) {
+                r = -errno;
+                dv_error_set(err, 500, "internal", "mkdir %s: %s", dir, strerror(-r));
+                goto out;
+        }
+        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                r = -ENOTDIR;
+                dv_error_set(err, 500, "internal", "%s is not a directory", dir);
+                goto out;
+        }
+        if (lstat(path, &st) == 0) {
+                r = -EEXIST;
+                dv_error_set(err, 409, "name-taken", "disk %s already exists", path);
+                goto out;
+        }
+
+        {
+                const char *argv[] = { QEMU_IMG, "create", "-q", "-f", "qcow2", path, size, NULL };
+
+                r = dv_spawn_capture(argv, QEMU_IMG_TIMEOUT_MS, out, sizeof(out), &status);
+        }
+        if (r < 0 || status != 0) {
+                if (r == 0)
+                        r = -EIO;
+                dv_error_set(err, 500, "disk-create-failed", "qemu-img create %s: %s", path,
+                             out[0] ? out : strerror(-r));
+                (void)unlink(path);
+                remove_vm_dir(d, dir);
+                goto out;
+        }
+        if (chown(path, uid, uid) < 0 || chmod(path, 0600) < 0) {
+                r = -errno;
+                dv_error_set(err, 500, "disk-create-failed", "chown/chmod %s to uid %u: %s", path,
+                             (unsigned)uid, strerror(-r));
+                (void)unlink(path);
+                remove_vm_dir(d, dir);
+                goto out;
+        }
+        r = 0;
+        *ret_path = TAKE_PTR(path);
+out:
+        pthread_mutex_unlock(&ds->lock);
+        return r;
+}
+
+/* No "", "." or ".." segment (for paths that cannot be resolved). */
+static bool path_is_plain(const char *p)
+{
+        if (p[0] != '/')
+                return false;
+        for (const char *s = p + 1;;) {
+                const char *e = strchrnul(s, '/');
+                size_t n = (size_t)(e - s);
+
+                if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+                        return false;
+                if (!*e)
+                        return true;
+                s = e + 1;
+        }
+}
+
+int dv_disk_delete(struct dv_datastores *ds, const char *path, bool *ret_deleted,
+                   struct dv_error *err)
+{
+        _cleanup_(freep) char *dircopy = NULL, *basecopy = NULL, *target = NULL;
+        const struct dv_datastore *owner;
+        char parent[PATH_MAX];
+        const char *base;
+        struct stat st;
+        bool deleted = false;
+        int r = 0;
+
+        if (!path || path[0] != '/' || strlen(path) >= PATH_MAX)
+                return dv_error_set(err, 400, "invalid-path", "the path must be absolute");
+        dircopy = dv_strdup(path);
+        basecopy = dv_strdup(path);
+        base = basename(basecopy);
+        if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0)
+                return dv_error_set(err, 400, "invalid-path", "'%s' does not name a file", path);
+
+        pthread_mutex_lock(&ds->lock);
+        /* Resolve the directory, keep the last component: the file itself is
+         * never followed, and a symlink is refused below. */
+        if (!realpath(dirname(dircopy), parent)) {
+                r = -errno;
+                if (r == -ENOENT && path_is_plain(path) && dv_datastores_owner(ds, path)) {
+                        r = 0; /* already gone, with its directory */
+                        goto out;
+                }
+                dv_error_set(err, 400, "invalid-path", "'%s' is not inside a datastore of this host",
+                             path);
+                goto out;
+        }
+        target = dv_asprintf("%s/%s", strcmp(parent, "/") == 0 ? "" : parent, base);
+        owner = dv_datastores_owner(ds, target);
+        if (!owner) {
+                r = -EPERM;
+                dv_error_set(err, 400, "invalid-path", "'%s' is not inside a datastore of this host",
+                             path);
+                goto out;
+        }
+        if (lstat(target, &st) < 0) {
+                r = -errno;
+                if (r == -ENOENT) {
+                        r = 0;
+                        remove_vm_dir(owner, parent);
+                        goto out;
+                }
+                dv_error_set(err, 500, "internal", "stat %s: %s", target, strerror(-r));
+                goto out;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                r = -EINVAL;
+                dv_error_set(err, 400, "invalid-path", "'%s' is not a regular file", path);
+                goto out;
+        }
+        if (unlink(target) < 0) {
+                r = -errno;
+                dv_error_set(err, 500, "internal", "unlink %s: %s", target, strerror(-r));
+                goto out;
+        }
+        deleted = true;
+        remove_vm_dir(owner, parent);
+out:
+        pthread_mutex_unlock(&ds->lock);
+        if (r == 0)
+                *ret_deleted = deleted;
+        return r;
+}
