@@ -1,0 +1,192 @@
+/* droverd: the Drover manager. Thin: options, setup, signals, shutdown. */
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api.h"
+#include "cron.h"
+#include "http.h"
+#include "image.h"
+#include "log.h"
+#include "manager.h"
+#include "recover.h"
+#include "store.h"
+#include "token.h"
+
+#define MAX_BODY (1024 * 1024)
+#define TASK_WORKERS 16
+#define TASK_MAX_PENDING 1024
+#define SHUTDOWN_WAIT_MS 15000
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "usage: droverd [OPTIONS]\n"
+                "  --listen ADDR:PORT          API address (default 127.0.0.1:7080)\n"
+                "  --data-dir DIR              state directory (default /var/lib/drover)\n"
+                "  --image-dir DIR             register DIR/image.json as image \"default\"\n"
+                "  --heartbeat-timeout-ms N    hosts silent longer are unreachable (default 5000)\n"
+                "  --help                      this text\n");
+}
+
+static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
+{
+        static const struct option opts[] = {
+                { "listen", required_argument, NULL, 'l' },
+                { "data-dir", required_argument, NULL, 'd' },
+                { "image-dir", required_argument, NULL, 'i' },
+                { "heartbeat-timeout-ms", required_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        char addr[256];
+        uint16_t port;
+        int c;
+
+        *cfg = (struct dv_mgr_config){
+                .listen = "127.0.0.1:7080",
+                .data_dir = "/var/lib/drover",
+                .heartbeat_timeout_ms = 5000,
+        };
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'l':
+                        if (dv_parse_hostport(optarg, addr, sizeof(addr), &port) < 0 ||
+                            port == 0) {
+                                fprintf(stderr, "droverd: --listen: '%s' is not ADDR:PORT\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        cfg->listen = optarg;
+                        break;
+                case 'd':
+                        if (!*optarg) {
+                                fprintf(stderr, "droverd: --data-dir must not be empty\n");
+                                return -EINVAL;
+                        }
+                        cfg->data_dir = optarg;
+                        break;
+                case 'i':
+                        cfg->image_dir = optarg;
+                        break;
+                case 't':
+                        if (dv_parse_int64(optarg, 100, 3600000, &cfg->heartbeat_timeout_ms) <
+                            0) {
+                                fprintf(stderr,
+                                        "droverd: --heartbeat-timeout-ms: '%s' is not an integer in 100..3600000\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                default:
+                        fprintf(stderr, "droverd: option '%s' is unknown or needs a value\n",
+                                argv[optind - 1]);
+                        usage(stderr);
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "droverd: unexpected argument '%s'\n", argv[optind]);
+                usage(stderr);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct dv_mgr m = { 0 };
+        struct dv_http_server *http = NULL;
+        struct dv_cron *cron = NULL;
+        _cleanup_(freep) char *token_path = NULL, *db_path = NULL;
+        struct dv_error err = { 0 };
+        sigset_t sigs;
+        int r, sig, left;
+
+        if (parse_args(argc, argv, &m.cfg) < 0)
+                return 2;
+        dv_log_init("droverd", DV_LOG_INFO);
+
+        /* Signals are taken by sigwait() in main only; every thread inherits
+         * the mask. A closed client socket must not kill us. */
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        dv_http_global_init();
+
+        r = dv_mkdir_p(m.cfg.data_dir, 0700);
+        if (r < 0)
+                return dv_log_errno(r, "cannot create %s: %m", m.cfg.data_dir), 1;
+        chmod(m.cfg.data_dir, 0700);
+        token_path = dv_asprintf("%s/token", m.cfg.data_dir);
+        r = dv_token_load_or_create(token_path, m.token);
+        if (r < 0)
+                return dv_log_errno(r, "token %s: %m", token_path), 1;
+
+        db_path = dv_asprintf("%s/droverd.db", m.cfg.data_dir);
+        r = dv_store_open(&dv_store_sqlite_ops, db_path, &m.store);
+        if (r < 0)
+                return dv_log_errno(r, "cannot open the store %s: %m", db_path), 1;
+        pthread_mutex_init(&m.lock, NULL);
+        m.host_rt = json_object();
+
+        r = dv_recover(&m);
+        if (r < 0) {
+                dv_log_errno(r, "recovery failed: %m");
+                goto out;
+        }
+        r = dv_tasks_new(m.store, TASK_WORKERS, TASK_MAX_PENDING, &m.tasks);
+        if (r < 0) {
+                dv_log_errno(r, "cannot start the task workers: %m");
+                goto out;
+        }
+        if (m.cfg.image_dir) {
+                r = dv_image_register_dir(&m, m.cfg.image_dir, &err);
+                if (r < 0) {
+                        dv_err("--image-dir %s: %s", m.cfg.image_dir, err.message);
+                        goto out;
+                }
+        }
+        r = dv_cron_start(&m, &cron);
+        if (r < 0) {
+                dv_log_errno(r, "cannot start the cron thread: %m");
+                goto out;
+        }
+        r = dv_http_server_start(m.cfg.listen, MAX_BODY, dv_api_handle, &m, &http);
+        if (r < 0) {
+                dv_log_errno(r, "cannot listen on %s: %m", m.cfg.listen);
+                goto out;
+        }
+        dv_info("droverd %s listening on %s, data in %s", DROVER_VERSION, m.cfg.listen,
+                m.cfg.data_dir);
+
+        while (sigwait(&sigs, &sig) != 0 || (sig != SIGTERM && sig != SIGINT))
+                ;
+        dv_info("signal %s: shutting down", strsignal(sig));
+        r = 0;
+out:
+        dv_http_server_stop(http); /* waits for requests in flight */
+        dv_cron_stop(cron);
+        if (m.tasks) {
+                left = dv_tasks_shutdown(m.tasks, SHUTDOWN_WAIT_MS);
+                if (left > 0) {
+                        /* They are recorded as running: the next start fails them. */
+                        dv_warn("%d tasks still running; they fail with manager-restart at the next start",
+                                left);
+                        _exit(r < 0 ? 1 : 0);
+                }
+                dv_tasks_free(m.tasks);
+        }
+        dv_store_close(m.store);
+        json_decref(m.host_rt);
+        pthread_mutex_destroy(&m.lock);
+        dv_info("stopped");
+        return r < 0 ? 1 : 0;
+}

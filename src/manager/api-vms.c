@@ -1,0 +1,603 @@
+/* /api/v1/vms: create, list, show, start, stop, reboot, delete, console.
+ * Every handler checks everything it can before writing, then writes the
+ * intent and the task in one transaction, then submits the task. */
+#include <string.h>
+
+#include "agent.h"
+#include "api.h"
+#include "log.h"
+#include "sched-place.h"
+#include "validate.h"
+#include "view.h"
+#include "vm-ops.h"
+
+#define VM_UID_FIRST 100000
+
+/* Port groups arrive with the DVS; until then none exists. */
+static json_t *portgroup_get(struct dv_mgr *m, const char *name)
+{
+        return NULL;
+}
+
+static bool host_has_datastore(json_t *host, const char *name)
+{
+        json_t *d;
+        size_t i;
+
+        json_array_foreach(json_object_get(host, "datastores"), i, d)
+                if (dv_streq(dv_doc_str(d, "name"), name))
+                        return true;
+        return false;
+}
+
+/* The hosts as the scheduler sees them. Keeps references in *ret_hosts
+ * (array of documents) and the datastore names in *ret_names. */
+struct sched_snapshot {
+        json_t *hosts;                 /* host documents */
+        struct dv_sched_host *sh;      /* one per host */
+        const char **names;            /* datastore names, all hosts */
+};
+
+static void snapshot_free(struct sched_snapshot *s)
+{
+        free(s->sh);
+        free(s->names);
+        json_decref(s->hosts);
+}
+
+static int snapshot(struct dv_mgr *m, struct sched_snapshot *s)
+{
+        size_t i, n, total = 0, k = 0;
+        json_t *h, *d;
+        int r;
+
+        r = dv_store_list(m->store, DV_KIND_HOST, NULL, &s->hosts);
+        if (r < 0)
+                return r;
+        n = json_array_size(s->hosts);
+        json_array_foreach(s->hosts, i, h)
+                total += json_array_size(json_object_get(h, "datastores"));
+        s->sh = calloc(n + 1, sizeof(*s->sh));
+        s->names = calloc(total + 1, sizeof(*s->names));
+        if (!s->sh || !s->names)
+                return -ENOMEM;
+        json_array_foreach(s->hosts, i, h) {
+                struct dv_sched_host *x = &s->sh[i];
+                size_t j;
+                int64_t count;
+
+                x->id = dv_doc_str(h, "id");
+                x->name = dv_doc_str(h, "name");
+                x->connected = dv_streq(dv_doc_str(h, "state"), "connected");
+                x->cpus = dv_doc_int(h, "cpus", 0);
+                x->memory_mib = dv_doc_int(h, "memory_mib", 0);
+                r = dv_host_usage(m, x->id, &x->reserved_mib, &count);
+                if (r < 0)
+                        return r;
+                x->datastores = &s->names[k];
+                json_array_foreach(json_object_get(h, "datastores"), j, d)
+                        s->names[k++] = dv_doc_str(d, "name");
+                x->n_datastores = json_array_size(json_object_get(h, "datastores"));
+        }
+        return 0;
+}
+
+/* Every MAC in use by any VM. */
+static json_t *macs_in_use(struct dv_mgr *m)
+{
+        json_t *vms = NULL, *vm, *nic, *set = json_object();
+        size_t i, j;
+
+        if (dv_store_list(m->store, DV_KIND_VM, NULL, &vms) < 0)
+                return set;
+        json_array_foreach(vms, i, vm)
+                json_array_foreach(json_object_get(vm, "nics"), j, nic)
+                        if (dv_doc_str(nic, "mac"))
+                                json_object_set_new(set, dv_doc_str(nic, "mac"),
+                                                    json_string(dv_doc_str(vm, "name")));
+        json_decref(vms);
+        return set;
+}
+
+static int new_mac(json_t *in_use, char out[18])
+{
+        uint8_t b[3];
+        char hex[7];
+        int r;
+
+        for (int tries = 0; tries < 1000; tries++) {
+                r = dv_random_hex(hex, 3);
+                if (r < 0)
+                        return r;
+                sscanf(hex, "%2hhx%2hhx%2hhx", &b[0], &b[1], &b[2]);
+                snprintf(out, 18, "52:54:00:%02x:%02x:%02x", b[0], b[1], b[2]);
+                if (!json_object_get(in_use, out))
+                        return 0;
+        }
+        return -EADDRINUSE;
+}
+
+/* Reply to a failed check with err; returns -1 for chaining. */
+static int fail(struct dv_api *a, struct dv_error *err)
+{
+        dv_api_dv_error(a, err);
+        return -1;
+}
+
+/* Checks against the store and builds the VM document (m->lock held). */
+static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm)
+{
+        struct dv_mgr *m = a->m;
+        struct dv_error err = { 0 };
+        struct sched_snapshot snap = { 0 };
+        struct dv_sched_req sreq = { .cpus = q->cpus, .memory_mib = q->memory_mib };
+        const char *ds_names[DV_VM_DISKS_MAX];
+        json_t *image = NULL, *host = NULL, *existing, *macs = NULL, *vm = NULL, *disks, *nics;
+        char id[37], now[32];
+        size_t idx;
+        int64_t uid;
+        int r = -1;
+
+        if (q->image) {
+                image = dv_mgr_get(m, DV_KIND_IMAGE, q->image);
+                if (!image) {
+                        dv_api_error(a, 404, "unknown-image", "image '%s' not found", q->image);
+                        goto out;
+                }
+        } else {
+                image = dv_mgr_get(m, DV_KIND_IMAGE, "default"); /* may be NULL */
+        }
+        for (size_t i = 0; i < q->n_nics; i++)
+                if (!portgroup_get(m, q->nics[i].portgroup)) {
+                        dv_api_error(a, 404, "unknown-portgroup",
+                                     "nics[%zu]: portgroup '%s' not found", i,
+                                     q->nics[i].portgroup);
+                        goto out;
+                }
+        if (q->host) {
+                host = dv_mgr_get(m, DV_KIND_HOST, q->host);
+                if (!host) {
+                        dv_api_error(a, 404, "unknown-host", "host '%s' not found", q->host);
+                        goto out;
+                }
+                sreq.host_id = dv_doc_str(host, "id");
+        }
+        r = snapshot(m, &snap);
+        if (r < 0) {
+                dv_api_internal(a, r, "reading hosts");
+                goto out;
+        }
+        for (size_t i = 0; i < q->n_disks; i++) {
+                bool found = false;
+                json_t *h;
+                size_t j;
+
+                if (!q->disks[i].datastore) {
+                        sreq.need_local = true;
+                        continue;
+                }
+                json_array_foreach(snap.hosts, j, h)
+                        if (host_has_datastore(h, q->disks[i].datastore))
+                                found = true;
+                if (!found) {
+                        dv_api_error(a, 404, "unknown-datastore",
+                                     "disks[%zu]: datastore '%s' not found", i,
+                                     q->disks[i].datastore);
+                        r = -1;
+                        goto out;
+                }
+                ds_names[sreq.n_datastores++] = q->disks[i].datastore;
+        }
+        sreq.datastores = ds_names;
+        existing = dv_mgr_get(m, DV_KIND_VM, q->name);
+        if (existing) {
+                json_decref(existing);
+                dv_api_error(a, 409, "name-taken", "vm '%s' already exists", q->name);
+                r = -1;
+                goto out;
+        }
+        macs = macs_in_use(m);
+        for (size_t i = 0; i < q->n_nics; i++)
+                if (q->nics[i].mac && json_object_get(macs, q->nics[i].mac)) {
+                        dv_api_error(a, 409, "mac-taken", "nics[%zu]: mac %s is used by vm '%s'",
+                                     i, q->nics[i].mac,
+                                     json_string_value(json_object_get(macs, q->nics[i].mac)));
+                        r = -1;
+                        goto out;
+                }
+        r = dv_sched_place(snap.sh, json_array_size(snap.hosts), &sreq, &idx, &err);
+        if (r < 0) {
+                fail(a, &err);
+                goto out;
+        }
+        json_decref(host);
+        host = json_incref(json_array_get(snap.hosts, idx));
+
+        r = m->store->ops->counter_next(m->store, "next_vm_uid", VM_UID_FIRST, &uid);
+        if (r < 0) {
+                dv_api_internal(a, r, "assigning a uid");
+                goto out;
+        }
+        disks = json_array();
+        for (size_t i = 0; i < q->n_disks; i++) {
+                _cleanup_(freep) char *name = dv_asprintf("disk%zu", i);
+                _cleanup_(freep) char *local = dv_asprintf("%s-local", dv_doc_str(host, "name"));
+                json_array_append_new(
+                        disks, json_pack("{s:s,s:I,s:s,s:n,s:s}", "name", name, "size_gib",
+                                         (json_int_t)q->disks[i].size_gib, "datastore",
+                                         q->disks[i].datastore ? q->disks[i].datastore : local,
+                                         "path", "format", "qcow2"));
+        }
+        nics = json_array();
+        for (size_t i = 0; i < q->n_nics; i++) {
+                const struct dv_nic_req *n = &q->nics[i];
+                _cleanup_(freep) char *name = dv_asprintf("nic%zu", i);
+                char mac[18];
+
+                if (n->mac)
+                        snprintf(mac, sizeof(mac), "%s", n->mac);
+                else if ((r = new_mac(macs, mac)) < 0)
+                        break;
+                json_object_set_new(macs, mac, json_string(q->name));
+                json_array_append_new(
+                        nics, json_pack("{s:s,s:s,s:s,s:s?,s:o,s:s?}", "name", name, "portgroup",
+                                        n->portgroup, "mac", mac, "ip", n->ip, "prefix",
+                                        n->ip ? json_integer(n->prefix) : json_null(), "gateway",
+                                        n->gateway));
+        }
+        if (r < 0) {
+                json_decref(disks);
+                json_decref(nics);
+                dv_api_internal(a, r, "assigning a mac");
+                goto out;
+        }
+        if (dv_uuid_new(id) < 0)
+                abort();
+        dv_mgr_now(now);
+        vm = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s?,s:s?,s:I,s:o,s:o,s:b,"
+                       "s:{s:s,s:n},s:n,s:n,s:n,s:s,s:n,s:b}",
+                       "id", id, "name", q->name, "state", "stopped", "host",
+                       dv_doc_str(host, "name"), "host_id", dv_doc_str(host, "id"), "cpus",
+                       (json_int_t)q->cpus, "max_cpus", (json_int_t)q->max_cpus, "memory_mib",
+                       (json_int_t)q->memory_mib, "image", dv_doc_str(image, "name"), "image_id",
+                       dv_doc_str(image, "id"), "uid", (json_int_t)uid, "disks", disks, "nics",
+                       nics, "ha", q->ha, "tools", "state", "not-installed", "version",
+                       "console_log", "vnc", "pid", "created_at", now, "state_reason",
+                       "_creating", true);
+        r = 0;
+        *ret_vm = vm;
+out:
+        snapshot_free(&snap);
+        json_decref(macs);
+        json_decref(image);
+        json_decref(host);
+        return r;
+}
+
+/* Write the task (and the VM changes) in one transaction and submit it.
+ * insert_vm: the VM is new. Replies 202 on success. m->lock held. */
+static int write_and_submit(struct dv_api *a, json_t *vm, bool insert_vm, json_t *task,
+                            dv_task_fn fn, struct dv_vm_op *op, bool with_vm_in_reply)
+{
+        struct dv_mgr *m = a->m;
+        int r;
+
+        json_object_set(vm, "_task", json_object_get(task, "id"));
+        r = dv_store_begin(m->store);
+        if (r >= 0) {
+                r = dv_store_insert(m->store, DV_KIND_TASK, task);
+                if (r >= 0)
+                        r = insert_vm ? dv_store_insert(m->store, DV_KIND_VM, vm)
+                                      : dv_store_update(m->store, DV_KIND_VM, vm);
+                if (r >= 0)
+                        r = dv_store_commit(m->store);
+                else
+                        dv_store_rollback(m->store);
+        }
+        if (r < 0) {
+                free(op);
+                if (r == -EEXIST)
+                        dv_api_error(a, 409, "name-taken", "vm '%s' already exists",
+                                     dv_doc_str(vm, "name"));
+                else
+                        dv_api_internal(a, r, "writing the task");
+                return r;
+        }
+        r = dv_tasks_submit(m->tasks, task, fn, op, free);
+        if (r < 0) {
+                /* Left queued in the store: the next start fails it and reconciles. */
+                dv_api_error(a, 503, "shutting-down", "the manager is shutting down");
+                return r;
+        }
+        if (with_vm_in_reply)
+                dv_api_reply(a, 202, json_pack("{s:o,s:o}", "task", dv_view(task), "vm",
+                                               dv_view(vm)));
+        else
+                dv_api_reply(a, 202, json_pack("{s:o}", "task", dv_view(task)));
+        return 0;
+}
+
+static void vm_create(struct dv_api *a)
+{
+        struct dv_mgr *m = a->m;
+        struct dv_vm_req q;
+        struct dv_error err = { 0 };
+        json_t *body = NULL, *vm = NULL, *task = NULL;
+
+        if (dv_api_body(a, &body) < 0)
+                return;
+        if (dv_validate_vm_create(body, &q, &err) < 0) {
+                dv_api_dv_error(a, &err);
+                json_decref(body);
+                return;
+        }
+        dv_mgr_lock(m);
+        if (!dv_tasks_can_accept(m->tasks))
+                dv_api_error(a, 503, "busy", "too many tasks are pending; try again later");
+        else if (build_vm(a, &q, &vm) >= 0) {
+                task = dv_task_doc_new("vm.create", "vm", dv_doc_str(vm, "id"), q.name, a->user);
+                if (write_and_submit(a, vm, true, task, dv_vm_task_create,
+                                     dv_vm_op_new(m, dv_doc_str(vm, "id"), a->user), true) >= 0)
+                        dv_mgr_event(m, a->user, "vm.create", "vm", vm,
+                                     "vm '%s' (%lld CPUs, %lld MiB, %zu disks) placed on host '%s'",
+                                     q.name, (long long)q.cpus, (long long)q.memory_mib,
+                                     q.n_disks, dv_doc_str(vm, "host"));
+        }
+        dv_mgr_unlock(m);
+        json_decref(task);
+        json_decref(vm);
+        json_decref(body);
+}
+
+static bool state_in(json_t *vm, const char *const *states)
+{
+        for (; *states; states++)
+                if (dv_streq(dv_doc_str(vm, "state"), *states))
+                        return true;
+        return false;
+}
+
+/* Common checks of an action on an existing VM (m->lock held). */
+static int check_vm_action(struct dv_api *a, json_t *vm, const char *verb,
+                           const char *const *allowed, bool need_host)
+{
+        const char *name = dv_doc_str(vm, "name");
+        json_t *host;
+        bool ok;
+
+        if (json_object_get(vm, "_creating")) {
+                dv_api_error(a, 409, "invalid-state", "vm '%s' is still being created", name);
+                return -1;
+        }
+        if (json_object_get(vm, "_cleanup")) {
+                dv_api_error(a, 409, "invalid-state", "vm '%s' is being deleted", name);
+                return -1;
+        }
+        if (dv_tasks_active(a->m->tasks, dv_doc_str(vm, "_task"))) {
+                dv_api_error(a, 409, "invalid-state", "vm '%s' is busy with task %s", name,
+                             dv_doc_str(vm, "_task"));
+                return -1;
+        }
+        if (!state_in(vm, allowed)) {
+                dv_api_error(a, 409, "invalid-state", "cannot %s vm '%s': it is %s", verb, name,
+                             dv_doc_str(vm, "state"));
+                return -1;
+        }
+        if (!dv_tasks_can_accept(a->m->tasks)) {
+                dv_api_error(a, 503, "busy", "too many tasks are pending; try again later");
+                return -1;
+        }
+        if (!need_host)
+                return 0;
+        host = dv_mgr_get(a->m, DV_KIND_HOST, dv_doc_str(vm, "host_id"));
+        ok = host && dv_streq(dv_doc_str(host, "state"), "connected");
+        if (!ok)
+                dv_api_error(a, 503, "agent-unreachable", "host '%s' of vm '%s' is not connected",
+                             dv_doc_str(vm, "host"), name);
+        json_decref(host);
+        return ok ? 0 : -1;
+}
+
+enum action { ACT_START, ACT_STOP, ACT_REBOOT, ACT_DELETE };
+
+static void vm_action(struct dv_api *a, json_t *vm, enum action act)
+{
+        static const char *const start_ok[] = { "stopped", "crashed", NULL };
+        static const char *const stop_ok[] = { "running", "paused", "crashed", NULL };
+        static const char *const reboot_ok[] = { "running", NULL };
+        static const char *const delete_ok[] = { "stopped", "crashed", NULL };
+        struct dv_mgr *m = a->m;
+        struct dv_error err = { 0 };
+        struct dv_stop_req sq = { 0 };
+        bool keep = false, has_disks = false;
+        json_t *body = NULL, *task = NULL, *cur, *disk;
+        struct dv_vm_op *op;
+        const char *opname, *verb;
+        dv_task_fn fn;
+        size_t i;
+        int r = 0;
+
+        if (act == ACT_DELETE) {
+                r = dv_validate_bool_arg("keep_disks", dv_http_query(a->req, "keep_disks"),
+                                         &keep, &err);
+        } else {
+                if (dv_api_body(a, &body) < 0)
+                        return;
+                r = act == ACT_STOP ? dv_validate_vm_stop(body, &sq, &err)
+                                    : dv_validate_empty(body, &err);
+        }
+        json_decref(body);
+        if (r < 0) {
+                dv_api_dv_error(a, &err);
+                return;
+        }
+        dv_mgr_lock(m);
+        /* Re-read under the lock: the state may have changed. */
+        cur = dv_mgr_get(m, DV_KIND_VM, dv_doc_str(vm, "id"));
+        if (!cur) {
+                dv_mgr_unlock(m);
+                dv_api_not_found(a, "vm", dv_doc_str(vm, "name"));
+                return;
+        }
+        vm = cur; /* our reference from here on */
+        json_array_foreach(json_object_get(vm, "disks"), i, disk)
+                if (dv_doc_str(disk, "path"))
+                        has_disks = true;
+        switch (act) {
+        case ACT_START:
+                opname = "vm.start", verb = "start", fn = dv_vm_task_start;
+                r = check_vm_action(a, vm, verb, start_ok, true);
+                break;
+        case ACT_STOP:
+                opname = "vm.stop", verb = "stop", fn = dv_vm_task_stop;
+                r = check_vm_action(a, vm, verb, stop_ok, true);
+                break;
+        case ACT_REBOOT:
+                opname = "vm.reboot", verb = "reboot", fn = dv_vm_task_reboot;
+                r = check_vm_action(a, vm, verb, reboot_ok, true);
+                break;
+        default:
+                opname = "vm.delete", verb = "delete", fn = dv_vm_task_delete;
+                r = check_vm_action(a, vm, verb, delete_ok, has_disks && !keep);
+                break;
+        }
+        if (r < 0)
+                goto out;
+        task = dv_task_doc_new(opname, "vm", dv_doc_str(vm, "id"), dv_doc_str(vm, "name"),
+                               a->user);
+        op = dv_vm_op_new(m, dv_doc_str(vm, "id"), a->user);
+        op->force = sq.force;
+        op->timeout_s = sq.timeout_s;
+        if (act == ACT_START || act == ACT_STOP) {
+                json_object_set(vm, "_prev_state", json_object_get(vm, "state"));
+                json_object_set_new(vm, "state",
+                                    json_string(act == ACT_START ? "starting" : "stopping"));
+                json_object_set_new(vm, "state_reason", json_null());
+        } else if (act == ACT_DELETE) {
+                json_object_set_new(vm, "_cleanup", json_string("delete"));
+                json_object_set_new(vm, "_keep_disks", json_boolean(keep));
+        }
+        if (write_and_submit(a, vm, false, task, fn, op, false) >= 0)
+                dv_mgr_event(m, a->user, opname, "vm", vm, "%s vm '%s'%s", verb,
+                             dv_doc_str(vm, "name"),
+                             act == ACT_STOP && sq.force ? " (forced)"
+                             : act == ACT_DELETE && keep ? " (keeping disks)"
+                                                         : "");
+out:
+        dv_mgr_unlock(m);
+        json_decref(task);
+        json_decref(vm);
+}
+
+static void vm_console(struct dv_api *a, json_t *vm)
+{
+        struct dv_error err = { 0 };
+        json_t *body = NULL, *host = NULL, *reply = NULL, *req;
+        _cleanup_(freep) char *path = NULL;
+        char exp[32];
+        int r;
+
+        if (dv_api_body(a, &body) < 0)
+                return;
+        r = dv_validate_empty(body, &err);
+        json_decref(body);
+        if (r < 0) {
+                dv_api_dv_error(a, &err);
+                return;
+        }
+        if (!dv_streq(dv_doc_str(vm, "state"), "running") &&
+            !dv_streq(dv_doc_str(vm, "state"), "paused")) {
+                dv_api_error(a, 409, "invalid-state", "vm '%s' is %s", dv_doc_str(vm, "name"),
+                             dv_doc_str(vm, "state"));
+                return;
+        }
+        host = dv_mgr_get(a->m, DV_KIND_HOST, dv_doc_str(vm, "host_id"));
+        if (!host) {
+                dv_api_error(a, 503, "agent-unreachable", "the host of vm '%s' is unknown",
+                             dv_doc_str(vm, "name"));
+                return;
+        }
+        path = dv_asprintf("/agent/v1/vms/%s/console", dv_doc_str(vm, "id"));
+        req = json_pack("{s:i}", "ttl_s", 60);
+        r = dv_agent_call(host, "POST", path, req, 10000, &reply, &err);
+        json_decref(req);
+        if (r < 0) {
+                dv_api_dv_error(a, &err);
+        } else {
+                dv_iso_time(dv_wall_ms() + 60000, exp, sizeof(exp));
+                dv_api_reply(a, 200, json_pack("{s:O?,s:O?,s:s}", "vnc",
+                                               json_object_get(reply, "vnc"), "ticket",
+                                               json_object_get(reply, "ticket"), "expires_at",
+                                               exp));
+                dv_mgr_event(a->m, a->user, "vm.console", "vm", vm,
+                             "console ticket for vm '%s'", dv_doc_str(vm, "name"));
+        }
+        json_decref(reply);
+        json_decref(host);
+}
+
+static void vm_list(struct dv_api *a)
+{
+        json_t *list = NULL, *out, *vm;
+        size_t i;
+        int r;
+
+        r = dv_store_list(a->m->store, DV_KIND_VM, NULL, &list);
+        if (r < 0) {
+                dv_api_internal(a, r, "listing vms");
+                return;
+        }
+        out = json_array();
+        json_array_foreach(list, i, vm)
+                json_array_append_new(out, dv_view(vm));
+        json_decref(list);
+        dv_api_reply(a, 200, json_pack("{s:o}", "vms", out));
+}
+
+void dv_api_vms(struct dv_api *a)
+{
+        json_t *vm;
+        const char *sub;
+
+        if (a->nseg == 1) {
+                if (dv_api_is(a, "GET"))
+                        vm_list(a);
+                else if (dv_api_is(a, "POST"))
+                        vm_create(a);
+                else
+                        dv_api_bad_method(a);
+                return;
+        }
+        if (a->nseg > 3) {
+                dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
+                return;
+        }
+        sub = a->nseg == 3 ? a->segs[2] : NULL;
+        if (sub && strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "reboot") &&
+            strcmp(sub, "console")) {
+                dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
+                return;
+        }
+        if (sub ? !dv_api_is(a, "POST") : !(dv_api_is(a, "GET") || dv_api_is(a, "DELETE"))) {
+                dv_api_bad_method(a);
+                return;
+        }
+        vm = dv_mgr_get(a->m, DV_KIND_VM, a->segs[1]);
+        if (!vm) {
+                dv_api_not_found(a, "vm", a->segs[1]);
+                return;
+        }
+        if (!sub && dv_api_is(a, "GET"))
+                dv_api_reply(a, 200, dv_view(vm));
+        else if (!sub)
+                vm_action(a, vm, ACT_DELETE);
+        else if (strcmp(sub, "start") == 0)
+                vm_action(a, vm, ACT_START);
+        else if (strcmp(sub, "stop") == 0)
+                vm_action(a, vm, ACT_STOP);
+        else if (strcmp(sub, "reboot") == 0)
+                vm_action(a, vm, ACT_REBOOT);
+        else
+                vm_console(a, vm);
+        json_decref(vm);
+}

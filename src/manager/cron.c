@@ -1,0 +1,185 @@
+#include "cron.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "vm-ops.h"
+
+#define CRON_TICK_MS 200
+#define CLEANUP_EVERY_MS 2000
+#define CLEANUP_RETRY_MS 30000
+#define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define KEEP_EVENTS 100000
+#define KEEP_TASKS 10000
+
+struct dv_cron {
+        struct dv_mgr *m;      /* the manager */
+        pthread_t thread;      /* the cron thread */
+        pthread_mutex_t lock;  /* guards stop */
+        pthread_cond_t cond;   /* signalled by dv_cron_stop */
+        bool stop;             /* time to go */
+        json_t *retry_at;      /* vm id -> earliest next cleanup (monotonic ms) */
+        int64_t last_cleanup;  /* monotonic ms */
+        int64_t last_prune;    /* monotonic ms */
+};
+
+/* Hosts silent for longer than the timeout become unreachable. */
+static void check_hosts(struct dv_cron *c)
+{
+        struct dv_mgr *m = c->m;
+        json_t *hosts = NULL, *h;
+        int64_t now = dv_now_ms();
+        size_t i;
+
+        dv_mgr_lock(m);
+        if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) < 0) {
+                dv_mgr_unlock(m);
+                return;
+        }
+        json_array_foreach(hosts, i, h) {
+                json_t *rt = json_object_get(m->host_rt, dv_doc_str(h, "id"));
+                int64_t seen = dv_doc_int(rt, "seen_ms", 0);
+
+                if (!dv_streq(dv_doc_str(h, "state"), "connected"))
+                        continue;
+                if (!rt) {
+                        /* Never heard of since start: the timeout counts from now. */
+                        json_object_set_new(m->host_rt, dv_doc_str(h, "id"),
+                                            json_pack("{s:I}", "seen_ms", (json_int_t)now));
+                        continue;
+                }
+                if (now - seen <= m->cfg.heartbeat_timeout_ms)
+                        continue;
+                json_object_set_new(h, "state", json_string("unreachable"));
+                if (dv_store_update(m->store, DV_KIND_HOST, h) >= 0)
+                        dv_mgr_event(m, DV_USER_SYSTEM, "host.unreachable", "host", h,
+                                     "host '%s' sent no heartbeat for %lld ms",
+                                     dv_doc_str(h, "name"), (long long)(now - seen));
+        }
+        dv_mgr_unlock(m);
+        json_decref(hosts);
+}
+
+static bool has_disk_paths(json_t *vm)
+{
+        json_t *d;
+        size_t i;
+
+        json_array_foreach(json_object_get(vm, "disks"), i, d)
+                if (dv_doc_str(d, "path"))
+                        return true;
+        return false;
+}
+
+/* VMs marked _cleanup with no task at work: start a system delete. */
+static void finish_cleanups(struct dv_cron *c)
+{
+        struct dv_mgr *m = c->m;
+        json_t *vms = NULL, *vm;
+        int64_t now = dv_now_ms();
+        size_t i;
+
+        dv_mgr_lock(m);
+        if (dv_store_list(m->store, DV_KIND_VM, NULL, &vms) < 0) {
+                dv_mgr_unlock(m);
+                return;
+        }
+        json_array_foreach(vms, i, vm) {
+                const char *id = dv_doc_str(vm, "id");
+                json_t *host;
+                bool ready;
+
+                if (!json_object_get(vm, "_cleanup") ||
+                    dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")))
+                        continue;
+                if (now < dv_doc_int(c->retry_at, id, 0))
+                        continue;
+                host = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "host_id"));
+                ready = !has_disk_paths(vm) || json_is_true(json_object_get(vm, "_keep_disks")) ||
+                        dv_streq(dv_doc_str(host, "state"), "connected");
+                json_decref(host);
+                if (!ready)
+                        continue;
+                json_object_set_new(c->retry_at, id, json_integer(now + CLEANUP_RETRY_MS));
+                if (dv_vm_submit_cleanup(m, vm) < 0)
+                        dv_warn("vm %s: cannot start its removal", dv_doc_str(vm, "name"));
+        }
+        dv_mgr_unlock(m);
+        json_decref(vms);
+}
+
+static void tick(struct dv_cron *c)
+{
+        int64_t now = dv_now_ms();
+
+        check_hosts(c);
+        if (now - c->last_cleanup >= CLEANUP_EVERY_MS) {
+                c->last_cleanup = now;
+                finish_cleanups(c);
+        }
+        if (now - c->last_prune >= PRUNE_EVERY_MS) {
+                c->last_prune = now;
+                int r = c->m->store->ops->prune(c->m->store, KEEP_EVENTS, KEEP_TASKS);
+                if (r < 0)
+                        dv_warn_errno(r, "pruning events and tasks: %m");
+        }
+}
+
+static void *cron_main(void *arg)
+{
+        struct dv_cron *c = arg;
+
+        pthread_mutex_lock(&c->lock);
+        while (!c->stop) {
+                struct timespec ts;
+
+                pthread_mutex_unlock(&c->lock);
+                tick(c);
+                pthread_mutex_lock(&c->lock);
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += CRON_TICK_MS * 1000000L;
+                ts.tv_sec += ts.tv_nsec / 1000000000L;
+                ts.tv_nsec %= 1000000000L;
+                if (!c->stop)
+                        pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+}
+
+int dv_cron_start(struct dv_mgr *m, struct dv_cron **ret)
+{
+        struct dv_cron *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->m = m;
+        c->retry_at = json_object();
+        c->last_prune = dv_now_ms();
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_cond_init(&c->cond, NULL);
+        r = pthread_create(&c->thread, NULL, cron_main, c);
+        if (r != 0) {
+                json_decref(c->retry_at);
+                free(c);
+                return -r;
+        }
+        *ret = c;
+        return 0;
+}
+
+void dv_cron_stop(struct dv_cron *c)
+{
+        if (!c)
+                return;
+        pthread_mutex_lock(&c->lock);
+        c->stop = true;
+        pthread_cond_signal(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->thread, NULL);
+        pthread_cond_destroy(&c->cond);
+        pthread_mutex_destroy(&c->lock);
+        json_decref(c->retry_at);
+        free(c);
+}

@@ -1,0 +1,38 @@
+/* (Named sched-place.h, not sched.h: that would shadow <sched.h>.) */
+/* Placement of a new VM: a pure function over a snapshot of the hosts.
+ *
+ * Admission counts every VM placed on a host, whatever its state (a stopped
+ * VM keeps its reservation so that it can always start where it is):
+ * unreserved = memory_mib - reserved_mib. vCPUs are not reserved; a VM
+ * needs cpus <= the host's CPUs. */
+#pragma once
+
+#include "error.h"
+#include "util.h"
+
+struct dv_sched_host {
+        const char *id;                /* host id */
+        const char *name;              /* host name */
+        bool connected;                /* state "connected" */
+        int64_t cpus;                  /* host CPUs */
+        int64_t memory_mib;            /* host memory */
+        int64_t reserved_mib;          /* sum of memory of the VMs placed on it */
+        const char *const *datastores; /* datastore names on the host */
+        size_t n_datastores;
+};
+
+struct dv_sched_req {
+        int64_t cpus;                  /* vCPUs of the VM */
+        int64_t memory_mib;            /* memory of the VM */
+        const char *host_id;           /* the host asked for, or NULL */
+        const char *const *datastores; /* datastores the disks name */
+        size_t n_datastores;
+        bool need_local;               /* a disk uses the host's "HOST-local" */
+};
+
+/* Chooses a host: the one asked for, else the connected host with the most
+ * unreserved memory that fits (ties: the first by name). Errors: 409
+ * insufficient-resources, 409 invalid-state (asked-for host not
+ * connected), 404 unknown-datastore (asked-for host lacks a datastore). */
+int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
+                   const struct dv_sched_req *req, size_t *ret_index, struct dv_error *err);

@@ -1,0 +1,100 @@
+#include "sched-place.h"
+
+#include <string.h>
+
+static bool has_datastore(const struct dv_sched_host *h, const char *name)
+{
+        for (size_t i = 0; i < h->n_datastores; i++)
+                if (dv_streq(h->datastores[i], name))
+                        return true;
+        return false;
+}
+
+/* The first datastore the VM needs that h lacks, or NULL. */
+static const char *missing_datastore(const struct dv_sched_host *h,
+                                     const struct dv_sched_req *req, char *local, size_t len)
+{
+        for (size_t i = 0; i < req->n_datastores; i++)
+                if (!has_datastore(h, req->datastores[i]))
+                        return req->datastores[i];
+        if (req->need_local) {
+                snprintf(local, len, "%s-local", h->name);
+                if (!has_datastore(h, local))
+                        return local;
+        }
+        return NULL;
+}
+
+static int64_t unreserved(const struct dv_sched_host *h)
+{
+        return h->memory_mib - h->reserved_mib;
+}
+
+static bool fits(const struct dv_sched_host *h, const struct dv_sched_req *req)
+{
+        return unreserved(h) >= req->memory_mib && h->cpus >= req->cpus;
+}
+
+int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
+                   const struct dv_sched_req *req, size_t *ret_index, struct dv_error *err)
+{
+        char local[DV_NAME_MAX + 8];
+        size_t best = SIZE_MAX, candidates = 0;
+
+        if (req->host_id) {
+                for (size_t i = 0; i < n_hosts; i++) {
+                        const struct dv_sched_host *h = &hosts[i];
+                        const char *ds;
+
+                        if (!dv_streq(h->id, req->host_id))
+                                continue;
+                        if (!h->connected)
+                                return dv_error_set(err, 409, "invalid-state",
+                                                    "host '%s' is not connected", h->name);
+                        ds = missing_datastore(h, req, local, sizeof(local));
+                        if (ds)
+                                return dv_error_set(err, 404, "unknown-datastore",
+                                                    "host '%s' has no datastore '%s'", h->name,
+                                                    ds);
+                        if (h->cpus < req->cpus)
+                                return dv_error_set(err, 409, "insufficient-resources",
+                                                    "host '%s' has %lld CPUs, the vm needs %lld",
+                                                    h->name, (long long)h->cpus,
+                                                    (long long)req->cpus);
+                        if (!fits(h, req))
+                                return dv_error_set(
+                                        err, 409, "insufficient-resources",
+                                        "host '%s' has %lld MiB of unreserved memory, the vm needs %lld MiB",
+                                        h->name, (long long)DV_MAX(unreserved(h), 0),
+                                        (long long)req->memory_mib);
+                        *ret_index = i;
+                        return 0;
+                }
+                return dv_error_set(err, 404, "unknown-host", "host '%s' not found",
+                                    req->host_id);
+        }
+
+        for (size_t i = 0; i < n_hosts; i++) {
+                const struct dv_sched_host *h = &hosts[i];
+
+                if (!h->connected || missing_datastore(h, req, local, sizeof(local)))
+                        continue;
+                candidates++;
+                if (!fits(h, req))
+                        continue;
+                if (best == SIZE_MAX || unreserved(h) > unreserved(&hosts[best]) ||
+                    (unreserved(h) == unreserved(&hosts[best]) &&
+                     strcmp(h->name, hosts[best].name) < 0))
+                        best = i;
+        }
+        if (best == SIZE_MAX) {
+                if (candidates == 0)
+                        return dv_error_set(err, 409, "insufficient-resources",
+                                            "no connected host has the datastores the vm needs");
+                return dv_error_set(err, 409, "insufficient-resources",
+                                    "no connected host has %lld MiB of unreserved memory and %lld CPUs",
+                                    (long long)req->memory_mib, (long long)req->cpus);
+        }
+        *ret_index = best;
+        return 0;
+}

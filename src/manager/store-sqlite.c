@@ -1,0 +1,786 @@
+/* The SQLite store: one connection in WAL mode with synchronous=FULL (a
+ * commit is on disk when it returns), guarded by one recursive mutex so that
+ * a transaction can span several operations of one thread.
+ *
+ * Schema (user_version 1): one table per kind holding the JSON document in
+ * "doc" next to the indexed columns extracted from it; "kv" for counters;
+ * "events" append-only with AUTOINCREMENT ids (never reused, even after
+ * pruning). */
+#include "store.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct sqlite_store {
+        struct dv_store up;    /* must be first */
+        sqlite3 *db;           /* the one connection */
+        pthread_mutex_t lock;  /* recursive; held for a whole transaction */
+        bool in_txn;           /* a begin() is open */
+};
+
+/* An indexed column and the document key it is taken from ("a.b" = nested). */
+struct col {
+        const char *column; /* column name */
+        const char *key;    /* top-level key */
+        const char *subkey; /* key inside key, or NULL */
+};
+
+struct kind_desc {
+        const char *name;     /* "vm" */
+        const char *table;    /* "vms" */
+        bool has_name;        /* a unique name column */
+        const char *order;    /* ORDER BY for list() */
+        struct col cols[6];   /* indexed columns, "id" first; NULL-terminated */
+};
+
+static const struct kind_desc kinds[_DV_KIND_MAX] = {
+        [DV_KIND_HOST] = { "host", "hosts", true, "name",
+                           { { "id", "id", NULL }, { "name", "name", NULL },
+                             { "state", "state", NULL },
+                             { "credential", "_credential", NULL } } },
+        [DV_KIND_VM] = { "vm", "vms", true, "name",
+                         { { "id", "id", NULL }, { "name", "name", NULL },
+                           { "host_id", "host_id", NULL }, { "image_id", "image_id", NULL },
+                           { "state", "state", NULL } } },
+        [DV_KIND_IMAGE] = { "image", "images", true, "name",
+                            { { "id", "id", NULL }, { "name", "name", NULL } } },
+        [DV_KIND_TASK] = { "task", "tasks", false, "seq DESC",
+                           { { "id", "id", NULL }, { "state", "state", NULL },
+                             { "target_id", "target", "id" } } },
+};
+
+/* Migrations: schema_sql[i] takes user_version i to i + 1. */
+static const char *const schema_sql[] = {
+        "CREATE TABLE kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "CREATE TABLE hosts (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  state TEXT, credential TEXT UNIQUE, doc TEXT NOT NULL);"
+        "CREATE TABLE images (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  doc TEXT NOT NULL);"
+        "CREATE TABLE vms (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  host_id TEXT REFERENCES hosts(id), image_id TEXT REFERENCES images(id),"
+        "  state TEXT, doc TEXT NOT NULL);"
+        "CREATE INDEX vms_host ON vms(host_id);"
+        "CREATE INDEX vms_image ON vms(image_id);"
+        "CREATE INDEX vms_state ON vms(state);"
+        "CREATE TABLE tasks (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+        "  state TEXT, target_id TEXT, doc TEXT NOT NULL);"
+        "CREATE INDEX tasks_state ON tasks(state);"
+        "CREATE INDEX tasks_target ON tasks(target_id);"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,"
+        "  user TEXT NOT NULL, kind TEXT NOT NULL, target_kind TEXT, target_id TEXT,"
+        "  target_name TEXT, message TEXT NOT NULL);",
+};
+
+const char *dv_kind_name(enum dv_kind kind)
+{
+        return kind < _DV_KIND_MAX ? kinds[kind].name : "?";
+}
+
+static struct sqlite_store *SS(struct dv_store *s)
+{
+        return (struct sqlite_store *)s;
+}
+
+static int errno_from_sqlite(int rc)
+{
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_DONE:
+        case SQLITE_ROW: return 0;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: return -EBUSY;
+        case SQLITE_NOMEM: return -ENOMEM;
+        case SQLITE_READONLY: return -EROFS;
+        case SQLITE_FULL: return -ENOSPC;
+        case SQLITE_CANTOPEN: return -EACCES;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB: return -EBADMSG;
+        case SQLITE_CONSTRAINT:
+                if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+                        return -ENXIO;
+                if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+                        return -EEXIST;
+                return -EINVAL;
+        case SQLITE_TOOBIG: return -E2BIG;
+        default: return -EIO;
+        }
+}
+
+static void lock(struct sqlite_store *s) { pthread_mutex_lock(&s->lock); }
+static void unlock(struct sqlite_store *s) { pthread_mutex_unlock(&s->lock); }
+
+static void finalizep(sqlite3_stmt **st)
+{
+        if (*st)
+                sqlite3_finalize(*st);
+}
+
+static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **ret)
+{
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
+        return errno_from_sqlite(rc);
+}
+
+static int exec(struct sqlite_store *s, const char *sql)
+{
+        return errno_from_sqlite(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+}
+
+/* Run a statement that returns no rows. */
+static int step_done(sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+        return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
+}
+
+static const char *col_value(json_t *doc, const struct col *c)
+{
+        json_t *v = json_object_get(doc, c->key);
+
+        if (c->subkey)
+                v = json_object_get(v, c->subkey);
+        return json_string_value(v);
+}
+
+static int doc_text(json_t *doc, char **ret)
+{
+        char *t = json_dumps(doc, JSON_COMPACT);
+
+        if (!t)
+                return -ENOMEM;
+        *ret = t;
+        return 0;
+}
+
+static json_t *row_doc(sqlite3_stmt *st, int col)
+{
+        const char *text = (const char *)sqlite3_column_text(st, col);
+
+        return text ? json_loads(text, 0, NULL) : NULL;
+}
+
+/* --- transactions ------------------------------------------------------ */
+
+static int ss_begin(struct dv_store *store)
+{
+        struct sqlite_store *s = SS(store);
+        int r;
+
+        lock(s);
+        if (s->in_txn) {
+                unlock(s);
+                return -EBUSY;
+        }
+        r = exec(s, "BEGIN IMMEDIATE");
+        if (r < 0) {
+                unlock(s);
+                return r;
+        }
+        s->in_txn = true;
+        return 0; /* the lock stays held until commit or rollback */
+}
+
+static int ss_commit(struct dv_store *store)
+{
+        struct sqlite_store *s = SS(store);
+        int r;
+
+        if (!s->in_txn)
+                return -EINVAL;
+        r = exec(s, "COMMIT");
+        if (r < 0)
+                exec(s, "ROLLBACK");
+        s->in_txn = false;
+        unlock(s);
+        return r;
+}
+
+static void ss_rollback(struct dv_store *store)
+{
+        struct sqlite_store *s = SS(store);
+
+        if (!s->in_txn)
+                return;
+        exec(s, "ROLLBACK");
+        s->in_txn = false;
+        unlock(s);
+}
+
+/* --- documents --------------------------------------------------------- */
+
+static int check_doc(enum dv_kind kind, json_t *doc)
+{
+        if (kind >= _DV_KIND_MAX || !json_is_object(doc))
+                return -EINVAL;
+        if (!json_string_value(json_object_get(doc, "id")))
+                return -EINVAL;
+        if (kinds[kind].has_name && !json_string_value(json_object_get(doc, "name")))
+                return -EINVAL;
+        return 0;
+}
+
+static int bind_cols(sqlite3_stmt *st, const struct kind_desc *k, json_t *doc, int *ret_next)
+{
+        int i = 1;
+
+        for (const struct col *c = k->cols; c->column; c++, i++) {
+                const char *v = col_value(doc, c);
+                int rc = v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT)
+                           : sqlite3_bind_null(st, i);
+                if (rc != SQLITE_OK)
+                        return errno_from_sqlite(rc);
+        }
+        *ret_next = i;
+        return 0;
+}
+
+static int ss_insert(struct dv_store *store, enum dv_kind kind, json_t *doc)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(freep) char *sql = NULL, *cols = NULL, *marks = NULL, *text = NULL;
+        const struct kind_desc *k;
+        int r, next;
+
+        r = check_doc(kind, doc);
+        if (r < 0)
+                return r;
+        k = &kinds[kind];
+        cols = dv_strdup("");
+        marks = dv_strdup("");
+        for (const struct col *c = k->cols; c->column; c++) {
+                char *nc = dv_asprintf("%s%s, ", cols, c->column);
+                char *nm = dv_asprintf("%s?, ", marks);
+                free(cols);
+                free(marks);
+                cols = nc;
+                marks = nm;
+        }
+        sql = dv_asprintf("INSERT INTO %s (%sdoc) VALUES (%s?)", k->table, cols, marks);
+        r = doc_text(doc, &text);
+        if (r < 0)
+                return r;
+        lock(s);
+        r = prepare(s, sql, &st);
+        if (r >= 0)
+                r = bind_cols(st, k, doc, &next);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_text(st, next, text, -1, SQLITE_STATIC));
+        if (r >= 0)
+                r = step_done(st);
+        unlock(s);
+        return r;
+}
+
+static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(freep) char *sql = NULL, *sets = NULL, *text = NULL;
+        const struct kind_desc *k;
+        int r, next;
+
+        r = check_doc(kind, doc);
+        if (r < 0)
+                return r;
+        k = &kinds[kind];
+        sets = dv_strdup("");
+        for (const struct col *c = k->cols; c->column; c++) {
+                char *n = dv_asprintf("%s%s = ?, ", sets, c->column);
+                free(sets);
+                sets = n;
+        }
+        /* The id is bound twice: once as a column (unchanged), once in WHERE. */
+        sql = dv_asprintf("UPDATE %s SET %sdoc = ? WHERE id = ?", k->table, sets);
+        r = doc_text(doc, &text);
+        if (r < 0)
+                return r;
+        lock(s);
+        r = prepare(s, sql, &st);
+        if (r >= 0)
+                r = bind_cols(st, k, doc, &next);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_text(st, next, text, -1, SQLITE_STATIC));
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_text(
+                        st, next + 1, json_string_value(json_object_get(doc, "id")), -1,
+                        SQLITE_TRANSIENT));
+        if (r >= 0)
+                r = step_done(st);
+        if (r >= 0 && sqlite3_changes(s->db) == 0)
+                r = -ENOENT;
+        unlock(s);
+        return r;
+}
+
+static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(freep) char *sql = NULL;
+        int r;
+
+        if (kind >= _DV_KIND_MAX || !id)
+                return -EINVAL;
+        sql = dv_asprintf("DELETE FROM %s WHERE id = ?", kinds[kind].table);
+        lock(s);
+        r = prepare(s, sql, &st);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT));
+        if (r >= 0) {
+                r = step_done(st);
+                if (r == -ENXIO) /* still referenced */
+                        r = -EBUSY;
+        }
+        if (r >= 0 && sqlite3_changes(s->db) == 0)
+                r = -ENOENT;
+        unlock(s);
+        return r;
+}
+
+/* Run a query whose first column is a document; collect into an array. */
+static int collect_docs(sqlite3_stmt *st, json_t *arr)
+{
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *d = row_doc(st, 0);
+                if (!d)
+                        return -EBADMSG;
+                json_array_append_new(arr, d);
+        }
+        return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
+}
+
+static int ss_get(struct dv_store *store, enum dv_kind kind, const char *id_or_name,
+                  json_t **ret_doc)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(freep) char *sql = NULL;
+        json_t *arr = NULL;
+        int r;
+
+        if (kind >= _DV_KIND_MAX || !id_or_name)
+                return -EINVAL;
+        /* An id wins over a name that happens to look like one. */
+        if (kinds[kind].has_name)
+                sql = dv_asprintf("SELECT doc FROM %1$s WHERE id = ?1 UNION ALL "
+                                  "SELECT doc FROM %1$s WHERE name = ?1 LIMIT 1",
+                                  kinds[kind].table);
+        else
+                sql = dv_asprintf("SELECT doc FROM %s WHERE id = ?1", kinds[kind].table);
+        arr = json_array();
+        lock(s);
+        r = prepare(s, sql, &st);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_text(st, 1, id_or_name, -1, SQLITE_TRANSIENT));
+        if (r >= 0)
+                r = collect_docs(st, arr);
+        unlock(s);
+        if (r >= 0 && json_array_size(arr) == 0)
+                r = -ENOENT;
+        if (r >= 0)
+                *ret_doc = json_incref(json_array_get(arr, 0));
+        json_decref(arr);
+        return r;
+}
+
+static bool kind_has_col(enum dv_kind kind, const char *column)
+{
+        for (const struct col *c = kinds[kind].cols; c->column; c++)
+                if (strcmp(c->column, column) == 0)
+                        return true;
+        return false;
+}
+
+static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_store_filter *f,
+                   json_t **ret_array)
+{
+        static const struct dv_store_filter none = { 0 };
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        _cleanup_(freep) char *sql = NULL;
+        const char *vals[3];
+        const char *names[3] = { "host_id", "image_id", "state" };
+        json_t *arr;
+        int r;
+
+        if (kind >= _DV_KIND_MAX)
+                return -EINVAL;
+        if (!f)
+                f = &none;
+        vals[0] = f->host_id;
+        vals[1] = f->image_id;
+        vals[2] = f->state;
+        sql = dv_asprintf("SELECT doc FROM %s WHERE 1", kinds[kind].table);
+        for (int i = 0; i < 3; i++) {
+                char *ns;
+                if (!vals[i])
+                        continue;
+                if (!kind_has_col(kind, names[i]))
+                        return -EINVAL;
+                ns = dv_asprintf("%s AND %s = ?%d", sql, names[i], i + 1);
+                free(sql);
+                sql = ns;
+        }
+        {
+                char *ns = dv_asprintf("%s ORDER BY %s LIMIT %d", sql, kinds[kind].order,
+                                       f->limit > 0 ? f->limit : -1);
+                free(sql);
+                sql = ns;
+        }
+        arr = json_array();
+        lock(s);
+        r = prepare(s, sql, &st);
+        for (int i = 0; r >= 0 && i < 3; i++)
+                if (vals[i])
+                        r = errno_from_sqlite(
+                                sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_TRANSIENT));
+        if (r >= 0)
+                r = collect_docs(st, arr);
+        unlock(s);
+        if (r < 0) {
+                json_decref(arr);
+                return r;
+        }
+        *ret_array = arr;
+        return 0;
+}
+
+static int ss_host_by_credential(struct dv_store *store, const char *credential,
+                                 json_t **ret_doc)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        json_t *arr;
+        int r;
+
+        if (!credential || !*credential)
+                return -ENOENT;
+        arr = json_array();
+        lock(s);
+        r = prepare(s, "SELECT doc FROM hosts WHERE credential = ?", &st);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_text(st, 1, credential, -1, SQLITE_TRANSIENT));
+        if (r >= 0)
+                r = collect_docs(st, arr);
+        unlock(s);
+        if (r >= 0 && json_array_size(arr) == 0)
+                r = -ENOENT;
+        if (r >= 0)
+                *ret_doc = json_incref(json_array_get(arr, 0));
+        json_decref(arr);
+        return r;
+}
+
+/* --- counters, events -------------------------------------------------- */
+
+static int ss_counter_next(struct dv_store *store, const char *key, int64_t first,
+                           int64_t *ret_value)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        int r, rc;
+
+        lock(s);
+        r = prepare(s,
+                    "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) "
+                    "DO UPDATE SET value = value + 1 RETURNING value",
+                    &st);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT));
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_int64(st, 2, first));
+        if (r >= 0) {
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        int64_t v = sqlite3_column_int64(st, 0);
+                        r = step_done(st);
+                        if (r >= 0)
+                                *ret_value = v;
+                } else {
+                        r = rc == SQLITE_DONE ? -EIO : errno_from_sqlite(rc);
+                }
+        }
+        unlock(s);
+        return r;
+}
+
+static int bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+        return errno_from_sqlite(v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT)
+                                   : sqlite3_bind_null(st, i));
+}
+
+static int ss_event_append(struct dv_store *store, const struct dv_event *ev, int64_t *ret_id)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        const char *vals[7] = { ev->time, ev->user, ev->kind, ev->target_kind,
+                                ev->target_id, ev->target_name, ev->message };
+        int r;
+
+        if (!ev->time || !ev->user || !ev->kind || !ev->message)
+                return -EINVAL;
+        lock(s);
+        r = prepare(s,
+                    "INSERT INTO events (time, user, kind, target_kind, target_id, target_name,"
+                    " message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    &st);
+        for (int i = 0; r >= 0 && i < 7; i++)
+                r = bind_opt(st, i + 1, vals[i]);
+        if (r >= 0)
+                r = step_done(st);
+        if (r >= 0 && ret_id)
+                *ret_id = sqlite3_last_insert_rowid(s->db);
+        unlock(s);
+        return r;
+}
+
+static json_t *text_or_null(sqlite3_stmt *st, int col)
+{
+        const char *t = (const char *)sqlite3_column_text(st, col);
+        return t ? json_string(t) : json_null();
+}
+
+static int ss_event_list(struct dv_store *store, int64_t since_id, int limit,
+                         json_t **ret_array)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        const char *sql;
+        json_t *arr;
+        int r, rc;
+
+        sql = "SELECT id, time, user, kind, target_kind, target_id, target_name, message"
+              " FROM events WHERE id > ?1 ORDER BY id DESC LIMIT ?2";
+        arr = json_array();
+        lock(s);
+        r = prepare(s, sql, &st);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_int64(st, 1, DV_MAX(since_id, 0)));
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_int(st, 2, limit > 0 ? limit : -1));
+        while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *target = json_null();
+
+                if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+                        target = json_pack("{s:o,s:o,s:o}", "kind", text_or_null(st, 4), "id",
+                                           text_or_null(st, 5), "name", text_or_null(st, 6));
+                json_array_append_new(
+                        arr, json_pack("{s:I,s:o,s:o,s:o,s:o,s:o}", "id",
+                                       (json_int_t)sqlite3_column_int64(st, 0), "time",
+                                       text_or_null(st, 1), "user", text_or_null(st, 2), "kind",
+                                       text_or_null(st, 3), "target", target, "message",
+                                       text_or_null(st, 7)));
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = errno_from_sqlite(rc);
+        unlock(s);
+        if (r < 0) {
+                json_decref(arr);
+                return r;
+        }
+        *ret_array = arr;
+        return 0;
+}
+
+static int ss_prune(struct dv_store *store, int64_t keep_events, int64_t keep_tasks)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st1 = NULL, *st2 = NULL;
+        int r;
+
+        lock(s);
+        r = prepare(s, "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?", &st1);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_int64(st1, 1, keep_events));
+        if (r >= 0)
+                r = step_done(st1);
+        if (r >= 0)
+                r = prepare(s,
+                            "DELETE FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled')"
+                            " AND seq <= (SELECT max(seq) FROM tasks) - ?",
+                            &st2);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_int64(st2, 1, keep_tasks));
+        if (r >= 0)
+                r = step_done(st2);
+        unlock(s);
+        return r;
+}
+
+static int ss_fail_unfinished_tasks(struct dv_store *store, const char *code,
+                                    const char *message, const char *now_iso,
+                                    json_t **ret_tasks)
+{
+        struct sqlite_store *s = SS(store);
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        json_t *arr = json_array(), *d;
+        size_t i;
+        int r;
+
+        lock(s);
+        r = exec(s, "SAVEPOINT fail_unfinished");
+        if (r < 0)
+                goto out;
+        r = prepare(s, "SELECT doc FROM tasks WHERE state IN ('queued', 'running') ORDER BY seq",
+                    &st);
+        if (r >= 0)
+                r = collect_docs(st, arr);
+        json_array_foreach(arr, i, d) {
+                if (r < 0)
+                        break;
+                json_object_set_new(d, "state", json_string("failed"));
+                json_object_set_new(d, "error",
+                                    json_pack("{s:s,s:s}", "code", code, "message", message));
+                json_object_set_new(d, "message", json_string(message));
+                json_object_set_new(d, "finished_at", json_string(now_iso));
+                r = ss_update(store, DV_KIND_TASK, d);
+        }
+        if (r >= 0)
+                r = exec(s, "RELEASE fail_unfinished");
+        else
+                exec(s, "ROLLBACK TO fail_unfinished; RELEASE fail_unfinished");
+out:
+        unlock(s);
+        if (r < 0) {
+                json_decref(arr);
+                return r;
+        }
+        *ret_tasks = arr;
+        return 0;
+}
+
+/* --- open / close ------------------------------------------------------ */
+
+static int pragma_text(struct sqlite_store *s, const char *sql, char *buf, size_t len)
+{
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st);
+
+        if (r < 0)
+                return r;
+        if (sqlite3_step(st) != SQLITE_ROW)
+                return -EIO;
+        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        return 0;
+}
+
+static int migrate(struct sqlite_store *s)
+{
+        char buf[32];
+        int64_t version;
+        int r;
+
+        r = pragma_text(s, "PRAGMA user_version", buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        version = strtoll(buf, NULL, 10);
+        if (version > (int64_t)ELEMENTSOF(schema_sql))
+                return -EPROTO; /* written by a newer droverd */
+        for (; version < (int64_t)ELEMENTSOF(schema_sql); version++) {
+                _cleanup_(freep) char *bump =
+                        dv_asprintf("PRAGMA user_version = %lld", (long long)version + 1);
+                r = exec(s, "BEGIN IMMEDIATE");
+                if (r < 0)
+                        return r;
+                r = exec(s, schema_sql[version]);
+                if (r >= 0)
+                        r = exec(s, bump);
+                if (r >= 0)
+                        r = exec(s, "COMMIT");
+                if (r < 0) {
+                        exec(s, "ROLLBACK");
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static void ss_close(struct dv_store *store)
+{
+        struct sqlite_store *s = SS(store);
+
+        if (!s)
+                return;
+        if (s->db) {
+                /* Fold the WAL back into the database on a clean close. */
+                sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+                sqlite3_close_v2(s->db);
+        }
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}
+
+static int ss_open(const char *path, struct dv_store **ret_store)
+{
+        struct sqlite_store *s;
+        pthread_mutexattr_t attr;
+        char mode[16];
+        int fd, r;
+
+        /* Create the file 0600 first: SQLite gives the -wal and -shm files
+         * the database's mode, and hosts' credentials live in it. */
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->up.ops = &dv_store_sqlite_ops;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&s->lock, &attr);
+        pthread_mutexattr_destroy(&attr);
+
+        r = errno_from_sqlite(sqlite3_open_v2(
+                path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                NULL));
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_extended_result_codes(s->db, 1));
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS));
+        if (r >= 0)
+                r = pragma_text(s, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
+        if (r >= 0 && strcmp(mode, "wal") != 0)
+                r = -EIO;
+        if (r >= 0)
+                r = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+        if (r >= 0)
+                r = migrate(s);
+        if (r < 0) {
+                ss_close(&s->up);
+                return r;
+        }
+        *ret_store = &s->up;
+        return 0;
+}
+
+const struct dv_store_ops dv_store_sqlite_ops = {
+        .name = "sqlite",
+        .open = ss_open,
+        .close = ss_close,
+        .begin = ss_begin,
+        .commit = ss_commit,
+        .rollback = ss_rollback,
+        .insert = ss_insert,
+        .update = ss_update,
+        .remove = ss_remove,
+        .get = ss_get,
+        .list = ss_list,
+        .host_by_credential = ss_host_by_credential,
+        .counter_next = ss_counter_next,
+        .event_append = ss_event_append,
+        .event_list = ss_event_list,
+        .prune = ss_prune,
+        .fail_unfinished_tasks = ss_fail_unfinished_tasks,
+};

@@ -1,0 +1,50 @@
+#include "view.h"
+
+int dv_host_usage(struct dv_mgr *m, const char *host_id, int64_t *ret_reserved_mib,
+                  int64_t *ret_vm_count)
+{
+        struct dv_store_filter f = { .host_id = host_id };
+        json_t *vms = NULL, *vm;
+        int64_t sum = 0;
+        size_t i;
+        int r;
+
+        r = dv_store_list(m->store, DV_KIND_VM, &f, &vms);
+        if (r < 0)
+                return r;
+        json_array_foreach(vms, i, vm)
+                sum += dv_doc_int(vm, "memory_mib", 0);
+        *ret_reserved_mib = sum;
+        *ret_vm_count = (int64_t)json_array_size(vms);
+        json_decref(vms);
+        return 0;
+}
+
+json_t *dv_view_host(struct dv_mgr *m, json_t *host)
+{
+        json_t *v = dv_doc_public(host), *rt, *metrics;
+        int64_t reserved = 0, count = 0;
+
+        if (dv_host_usage(m, dv_doc_str(host, "id"), &reserved, &count) < 0)
+                reserved = count = 0;
+        json_object_set_new(v, "memory_reserved_mib", json_integer(reserved));
+        json_object_set_new(v, "vm_count", json_integer(count));
+        json_object_set_new(v, "memory_used_mib", json_null());
+        json_object_set_new(v, "cpu_usage_pct", json_null());
+        dv_mgr_lock(m);
+        rt = json_object_get(m->host_rt, dv_doc_str(host, "id"));
+        metrics = json_object_get(rt, "metrics");
+        if (json_object_get(metrics, "mem_used_mib"))
+                json_object_set(v, "memory_used_mib", json_object_get(metrics, "mem_used_mib"));
+        if (json_object_get(metrics, "cpu_usage_pct"))
+                json_object_set(v, "cpu_usage_pct", json_object_get(metrics, "cpu_usage_pct"));
+        if (json_object_get(rt, "last_heartbeat"))
+                json_object_set(v, "last_heartbeat", json_object_get(rt, "last_heartbeat"));
+        dv_mgr_unlock(m);
+        return v;
+}
+
+json_t *dv_view(json_t *doc)
+{
+        return dv_doc_public(doc);
+}

@@ -1,0 +1,45 @@
+/* VM operations run as tasks (vm.create, vm.start, vm.stop, vm.reboot,
+ * vm.delete). The API handler (api-vms.c) checks the request and writes the
+ * intent (the VM's new state, its "_task", the task row) in one store
+ * transaction before submitting; these functions then talk to the agent
+ * and record the outcome.
+ *
+ * Internal keys of a VM document:
+ *   _task       the task operating on the VM (meaningful while that task is
+ *               active in this process; heartbeats leave the VM alone then)
+ *   _creating   the create task has not finished: the disks are not all made
+ *   _cleanup    the record must go: "delete" (asked for) or "create-failed";
+ *               disks with a path are deleted first unless _keep_disks
+ *   _prev_state the state before starting/stopping, restored when the agent
+ *               refuses
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "manager.h"
+#include "task.h"
+
+struct dv_vm_op {
+        struct dv_mgr *m;    /* the manager */
+        char vm_id[37];      /* the VM */
+        char user[80];       /* who asked */
+        bool force;          /* stop: kill at once */
+        int64_t timeout_s;   /* stop: graceful timeout */
+};
+
+struct dv_vm_op *dv_vm_op_new(struct dv_mgr *m, const char *vm_id, const char *user);
+
+void dv_vm_task_create(struct dv_task *t, void *op);
+void dv_vm_task_start(struct dv_task *t, void *op);
+void dv_vm_task_stop(struct dv_task *t, void *op);
+void dv_vm_task_reboot(struct dv_task *t, void *op);
+void dv_vm_task_delete(struct dv_task *t, void *op);
+
+/* The SPEC the agent starts a VM from (docs/api.md); image may be NULL
+ * (boot from disk). Pure. */
+json_t *dv_vm_spec_new(json_t *vm, json_t *image);
+
+/* Cron: a VM marked _cleanup with no active task: start a system vm.delete
+ * task for it (m->lock held by the caller). */
+int dv_vm_submit_cleanup(struct dv_mgr *m, json_t *vm);

@@ -1,0 +1,123 @@
+/* Placement: the asked-for host, else the connected host with the most
+ * unreserved memory that fits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "sched-place.h"
+
+static const char *const ds_a[] = { "a-local", "shared" };
+static const char *const ds_b[] = { "b-local", "shared" };
+static const char *const ds_c[] = { "c-local" };
+
+static struct dv_sched_host hosts[] = {
+        { "id-a", "a", true, 8, 8192, 4096, ds_a, 2 },  /* 4096 free */
+        { "id-b", "b", true, 4, 16384, 8192, ds_b, 2 }, /* 8192 free */
+        { "id-c", "c", false, 64, 65536, 0, ds_c, 1 },  /* unreachable */
+};
+
+static int place(const struct dv_sched_req *req, size_t *idx, struct dv_error *err)
+{
+        return dv_sched_place(hosts, ELEMENTSOF(hosts), req, idx, err);
+}
+
+static void test_most_unreserved(void **state)
+{
+        struct dv_sched_req req = { .cpus = 2, .memory_mib = 1024 };
+        struct dv_error err = { 0 };
+        size_t idx = 99;
+
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 1); /* b: 8192 free beats a: 4096 */
+        req.memory_mib = 8192;
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 1); /* exactly fits */
+        req.memory_mib = 8193; /* c would fit but is not connected */
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_int_equal(err.status, 409);
+        assert_string_equal(err.code, "insufficient-resources");
+}
+
+static void test_cpus_and_datastores(void **state)
+{
+        struct dv_sched_req req = { .cpus = 6, .memory_mib = 1024 };
+        struct dv_error err = { 0 };
+        const char *shared[] = { "shared" };
+        size_t idx = 99;
+
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 0); /* only a has 6 CPUs */
+        req.cpus = 1;
+        req.need_local = true; /* every connected host has its HOST-local */
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 1);
+        req.datastores = shared;
+        req.n_datastores = 1;
+        assert_int_equal(place(&req, &idx, &err), 0);
+        req.cpus = 9;
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_string_equal(err.code, "insufficient-resources");
+}
+
+static void test_asked_for_host(void **state)
+{
+        struct dv_sched_req req = { .cpus = 1, .memory_mib = 1024, .host_id = "id-a" };
+        struct dv_error err = { 0 };
+        const char *bonly[] = { "b-local" };
+        size_t idx = 99;
+
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 0); /* even though b has more free */
+        req.memory_mib = 4097;
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_string_equal(err.code, "insufficient-resources");
+        assert_non_null(strstr(err.message, "'a'"));
+        req.memory_mib = 64;
+        req.datastores = bonly;
+        req.n_datastores = 1;
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_int_equal(err.status, 404);
+        assert_string_equal(err.code, "unknown-datastore");
+        req.n_datastores = 0;
+        req.host_id = "id-c";
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_string_equal(err.code, "invalid-state");
+        req.host_id = "id-zz";
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_string_equal(err.code, "unknown-host");
+}
+
+static void test_ties_and_empty(void **state)
+{
+        static const char *const none[] = { NULL };
+        struct dv_sched_host two[] = {
+                { "id-y", "y", true, 4, 4096, 0, none, 0 },
+                { "id-x", "x", true, 4, 4096, 0, none, 0 },
+        };
+        struct dv_sched_req req = { .cpus = 1, .memory_mib = 16 };
+        struct dv_error err = { 0 };
+        size_t idx = 99;
+
+        assert_int_equal(dv_sched_place(two, 2, &req, &idx, &err), 0);
+        assert_int_equal(idx, 1); /* tie: by name */
+        assert_true(dv_sched_place(two, 0, &req, &idx, &err) < 0);
+        assert_string_equal(err.code, "insufficient-resources");
+        /* Overcommitted host (reserved > memory) never fits. */
+        two[0].reserved_mib = 5000;
+        two[1].reserved_mib = 5000;
+        assert_true(dv_sched_place(two, 2, &req, &idx, &err) < 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_most_unreserved),
+                cmocka_unit_test(test_cpus_and_datastores),
+                cmocka_unit_test(test_asked_for_host),
+                cmocka_unit_test(test_ties_and_empty),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

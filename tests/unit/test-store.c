@@ -1,0 +1,307 @@
+/* The SQLite store on a temporary file: CRUD, name uniqueness, filters,
+ * counters, events, transactions, reopen, recovery of unfinished tasks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+struct fixture {
+        char dir[64];   /* temporary directory */
+        char path[128]; /* the database file */
+        struct dv_store *s;
+};
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        snprintf(f->dir, sizeof(f->dir), "/tmp/test-store.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->path, sizeof(f->path), "%s/db", f->dir);
+        assert_int_equal(dv_store_open(&dv_store_sqlite_ops, f->path, &f->s), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+
+        dv_store_close(f->s);
+        dv_rm_rf(f->dir);
+        free(f);
+        return 0;
+}
+
+static json_t *vm_doc(const char *id, const char *name, const char *host_id, const char *state)
+{
+        return json_pack("{s:s,s:s,s:s?,s:s,s:i}", "id", id, "name", name, "host_id", host_id,
+                         "state", state, "memory_mib", 512);
+}
+
+static void test_crud(void **state)
+{
+        struct fixture *f = *state;
+        json_t *d = vm_doc("id-1", "vm1", NULL, "stopped"), *got = NULL;
+
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, d), 0);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_VM, "id-1", &got), 0);
+        assert_true(json_equal(d, got));
+        json_decref(got);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_VM, "vm1", &got), 0); /* by name */
+        assert_string_equal(json_string_value(json_object_get(got, "id")), "id-1");
+        json_decref(got);
+
+        json_object_set_new(d, "state", json_string("running"));
+        assert_int_equal(dv_store_update(f->s, DV_KIND_VM, d), 0);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_VM, "vm1", &got), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "state")), "running");
+        json_decref(got);
+
+        assert_int_equal(dv_store_remove(f->s, DV_KIND_VM, "id-1"), 0);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_VM, "vm1", &got), -ENOENT);
+        assert_int_equal(dv_store_remove(f->s, DV_KIND_VM, "id-1"), -ENOENT);
+        assert_int_equal(dv_store_update(f->s, DV_KIND_VM, d), -ENOENT);
+        json_decref(d);
+
+        /* Documents without id / name are refused. */
+        d = json_pack("{s:s}", "name", "x");
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, d), -EINVAL);
+        json_decref(d);
+}
+
+static void test_unique_names(void **state)
+{
+        struct fixture *f = *state;
+        json_t *a = vm_doc("id-a", "same", NULL, "stopped");
+        json_t *b = vm_doc("id-b", "same", NULL, "stopped");
+        json_t *c = vm_doc("id-a", "other", NULL, "stopped");
+        json_t *d = vm_doc("id-d", "dname", NULL, "stopped"), *list = NULL;
+
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, a), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, b), -EEXIST); /* name */
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, c), -EEXIST); /* id */
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, d), 0);
+        json_object_set_new(d, "name", json_string("same"));
+        assert_int_equal(dv_store_update(f->s, DV_KIND_VM, d), -EEXIST); /* rename onto */
+        /* Names are per kind: an image may be called "same". */
+        json_decref(b);
+        b = json_pack("{s:s,s:s}", "id", "img-1", "name", "same");
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_IMAGE, b), 0);
+        assert_int_equal(dv_store_list(f->s, DV_KIND_VM, NULL, &list), 0);
+        assert_int_equal(json_array_size(list), 2);
+        json_decref(list);
+        json_decref(a);
+        json_decref(b);
+        json_decref(c);
+        json_decref(d);
+}
+
+static void test_filters_and_fk(void **state)
+{
+        struct fixture *f = *state;
+        json_t *h = json_pack("{s:s,s:s,s:s,s:s}", "id", "h-1", "name", "host1", "state",
+                              "connected", "_credential", "c0ffee");
+        json_t *v1 = vm_doc("v1", "b-vm", "h-1", "running");
+        json_t *v2 = vm_doc("v2", "a-vm", "h-1", "stopped");
+        json_t *v3 = vm_doc("v3", "c-vm", NULL, "stopped");
+        json_t *bad = vm_doc("v4", "d-vm", "no-such-host", "stopped");
+        json_t *list = NULL, *got = NULL;
+        struct dv_store_filter fh = { .host_id = "h-1" }, fs = { .state = "stopped" };
+
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_HOST, h), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, v1), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, v2), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, v3), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, bad), -ENXIO); /* foreign key */
+
+        assert_int_equal(dv_store_list(f->s, DV_KIND_VM, &fh, &list), 0);
+        assert_int_equal(json_array_size(list), 2);
+        /* Sorted by name. */
+        assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+                            "a-vm");
+        json_decref(list);
+        assert_int_equal(dv_store_list(f->s, DV_KIND_VM, &fs, &list), 0);
+        assert_int_equal(json_array_size(list), 2);
+        json_decref(list);
+        fs.limit = 1;
+        assert_int_equal(dv_store_list(f->s, DV_KIND_VM, &fs, &list), 0);
+        assert_int_equal(json_array_size(list), 1);
+        json_decref(list);
+
+        assert_int_equal(f->s->ops->host_by_credential(f->s, "c0ffee", &got), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "name")), "host1");
+        json_decref(got);
+        assert_int_equal(f->s->ops->host_by_credential(f->s, "nope", &got), -ENOENT);
+        assert_int_equal(f->s->ops->host_by_credential(f->s, "", &got), -ENOENT);
+        /* A host with VMs cannot go. */
+        assert_int_equal(dv_store_remove(f->s, DV_KIND_HOST, "h-1"), -EBUSY);
+
+        json_decref(h);
+        json_decref(v1);
+        json_decref(v2);
+        json_decref(v3);
+        json_decref(bad);
+}
+
+static void test_transaction(void **state)
+{
+        struct fixture *f = *state;
+        json_t *a = vm_doc("t-a", "ta", NULL, "stopped"), *got = NULL;
+
+        assert_int_equal(dv_store_begin(f->s), 0);
+        assert_int_equal(dv_store_begin(f->s), -EBUSY); /* not nested */
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, a), 0);
+        dv_store_rollback(f->s);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_VM, "t-a", &got), -ENOENT);
+
+        assert_int_equal(dv_store_begin(f->s), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, a), 0);
+        assert_int_equal(dv_store_commit(f->s), 0);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_VM, "t-a", &got), 0);
+        json_decref(got);
+        json_decref(a);
+}
+
+static void test_counter_events(void **state)
+{
+        struct fixture *f = *state;
+        struct dv_event ev = { .time = "2026-01-01T00:00:00Z", .user = "admin",
+                               .kind = "vm.create", .target_kind = "vm", .target_id = "x",
+                               .target_name = "vm-x", .message = "m" };
+        int64_t v, id1, id2, id3;
+        json_t *list = NULL;
+
+        assert_int_equal(f->s->ops->counter_next(f->s, "uid", 100000, &v), 0);
+        assert_int_equal(v, 100000);
+        assert_int_equal(f->s->ops->counter_next(f->s, "uid", 100000, &v), 0);
+        assert_int_equal(v, 100001);
+        assert_int_equal(f->s->ops->counter_next(f->s, "other", 5, &v), 0);
+        assert_int_equal(v, 5);
+
+        assert_int_equal(f->s->ops->event_append(f->s, &ev, &id1), 0);
+        ev.target_kind = NULL;
+        ev.kind = "host.unreachable";
+        assert_int_equal(f->s->ops->event_append(f->s, &ev, &id2), 0);
+        assert_int_equal(f->s->ops->event_append(f->s, &ev, &id3), 0);
+        assert_true(id1 < id2 && id2 < id3);
+        assert_int_equal(f->s->ops->event_list(f->s, 0, 2, &list), 0);
+        assert_int_equal(json_array_size(list), 2); /* the newest two, newest first */
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "id")), id3);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 1), "id")), id2);
+        assert_true(json_is_null(json_object_get(json_array_get(list, 0), "target")));
+        json_decref(list);
+        assert_int_equal(f->s->ops->event_list(f->s, id1, 100, &list), 0);
+        assert_int_equal(json_array_size(list), 2);
+        json_decref(list);
+        assert_int_equal(f->s->ops->event_list(f->s, 0, 100, &list), 0);
+        assert_string_equal(json_string_value(json_object_get(
+                                    json_object_get(json_array_get(list, 2), "target"), "name")),
+                            "vm-x");
+        json_decref(list);
+        /* Pruning keeps the newest and never reuses ids. */
+        assert_int_equal(f->s->ops->prune(f->s, 1, 10), 0);
+        assert_int_equal(f->s->ops->event_list(f->s, 0, 100, &list), 0);
+        assert_int_equal(json_array_size(list), 1);
+        json_decref(list);
+        assert_int_equal(f->s->ops->event_append(f->s, &ev, &v), 0);
+        assert_true(v > id3);
+}
+
+static json_t *task_doc(const char *id, const char *state)
+{
+        return json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:s,s:n}", "id", id, "op", "vm.start",
+                         "target", "kind", "vm", "id", "v1", "name", "vm1", "state", state,
+                         "error");
+}
+
+static void test_reopen_and_recovery(void **state)
+{
+        struct fixture *f = *state;
+        json_t *t1 = task_doc("task-1", "running"), *t2 = task_doc("task-2", "queued");
+        json_t *t3 = task_doc("task-3", "succeeded"), *v = vm_doc("r-1", "keep", NULL, "stopped");
+        json_t *failed = NULL, *got = NULL, *list = NULL;
+        struct stat st;
+        int64_t n;
+
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_TASK, t1), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_TASK, t2), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_TASK, t3), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_VM, v), 0);
+        assert_int_equal(f->s->ops->counter_next(f->s, "uid", 100000, &n), 0);
+        dv_store_close(f->s);
+
+        /* The database is private: it will hold hosts' credentials. */
+        assert_int_equal(stat(f->path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+
+        assert_int_equal(dv_store_open(&dv_store_sqlite_ops, f->path, &f->s), 0);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_VM, "keep", &got), 0);
+        json_decref(got);
+        assert_int_equal(f->s->ops->counter_next(f->s, "uid", 100000, &n), 0);
+        assert_int_equal(n, 100001);
+
+        assert_int_equal(f->s->ops->fail_unfinished_tasks(f->s, "manager-restart", "restarted",
+                                                          "2026-01-01T00:00:00Z", &failed),
+                         0);
+        assert_int_equal(json_array_size(failed), 2);
+        json_decref(failed);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_TASK, "task-1", &got), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "state")), "failed");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(got, "error"),
+                                                              "code")),
+                            "manager-restart");
+        json_decref(got);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_TASK, "task-3", &got), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "state")), "succeeded");
+        json_decref(got);
+        /* Tasks list newest first. */
+        assert_int_equal(dv_store_list(f->s, DV_KIND_TASK, NULL, &list), 0);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")),
+                            "task-3");
+        json_decref(list);
+        /* Nothing left to fail. */
+        assert_int_equal(f->s->ops->fail_unfinished_tasks(f->s, "x", "y", "z", &failed), 0);
+        assert_int_equal(json_array_size(failed), 0);
+        json_decref(failed);
+
+        json_decref(t1);
+        json_decref(t2);
+        json_decref(t3);
+        json_decref(v);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+        struct fixture *f = *state;
+        sqlite3 *db;
+
+        dv_store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(dv_store_open(&dv_store_sqlite_ops, f->path, &f->s), -EPROTO);
+        f->s = NULL;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unique_names, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_filters_and_fk, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_transaction, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_counter_events, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reopen_and_recovery, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
