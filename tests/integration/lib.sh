@@ -11,6 +11,9 @@ DV_IMAGE_DIR=${DROVER_IMAGE_DIR:-$DV_ROOT/guest/out}
 DV_BIN=$DV_BUILD/src
 DROVER=$DV_BIN/cli/drover
 DV_TMP=$(mktemp -d /tmp/drover-test.XXXXXX)
+# QEMU runs as an unprivileged per-VM uid: it must be able to reach its
+# run directory under here.
+chmod 0755 "$DV_TMP"
 DV_PIDS=()
 DV_FAILS=0
 DV_CHECKS=0
@@ -54,7 +57,7 @@ trap 'exit 130' INT TERM
 dv_qemu_pids() {
         local p cmd
         for p in /proc/[0-9]*; do
-                cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+                cmd=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
                 case "$cmd" in
                 *qemu-system*"$DV_TMP"*) [[ -z "${1:-}" || "$cmd" == *"$1"* ]] && echo "${p#/proc/}" ;;
                 esac
