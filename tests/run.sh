@@ -4,6 +4,7 @@
 # test, and ends with one line "N passed, N failed".
 #   bash tests/run.sh                 # everything
 #   bash tests/run.sh vm-lifecycle    # integration tests whose name matches
+#   DROVER_TEST_SKIP='^lab-' bash tests/run.sh   # skip tests matching a regex
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${DROVER_BUILD:-$root/build}
@@ -38,6 +39,7 @@ for t in "$root"/tests/integration/*.sh; do
         name=$(basename "$t" .sh)
         [ "$name" = lib ] && continue
         [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && continue
+        [ -n "${DROVER_TEST_SKIP:-}" ] && [[ "$name" =~ $DROVER_TEST_SKIP ]] && continue
         start=$(date +%s)
         if bash "$t" >"/tmp/drover-$name.out" 2>&1; then
                 passed=$((passed + 1))
