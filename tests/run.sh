@@ -12,6 +12,7 @@ filter=${1:-}
 passed=0
 failed=0
 failed_names=()
+skipped=()
 
 if [ ! -f "$build/build.ninja" ]; then
         meson setup "$build" "$root" ${DROVER_MESON_ARGS:-} >/dev/null || exit 1
@@ -41,9 +42,14 @@ for t in "$root"/tests/integration/*.sh; do
         [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && continue
         [ -n "${DROVER_TEST_SKIP:-}" ] && [[ "$name" =~ $DROVER_TEST_SKIP ]] && continue
         start=$(date +%s)
-        if bash "$t" >"/tmp/drover-$name.out" 2>&1; then
+        bash "$t" >"/tmp/drover-$name.out" 2>&1
+        rc=$?
+        if [ $rc = 0 ]; then
                 passed=$((passed + 1))
                 echo "PASS $name ($(($(date +%s) - start)) s)"
+        elif [ $rc = 77 ]; then
+                skipped+=("$name")
+                echo "SKIP $name: $(tail -n 1 "/tmp/drover-$name.out")"
         else
                 failed=$((failed + 1))
                 failed_names+=("$name")
@@ -52,6 +58,7 @@ for t in "$root"/tests/integration/*.sh; do
         fi
 done
 
+[ ${#skipped[@]} -gt 0 ] && echo "skipped (exit 77): ${skipped[*]}"
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
