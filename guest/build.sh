@@ -4,7 +4,8 @@
 # Builds Drover's default guest image from Debian packages: the current cloud
 # kernel (linux-image-cloud-amd64) and busybox-static, fetched with
 # `apt-get download` into OUTDIR/cache. Writes OUTDIR/vmlinuz,
-# OUTDIR/initrd.img and OUTDIR/image.json. The build is skipped when
+# OUTDIR/initrd.img and OUTDIR/image.json (with --tools also a copy of the
+# binary, OUTDIR/drover-tools, for upgrades). The build is skipped when
 # OUTDIR/.stamp holds the hash of the current inputs. See guest/README.md.
 set -euo pipefail
 
@@ -35,10 +36,11 @@ usage() { echo "usage: $prog OUTDIR [--tools PATH_TO_STATIC_BINARY]" >&2; exit 2
 
 outdir=""
 tools=""
+tools_arg=""
 while [ $# -gt 0 ]; do
         case "$1" in
-        --tools)   [ $# -ge 2 ] || usage; tools=$2; shift 2 ;;
-        --tools=*) tools=${1#--tools=}; shift ;;
+        --tools)   [ $# -ge 2 ] || usage; tools=$2; tools_arg=$2; shift 2 ;;
+        --tools=*) tools=${1#--tools=}; tools_arg=$tools; shift ;;
         -h|--help) usage ;;
         -*)        echo "$prog: unknown option $1" >&2; usage ;;
         *)         [ -z "$outdir" ] || usage; outdir=$1; shift ;;
@@ -70,6 +72,17 @@ if [ -n "$tools" ]; then
                         die "--tools: $tools is dynamically linked; the guest has no libc"
                 fi
         fi
+        # Stripped (no debug info, no build id): builds of the same source in
+        # different build directories then give the same image and cache key.
+        tools_tmp=$(mktemp "$outdir/.tools.XXXXXX")
+        trap 'rm -f "$tools_tmp"' EXIT
+        if command -v strip >/dev/null; then
+                strip --strip-all -R .note.gnu.build-id -o "$tools_tmp" "$tools" ||
+                        die "--tools: cannot strip $tools"
+        else
+                cp "$tools" "$tools_tmp"
+        fi
+        tools=$tools_tmp
         tools_sha=$(sha256sum "$tools" | cut -d' ' -f1)
 else
         tools_sha=none
@@ -141,7 +154,7 @@ kdeb=$(fetch "$kpkg" "$kpkg_ver")
 bbdeb=$(fetch "$BUSYBOX_PKG" "$bb_ver")
 
 work=$(mktemp -d "$outdir/.work.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" ${tools_tmp:+"$tools_tmp"}' EXIT
 
 # --- unpack ------------------------------------------------------------------------
 dpkg-deb -x "$kdeb" "$work/kernel"
@@ -249,7 +262,7 @@ find "$root" -exec touch -h -d @0 {} +
 
 # --- publish -------------------------------------------------------------------------
 cat >"$work/image.json" <<EOF
-{"name":"default","kind":"kernel","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"$CMDLINE","kernel_version":"$kver","kernel_package":"$kpkg=$kpkg_ver","busybox_version":"$bb_ver","tools":$([ -n "$tools" ] && echo true || echo false),"hash":"$hash"}
+{"name":"default","kind":"kernel","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"$CMDLINE","kernel_version":"$kver","kernel_package":"$kpkg=$kpkg_ver","busybox_version":"$bb_ver","tools":$([ -n "$tools" ] && echo true || echo false),$([ -n "$tools" ] && echo '"tools_binary":"drover-tools",')"hash":"$hash"}
 EOF
 rm -f "$outdir/.stamp"
 install -m 0644 "$kroot/boot/vmlinuz-$kver" "$outdir/.vmlinuz.new"
@@ -257,9 +270,17 @@ install -m 0644 "$work/initrd.img" "$outdir/.initrd.img.new"
 install -m 0644 "$work/image.json" "$outdir/.image.json.new"
 mv -f "$outdir/.vmlinuz.new" "$outdir/vmlinuz"
 mv -f "$outdir/.initrd.img.new" "$outdir/initrd.img"
+# The image's drover-tools also lies next to it: the manager pushes this
+# copy to running guests (vm tools-upgrade).
+if [ -n "$tools" ]; then
+        install -m 0755 "$tools" "$outdir/.drover-tools.new"
+        mv -f "$outdir/.drover-tools.new" "$outdir/drover-tools"
+else
+        rm -f "$outdir/drover-tools"
+fi
 mv -f "$outdir/.image.json.new" "$outdir/image.json"
 echo "$hash" >"$outdir/.stamp"
 
 t_ms=$(( ($(date +%s%N) - t_start) / 1000000 ))
 size_kib=$(( $(stat -c %s "$outdir/initrd.img") / 1024 ))
-echo "guest: built image in $outdir (kernel $kver, ${#order[@]} modules, initrd ${size_kib} KiB, tools: ${tools:-none}) in ${t_ms} ms, hash ${hash:0:12}"
+echo "guest: built image in $outdir (kernel $kver, ${#order[@]} modules, initrd ${size_kib} KiB, tools: ${tools_arg:-none}) in ${t_ms} ms, hash ${hash:0:12}"

@@ -8,6 +8,7 @@ pkgs=(
         openvswitch-switch openipmi ipmitool
         busybox-static cpio kmod zstd xz-utils
         iproute2 procps curl jq socat
+        clang                   # libFuzzer for tests/fuzz (tests/integration/tools-fuzz.sh)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,8 +18,11 @@ if [ ! -f "$build/build.ninja" ]; then
         meson setup "$build" "$root" ${DROVER_MESON_ARGS:-} >/dev/null || exit 1
 fi
 ninja -C "$build" >/dev/null || { ninja -C "$build"; echo "0 passed, 1 failed"; exit 1; }
-bash "$root/guest/build.sh" "${DROVER_IMAGE_DIR:-$root/guest/out}" || { echo "0 passed, 1 failed"; exit 1; }
-export DROVER_BUILD=$build
+# The default image carries this build's drover-tools (the cache key
+# includes the binary's hash); lib.sh does not build it again.
+bash "$root/guest/build.sh" "${DROVER_IMAGE_DIR:-$root/guest/out}" --tools "$build/src/tools/drover-tools" ||
+        { echo "0 passed, 1 failed"; exit 1; }
+export DROVER_BUILD=$build DROVER_IMAGE_READY=1
 
 if [ -z "$filter" ]; then
         # Unit tests: meson counts them, one per test binary.

@@ -16,6 +16,8 @@
 #include "error.h"
 #include "http.h"
 #include "hv.h"
+#include "ovs.h"
+#include "tools-mgr.h"
 #include "util.h"
 
 #define DV_AGENT_DEFAULT_LISTEN "0.0.0.0:7081"
@@ -45,6 +47,10 @@ struct dv_agent_config {
         char *qemu_bin;      /* --qemu */
         int heartbeat_ms;    /* --heartbeat-ms */
         bool sandbox;        /* false with --no-sandbox */
+        char *ovs_db;        /* --ovs-db: ovs-vsctl's --db, "unix:PATH" */
+        char *ovs_datapath;  /* --ovs-datapath: "netdev" or "system" */
+        char *uplink;        /* --uplink: the default DVS uplink reported to the manager, or NULL */
+        int tools_timeout_s; /* --tools-timeout-s: Tools heartbeat loss after this */
         struct dv_agent_ds_arg datastores[DV_AGENT_MAX_DATASTORES]; /* --datastore */
         size_t n_datastores; /* entries used in datastores[] */
 };
@@ -107,6 +113,10 @@ int dv_metrics_collect(struct dv_cpu_sample *prev, json_t **ret);
  * status in *ret_exit (-1 when killed by a signal), or -errno. */
 int dv_spawn_capture(const char *const *argv, int timeout_ms, char *err, size_t err_len,
                      int *ret_exit);
+/* The same, capturing also up to max_out bytes of stdout into *ret_out
+ * (owned, NUL-terminated; may be NULL when not wanted). */
+int dv_spawn_output(const char *const *argv, int timeout_ms, size_t max_out, char **ret_out,
+                    char *err, size_t err_len, int *ret_exit);
 
 /* ---- datastores and disks (datastore.c) ---- */
 
@@ -152,6 +162,8 @@ struct dv_agent {
         struct dv_datastores ds;     /* local + --datastore */
         const struct dv_hv_ops *ops; /* the hypervisor driver */
         struct dv_hv *hv;            /* the driver instance */
+        struct dv_ovs ovs;           /* the host's Open vSwitch (the DVS) */
+        struct dv_tools_mgr *tools;  /* per-VM Tools channels (agent-tools.c), or NULL */
         char *credential_path;       /* DATA/credential */
 
         pthread_mutex_t lock;        /* protects the fields below */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent-tools.h"
 #include "json.h"
 #include "log.h"
 
@@ -217,7 +218,8 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
                          struct dv_http_response *resp)
 {
         static const char *const keys[] = { "id", "name", "uid", "cpus", "max_cpus",
-                                            "memory_mib", "disks", "nics", "boot", NULL };
+                                            "memory_mib", "disks", "nics", "boot", "tools",
+                                            NULL };
         _cleanup_(json_decrefp) json_t *spec = NULL;
         json_t *status = NULL;
         const char *spec_id = NULL;
@@ -235,6 +237,8 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
                 r = json_object_set_new(spec, "id", json_string(id)) < 0 ? -ENOMEM : 0;
         if (r == 0)
                 r = check_spec_disks(agent, spec, &err);
+        if (r == 0)
+                r = dv_tools_spec_check(spec, &err);
         if (r < 0) {
                 dv_http_reply_dv_error(resp, &err);
                 return;
@@ -247,6 +251,13 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
         }
         dv_info("vm %s: running (pid %lld)", id,
                 (long long)json_integer_value(json_object_get(status, "pid")));
+        /* Its Tools channel (agent-tools.c), with the spec's net-config. */
+        if (agent->tools && dv_tools_mgr_vm_started(agent->tools, id, spec) >= 0) {
+                json_t *one = json_pack("[O]", status);
+
+                dv_tools_mgr_annotate(agent->tools, one);
+                json_decref(one);
+        }
         dv_http_reply(resp, 200, json_pack("{s:o}", "vm", status));
 }
 
@@ -270,9 +281,9 @@ static void api_vm_stop(struct dv_agent *agent, const char *id, const struct dv_
                 dv_http_reply_dv_error(resp, &err);
                 return;
         }
-        dv_info("vm %s: stopping (%s, timeout %llds)", id, force ? "forced" : "acpi",
+        dv_info("vm %s: stopping (%s, timeout %llds)", id, force ? "forced" : "graceful",
                 (long long)timeout_s);
-        r = agent->ops->stop(agent->hv, id, force, (int)timeout_s, &path, &err);
+        r = dv_agent_vm_stop(agent, id, force, (int)timeout_s, &path, &err);
         if (r < 0 || !path) {
                 reply_hv_error(resp, r < 0 ? r : -EIO, &err, id, "stop");
                 return;
@@ -286,6 +297,7 @@ static void api_vm_reboot(struct dv_agent *agent, const char *id,
 {
         static const char *const keys[] = { NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
+        const char *path = NULL;
         struct dv_error err = {};
         int r;
 
@@ -295,12 +307,12 @@ static void api_vm_reboot(struct dv_agent *agent, const char *id,
                 return;
         }
         dv_info("vm %s: reboot", id);
-        r = agent->ops->reboot(agent->hv, id, &err);
+        r = dv_agent_vm_reboot(agent, id, &path, &err);
         if (r < 0) {
                 reply_hv_error(resp, r, &err, id, "reboot");
                 return;
         }
-        dv_http_reply(resp, 200, json_pack("{s:s}", "path", "reset"));
+        dv_http_reply(resp, 200, json_pack("{s:s}", "path", path));
 }
 
 static void api_vm_console(struct dv_agent *agent, const char *id,
@@ -327,6 +339,193 @@ static void api_vm_console(struct dv_agent *agent, const char *id,
         }
         dv_info("vm %s: console ticket issued (ttl %llds)", id, (long long)ttl_s);
         dv_http_reply(resp, 200, info);
+}
+
+/* ---- the DVS (ovs.c) ---- */
+
+static bool ifname_ok(const char *s)
+{
+        if (!s || !*s || strlen(s) > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return false;
+        for (; *s; s++)
+                if (*s == '/' || *s == ':' || (unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+                        return false;
+        return true;
+}
+
+static int get_ifname(json_t *o, const char *key, bool required, const char **ret,
+                      struct dv_error *err)
+{
+        const char *s = NULL;
+        int r = dv_json_get_string(o, key, required, &s, err);
+
+        if (r < 0 || !s)
+                return r;
+        if (!ifname_ok(s))
+                return dv_error_set(err, 400, "invalid-field",
+                                    "field '%s': '%.40s' is not a network interface name", key, s);
+        *ret = s;
+        return 0;
+}
+
+/* {"name","bridge","uplink"}: one DVS of a host. */
+static int parse_dvs(json_t *o, const char **name, const char **bridge, const char **uplink,
+                     struct dv_error *err)
+{
+        static const char *const keys[] = { "name", "bridge", "uplink", NULL };
+        int r = dv_json_check_keys(o, keys, err);
+
+        if (r == 0)
+                r = dv_json_get_name(o, "name", true, name, err);
+        if (r == 0)
+                r = get_ifname(o, "bridge", true, bridge, err);
+        if (r == 0)
+                r = get_ifname(o, "uplink", true, uplink, err);
+        return r;
+}
+
+static void api_dvs_ensure(struct dv_agent *agent, const struct dv_http_request *req,
+                           struct dv_http_response *resp)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        const char *name = NULL, *bridge = NULL, *uplink = NULL;
+        struct dv_error err = {};
+        int r;
+
+        r = parse_body(req, NULL, false, &body, &err);
+        if (r == 0)
+                r = parse_dvs(body, &name, &bridge, &uplink, &err);
+        if (r == 0)
+                r = dv_ovs_bridge_ensure(&agent->ovs, name, bridge, uplink, &err);
+        if (r < 0) {
+                if (name)
+                        dv_warn("dvs %s: %s", name, err.message);
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_info("dvs %s: bridge %s with uplink %s (datapath %s)", name, bridge, uplink,
+                agent->ovs.datapath);
+        dv_http_reply(resp, 200, json_pack("{s:s,s:s,s:s,s:s}", "name", name, "bridge", bridge,
+                                           "uplink", uplink, "datapath", agent->ovs.datapath));
+}
+
+static void api_dvs_delete(struct dv_agent *agent, const struct dv_http_request *req,
+                           struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "bridge", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        const char *bridge = NULL;
+        struct dv_error err = {};
+        bool deleted = false;
+        int r;
+
+        r = parse_body(req, keys, false, &body, &err);
+        if (r == 0)
+                r = get_ifname(body, "bridge", true, &bridge, &err);
+        if (r == 0)
+                r = dv_ovs_bridge_delete(&agent->ovs, bridge, &deleted, &err);
+        if (r < 0) {
+                if (bridge)
+                        dv_warn("deleting bridge %s: %s", bridge, err.message);
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        if (deleted)
+                dv_info("deleted dvs bridge %s", bridge);
+        dv_http_reply(resp, 200, json_pack("{s:s,s:b}", "bridge", bridge, "deleted", deleted));
+}
+
+static void api_dvs_sync(struct dv_agent *agent, const struct dv_http_request *req,
+                         struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "dvs", "ports", NULL };
+        static const char *const port_keys[] = { "mac", "vlan", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        json_t *dvs, *ports, *v, *result = NULL;
+        struct dv_error err = {};
+        size_t i;
+        int r;
+
+        r = parse_body(req, keys, false, &body, &err);
+        dvs = json_object_get(body, "dvs");
+        ports = json_object_get(body, "ports");
+        if (r == 0 && (!json_is_array(dvs) || (ports && !json_is_array(ports))))
+                r = dv_error_set(&err, 400, "invalid-field",
+                                 "fields 'dvs' and 'ports' must be arrays");
+        json_array_foreach(dvs, i, v) {
+                const char *n, *b, *u;
+
+                if (r < 0)
+                        break;
+                r = json_is_object(v) ? parse_dvs(v, &n, &b, &u, &err)
+                                      : dv_error_set(&err, 400, "invalid-field",
+                                                     "dvs[%zu] must be an object", i);
+        }
+        json_array_foreach(ports, i, v) {
+                const char *mac = NULL;
+                int64_t vlan;
+
+                if (r < 0)
+                        break;
+                r = json_is_object(v) ? dv_json_check_keys(v, port_keys, &err)
+                                      : dv_error_set(&err, 400, "invalid-field",
+                                                     "ports[%zu] must be an object", i);
+                if (r == 0)
+                        r = dv_json_get_string(v, "mac", true, &mac, &err);
+                if (r == 0)
+                        r = dv_json_get_int(v, "vlan", true, 0, 4094, &vlan, &err);
+        }
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_ovs_sync(&agent->ovs, dvs, ports, &result);
+        json_array_foreach(json_object_get(result, "errors"), i, v)
+                dv_warn("dvs sync: %s", json_string_value(v));
+        dv_info("dvs sync: %zu bridges ensured, %zu removed, %lld ports retagged, %lld stale "
+                "ports removed",
+                json_array_size(json_object_get(result, "bridges")),
+                json_array_size(json_object_get(result, "deleted")),
+                (long long)json_integer_value(json_object_get(result, "retagged")),
+                (long long)json_integer_value(json_object_get(result, "removed_ports")));
+        dv_http_reply(resp, 200, result);
+}
+
+static void api_ports_vlan(struct dv_agent *agent, const struct dv_http_request *req,
+                           struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "mac", "port", "vlan", "missing_ok", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        const char *mac = NULL, *port = NULL;
+        json_t *ports = NULL;
+        int64_t vlan = 0;
+        bool missing_ok = false;
+        struct dv_error err = {};
+        int r;
+
+        r = parse_body(req, keys, false, &body, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "mac", false, &mac, &err);
+        if (r == 0)
+                r = get_ifname(body, "port", false, &port, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "vlan", true, 0, 4094, &vlan, &err);
+        if (r == 0)
+                r = dv_json_get_bool(body, "missing_ok", false, &missing_ok, &err);
+        if (r == 0 && !!mac == !!port)
+                r = dv_error_set(&err, 400, "invalid-field", "give exactly one of 'mac' and 'port'");
+        if (r == 0)
+                r = dv_ovs_port_set_vlan(&agent->ovs, mac, port, (int)vlan, &ports, &err);
+        if (r < 0 && missing_ok && err.status == 404) {
+                dv_http_reply(resp, 200, json_pack("{s:[],s:I}", "ports", "vlan", (json_int_t)vlan));
+                return;
+        }
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_info("vlan %lld on port(s) of %s", (long long)vlan, mac ? mac : port);
+        dv_http_reply(resp, 200, json_pack("{s:o,s:I}", "ports", ports, "vlan", (json_int_t)vlan));
 }
 
 static bool want(const struct dv_http_request *req, const char *method,
@@ -387,6 +586,21 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
         } else if (n == 4 && strcmp(seg[2], "disks") == 0 && strcmp(seg[3], "delete") == 0) {
                 if (want(req, "POST", resp))
                         api_disk_delete(agent, req, resp);
+        } else if (n == 3 && strcmp(seg[2], "dvs") == 0) {
+                if (want(req, "POST", resp))
+                        api_dvs_ensure(agent, req, resp);
+        } else if (n == 4 && strcmp(seg[2], "dvs") == 0 && strcmp(seg[3], "delete") == 0) {
+                if (want(req, "POST", resp))
+                        api_dvs_delete(agent, req, resp);
+        } else if (n == 4 && strcmp(seg[2], "dvs") == 0 && strcmp(seg[3], "sync") == 0) {
+                if (want(req, "POST", resp))
+                        api_dvs_sync(agent, req, resp);
+        } else if (n == 4 && strcmp(seg[2], "ports") == 0 && strcmp(seg[3], "vlan") == 0) {
+                if (want(req, "POST", resp))
+                        api_ports_vlan(agent, req, resp);
+        } else if (n >= 5 && strcmp(seg[2], "vms") == 0 &&
+                   dv_agent_tools_route(agent, seg[3], seg + 4, n - 4, req, resp)) {
+                /* Tools ops, vCPU hot-plug (agent-tools.c) */
         } else if (n == 5 && strcmp(seg[2], "vms") == 0) {
                 const char *id = seg[3], *action = seg[4];
 

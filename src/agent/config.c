@@ -17,6 +17,10 @@ enum {
         OPT_HEARTBEAT_MS,
         OPT_NO_SANDBOX,
         OPT_DATASTORE,
+        OPT_OVS_DB,
+        OPT_OVS_DATAPATH,
+        OPT_UPLINK,
+        OPT_TOOLS_TIMEOUT_S,
         OPT_VERSION,
 };
 
@@ -32,6 +36,10 @@ static const struct option options[] = {
         { "heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS },
         { "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
         { "datastore", required_argument, NULL, OPT_DATASTORE },
+        { "ovs-db", required_argument, NULL, OPT_OVS_DB },
+        { "ovs-datapath", required_argument, NULL, OPT_OVS_DATAPATH },
+        { "uplink", required_argument, NULL, OPT_UPLINK },
+        { "tools-timeout-s", required_argument, NULL, OPT_TOOLS_TIMEOUT_S },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         {},
@@ -58,6 +66,13 @@ void dv_agent_config_usage(FILE *f)
               "  --datastore NAME=PATH  an extra directory datastore (repeatable), e.g.\n"
               "                       a shared directory mounted on every host\n"
               "  --no-sandbox         run QEMU without -sandbox\n"
+              "  --ovs-db unix:PATH   the host's Open vSwitch database\n"
+              "                       (default " DV_OVS_DEFAULT_DB ")\n"
+              "  --ovs-datapath netdev|system  datapath of DVS bridges (default netdev,\n"
+              "                       the userspace one; real hosts use system)\n"
+              "  --uplink IFACE       the host's default DVS uplink (a trunk to the TOR)\n"
+              "  --tools-timeout-s N  a VM's Tools is not running after N s without a\n"
+              "                       heartbeat, 2..600 (default 10)\n"
               "  --help, --version\n",
               f);
 }
@@ -200,6 +215,9 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                 .qemu_bin = dv_strdup(DV_AGENT_DEFAULT_QEMU),
                 .heartbeat_ms = DV_AGENT_DEFAULT_HEARTBEAT_MS,
                 .sandbox = true,
+                .ovs_db = dv_strdup(DV_OVS_DEFAULT_DB),
+                .ovs_datapath = dv_strdup("netdev"),
+                .tools_timeout_s = DV_TOOLS_DEFAULT_TIMEOUT_S,
         };
         err[0] = 0;
         optind = 0; /* full reinitialisation (GNU), so tests can parse twice */
@@ -254,6 +272,46 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                 case OPT_DATASTORE:
                         r = parse_datastore(cfg, optarg, err, err_len);
                         break;
+                case OPT_OVS_DB:
+                        if (!dv_startswith(optarg, "unix:/") && !dv_startswith(optarg, "tcp:") &&
+                            !dv_startswith(optarg, "ssl:")) {
+                                snprintf(err, err_len,
+                                         "--ovs-db: expected unix:/PATH (or tcp:/ssl:), got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->ovs_db, optarg);
+                        }
+                        break;
+                case OPT_OVS_DATAPATH:
+                        if (strcmp(optarg, "netdev") != 0 && strcmp(optarg, "system") != 0) {
+                                snprintf(err, err_len,
+                                         "--ovs-datapath: expected netdev or system, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->ovs_datapath, optarg);
+                        }
+                        break;
+                case OPT_UPLINK:
+                        if (!*optarg || strlen(optarg) > 15 || strpbrk(optarg, "/: \t\n") ||
+                            strcmp(optarg, ".") == 0 || strcmp(optarg, "..") == 0) {
+                                snprintf(err, err_len,
+                                         "--uplink: '%s' is not a network interface name", optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->uplink, optarg);
+                        }
+                        break;
+                case OPT_TOOLS_TIMEOUT_S:
+                        if (dv_parse_int64(optarg, 2, 600, &v) < 0) {
+                                snprintf(err, err_len,
+                                         "--tools-timeout-s: expected 2..600, got '%s'", optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->tools_timeout_s = (int)v;
+                        }
+                        break;
                 case 'h':
                         dv_agent_config_usage(stdout);
                         return DV_AGENT_CONFIG_EXIT;
@@ -293,6 +351,9 @@ void dv_agent_config_done(struct dv_agent_config *cfg)
         free(cfg->token_file);
         free(cfg->accel);
         free(cfg->qemu_bin);
+        free(cfg->ovs_db);
+        free(cfg->ovs_datapath);
+        free(cfg->uplink);
         for (size_t i = 0; i < cfg->n_datastores; i++) {
                 free(cfg->datastores[i].name);
                 free(cfg->datastores[i].path);

@@ -118,6 +118,7 @@ int dv_agent_vms_snapshot(struct dv_agent *agent, json_t **ret_vms)
                 return r;
         if (!json_is_array(listed))
                 return -EBADMSG;
+        dv_tools_mgr_annotate(agent->tools, listed); /* "tools" of each VM */
         pthread_mutex_lock(&agent->lock);
         dv_heartbeat_track(agent->pending, listed);
         vms = dv_heartbeat_vms(agent->pending, listed);
@@ -135,6 +136,7 @@ void dv_agent_on_vm_event(void *userdata, const char *vm_id, const char *state,
 
         dv_info("vm %s: now %s%s%s%s", vm_id ? vm_id : "?", state ? state : "?",
                 reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
+        dv_tools_mgr_vm_event(agent->tools, vm_id, state); /* returns at once */
         /* Never call HTTP from the driver's thread: wake the link thread. */
         pthread_mutex_lock(&agent->lock);
         agent->kick = true;

@@ -462,7 +462,7 @@ static int tap_open(const char *name, int *ret_fd)
                 return -errno;
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
         /* What QEMU expects of a tap fd it is given (no multiqueue). */
-        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI; /* no vnet header: no offloads, see qemu-cmd.c */
         if (ioctl(fd, TUNSETIFF, &ifr) < 0)
                 return -errno;
         sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -1374,6 +1374,92 @@ static int qemu_reboot(struct dv_hv *hv, const char *vm_id, struct dv_error *err
         return r;
 }
 
+/* Hot-pluggable CPU slot order: socket, die, cluster, core, thread. */
+static bool cpu_slot_before(json_t *a, json_t *b)
+{
+        static const char *const keys[] = { "socket-id", "die-id", "cluster-id", "core-id",
+                                            "thread-id" };
+        json_t *pa = json_object_get(a, "props"), *pb = json_object_get(b, "props");
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                json_int_t x = json_integer_value(json_object_get(pa, keys[i]));
+                json_int_t y = json_integer_value(json_object_get(pb, keys[i]));
+
+                if (x != y)
+                        return x < y;
+        }
+        return false;
+}
+
+static int qemu_set_cpus(struct dv_hv *hv, const char *vm_id, int count, int *ret_present,
+                         struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *slots = NULL;
+        json_t *slot;
+        size_t i;
+        int r, present = 0, max;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        r = vm_exec(vm, "query-hotpluggable-cpus", NULL, &slots, err);
+        if (r < 0)
+                return r;
+        if (!json_is_array(slots) || json_array_size(slots) > DV_VM_MAX_CPUS)
+                return set_err(err, -EPROTO, 500, "qemu-failed",
+                               "vm '%s': query-hotpluggable-cpus gave no usable answer", vm->name);
+        json_array_foreach(slots, i, slot) {
+                if (json_integer_value(json_object_get(slot, "vcpus-count")) != 1)
+                        return set_err(err, -ENOTSUP, 409, "not-supported",
+                                       "vm '%s': CPU slots of several vCPUs are not supported",
+                                       vm->name);
+                if (json_object_get(slot, "qom-path"))
+                        present++;
+        }
+        max = (int)json_array_size(slots);
+        if (vm->spec && vm->spec->max_cpus < max)
+                max = vm->spec->max_cpus;
+        if (count > max)
+                return set_err(err, -ERANGE, 409, "invalid-state",
+                               "vm '%s' can have at most %d vCPUs (max_cpus)", vm->name, max);
+        if (count < present)
+                return set_err(err, -ENOTSUP, 409, "invalid-state",
+                               "vm '%s' has %d vCPUs: removing vCPUs online is not supported",
+                               vm->name, present);
+        while (present < count) {
+                _cleanup_(json_decrefp) json_t *args = NULL;
+                json_t *best = NULL, *v;
+                const char *key;
+                char id[64];
+
+                json_array_foreach(slots, i, slot)
+                        if (!json_object_get(slot, "qom-path") &&
+                            (!best || cpu_slot_before(slot, best)))
+                                best = slot;
+                if (!best)
+                        break;
+                snprintf(id, sizeof(id), "vcpu-s%lld-c%lld-t%lld",
+                         (long long)json_integer_value(json_object_get(json_object_get(best, "props"), "socket-id")),
+                         (long long)json_integer_value(json_object_get(json_object_get(best, "props"), "core-id")),
+                         (long long)json_integer_value(json_object_get(json_object_get(best, "props"), "thread-id")));
+                args = json_pack("{s:O,s:s}", "driver", json_object_get(best, "type"), "id", id);
+                if (!args || !json_is_string(json_object_get(best, "type")))
+                        return set_err(err, -EPROTO, 500, "qemu-failed",
+                                       "vm '%s': a CPU slot without a type", vm->name);
+                json_object_foreach(json_object_get(best, "props"), key, v)
+                        if (json_is_integer(v))
+                                json_object_set(args, key, v);
+                r = vm_exec(vm, "device_add", args, NULL, err);
+                if (r < 0)
+                        return r;
+                json_object_set_new(best, "qom-path", json_string(id));
+                present++;
+        }
+        *ret_present = present;
+        return 0;
+}
+
 static int qemu_console_ticket(struct dv_hv *hv, const char *vm_id, int ttl_s,
                                json_t **ret_info, struct dv_error *err)
 {
@@ -1698,4 +1784,5 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .console_ticket = qemu_console_ticket,
         .list = qemu_list,
         .free = qemu_free,
+        .set_cpus = qemu_set_cpus,
 };

@@ -45,6 +45,12 @@ struct dv_hv_ops {
          * since the last call (reported once as "stopped" with a reason). */
         int (*list)(struct dv_hv *hv, json_t **ret_array);
         void (*free)(struct dv_hv *hv);
+        /* Hot-plug vCPUs until count are present (never unplugs: 409 when
+         * fewer than present; 409 beyond max_cpus). *ret_present gets the
+         * vCPUs now present. The guest still has to bring them online
+         * (Tools cpus-online). May be NULL: not supported. */
+        int (*set_cpus)(struct dv_hv *hv, const char *vm_id, int count, int *ret_present,
+                        struct dv_error *err);
 };
 
 extern const struct dv_hv_ops dv_hv_qemu_ops;

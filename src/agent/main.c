@@ -10,7 +10,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "agent-tools.h"
+#include "dshb.h"
 #include "log.h"
+#include "qemu-cmd.h"
 
 static int setup_dirs(struct dv_agent *agent, char **ret_run_dir)
 {
@@ -96,10 +99,34 @@ static int check_listen_free(const char *listen)
         return 0;
 }
 
+/* The QEMU driver's NIC hook: taps into their DVS bridge (ovs.c). */
+static int nic_hook(void *userdata, bool plug, const char *vm_id, const char *tap,
+                    const struct dv_vm_nic *nic, struct dv_error *err)
+{
+        struct dv_agent *agent = userdata;
+        int r;
+
+        if (plug) {
+                r = dv_ovs_port_plug(&agent->ovs, nic->bridge, tap, nic->vlan < 0 ? 0 : nic->vlan,
+                                     vm_id, nic->mac, err);
+                if (r < 0)
+                        dv_warn("vm %s: %s", vm_id, err->message);
+                else
+                        dv_info("vm %s: %s on bridge %s, vlan %d (%s)", vm_id, tap, nic->bridge,
+                                nic->vlan < 0 ? 0 : nic->vlan, nic->mac);
+                return r;
+        }
+        r = dv_ovs_port_unplug(&agent->ovs, tap, err);
+        if (r < 0)
+                dv_warn("vm %s: %s", vm_id, err->message);
+        return r;
+}
+
 static int run(struct dv_agent *agent, const sigset_t *signals)
 {
         _cleanup_(freep) char *run_dir = NULL;
         struct dv_http_server *server = NULL;
+        struct dv_dshb *dshb = NULL;
         struct dv_hv_config hvcfg;
         pthread_t link;
         int r, sig = 0;
@@ -127,15 +154,30 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                 .qemu_bin = agent->cfg.qemu_bin,
                 .sandbox = agent->cfg.sandbox,
         };
-        r = agent->ops->init(&hvcfg, dv_agent_on_vm_event, agent, &agent->hv);
+        r = dv_agent_tools_init(agent, run_dir);
         if (r < 0)
+                return dv_log_errno(r, "starting the Tools registry: %m");
+        r = agent->ops->init(&hvcfg, dv_agent_on_vm_event, agent, &agent->hv);
+        if (r < 0) {
+                dv_agent_tools_done(agent);
                 return dv_log_errno(r, "starting the %s driver: %m", agent->ops->name);
+        }
+        if (agent->ops == &dv_hv_qemu_ops)
+                dv_hv_qemu_set_nic_hook(agent->hv, nic_hook, agent);
         /* Before registering, so the first heartbeat reports adopted VMs. */
         r = agent->ops->adopt(agent->hv);
         if (r < 0)
                 dv_warn_errno(r, "adopting running VMs: %m");
         else
                 dv_info("adopted %d running VM(s)", r);
+        if (r > 0) {
+                /* Opens the Tools channels of the adopted VMs (a final
+                 * "stopped" report it meets is kept for the heartbeat). */
+                json_t *vms = NULL;
+
+                if (dv_agent_vms_snapshot(agent, &vms) >= 0)
+                        json_decref(vms);
+        }
 
         r = dv_http_server_start(agent->cfg.listen, DV_AGENT_MAX_BODY, dv_agent_api_handle, agent,
                                  &server);
@@ -143,10 +185,18 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                 dv_log_errno(r, "cannot serve on %s: %m", agent->cfg.listen);
                 goto out_hv;
         }
+        /* HA's second channel: heartbeats on the shared datastores. */
+        r = dv_dshb_start(agent, &dshb);
+        if (r < 0) {
+                dv_log_errno(r, "starting the datastore heartbeats: %m");
+                dv_http_server_stop(server);
+                goto out_hv;
+        }
         r = dv_agent_link_start(agent, &link);
         if (r < 0) {
                 dv_log_errno(r, "starting the manager link: %m");
                 dv_http_server_stop(server);
+                dv_dshb_stop(dshb);
                 goto out_hv;
         }
         dv_info("drover-agent %s: host %s, %d CPUs, %lld MiB, accel %s; serving %s as %s; "
@@ -161,10 +211,12 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
         dv_agent_link_request_stop(agent);
         dv_http_server_stop(server); /* waits for requests in flight */
         pthread_join(link, NULL);
+        dv_dshb_stop(dshb);
         r = 0;
 out_hv:
         agent->ops->free(agent->hv);
         agent->hv = NULL;
+        dv_agent_tools_done(agent); /* after the driver: no more VM events */
         return r;
 }
 
@@ -177,6 +229,8 @@ int main(int argc, char **argv)
 
         dv_log_init("drover-agent", DV_LOG_INFO);
         r = dv_agent_config_parse(argc, argv, &agent.cfg, err, sizeof(err));
+        if (r == DV_AGENT_CONFIG_RUN)
+                dv_ovs_init(&agent.ovs, agent.cfg.ovs_db, agent.cfg.ovs_datapath);
         if (r == DV_AGENT_CONFIG_EXIT) {
                 dv_agent_config_done(&agent.cfg);
                 return 0;
@@ -200,6 +254,7 @@ int main(int argc, char **argv)
         if (r == 0)
                 r = run(&agent, &signals);
         dv_hostinfo_done(&agent.facts);
+        dv_ovs_done(&agent.ovs);
         free(agent.credential_path);
         dv_agent_done(&agent);
         dv_agent_config_done(&agent.cfg);

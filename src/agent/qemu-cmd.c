@@ -267,8 +267,11 @@ static int parse_boot(struct dv_vm_spec *s, json_t *boot, struct dv_error *err)
 
 int dv_vm_spec_parse(json_t *spec, struct dv_vm_spec **ret_spec, struct dv_error *err)
 {
+        /* "tools" (the guest's net configuration) is the agent's business
+         * (tools-mgr.c checks it): the command line does not depend on it. */
         static const char *const keys[] = { "id",    "name", "uid",  "cpus", "max_cpus",
-                                            "memory_mib", "disks", "nics", "boot", NULL };
+                                            "memory_mib", "disks", "nics", "boot", "tools",
+                                            NULL };
         _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *s = NULL;
         int64_t uid = 0, cpus = 0, max_cpus = 0, mem = 0;
         int r;
@@ -514,6 +517,11 @@ int dv_qemu_build_argv(const struct dv_vm_spec *spec, const struct dv_qemu_confi
                  * the spec but QEMU does not get it. */
                 if (!nic->bridge)
                         continue;
+                /* The tap is opened without IFF_VNET_HDR (hv-qemu.c), so the
+                 * NIC offers no checksum offload and the guest computes its
+                 * own checksums. OVS's userspace datapath (the lab's) reads
+                 * taps through AF_PACKET and never completes partial
+                 * checksums: with offload, ping works but TCP is dropped. */
                 argv_add(&a, dv_strdup("-netdev"));
                 argv_addf(&a, "tap,id=net%zu,fd=%zu,vhost=off", i, DV_QEMU_TAP_FD_BASE + i);
                 argv_add(&a, dv_strdup("-device"));

@@ -14,16 +14,20 @@
 
 json_t *dv_agent_info_json(struct dv_agent *agent)
 {
-        json_t *ds = dv_datastores_to_json(&agent->ds);
+        json_t *ds = dv_datastores_to_json(&agent->ds), *info;
 
         if (!ds)
                 return NULL;
-        return json_pack("{s:s,s:s,s:s,s:i,s:s,s:O,s:I,s:s,s:s,s:o}", "name", agent->cfg.name,
+        info = json_pack("{s:s,s:s,s:s,s:i,s:s,s:O,s:I,s:s,s:s,s:o}", "name", agent->cfg.name,
                          "url", agent->cfg.advertise_url, "hostname", agent->facts.hostname,
                          "cpus", agent->facts.cpus, "cpu_model", agent->facts.cpu_model,
                          "cpu_flags", agent->facts.cpu_flags, "memory_mib",
                          (json_int_t)agent->facts.memory_mib, "accel", agent->facts.accel,
                          "version", DROVER_VERSION, "datastores", ds);
+        /* Only when set: an older manager refuses unknown fields. */
+        if (info && agent->cfg.uplink)
+                json_object_set_new(info, "uplink", json_string(agent->cfg.uplink));
+        return info;
 }
 
 /* Read a one-line secret, trimmed of surrounding whitespace. */

@@ -237,6 +237,10 @@ static void on_msg(void *userdata, struct dv_tools_msg *m)
                         set_state(c, DV_TOOLS_RUNNING, NULL);
                 else
                         pthread_cond_broadcast(&c->cond); /* hello_gen waiters */
+                /* A hello is a (re)started drover-tools or a new connection:
+                 * the owner may have state to push (net-config). */
+                if (m->kind == DV_TOOLS_MSG_HELLO && c->events && json_array_size(c->events) < 64)
+                        json_array_append(c->events, m->body);
                 return;
         case DV_TOOLS_MSG_FS_THAWED:
                 if (c->events && json_array_size(c->events) < 64)
@@ -778,11 +782,13 @@ int dv_tools_upgrade(struct dv_tools_chan *c, const char *path, int timeout_ms, 
                 return r;
 
         /* The guest exits after the reply; its respawn loop starts the new
-         * binary, which says hello with a new session. */
+         * binary, which says hello with a new session. If the heartbeat is
+         * lost first (Tools not running any more), the new one did not
+         * start: no need to wait for the deadline. */
         deadline_ts(deadline, &ts);
         pthread_mutex_lock(&c->lock);
         while (!(c->hello_gen > gen && c->state == DV_TOOLS_RUNNING && strcmp(c->session, old_session) != 0) &&
-               !c->stop)
+               c->state == DV_TOOLS_RUNNING && !c->stop)
                 if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
                         break;
         if (c->hello_gen > gen && c->state == DV_TOOLS_RUNNING && strcmp(c->session, old_session) != 0) {

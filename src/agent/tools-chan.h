@@ -34,8 +34,9 @@ const char *dv_tools_state_to_string(enum dv_tools_state state);
  * running, reason when not running (both borrowed for the call). */
 typedef void (*dv_tools_state_cb)(void *userdata, enum dv_tools_state state, const char *version,
                                   const char *reason);
-/* Guest events other than hello/heartbeat: today "fs-thawed" (a freeze
- * timed out). body is the validated message, borrowed for the call. */
+/* Guest events other than heartbeats: "hello" (drover-tools started, or
+ * the channel (re)connected; after the state callback) and "fs-thawed" (a
+ * freeze timed out). body is the validated message, borrowed for the call. */
 typedef void (*dv_tools_event_cb)(void *userdata, const char *event, json_t *body);
 
 struct dv_tools_chan_config {
@@ -77,7 +78,9 @@ int dv_tools_call(struct dv_tools_chan *chan, const char *op, json_t *args, int 
 /* Push the static x86-64 binary at path to the guest: begin, chunks,
  * commit, then wait for the new drover-tools to say hello. *ret_version
  * (optional) gets the version now running. timeout_ms bounds the whole
- * operation. 400 invalid-binary when the file would be refused. */
+ * operation; a heartbeat loss after the commit (the new binary did not
+ * start) ends it early with 504 tools-timeout. 400 invalid-binary when the
+ * file would be refused. */
 int dv_tools_upgrade(struct dv_tools_chan *chan, const char *path, int timeout_ms,
                      char **ret_version, struct dv_error *err);
 

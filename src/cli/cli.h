@@ -60,6 +60,15 @@ extern const struct cli_noun cli_noun_task;
 extern const struct cli_noun cli_noun_event;
 extern const struct cli_noun cli_noun_image;
 extern const struct cli_noun cli_noun_alarm;
+extern const struct cli_noun cli_noun_dvs;
+extern const struct cli_noun cli_noun_portgroup;
+extern const struct cli_noun cli_noun_cluster;
+
+/* drover lab ...: exec the lab script (cmd-lab.c); returns only on error. */
+int cli_lab_exec(struct cli_ctx *ctx, int argc, char **argv);
+/* The lab script's path: $DROVER_LAB, the source tree of a build tree, or
+ * /usr/local/libexec/drover/drover-lab (owned). */
+char *cli_lab_script(void);
 
 /* Errors. Each prints "error: MESSAGE" on stderr and, with -o json and no
  * document printed yet, {"error":{"code","message"}} on stdout; returns

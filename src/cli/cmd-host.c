@@ -1,5 +1,8 @@
-/* drover host list|show */
+/* drover host list|show|set */
 #include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static const char *fmt_memory(json_t *h, char *buf, size_t len)
 {
@@ -55,6 +58,23 @@ static void host_print(json_t *h)
         cli_table_kvj(t, "memory used", h, "memory_used_mib", "MiB");
         cli_table_kvj(t, "memory reserved", h, "memory_reserved_mib", "MiB");
         cli_table_kvj(t, "vms", h, "vm_count", NULL);
+        cli_table_kvj(t, "uplink", h, "uplink", NULL);
+        cli_table_kvj(t, "ha state", h, "ha_state", NULL);
+        if (json_is_object(json_object_get(h, "bmc"))) {
+                json_t *b = json_object_get(h, "bmc");
+                const char *err = json_string_value(json_object_get(b, "error"));
+
+                cli_table_kv(t, "bmc", "%s:%lld user %s%s, power %s%s%s",
+                             json_string_value(json_object_get(b, "address")) ?: "-",
+                             (long long)json_integer_value(json_object_get(b, "port")),
+                             json_string_value(json_object_get(b, "user")) ?: "-",
+                             json_is_true(json_object_get(b, "password_set")) ? " (password set)"
+                                                                              : "",
+                             json_string_value(json_object_get(b, "power")) ?: "unknown",
+                             err ? ": " : "", err ? err : "");
+        } else {
+                cli_table_kv(t, "bmc", "none");
+        }
         json_array_foreach(json_object_get(h, "datastores"), i, ds) {
                 cli_table_kv(t, i == 0 ? "datastores" : "", "%s  %s/%s GiB free  %s",
                              cli_jtext(json_object_get(ds, "name"), b1, sizeof(b1)),
@@ -73,10 +93,117 @@ static int host_show(struct cli_ctx *ctx, const struct cli_args *a)
         return cli_show(ctx, "host", "hosts", a->pos[0], host_print);
 }
 
+/* The BMC password from --bmc-password-file (first line) or
+ * --bmc-password-env; NULL in *ret when neither is given. */
+static int bmc_password(struct cli_ctx *ctx, const struct cli_args *a, char **ret)
+{
+        const char *file = cli_args_get(a, "bmc-password-file");
+        const char *var = cli_args_get(a, "bmc-password-env");
+        _cleanup_(freep) char *data = NULL;
+        size_t len = 0;
+        int r;
+
+        *ret = NULL;
+        if (file && var)
+                return cli_usage(ctx, "give --bmc-password-file or --bmc-password-env, not both");
+        if (var) {
+                const char *v = getenv(var);
+                if (!v)
+                        return cli_usage(ctx, "--bmc-password-env: %s is not set", var);
+                *ret = dv_strdup(v);
+                return 0;
+        }
+        if (!file)
+                return 0;
+        r = dv_read_file(file, 4096, &data, &len);
+        if (r < 0)
+                return cli_usage(ctx, "--bmc-password-file %s: %s", file, strerror(-r));
+        data[strcspn(data, "\r\n")] = 0;
+        *ret = TAKE_PTR(data);
+        return 0;
+}
+
+static int host_set(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL;
+        _cleanup_(freep) char *pw = NULL, *addr = NULL;
+        const char *bmc = cli_args_get(a, "bmc"), *user = cli_args_get(a, "bmc-user");
+        bool none = cli_args_has(a, "no-bmc");
+        int64_t port = 623;
+        int r;
+
+        r = cli_check_name(ctx, "host", a->pos[0]);
+        if (r == 0 && none && (bmc || user))
+                r = cli_usage(ctx, "--no-bmc goes alone");
+        if (r == 0 && !none && !bmc)
+                r = cli_usage(ctx, "nothing to set: give --bmc ADDR[:PORT] --bmc-user U, or --no-bmc");
+        if (r == 0 && bmc && !user)
+                r = cli_usage(ctx, "--bmc needs --bmc-user U");
+        if (r == 0 && bmc) {
+                /* ADDR[:PORT]; an IPv6 literal goes in brackets. */
+                const char *colon = strrchr(bmc, ':');
+                char err[128];
+
+                if (bmc[0] == '[') {
+                        const char *end = strchr(bmc, ']');
+                        if (!end || (end[1] && end[1] != ':'))
+                                r = cli_usage(ctx, "--bmc: '%s' is not ADDR[:PORT]", bmc);
+                        else {
+                                addr = strndup(bmc + 1, (size_t)(end - bmc - 1));
+                                colon = end[1] ? end + 1 : NULL;
+                        }
+                } else if (colon && strchr(bmc, ':') == colon) {
+                        addr = strndup(bmc, (size_t)(colon - bmc));
+                } else {
+                        addr = dv_strdup(bmc);
+                        colon = NULL;
+                }
+                if (r == 0 && colon &&
+                    cli_parse_number(colon + 1, 1, 65535, &port, err, sizeof(err)) < 0)
+                        r = cli_usage(ctx, "--bmc: port: %s", err);
+                if (r == 0 && (!addr || !*addr))
+                        r = cli_usage(ctx, "--bmc: '%s' is not ADDR[:PORT]", bmc);
+        }
+        if (r == 0 && bmc)
+                r = bmc_password(ctx, a, &pw);
+        if (r != 0)
+                return r;
+        if (none)
+                body = json_pack("{s:n}", "bmc");
+        else
+                body = json_pack("{s:{s:s,s:I,s:s,s:s?}}", "bmc", "address", addr, "port",
+                                 (json_int_t)port, "user", user, "password", pw);
+        if (pw)
+                explicit_bzero(pw, strlen(pw));
+        r = cli_api(ctx, "PATCH", body, &reply, "hosts/%s", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (ctx->json)
+                cli_print_json(ctx, reply);
+        else if (none)
+                printf("host %s has no BMC now\n", a->pos[0]);
+        else
+                printf("host %s: BMC %s:%lld, user %s%s\n", a->pos[0], addr, (long long)port, user,
+                       json_is_true(cli_jpath(reply, "bmc.password_set")) ? ", password set" : "");
+        return 0;
+}
+
+static const struct cli_opt set_opts[] = {
+        { "bmc", 0, "ADDR[:PORT]", "the host's BMC (IPMI over LAN, port 623 by default): HA fences through it" },
+        { "bmc-user", 0, "USER", "the BMC user" },
+        { "bmc-password-file", 0, "FILE", "read the BMC password from the first line of FILE" },
+        { "bmc-password-env", 0, "VAR", "take the BMC password from environment variable VAR" },
+        { "no-bmc", 0, NULL, "remove the host's BMC settings" },
+        { NULL },
+};
+
 static const struct cli_verb host_verbs[] = {
         { .name = "list", .summary = "list hosts", .run = host_list },
         { .name = "show", .args = "HOST", .min_args = 1, .max_args = 1,
           .summary = "show one host: state, capacity and use, datastores", .run = host_show },
+        { .name = "set", .args = "HOST", .min_args = 1, .max_args = 1,
+          .summary = "set the host's BMC (--bmc ADDR[:PORT] --bmc-user U --bmc-password-file F)",
+          .opts = set_opts, .run = host_set },
 };
 
 const struct cli_noun cli_noun_host = {

@@ -1,5 +1,8 @@
-/* drover vm create|start|stop|reboot|delete|show|list|console */
+/* drover vm create|start|stop|reboot|delete|show|list|console (and the Tools
+ * verbs of cmd-vm-tools.c) */
 #include "cli.h"
+#include "cmd-vm-ha.h"
+#include "cmd-vm-tools.h"
 
 #include <string.h>
 
@@ -76,11 +79,16 @@ static void vm_print(json_t *vm)
         cli_table_kvj(t, "image", vm, "image", NULL);
         cli_table_kvj(t, "ha", vm, "ha", NULL);
         if (json_string_value(cli_jpath(vm, "tools.version")))
-                cli_table_kv(t, "tools", "%s (version %s)",
+                cli_table_kv(t, "tools", "%s (version %s)%s%s",
                              cli_jtext(cli_jpath(vm, "tools.state"), b1, sizeof(b1)),
-                             json_string_value(cli_jpath(vm, "tools.version")));
+                             json_string_value(cli_jpath(vm, "tools.version")),
+                             json_string_value(cli_jpath(vm, "tools.reason")) ? ": " : "",
+                             json_string_value(cli_jpath(vm, "tools.reason")) ?: "");
         else
-                cli_table_kvj(t, "tools", vm, "tools.state", NULL);
+                cli_table_kv(t, "tools", "%s%s%s",
+                             cli_jtext(cli_jpath(vm, "tools.state"), b1, sizeof(b1)),
+                             json_string_value(cli_jpath(vm, "tools.reason")) ? ": " : "",
+                             json_string_value(cli_jpath(vm, "tools.reason")) ?: "");
         if (json_array_size(json_object_get(vm, "disks")) == 0)
                 cli_table_kv(t, "disks", "-");
         json_array_foreach(json_object_get(vm, "disks"), i, d) {
@@ -385,6 +393,8 @@ static const struct cli_verb vm_verbs[] = {
         { .name = "list", .summary = "list VMs", .run = vm_list },
         { .name = "console", .args = "VM", .min_args = 1, .max_args = 1,
           .summary = "a VNC ticket and the serial console log of a VM", .run = vm_console },
+        CLI_VM_TOOLS_VERBS /* cmd-vm-tools.c */
+        CLI_VM_HA_VERBS /* cmd-vm-ha.c */
 };
 
 const struct cli_noun cli_noun_vm = {

@@ -16,6 +16,9 @@ static const struct cli_noun *const nouns[] = {
         &cli_noun_event,
         &cli_noun_image,
         &cli_noun_alarm,
+        &cli_noun_dvs,
+        &cli_noun_portgroup,
+        &cli_noun_cluster,
 };
 
 static const struct cli_opt global_opts[] = {
@@ -92,6 +95,8 @@ static void print_main_help(FILE *f)
                 cli_table_add(t, "  %s", nouns[i]->name);
                 cli_table_add(t, "%s", nouns[i]->summary);
         }
+        cli_table_add(t, "  lab");
+        cli_table_add(t, "a whole cluster on this machine (runs lab/drover-lab; 'drover lab --help')");
         cli_table_add(t, "  version");
         cli_table_add(t, "print the version");
         cli_table_print(t, f);
@@ -290,6 +295,8 @@ static int run(struct cli_ctx *ctx, int argc, char **argv)
                 return argc == 1 ? run_version(ctx) : cli_usage(ctx, "version takes no arguments");
         if (strcmp(argv[0], "help") == 0)
                 return run_help(ctx, argc - 1, argv + 1);
+        if (strcmp(argv[0], "lab") == 0)
+                return cli_lab_exec(ctx, argc - 1, argv + 1);
         return run_noun(ctx, argc, argv);
 }
 

@@ -171,3 +171,48 @@ json_t *cli_nic_json(const struct cli_nic_spec *n)
                 json_object_set_new(o, "gateway", json_string(n->gateway));
         return o;
 }
+
+int cli_parse_ipv4(const char *s, char *err, size_t err_len)
+{
+        if (!ipv4_valid(s)) {
+                snprintf(err, err_len, "'%s' is not an IPv4 address", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int cli_parse_subnet(const char *s, char *err, size_t err_len)
+{
+        const char *slash = strchr(s, '/');
+        char addr[16];
+        int64_t prefix;
+
+        if (!slash || (size_t)(slash - s) >= sizeof(addr) ||
+            strspn(slash + 1, "0123456789") != strlen(slash + 1) || !slash[1] ||
+            strlen(slash + 1) > 2 || dv_parse_int64(slash + 1, 1, 32, &prefix) < 0)
+                goto bad;
+        memcpy(addr, s, (size_t)(slash - s));
+        addr[slash - s] = 0;
+        if (ipv4_valid(addr))
+                return 0;
+bad:
+        snprintf(err, err_len, "'%s' is not an IPv4 network (a.b.c.d/1..32)", s);
+        return -EINVAL;
+}
+
+int cli_parse_ifname(const char *s, char *err, size_t err_len)
+{
+        size_t n = strlen(s);
+        bool ok = n > 0 && n <= 15 && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+
+        for (const char *p = s; ok && *p; p++)
+                ok = *p != '/' && *p != ':' && (unsigned char)*p > ' ' && (unsigned char)*p < 0x7f;
+        if (!ok) {
+                snprintf(err, err_len,
+                         "'%s' is not a network interface name (1-15 characters, no '/', ':' or "
+                         "spaces)",
+                         s);
+                return -EINVAL;
+        }
+        return 0;
+}

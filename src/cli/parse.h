@@ -41,6 +41,12 @@ int cli_parse_disk(const char *s, struct cli_disk_spec *ret, char *err, size_t e
 /* --nic PORTGROUP[:IP/PREFIX[:GW]] (IPv4) */
 int cli_parse_nic(const char *s, struct cli_nic_spec *ret, char *err, size_t err_len);
 
+/* --subnet a.b.c.d/N (N 1..32), --gateway a.b.c.d, --uplink IFACE (a
+ * network interface name: 1..15 characters, no '/', ':' or spaces). */
+int cli_parse_subnet(const char *s, char *err, size_t err_len);
+int cli_parse_ipv4(const char *s, char *err, size_t err_len);
+int cli_parse_ifname(const char *s, char *err, size_t err_len);
+
 /* The API's JSON for a disk or NIC: {"size_gib","datastore"?},
  * {"portgroup","ip"?,"prefix"?,"gateway"?}. New references. */
 json_t *cli_disk_json(const struct cli_disk_spec *d);

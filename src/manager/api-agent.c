@@ -3,10 +3,13 @@
 #include <string.h>
 
 #include "api.h"
+#include "dvs.h"
+#include "ha-env.h"
 #include "log.h"
 #include "reconcile.h"
 #include "validate.h"
 #include "view.h"
+#include "vm-tools.h"
 
 static json_t *datastores_json(const struct dv_register_req *q)
 {
@@ -83,6 +86,7 @@ static void do_register(struct dv_api *a)
         json_object_set_new(host, "accel", json_string(q.accel));
         json_object_set_new(host, "memory_mib", json_integer(q.memory_mib));
         json_object_set_new(host, "version", json_string(q.version));
+        json_object_set_new(host, "uplink", q.uplink ? json_string(q.uplink) : json_null());
         json_object_set_new(host, "datastores", datastores_json(&q));
         json_object_set_new(host, "last_heartbeat", json_string(now));
         json_object_set_new(host, "_credential", json_string(cred));
@@ -106,6 +110,8 @@ static void do_register(struct dv_api *a)
                              prev_state ? prev_state : "?",
                              a->agent_host ? "" : "; it has a new credential");
         dv_mgr_unlock(m);
+        /* The agent may have restarted: push its DVS bridges again. */
+        dv_netsync_kick(m, dv_doc_str(host, "id"));
         reply = json_pack("{s:o,s:s}", "host", dv_view_host(m, host), "credential", cred);
         dv_api_reply(a, 200, reply);
 out:
@@ -253,7 +259,9 @@ static void do_heartbeat(struct dv_api *a)
         if (host) {
                 dv_mgr_host_seen(m, dv_doc_str(host, "id"), json_object_get(body, "metrics"));
                 state = dv_doc_str(host, "state");
-                if (dv_streq(state, "unreachable")) {
+                /* unreachable, or failed / isolated as HA saw it: back. */
+                if (dv_streq(state, "unreachable") || dv_streq(state, "failed") ||
+                    dv_streq(state, "isolated")) {
                         char now[32];
                         dv_mgr_now(now);
                         json_object_set_new(host, "state", json_string("connected"));
@@ -262,8 +270,11 @@ static void do_heartbeat(struct dv_api *a)
                                 dv_mgr_event(m, a->user, "host.connected", "host", host,
                                              "host '%s' is connected again",
                                              dv_doc_str(host, "name"));
+                        dv_netsync_kick(m, dv_doc_str(host, "id"));
                 }
                 reconcile_vms(a, host, json_object_get(body, "vms"), stop);
+                dv_vm_tools_heartbeat(m, host, json_object_get(body, "vms"), a->user);
+                dv_ha_rt_heartbeat(m, host, json_object_get(body, "vms"));
         }
         dv_mgr_unlock(m);
         json_decref(host);

@@ -5,19 +5,17 @@
 
 #include "agent.h"
 #include "api.h"
+#include "api-vm-ha.h"
+#include "dvs.h"
 #include "log.h"
+#include "net.h"
 #include "sched-place.h"
 #include "validate.h"
 #include "view.h"
 #include "vm-ops.h"
+#include "vm-tools.h"
 
 #define VM_UID_FIRST 100000
-
-/* Port groups arrive with the DVS; until then none exists. */
-static json_t *portgroup_get(struct dv_mgr *m, const char *name)
-{
-        return NULL;
-}
 
 static bool host_has_datastore(json_t *host, const char *name)
 {
@@ -36,18 +34,22 @@ struct sched_snapshot {
         json_t *hosts;                 /* host documents */
         struct dv_sched_host *sh;      /* one per host */
         const char **names;            /* datastore names, all hosts */
+        json_t *dvs;                   /* per host: array of DVS names (sh[i].dvs points in) */
+        const char **dvs_names;        /* DVS names, all hosts */
 };
 
 static void snapshot_free(struct sched_snapshot *s)
 {
         free(s->sh);
         free(s->names);
+        free(s->dvs_names);
+        json_decref(s->dvs);
         json_decref(s->hosts);
 }
 
 static int snapshot(struct dv_mgr *m, struct sched_snapshot *s)
 {
-        size_t i, n, total = 0, k = 0;
+        size_t i, n, total = 0, k = 0, total_dvs = 0, kd = 0;
         json_t *h, *d;
         int r;
 
@@ -55,11 +57,21 @@ static int snapshot(struct dv_mgr *m, struct sched_snapshot *s)
         if (r < 0)
                 return r;
         n = json_array_size(s->hosts);
-        json_array_foreach(s->hosts, i, h)
+        s->dvs = json_array();
+        json_array_foreach(s->hosts, i, h) {
+                json_t *names = NULL;
+
                 total += json_array_size(json_object_get(h, "datastores"));
+                r = dv_dvs_of_host(m, dv_doc_str(h, "id"), &names);
+                if (r < 0)
+                        return r;
+                total_dvs += json_array_size(names);
+                json_array_append_new(s->dvs, names);
+        }
         s->sh = calloc(n + 1, sizeof(*s->sh));
         s->names = calloc(total + 1, sizeof(*s->names));
-        if (!s->sh || !s->names)
+        s->dvs_names = calloc(total_dvs + 1, sizeof(*s->dvs_names));
+        if (!s->sh || !s->names || !s->dvs_names)
                 return -ENOMEM;
         json_array_foreach(s->hosts, i, h) {
                 struct dv_sched_host *x = &s->sh[i];
@@ -78,6 +90,10 @@ static int snapshot(struct dv_mgr *m, struct sched_snapshot *s)
                 json_array_foreach(json_object_get(h, "datastores"), j, d)
                         s->names[k++] = dv_doc_str(d, "name");
                 x->n_datastores = json_array_size(json_object_get(h, "datastores"));
+                x->dvs = &s->dvs_names[kd];
+                json_array_foreach(json_array_get(s->dvs, i), j, d)
+                        s->dvs_names[kd++] = json_string_value(d);
+                x->n_dvs = json_array_size(json_array_get(s->dvs, i));
         }
         return 0;
 }
@@ -131,8 +147,10 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
         struct dv_error err = { 0 };
         struct sched_snapshot snap = { 0 };
         struct dv_sched_req sreq = { .cpus = q->cpus, .memory_mib = q->memory_mib };
-        const char *ds_names[DV_VM_DISKS_MAX];
+        const char *ds_names[DV_VM_DISKS_MAX], *dvs_names[DV_VM_NICS_MAX];
+        const char *gateways[DV_VM_NICS_MAX];
         json_t *image = NULL, *host = NULL, *existing, *macs = NULL, *vm = NULL, *disks, *nics;
+        json_t *pgs = json_array();
         char id[37], now[32];
         size_t idx;
         int64_t uid;
@@ -147,13 +165,30 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
         } else {
                 image = dv_mgr_get(m, DV_KIND_IMAGE, "default"); /* may be NULL */
         }
-        for (size_t i = 0; i < q->n_nics; i++)
-                if (!portgroup_get(m, q->nics[i].portgroup)) {
+        for (size_t i = 0; i < q->n_nics; i++) {
+                const struct dv_nic_req *n = &q->nics[i];
+                json_t *pg = dv_mgr_get(m, DV_KIND_PORTGROUP, n->portgroup);
+                const char *dvs;
+                bool seen = false;
+
+                if (!pg) {
                         dv_api_error(a, 404, "unknown-portgroup",
-                                     "nics[%zu]: portgroup '%s' not found", i,
-                                     q->nics[i].portgroup);
+                                     "nics[%zu]: portgroup '%s' not found", i, n->portgroup);
                         goto out;
                 }
+                json_array_append_new(pgs, pg);
+                if (dv_nic_fit_portgroup(n->ip, n->prefix, n->gateway, pg, &gateways[i], &err) <
+                    0) {
+                        dv_api_error(a, err.status, err.code, "nics[%zu]: %s", i, err.message);
+                        goto out;
+                }
+                dvs = dv_doc_str(pg, "dvs");
+                for (size_t j = 0; j < sreq.n_dvs; j++)
+                        seen = seen || dv_streq(dvs_names[j], dvs);
+                if (!seen && dvs)
+                        dvs_names[sreq.n_dvs++] = dvs;
+        }
+        sreq.dvs = dvs_names;
         if (q->host) {
                 host = dv_mgr_get(m, DV_KIND_HOST, q->host);
                 if (!host) {
@@ -241,9 +276,10 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                 json_object_set_new(macs, mac, json_string(q->name));
                 json_array_append_new(
                         nics, json_pack("{s:s,s:s,s:s,s:s?,s:o,s:s?}", "name", name, "portgroup",
-                                        n->portgroup, "mac", mac, "ip", n->ip, "prefix",
+                                        dv_doc_str(json_array_get(pgs, i), "name"), "mac", mac,
+                                        "ip", n->ip, "prefix",
                                         n->ip ? json_integer(n->prefix) : json_null(), "gateway",
-                                        n->gateway));
+                                        gateways[i]));
         }
         if (r < 0) {
                 json_decref(disks);
@@ -268,6 +304,7 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
         *ret_vm = vm;
 out:
         snapshot_free(&snap);
+        json_decref(pgs);
         json_decref(macs);
         json_decref(image);
         json_decref(host);
@@ -573,12 +610,17 @@ void dv_api_vms(struct dv_api *a)
                 return;
         }
         sub = a->nseg == 3 ? a->segs[2] : NULL;
+        if (sub && dv_api_vm_tools_match(sub)) {
+                dv_api_vm_tools(a, sub); /* api-vm-tools.c */
+                return;
+        }
         if (sub && strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "reboot") &&
             strcmp(sub, "console")) {
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
                 return;
         }
-        if (sub ? !dv_api_is(a, "POST") : !(dv_api_is(a, "GET") || dv_api_is(a, "DELETE"))) {
+        if (sub ? !dv_api_is(a, "POST")
+                : !(dv_api_is(a, "GET") || dv_api_is(a, "DELETE") || dv_api_is(a, "PATCH"))) {
                 dv_api_bad_method(a);
                 return;
         }
@@ -589,6 +631,8 @@ void dv_api_vms(struct dv_api *a)
         }
         if (!sub && dv_api_is(a, "GET"))
                 dv_api_reply(a, 200, dv_view(vm));
+        else if (!sub && dv_api_is(a, "PATCH"))
+                dv_api_vm_patch(a, vm); /* HA settings: api-vm-ha.c */
         else if (!sub)
                 vm_action(a, vm, ACT_DELETE);
         else if (strcmp(sub, "start") == 0)

@@ -46,3 +46,6 @@ void dv_api_tasks(struct dv_api *a);
 void dv_api_events(struct dv_api *a);
 void dv_api_alarms(struct dv_api *a);
 void dv_api_agent(struct dv_api *a);
+void dv_api_dvs(struct dv_api *a);
+void dv_api_portgroups(struct dv_api *a);
+void dv_api_clusters(struct dv_api *a); /* api-clusters.c */

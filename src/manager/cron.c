@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "ha-env.h"
 #include "log.h"
 #include "vm-ops.h"
 
@@ -11,6 +12,7 @@
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
 #define KEEP_EVENTS 100000
 #define KEEP_TASKS 10000
+#define HA_EVERY_MS 400 /* with CRON_TICK_MS: an HA tick every ~400-600 ms */
 
 struct dv_cron {
         struct dv_mgr *m;      /* the manager */
@@ -21,6 +23,7 @@ struct dv_cron {
         json_t *retry_at;      /* vm id -> earliest next cleanup (monotonic ms) */
         int64_t last_cleanup;  /* monotonic ms */
         int64_t last_prune;    /* monotonic ms */
+        int64_t last_ha;       /* monotonic ms */
 };
 
 /* Hosts silent for longer than the timeout become unreachable. */
@@ -113,6 +116,10 @@ static void tick(struct dv_cron *c)
         int64_t now = dv_now_ms();
 
         check_hosts(c);
+        if (now - c->last_ha >= HA_EVERY_MS) {
+                c->last_ha = now;
+                dv_ha_rt_tick(c->m); /* ha-env.c */
+        }
         if (now - c->last_cleanup >= CLEANUP_EVERY_MS) {
                 c->last_cleanup = now;
                 finish_cleanups(c);

@@ -1,6 +1,6 @@
 /* The one place for periodic work (like Redis' serverCron): host liveness,
- * finishing VM removals that a failure interrupted, pruning old events and
- * tasks. Runs on its own thread. */
+ * HA (ha-env.c), finishing VM removals that a failure interrupted, pruning
+ * old events and tasks. Runs on its own thread. */
 #pragma once
 
 #include "manager.h"

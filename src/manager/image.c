@@ -43,6 +43,8 @@ int dv_image_register_dir(struct dv_mgr *m, const char *dir, struct dv_error *er
 {
         _cleanup_(freep) char *path = dv_asprintf("%s/image.json", dir);
         _cleanup_(freep) char *text = NULL, *kernel = NULL, *initrd = NULL, *realdir = NULL;
+        _cleanup_(freep) char *tools = NULL;
+        off_t tools_size = 0;
         json_t *meta = NULL, *img = NULL, *old = NULL;
         const char *kind, *cmdline;
         char now[32], id[37];
@@ -69,6 +71,10 @@ int dv_image_register_dir(struct dv_mgr *m, const char *dir, struct dv_error *er
                 r = image_file(dir, dv_doc_str(meta, "initrd"), &initrd, &size, err);
         if (r < 0)
                 goto out;
+        /* The drover-tools the image has, pushed by tools-upgrade (optional). */
+        if (dv_doc_str(meta, "tools_binary") &&
+            image_file(dir, dv_doc_str(meta, "tools_binary"), &tools, &tools_size, NULL) < 0)
+                tools = NULL;
 
         dv_mgr_lock(m);
         old = dv_mgr_get(m, DV_KIND_IMAGE, "default");
@@ -89,6 +95,7 @@ int dv_image_register_dir(struct dv_mgr *m, const char *dir, struct dv_error *er
         json_object_set_new(img, "initrd", json_string(initrd));
         dv_doc_set_str(img, "cmdline", cmdline);
         dv_doc_set_str(img, "path", realdir ? realdir : dir);
+        dv_doc_set_str(img, "tools", tools);
         json_object_set_new(img, "format", json_null());
         json_object_set_new(img, "size_bytes", json_integer((json_int_t)size));
         if (!old) {

@@ -6,6 +6,8 @@
 
 #include "api.h"
 #include "cron.h"
+#include "dvs.h"
+#include "ha-env.h"
 #include "http.h"
 #include "image.h"
 #include "log.h"
@@ -135,6 +137,7 @@ int main(int argc, char **argv)
         if (r < 0)
                 return dv_log_errno(r, "cannot open the store %s: %m", db_path), 1;
         pthread_mutex_init(&m.lock, NULL);
+        pthread_mutex_init(&m.net_lock, NULL);
         m.host_rt = json_object();
 
         r = dv_recover(&m);
@@ -154,9 +157,19 @@ int main(int argc, char **argv)
                         goto out;
                 }
         }
+        r = dv_ha_rt_new(&m, &m.ha);
+        if (r < 0) {
+                dv_log_errno(r, "cannot set up HA: %m");
+                goto out;
+        }
         r = dv_cron_start(&m, &cron);
         if (r < 0) {
                 dv_log_errno(r, "cannot start the cron thread: %m");
+                goto out;
+        }
+        r = dv_netsync_start(&m);
+        if (r < 0) {
+                dv_log_errno(r, "cannot start the netsync thread: %m");
                 goto out;
         }
         r = dv_http_server_start(m.cfg.listen, MAX_BODY, dv_api_handle, &m, &http);
@@ -173,7 +186,10 @@ int main(int argc, char **argv)
         r = 0;
 out:
         dv_http_server_stop(http); /* waits for requests in flight */
+        dv_netsync_stop(&m);
         dv_cron_stop(cron);
+        dv_ha_rt_free(m.ha); /* after the cron thread and the API: joins the BMC workers */
+        m.ha = NULL;
         if (m.tasks) {
                 left = dv_tasks_shutdown(m.tasks, SHUTDOWN_WAIT_MS);
                 if (left > 0) {
@@ -187,6 +203,7 @@ out:
         dv_store_close(m.store);
         json_decref(m.host_rt);
         pthread_mutex_destroy(&m.lock);
+        pthread_mutex_destroy(&m.net_lock);
         dv_info("stopped");
         return r < 0 ? 1 : 0;
 }

@@ -1,6 +1,9 @@
 /* The manager's shared state and the helpers every module of droverd uses.
  *
  * Lock order (never take them the other way round):
+ *   0. dv_mgr.net_lock - serializes changes of the DVS (dvs, port groups,
+ *                      hosts joining or leaving a DVS, VLAN retags and the
+ *                      pushes of netsync), including their agent calls.
  *   1. dv_mgr.lock   - serializes read-check-write sequences on documents
  *                      (a VM's state, placement, a host's state) and guards
  *                      host_rt. Never held during a call to an agent.
@@ -25,6 +28,9 @@ struct dv_mgr_config {
         int64_t heartbeat_timeout_ms; /* hosts silent longer are unreachable */
 };
 
+struct dv_netsync;
+struct dv_ha_rt;
+
 struct dv_mgr {
         struct dv_mgr_config cfg;  /* from the command line */
         char token[65];            /* the admin token (64 hex chars) */
@@ -32,6 +38,9 @@ struct dv_mgr {
         struct dv_tasks *tasks;    /* the worker pool */
         pthread_mutex_t lock;      /* see the lock order above */
         json_t *host_rt;           /* host id -> {"seen_ms","last_heartbeat","metrics"}; under lock */
+        pthread_mutex_t net_lock;  /* see the lock order above */
+        struct dv_netsync *netsync; /* pushes DVS configuration to agents, or NULL */
+        struct dv_ha_rt *ha;       /* HA runtime (ha-env.h), or NULL */
 };
 
 /* Users named in tasks and events. */

@@ -4,7 +4,8 @@
  * Admission counts every VM placed on a host, whatever its state (a stopped
  * VM keeps its reservation so that it can always start where it is):
  * unreserved = memory_mib - reserved_mib. vCPUs are not reserved; a VM
- * needs cpus <= the host's CPUs. */
+ * needs cpus <= the host's CPUs. A VM with NICs is placed only on hosts
+ * attached to every DVS its port groups belong to. */
 #pragma once
 
 #include "error.h"
@@ -19,6 +20,8 @@ struct dv_sched_host {
         int64_t reserved_mib;          /* sum of memory of the VMs placed on it */
         const char *const *datastores; /* datastore names on the host */
         size_t n_datastores;
+        const char *const *dvs;        /* names of the DVSs the host is attached to */
+        size_t n_dvs;
 };
 
 struct dv_sched_req {
@@ -28,11 +31,15 @@ struct dv_sched_req {
         const char *const *datastores; /* datastores the disks name */
         size_t n_datastores;
         bool need_local;               /* a disk uses the host's "HOST-local" */
+        const char *const *dvs;        /* DVSs the NICs' port groups belong to */
+        size_t n_dvs;
 };
 
 /* Chooses a host: the one asked for, else the connected host with the most
  * unreserved memory that fits (ties: the first by name). Errors: 409
- * insufficient-resources, 409 invalid-state (asked-for host not
- * connected), 404 unknown-datastore (asked-for host lacks a datastore). */
+ * insufficient-resources (also: no host, or not the asked-for host, is
+ * attached to a needed DVS; the message names it), 409 invalid-state
+ * (asked-for host not connected), 404 unknown-datastore (asked-for host
+ * lacks a datastore). */
 int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                    const struct dv_sched_req *req, size_t *ret_index, struct dv_error *err);

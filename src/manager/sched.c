@@ -25,6 +25,20 @@ static const char *missing_datastore(const struct dv_sched_host *h,
         return NULL;
 }
 
+/* The first DVS the VM needs that h is not attached to, or NULL. */
+static const char *missing_dvs(const struct dv_sched_host *h, const struct dv_sched_req *req)
+{
+        for (size_t i = 0; i < req->n_dvs; i++) {
+                bool found = false;
+
+                for (size_t j = 0; j < h->n_dvs && !found; j++)
+                        found = dv_streq(h->dvs[j], req->dvs[i]);
+                if (!found)
+                        return req->dvs[i];
+        }
+        return NULL;
+}
+
 static int64_t unreserved(const struct dv_sched_host *h)
 {
         return h->memory_mib - h->reserved_mib;
@@ -35,11 +49,43 @@ static bool fits(const struct dv_sched_host *h, const struct dv_sched_req *req)
         return unreserved(h) >= req->memory_mib && h->cpus >= req->cpus;
 }
 
+static bool host_usable(const struct dv_sched_host *h, const struct dv_sched_req *req)
+{
+        char local[DV_NAME_MAX + 8];
+
+        return h->connected && !missing_datastore(h, req, local, sizeof(local));
+}
+
+/* No usable host is attached to every DVS: name one no usable host has, if
+ * there is one. */
+static int dvs_error(const struct dv_sched_host *hosts, size_t n_hosts,
+                     const struct dv_sched_req *req, const char *first, struct dv_error *err)
+{
+        for (size_t k = 0; k < req->n_dvs; k++) {
+                bool any = false;
+
+                for (size_t i = 0; i < n_hosts && !any; i++)
+                        for (size_t j = 0; j < hosts[i].n_dvs && !any; j++)
+                                any = host_usable(&hosts[i], req) &&
+                                      dv_streq(hosts[i].dvs[j], req->dvs[k]);
+                if (!any)
+                        return dv_error_set(err, 409, "insufficient-resources",
+                                            "no connected host with the vm's datastores is "
+                                            "attached to dvs '%s', which the vm's nics need",
+                                            req->dvs[k]);
+        }
+        return dv_error_set(err, 409, "insufficient-resources",
+                            "no connected host is attached to every dvs the vm's nics need "
+                            "(e.g. '%s')",
+                            first);
+}
+
 int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                    const struct dv_sched_req *req, size_t *ret_index, struct dv_error *err)
 {
         char local[DV_NAME_MAX + 8];
-        size_t best = SIZE_MAX, candidates = 0;
+        size_t best = SIZE_MAX, candidates = 0, with_ds = 0;
+        const char *no_dvs = NULL;
 
         if (req->host_id) {
                 for (size_t i = 0; i < n_hosts; i++) {
@@ -56,6 +102,12 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                                 return dv_error_set(err, 404, "unknown-datastore",
                                                     "host '%s' has no datastore '%s'", h->name,
                                                     ds);
+                        ds = missing_dvs(h, req);
+                        if (ds)
+                                return dv_error_set(err, 409, "insufficient-resources",
+                                                    "host '%s' is not attached to dvs '%s', "
+                                                    "which the vm's nics need",
+                                                    h->name, ds);
                         if (h->cpus < req->cpus)
                                 return dv_error_set(err, 409, "insufficient-resources",
                                                     "host '%s' has %lld CPUs, the vm needs %lld",
@@ -77,8 +129,16 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
         for (size_t i = 0; i < n_hosts; i++) {
                 const struct dv_sched_host *h = &hosts[i];
 
+                const char *d;
+
                 if (!h->connected || missing_datastore(h, req, local, sizeof(local)))
                         continue;
+                with_ds++;
+                d = missing_dvs(h, req);
+                if (d) {
+                        no_dvs = no_dvs ? no_dvs : d;
+                        continue;
+                }
                 candidates++;
                 if (!fits(h, req))
                         continue;
@@ -88,9 +148,11 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                         best = i;
         }
         if (best == SIZE_MAX) {
-                if (candidates == 0)
+                if (with_ds == 0)
                         return dv_error_set(err, 409, "insufficient-resources",
                                             "no connected host has the datastores the vm needs");
+                if (candidates == 0)
+                        return dvs_error(hosts, n_hosts, req, no_dvs, err);
                 return dv_error_set(err, 409, "insufficient-resources",
                                     "no connected host has %lld MiB of unreserved memory and %lld CPUs",
                                     (long long)req->memory_mib, (long long)req->cpus);

@@ -2,7 +2,7 @@
  * commit is on disk when it returns), guarded by one recursive mutex so that
  * a transaction can span several operations of one thread.
  *
- * Schema (user_version 1): one table per kind holding the JSON document in
+ * Schema (user_version 3; 1 had no dvs/portgroups, 2 no clusters): one table per kind holding the JSON document in
  * "doc" next to the indexed columns extracted from it; "kv" for counters;
  * "events" append-only with AUTOINCREMENT ids (never reused, even after
  * pruning). */
@@ -52,6 +52,13 @@ static const struct kind_desc kinds[_DV_KIND_MAX] = {
         [DV_KIND_TASK] = { "task", "tasks", false, "seq DESC",
                            { { "id", "id", NULL }, { "state", "state", NULL },
                              { "target_id", "target", "id" } } },
+        [DV_KIND_DVS] = { "dvs", "dvs", true, "name",
+                          { { "id", "id", NULL }, { "name", "name", NULL } } },
+        [DV_KIND_PORTGROUP] = { "portgroup", "portgroups", true, "name",
+                                { { "id", "id", NULL }, { "name", "name", NULL },
+                                  { "dvs_id", "dvs_id", NULL } } },
+        [DV_KIND_CLUSTER] = { "cluster", "clusters", true, "name",
+                              { { "id", "id", NULL }, { "name", "name", NULL } } },
 };
 
 /* Migrations: schema_sql[i] takes user_version i to i + 1. */
@@ -74,6 +81,13 @@ static const char *const schema_sql[] = {
         "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,"
         "  user TEXT NOT NULL, kind TEXT NOT NULL, target_kind TEXT, target_id TEXT,"
         "  target_name TEXT, message TEXT NOT NULL);",
+        /* 1 -> 2: the distributed virtual switch. */
+        "CREATE TABLE dvs (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);"
+        "CREATE TABLE portgroups (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  dvs_id TEXT NOT NULL REFERENCES dvs(id), doc TEXT NOT NULL);"
+        "CREATE INDEX portgroups_dvs ON portgroups(dvs_id);",
+        /* 2 -> 3: clusters (HA settings). */
+        "CREATE TABLE clusters (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);",
 };
 
 const char *dv_kind_name(enum dv_kind kind)
@@ -406,8 +420,8 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
         struct sqlite_store *s = SS(store);
         _cleanup_(finalizep) sqlite3_stmt *st = NULL;
         _cleanup_(freep) char *sql = NULL;
-        const char *vals[3];
-        const char *names[3] = { "host_id", "image_id", "state" };
+        const char *vals[4];
+        const char *names[4] = { "host_id", "image_id", "state", "dvs_id" };
         json_t *arr;
         int r;
 
@@ -418,8 +432,9 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
         vals[0] = f->host_id;
         vals[1] = f->image_id;
         vals[2] = f->state;
+        vals[3] = f->dvs_id;
         sql = dv_asprintf("SELECT doc FROM %s WHERE 1", kinds[kind].table);
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
                 char *ns;
                 if (!vals[i])
                         continue;
@@ -438,7 +453,7 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
         arr = json_array();
         lock(s);
         r = prepare(s, sql, &st);
-        for (int i = 0; r >= 0 && i < 3; i++)
+        for (int i = 0; r >= 0 && i < 4; i++)
                 if (vals[i])
                         r = errno_from_sqlite(
                                 sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_TRANSIENT));

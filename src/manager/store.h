@@ -19,6 +19,9 @@ enum dv_kind {
         DV_KIND_VM,    /* vms: id, name, host_id, image_id, state */
         DV_KIND_IMAGE, /* images: id, name */
         DV_KIND_TASK,  /* tasks: id, state, target.id; listed newest first */
+        DV_KIND_DVS,   /* dvs: id, name (distributed virtual switches) */
+        DV_KIND_PORTGROUP, /* portgroups: id, name, dvs_id */
+        DV_KIND_CLUSTER, /* clusters: id, name (HA settings; one "default" for now) */
         _DV_KIND_MAX,
 };
 
@@ -29,6 +32,7 @@ struct dv_store_filter {
         const char *host_id;   /* vms placed on this host */
         const char *image_id;  /* vms booting this image */
         const char *state;     /* objects in this state */
+        const char *dvs_id;    /* port groups of this DVS */
         int limit;             /* at most this many (0: no limit) */
 };
 
@@ -61,8 +65,8 @@ struct dv_store_ops {
         int (*commit)(struct dv_store *store);
         void (*rollback)(struct dv_store *store);
 
-        /* Documents must have string "id" (and "name" for hosts, vms,
-         * images). insert: -EEXIST when the id or the name is taken.
+        /* Documents must have string "id" (and "name" for every kind but
+         * tasks). insert: -EEXIST when the id or the name is taken.
          * update: -ENOENT when missing, -EEXIST when the new name is taken.
          * remove: -ENOENT when missing. get: by id, else by name; -ENOENT. */
         int (*insert)(struct dv_store *store, enum dv_kind kind, json_t *doc);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "vm-tools.h"
 
 /* Prefix the message of err with the element it is about ("disks[2]: "). */
 _printf_(3, 4) static int in_element(int r, struct dv_error *err, const char *fmt, ...)
@@ -265,7 +266,7 @@ int dv_validate_register(json_t *body, struct dv_register_req *ret, struct dv_er
 {
         static const char *const keys[] = { "name", "url", "hostname", "cpus", "cpu_model",
                                             "cpu_flags", "memory_mib", "accel", "version",
-                                            "datastores", NULL };
+                                            "datastores", "uplink", NULL };
         static const char *const ds_keys[] = { "name", "path", "capacity_gib", "free_gib",
                                                NULL };
         struct dv_register_req q = { 0 };
@@ -293,6 +294,11 @@ int dv_validate_register(json_t *body, struct dv_register_req *ret, struct dv_er
                 r = dv_error_set(err, 400, "invalid-field", "field 'accel' must be kvm or tcg");
         if (r >= 0)
                 r = get_short_string(body, "version", true, 64, &q.version, err);
+        if (r >= 0)
+                r = dv_json_get_string(body, "uplink", false, &q.uplink, err);
+        if (r >= 0 && q.uplink && !dv_ifname_valid(q.uplink))
+                r = dv_error_set(err, 400, "invalid-field",
+                                 "field 'uplink': '%.40s' is not a network interface name", q.uplink);
         if (r >= 0)
                 r = get_array(body, "cpu_flags", 1024, &flags, err);
         if (r >= 0)
@@ -345,7 +351,7 @@ static int validate_vmstatus(json_t *o, struct dv_error *err)
 {
         static const char *const keys[] = { "id", "name", "state", "pid", "started_at",
                                             "cpu_pct", "rss_mib", "console_log", "vnc",
-                                            "reason", NULL };
+                                            "reason", "tools", NULL };
         const char *id = NULL, *state = NULL, *s = NULL;
         int64_t pid;
         json_t *v;
@@ -372,6 +378,8 @@ static int validate_vmstatus(json_t *o, struct dv_error *err)
                 r = get_short_string(o, "reason", false, 256, &s, err);
         if (r >= 0)
                 r = get_short_string(o, "started_at", false, 64, &s, err);
+        if (r >= 0)
+                r = dv_validate_vm_tools_status(json_object_get(o, "tools"), err); /* vm-tools.c */
         for (int k = 0; r >= 0 && k < 2; k++) {
                 const char *key = k == 0 ? "cpu_pct" : "rss_mib";
                 v = json_object_get(o, key);
@@ -469,4 +477,165 @@ int dv_validate_bool_arg(const char *name, const char *arg, bool *ret, struct dv
                 return 0;
         }
         return dv_error_set(err, 400, "invalid-field", "query '%s' must be true or false", name);
+}
+
+/* ---- the distributed virtual switch ---- */
+
+uint32_t dv_prefix_mask(int prefix)
+{
+        if (prefix <= 0)
+                return 0;
+        if (prefix >= 32)
+                return 0xffffffffu;
+        return (uint32_t)(0xffffffffull << (32 - prefix));
+}
+
+bool dv_cidr_parse(const char *s, uint32_t *ret_addr, int *ret_prefix)
+{
+        char ip[16];
+        const char *slash;
+        int64_t prefix;
+
+        if (!s)
+                return false;
+        slash = strchr(s, '/');
+        if (!slash || (size_t)(slash - s) >= sizeof(ip) || !slash[1] || strlen(slash + 1) > 2)
+                return false;
+        memcpy(ip, s, (size_t)(slash - s));
+        ip[slash - s] = 0;
+        for (const char *p = slash + 1; *p; p++)
+                if (!isdigit((unsigned char)*p))
+                        return false;
+        if (dv_parse_int64(slash + 1, 1, 32, &prefix) < 0 || !dv_ipv4_parse(ip, ret_addr))
+                return false;
+        if (ret_prefix)
+                *ret_prefix = (int)prefix;
+        return true;
+}
+
+bool dv_ifname_valid(const char *s)
+{
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > DV_IFNAME_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (*p == '/' || *p == ':' || (unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+                        return false;
+        return true;
+}
+
+int dv_validate_dvs_create(json_t *body, struct dv_dvs_req *ret, struct dv_error *err)
+{
+        static const char *const keys[] = { "name", NULL };
+        struct dv_dvs_req q = { 0 };
+        int r;
+
+        r = dv_json_check_keys(body, keys, err);
+        if (r >= 0)
+                r = dv_json_get_name(body, "name", true, &q.name, err);
+        if (r < 0)
+                return r;
+        *ret = q;
+        return 0;
+}
+
+int dv_validate_dvs_add_host(json_t *body, struct dv_dvs_host_req *ret, struct dv_error *err)
+{
+        static const char *const keys[] = { "host", "uplink", NULL };
+        struct dv_dvs_host_req q = { 0 };
+        int r;
+
+        r = dv_json_check_keys(body, keys, err);
+        if (r >= 0)
+                r = dv_json_get_name(body, "host", true, &q.host, err);
+        if (r >= 0)
+                r = dv_json_get_string(body, "uplink", false, &q.uplink, err);
+        if (r < 0)
+                return r;
+        if (q.uplink && !dv_ifname_valid(q.uplink))
+                return dv_error_set(err, 400, "invalid-field",
+                                    "field 'uplink': '%.40s' is not a network interface name "
+                                    "(1-15 characters, no '/', ':' or spaces)",
+                                    q.uplink);
+        *ret = q;
+        return 0;
+}
+
+int dv_validate_portgroup_create(json_t *body, struct dv_portgroup_req *ret,
+                                 struct dv_error *err)
+{
+        static const char *const keys[] = { "name", "dvs", "vlan", "subnet", "gateway", NULL };
+        struct dv_portgroup_req q = { 0 };
+        uint32_t net = 0, gw, mask;
+        int prefix = 0, r;
+
+        r = dv_json_check_keys(body, keys, err);
+        if (r >= 0)
+                r = dv_json_get_name(body, "name", true, &q.name, err);
+        if (r >= 0)
+                r = dv_json_get_name(body, "dvs", true, &q.dvs, err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "vlan", true, 0, DV_VLAN_MAX, &q.vlan, err);
+        if (r >= 0)
+                r = dv_json_get_string(body, "subnet", false, &q.subnet, err);
+        if (r >= 0)
+                r = dv_json_get_string(body, "gateway", false, &q.gateway, err);
+        if (r < 0)
+                return r;
+        if (q.subnet) {
+                if (!dv_cidr_parse(q.subnet, &net, &prefix))
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "field 'subnet': '%.40s' is not an IPv4 network "
+                                            "(a.b.c.d/1..32)",
+                                            q.subnet);
+                mask = dv_prefix_mask(prefix);
+                if (net & ~mask) {
+                        uint32_t n = net & mask;
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "field 'subnet': %s has host bits set (the network "
+                                            "is %u.%u.%u.%u/%d)",
+                                            q.subnet, n >> 24, (n >> 16) & 0xff, (n >> 8) & 0xff,
+                                            n & 0xff, prefix);
+                }
+        }
+        if (q.gateway) {
+                if (!q.subnet)
+                        return dv_error_set(err, 400, "missing-field",
+                                            "field 'subnet' is required with 'gateway'");
+                if (!dv_ipv4_parse(q.gateway, &gw))
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "field 'gateway': '%.40s' is not an IPv4 address",
+                                            q.gateway);
+                mask = dv_prefix_mask(prefix);
+                if ((gw & mask) != net)
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "field 'gateway': %s is not inside %s", q.gateway,
+                                            q.subnet);
+                if (prefix <= 30 && ((gw & ~mask) == 0 || (gw & ~mask) == ~mask))
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "field 'gateway': %s is the network or broadcast "
+                                            "address of %s",
+                                            q.gateway, q.subnet);
+        }
+        *ret = q;
+        return 0;
+}
+
+int dv_validate_portgroup_patch(json_t *body, int64_t *ret_vlan, struct dv_error *err)
+{
+        static const char *const keys[] = { "vlan", NULL };
+        int64_t vlan = 0;
+        int r;
+
+        r = dv_json_check_keys(body, keys, err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "vlan", true, 0, DV_VLAN_MAX, &vlan, err);
+        if (r < 0)
+                return r;
+        *ret_vlan = vlan;
+        return 0;
 }

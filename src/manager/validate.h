@@ -71,6 +71,7 @@ struct dv_register_req {
         const char *cpu_model; /* e.g. "EPYC" */
         const char *accel;     /* "kvm" or "tcg" */
         const char *version;   /* the agent's version */
+        const char *uplink;    /* the host's default DVS uplink (dv_ifname_valid), or NULL */
         int64_t cpus;          /* logical CPUs */
         int64_t memory_mib;    /* physical memory */
         json_t *cpu_flags;     /* borrowed array of strings, or NULL */
@@ -93,9 +94,47 @@ struct dv_image_req {
 
 int dv_validate_image_import(json_t *body, struct dv_image_req *ret, struct dv_error *err);
 
+/* ---- the distributed virtual switch ---- */
+
+#define DV_VLAN_MAX 4094
+#define DV_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
+
+struct dv_dvs_req {
+        const char *name; /* valid name */
+};
+
+int dv_validate_dvs_create(json_t *body, struct dv_dvs_req *ret, struct dv_error *err);
+
+struct dv_dvs_host_req {
+        const char *host;   /* host id or name */
+        const char *uplink; /* the host's NIC (dv_ifname_valid), or NULL: the host's default */
+};
+
+int dv_validate_dvs_add_host(json_t *body, struct dv_dvs_host_req *ret, struct dv_error *err);
+
+struct dv_portgroup_req {
+        const char *name;    /* valid name */
+        const char *dvs;     /* DVS id or name */
+        int64_t vlan;        /* 0..4094, 0 = untagged */
+        const char *subnet;  /* "a.b.c.d/n" with no host bits, or NULL */
+        const char *gateway; /* a host address inside subnet, or NULL (needs subnet) */
+};
+
+int dv_validate_portgroup_create(json_t *body, struct dv_portgroup_req *ret,
+                                 struct dv_error *err);
+/* PATCH: {"vlan": 0..4094}. */
+int dv_validate_portgroup_patch(json_t *body, int64_t *ret_vlan, struct dv_error *err);
+
 /* Pieces, exposed for tests and reuse. */
 bool dv_ipv4_parse(const char *s, uint32_t *ret_addr);
 bool dv_mac_valid(const char *s); /* xx:xx:xx:xx:xx:xx, unicast, not zero */
+/* "a.b.c.d/n" with n in 1..32 (any host bits). */
+bool dv_cidr_parse(const char *s, uint32_t *ret_addr, int *ret_prefix);
+/* The netmask of a prefix (0..32). */
+uint32_t dv_prefix_mask(int prefix);
+/* A network interface name: 1..15 characters, no '/', ':', whitespace or
+ * control characters, not "." or "..". */
+bool dv_ifname_valid(const char *s);
 /* A query argument "limit" (NULL: def) in 1..max; 400 invalid-field. */
 int dv_validate_limit(const char *arg, int def, int max, int *ret, struct dv_error *err);
 /* A query argument boolean "true"/"false" (NULL: false). */

@@ -3,7 +3,10 @@
 #include <string.h>
 
 #include "agent.h"
+#include "dvs.h"
 #include "log.h"
+#include "net.h"
+#include "vm-tools.h"
 
 struct dv_vm_op *dv_vm_op_new(struct dv_mgr *m, const char *vm_id, const char *user)
 {
@@ -17,38 +20,55 @@ struct dv_vm_op *dv_vm_op_new(struct dv_mgr *m, const char *vm_id, const char *u
         return op;
 }
 
-json_t *dv_vm_spec_new(json_t *vm, json_t *image)
+json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets)
 {
-        json_t *disks = json_array(), *nics = json_array(), *boot, *d;
+        json_t *disks = json_array(), *nics = json_array(), *boot, *d, *spec, *tools;
+        _cleanup_(freep) char *netargs = dv_strdup("");
         size_t i;
 
         json_array_foreach(json_object_get(vm, "disks"), i, d)
                 json_array_append_new(disks, json_pack("{s:s?,s:s}", "path", dv_doc_str(d, "path"),
                                                        "format", "qcow2"));
-        json_array_foreach(json_object_get(vm, "nics"), i, d)
-                /* vlan and bridge come from the port group once the DVS exists. */
-                json_array_append_new(nics, json_pack("{s:s?,s:s?,s:n,s:n}", "mac",
+        json_array_foreach(json_object_get(vm, "nics"), i, d) {
+                json_t *net = json_object_get(nets, dv_doc_str(d, "portgroup"));
+                _cleanup_(freep) char *arg = dv_net_kernel_arg(d);
+                json_t *vlan = json_object_get(net, "vlan"), *bridge = json_object_get(net, "bridge");
+
+                json_array_append_new(nics, json_pack("{s:s?,s:s?,s:O,s:O}", "mac",
                                                       dv_doc_str(d, "mac"), "portgroup",
                                                       dv_doc_str(d, "portgroup"), "vlan",
-                                                      "bridge"));
+                                                      vlan ? vlan : json_null(), "bridge",
+                                                      bridge ? bridge : json_null()));
+                if (arg) {
+                        char *n = dv_asprintf("%s %s", netargs, arg);
+                        free(netargs);
+                        netargs = n;
+                }
+        }
         if (image && dv_streq(dv_doc_str(image, "kind"), "kernel")) {
                 const char *cmd = dv_doc_str(image, "cmdline");
                 _cleanup_(freep) char *cmdline =
-                        dv_asprintf("%s%sdrover.hostname=%s", cmd ? cmd : "",
-                                    cmd && *cmd ? " " : "", dv_doc_str(vm, "name"));
+                        dv_asprintf("%s%sdrover.hostname=%s%s", cmd ? cmd : "",
+                                    cmd && *cmd ? " " : "", dv_doc_str(vm, "name"), netargs);
                 boot = json_pack("{s:s,s:s?,s:s?,s:s}", "kind", "kernel", "kernel",
                                  dv_doc_str(image, "kernel"), "initrd",
                                  dv_doc_str(image, "initrd"), "cmdline", cmdline);
         } else {
                 boot = json_pack("{s:s}", "kind", "disk");
         }
-        return json_pack("{s:s?,s:s?,s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "id", dv_doc_str(vm, "id"),
+        spec = json_pack("{s:s?,s:s?,s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "id", dv_doc_str(vm, "id"),
                          "name", dv_doc_str(vm, "name"), "uid",
                          (json_int_t)dv_doc_int(vm, "uid", 0), "cpus",
                          (json_int_t)dv_doc_int(vm, "cpus", 1), "max_cpus",
                          (json_int_t)dv_doc_int(vm, "max_cpus", dv_doc_int(vm, "cpus", 1)),
                          "memory_mib", (json_int_t)dv_doc_int(vm, "memory_mib", 0), "disks",
                          disks, "nics", nics, "boot", boot);
+        tools = dv_vm_tools_spec(vm, nets); /* Tools' net-config (vm-tools.c) */
+        if (spec && tools)
+                json_object_set_new(spec, "tools", tools);
+        else
+                json_decref(tools);
+        return spec;
 }
 
 /* Load the VM and its host (new references). */
@@ -297,12 +317,82 @@ out:
 
 /* ---- vm.start ---------------------------------------------------------- */
 
+/* For the SPEC: port group name -> {"vlan","bridge"} of every NIC of vm.
+ * Every port group must exist and its DVS must be on the VM's host. */
+static int vm_nets(struct dv_mgr *m, json_t *vm, json_t *host, json_t **ret_nets,
+                   struct dv_error *err)
+{
+        json_t *nets = json_object(), *nic;
+        size_t i;
+        int r = 0;
+
+        json_array_foreach(json_object_get(vm, "nics"), i, nic) {
+                const char *name = dv_doc_str(nic, "portgroup");
+                json_t *pg = dv_mgr_get(m, DV_KIND_PORTGROUP, name);
+                json_t *dvs = pg ? dv_mgr_get(m, DV_KIND_DVS, dv_doc_str(pg, "dvs_id")) : NULL;
+
+                if (!pg || !dvs)
+                        r = dv_error_set(err, 409, "invalid-state",
+                                         "%s: portgroup '%s' %s", dv_doc_str(nic, "name"), name,
+                                         pg ? "has no dvs" : "no longer exists");
+                else if (!dv_dvs_host_entry(dvs, dv_doc_str(host, "id")))
+                        r = dv_error_set(err, 409, "insufficient-resources",
+                                         "%s: host '%s' is not attached to dvs '%s' of "
+                                         "portgroup '%s'",
+                                         dv_doc_str(nic, "name"), dv_doc_str(host, "name"),
+                                         dv_doc_str(dvs, "name"), name);
+                else
+                        json_object_set_new(nets, name,
+                                            json_pack("{s:O,s:O}", "vlan",
+                                                      json_object_get(pg, "vlan"), "bridge",
+                                                      json_object_get(dvs, "bridge")));
+                json_decref(pg);
+                json_decref(dvs);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                json_decref(nets);
+                return r;
+        }
+        *ret_nets = nets;
+        return 0;
+}
+
+/* A port group's VLAN may have changed while QEMU started (its retag found
+ * no port yet): tag the started VM's ports as the port groups are now. */
+static void recheck_vlans(struct dv_mgr *m, json_t *vm, json_t *host, json_t *nets)
+{
+        json_t *nic;
+        size_t i;
+
+        pthread_mutex_lock(&m->net_lock);
+        json_array_foreach(json_object_get(vm, "nics"), i, nic) {
+                const char *name = dv_doc_str(nic, "portgroup");
+                json_t *pg = dv_mgr_get(m, DV_KIND_PORTGROUP, name), *body;
+                struct dv_error err = { 0 };
+                int64_t vlan = dv_doc_int(json_object_get(nets, name), "vlan", -1);
+
+                if (pg && dv_doc_int(pg, "vlan", -1) != vlan) {
+                        body = json_pack("{s:s?,s:I,s:b}", "mac", dv_doc_str(nic, "mac"), "vlan",
+                                         (json_int_t)dv_doc_int(pg, "vlan", 0), "missing_ok", 1);
+                        if (dv_agent_call(host, "POST", "/agent/v1/ports/vlan", body,
+                                          DV_AGENT_TIMEOUT_MS, NULL, &err) < 0)
+                                dv_warn("vm %s %s: retag after start: %s", dv_doc_str(vm, "name"),
+                                        dv_doc_str(nic, "name"), err.message);
+                        json_decref(body);
+                }
+                json_decref(pg);
+        }
+        pthread_mutex_unlock(&m->net_lock);
+}
+
 void dv_vm_task_start(struct dv_task *t, void *data)
 {
         struct dv_vm_op *op = data;
         struct dv_error err = { 0 };
         struct state_change c = { 0 };
-        json_t *vm = NULL, *host = NULL, *image = NULL, *spec, *reply = NULL;
+        json_t *vm = NULL, *host = NULL, *image = NULL, *spec, *reply = NULL, *nets = NULL;
         _cleanup_(freep) char *path = NULL;
         int r;
 
@@ -317,7 +407,14 @@ void dv_vm_task_start(struct dv_task *t, void *data)
                 goto out;
         }
         image = dv_mgr_get(op->m, DV_KIND_IMAGE, dv_doc_str(vm, "image_id"));
-        spec = dv_vm_spec_new(vm, image);
+        r = vm_nets(op->m, vm, host, &nets, &err);
+        if (r < 0) {
+                c.reason = err.message; /* back to the state before */
+                json_decref(vm_update(op->m, op->vm_id, set_state, &c));
+                dv_task_fail(t, err.code, "%s", err.message);
+                goto out;
+        }
+        spec = dv_vm_spec_new(vm, image, nets);
         dv_task_progress(t, 20, "starting vm '%s' on host '%s'", dv_doc_str(vm, "name"),
                          dv_doc_str(host, "name"));
         path = dv_asprintf("/agent/v1/vms/%s/start", op->vm_id);
@@ -338,6 +435,7 @@ void dv_vm_task_start(struct dv_task *t, void *data)
                 c.state = "running";
                 c.status = json_object_get(reply, "vm");
                 json_decref(vm_update(op->m, op->vm_id, set_state, &c));
+                recheck_vlans(op->m, vm, host, nets);
                 dv_mgr_event(op->m, op->user, "vm.running", "vm", vm,
                              "vm '%s' is running on host '%s'", dv_doc_str(vm, "name"),
                              dv_doc_str(host, "name"));
@@ -345,6 +443,7 @@ void dv_vm_task_start(struct dv_task *t, void *data)
                                 dv_doc_str(vm, "name"));
         }
 out:
+        json_decref(nets);
         json_decref(reply);
         json_decref(image);
         json_decref(vm);

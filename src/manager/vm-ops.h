@@ -37,8 +37,11 @@ void dv_vm_task_reboot(struct dv_task *t, void *op);
 void dv_vm_task_delete(struct dv_task *t, void *op);
 
 /* The SPEC the agent starts a VM from (docs/api.md); image may be NULL
- * (boot from disk). Pure. */
-json_t *dv_vm_spec_new(json_t *vm, json_t *image);
+ * (boot from disk). nets maps a port group name to {"vlan","bridge"} (may
+ * be NULL; a NIC whose port group is missing gets null vlan and bridge).
+ * A kernel boot's command line gets drover.net=MAC,IP/PREFIX[,GW] for every
+ * NIC with an address. Pure. */
+json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets);
 
 /* Cron: a VM marked _cleanup with no active task: start a system vm.delete
  * task for it (m->lock held by the caller). */

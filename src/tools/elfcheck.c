@@ -50,6 +50,13 @@ int dv_elf_check_static_x86_64(int fd, char *why, size_t why_len)
                         return -EINVAL;
                 }
                 if (ph.p_type == PT_LOAD) {
+                        /* A truncated copy (the usual corruption) ends
+                         * before its last segment's bytes. */
+                        if (ph.p_offset > (uint64_t)st.st_size ||
+                            ph.p_filesz > (uint64_t)st.st_size - ph.p_offset) {
+                                snprintf(why, why_len, "truncated (a segment ends past the end of the file)");
+                                return -EINVAL;
+                        }
                         load = true;
                         if ((ph.p_flags & PF_X) && eh.e_entry >= ph.p_vaddr &&
                             eh.e_entry - ph.p_vaddr < ph.p_memsz)

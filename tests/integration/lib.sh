@@ -10,11 +10,13 @@ DV_BUILD=${DROVER_BUILD:-$DV_ROOT/build}
 DV_IMAGE_DIR=${DROVER_IMAGE_DIR:-$DV_ROOT/guest/out}
 DV_BIN=$DV_BUILD/src
 DROVER=$DV_BIN/cli/drover
+DV_TOOLS_BIN=$DV_BIN/tools/drover-tools
 DV_TMP=$(mktemp -d /tmp/drover-test.XXXXXX)
 # QEMU runs as an unprivileged per-VM uid: it must be able to reach its
 # run directory under here.
 chmod 0755 "$DV_TMP"
 DV_PIDS=()
+DV_CLEANUP_HOOKS=()   # commands run at exit after our processes are gone
 DV_FAILS=0
 DV_CHECKS=0
 DV_TEST=$(basename "$0" .sh)
@@ -46,6 +48,9 @@ dv_cleanup() {
                         tail -n 40 "$f" >&2
                 done
         fi
+        for hook in "${DV_CLEANUP_HOOKS[@]}"; do
+                eval "$hook"
+        done
         rm -rf "$DV_TMP"
         exit "$rc"
 }
@@ -123,29 +128,68 @@ dv_finish() {
         exit 0
 }
 
-# Start droverd with a data dir under DV_TMP. Sets DV_MGR_PID, DV_MGR_PORT,
-# DROVER_URL and DROVER_TOKEN_FILE.
+# dv_build_image DIR [--tools BINARY]: a guest image (guest/build.sh,
+# cached per DIR; the .deb cache of the default image is shared).
+dv_build_image() {
+        DROVER_GUEST_CACHE=${DROVER_GUEST_CACHE:-$DV_ROOT/guest/out/cache} \
+                bash "$DV_ROOT/guest/build.sh" "$@" >&2
+}
+
+# dv_private_image DIR: an image directory of the test's own, served as
+# "default" by dv_start_manager: the default image's kernel and initrd
+# (symlinks) and its own copy of drover-tools, which the test may replace
+# (`vm tools-upgrade` pushes that file). Sets DV_IMAGE_DIR.
+dv_private_image() {
+        local dir=$1
+        mkdir -p "$dir"
+        cp "$DV_IMAGE_DIR/image.json" "$dir/"
+        ln -sf "$DV_IMAGE_DIR/vmlinuz" "$dir/vmlinuz"
+        ln -sf "$DV_IMAGE_DIR/initrd.img" "$dir/initrd.img"
+        install -m 0755 "$DV_IMAGE_DIR/drover-tools" "$dir/drover-tools"
+        DV_IMAGE_DIR=$dir
+}
+
+# dv_build_tools OUT VERSION: drover-tools of this tree stamped with another
+# version (a static binary, as the guest needs).
+dv_build_tools() {
+        cc -std=gnu11 -O2 -D_GNU_SOURCE "-DDV_TOOLS_VERSION=\"$2\"" -static -o "$1" \
+                "$DV_ROOT"/src/tools/*.c
+}
+
+# The default image with this build's drover-tools (tests/run.sh built it
+# already when DROVER_IMAGE_READY=1; a test run on its own builds it here).
+if [ "${DROVER_IMAGE_READY:-}" != 1 ] && [ -x "$DV_TOOLS_BIN" ]; then
+        bash "$DV_ROOT/guest/build.sh" "$DV_IMAGE_DIR" --tools "$DV_TOOLS_BIN" >&2
+fi
+
+# Start droverd with a data dir under DV_TMP, listening on DV_MGR_ADDR
+# (default 127.0.0.1). Sets DV_MGR_PID, DV_MGR_PORT, DROVER_URL and
+# DROVER_TOKEN_FILE.
 dv_start_manager() {
-        local data=$DV_TMP/manager
+        local data=$DV_TMP/manager addr=${DV_MGR_ADDR:-127.0.0.1}
         mkdir -p "$data"
         DV_MGR_PORT=${DV_MGR_PORT:-$(dv_free_port)}
-        "$DV_BIN/manager/droverd" --listen "127.0.0.1:$DV_MGR_PORT" --data-dir "$data" \
+        "$DV_BIN/manager/droverd" --listen "$addr:$DV_MGR_PORT" --data-dir "$data" \
                 --image-dir "$DV_IMAGE_DIR" "$@" >>"$DV_TMP/manager.log" 2>&1 &
         DV_MGR_PID=$!
         DV_PIDS+=("$DV_MGR_PID")
-        export DROVER_URL=http://127.0.0.1:$DV_MGR_PORT
+        export DROVER_URL=http://$addr:$DV_MGR_PORT
         export DROVER_TOKEN_FILE=$data/token
         wait_until 20 "manager token file" test -s "$data/token"
         wait_until 20 "manager answering" "$DROVER" host list
 }
 
-# Start an agent named $1. Sets DV_AGENT_PID (of the last one started).
+# Start an agent named $1, listening on DV_AGENT_ADDR (default 127.0.0.1),
+# inside the network namespace DV_AGENT_NETNS when set. Sets DV_AGENT_PID
+# (of the last one started).
 dv_start_agent() {
-        local name=$1 port
+        local name=$1 port wrap=()
         shift
         port=$(dv_free_port)
+        [ -n "${DV_AGENT_NETNS:-}" ] && wrap=(ip netns exec "$DV_AGENT_NETNS")
         mkdir -p "$DV_TMP/agent-$name"
-        "$DV_BIN/agent/drover-agent" --manager "$DROVER_URL" --listen "127.0.0.1:$port" \
+        "${wrap[@]}" "$DV_BIN/agent/drover-agent" --manager "$DROVER_URL" \
+                --listen "${DV_AGENT_ADDR:-127.0.0.1}:$port" \
                 --name "$name" --data-dir "$DV_TMP/agent-$name" \
                 --token-file "$DROVER_TOKEN_FILE" "$@" >>"$DV_TMP/agent-$name.log" 2>&1 &
         DV_AGENT_PID=$!
@@ -163,3 +207,13 @@ dv_json() {
 dv_host_state_is() { [ "$(dv_json .state host show "$1")" = "$2" ]; }
 dv_vm_state_is() { [ "$(dv_json .state vm show "$1")" = "$2" ]; }
 dv_file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
+dv_tools_state_is() { [ "$(dv_json .tools.state vm show "$1")" = "$2" ]; }
+# dv_cmd_has TEXT CMD...: CMD's output contains TEXT.
+dv_cmd_has() {
+        local text=$1 out
+        shift
+        out=$("$@" 2>&1) || true
+        grep -qF -- "$text" <<<"$out"
+}
+# dv_between N MIN MAX
+dv_between() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }

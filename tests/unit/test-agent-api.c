@@ -76,6 +76,15 @@ static const struct dv_hv_ops fake_ops = {
 static struct dv_agent agent;
 static char tmpdir[PATH_MAX];
 
+/* An empty OVS: every list is empty, every change succeeds. */
+static int fake_vsctl(void *userdata, const char *const *argv, int timeout_ms, char **ret_out,
+                      struct dv_error *err)
+{
+        if (ret_out)
+                *ret_out = dv_strdup("{\"data\":[],\"headings\":[\"name\"]}");
+        return 0;
+}
+
 static int setup(void **state)
 {
         char tmpl[] = "/tmp/test-agent-api.XXXXXX";
@@ -98,6 +107,8 @@ static int setup(void **state)
         if (dv_datastores_add(&agent.ds, "h1-local", ds) < 0)
                 return -1;
         snprintf(agent.credential, sizeof(agent.credential), "%s", CRED);
+        dv_ovs_init(&agent.ovs, "unix:/nonexistent/db.sock", "netdev");
+        agent.ovs.run = fake_vsctl;
         return 0;
 }
 
@@ -106,6 +117,7 @@ static int teardown(void **state)
         free(agent.cfg.name);
         free(agent.cfg.advertise_url);
         dv_hostinfo_done(&agent.facts);
+        dv_ovs_done(&agent.ovs);
         dv_agent_done(&agent);
         json_decref(fake.spec);
         fake.spec = NULL;
@@ -294,6 +306,51 @@ static void test_vm_actions(void **state)
         expect("POST", "/agent/v1/vms/vm1/console", CRED, "{\"ttl_s\":0}", 400, "out-of-range");
 }
 
+static void test_dvs_input(void **state)
+{
+        _cleanup_(json_decrefp) json_t *j = NULL;
+
+        expect("POST", "/agent/v1/dvs", CRED, "{}", 400, "missing-field");
+        expect("POST", "/agent/v1/dvs", CRED,
+               "{\"name\":\"lan\",\"bridge\":\"a/b\",\"uplink\":\"lo\"}", 400, "invalid-field");
+        expect("POST", "/agent/v1/dvs", CRED,
+               "{\"name\":\"lan\",\"bridge\":\"dvs-lan\",\"uplink\":\"lo\",\"mtu\":1}", 400,
+               "unknown-field");
+        expect("POST", "/agent/v1/dvs", CRED,
+               "{\"name\":\"lan\",\"bridge\":\"dvs-lan\",\"uplink\":\"nope9\"}", 400,
+               "invalid-uplink");
+        expect("GET", "/agent/v1/dvs", CRED, NULL, 405, "method-not-allowed");
+        assert_int_equal(call("POST", "/agent/v1/dvs", CRED,
+                              "{\"name\":\"lan\",\"bridge\":\"dvs-lan\",\"uplink\":\"lo\"}", &j),
+                         200);
+        assert_string_equal(json_string_value(json_object_get(j, "datapath")), "netdev");
+        json_decref(j);
+        j = NULL;
+        assert_int_equal(call("POST", "/agent/v1/dvs/delete", CRED, "{\"bridge\":\"dvs-x\"}", &j),
+                         200);
+        assert_false(json_is_true(json_object_get(j, "deleted")));
+        expect("POST", "/agent/v1/dvs/delete", CRED, "{}", 400, "missing-field");
+
+        expect("POST", "/agent/v1/ports/vlan", CRED, "{\"vlan\":5}", 400, "invalid-field");
+        expect("POST", "/agent/v1/ports/vlan", CRED,
+               "{\"mac\":\"52:54:00:00:00:01\",\"port\":\"t\",\"vlan\":5}", 400, "invalid-field");
+        expect("POST", "/agent/v1/ports/vlan", CRED, "{\"mac\":\"52:54:00:00:00:01\",\"vlan\":4095}",
+               400, "out-of-range");
+        expect("POST", "/agent/v1/ports/vlan", CRED, "{\"mac\":\"52:54:00:00:00:01\",\"vlan\":5}",
+               404, "not-found");
+        expect("POST", "/agent/v1/ports/vlan", CRED,
+               "{\"mac\":\"52:54:00:00:00:01\",\"vlan\":5,\"missing_ok\":true}", 200, NULL);
+
+        expect("POST", "/agent/v1/dvs/sync", CRED, "{\"dvs\":5}", 400, "invalid-field");
+        expect("POST", "/agent/v1/dvs/sync", CRED, "{\"dvs\":[{\"name\":\"x\"}]}", 400,
+               "missing-field");
+        expect("POST", "/agent/v1/dvs/sync", CRED, "{\"dvs\":[],\"ports\":[{\"mac\":\"m\",\"vlan\":-1}]}",
+               400, "out-of-range");
+        assert_int_equal(call("POST", "/agent/v1/dvs/sync", CRED, "{\"dvs\":[],\"ports\":[]}", &j),
+                         200);
+        assert_int_equal(json_array_size(json_object_get(j, "errors")), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -303,6 +360,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_info_and_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_input, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vm_actions, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dvs_input, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,24 @@ static void test_defaults(void **state)
         assert_int_equal(cfg.heartbeat_ms, 1000);
         assert_true(cfg.sandbox);
         assert_int_equal(cfg.n_datastores, 0);
+        assert_string_equal(cfg.ovs_db, "unix:/var/run/openvswitch/db.sock");
+        assert_string_equal(cfg.ovs_datapath, "netdev");
+        assert_null(cfg.uplink);
+        dv_agent_config_done(&cfg);
+}
+
+static void test_ovs_flags(void **state)
+{
+        struct dv_agent_config cfg;
+        char err[256];
+
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--manager", "http://m", "--name", "h",
+                               "--ovs-db", "unix:/var/tmp/lab/h1/ovs/db.sock", "--ovs-datapath",
+                               "system", "--uplink", "up-h1", NULL),
+                         DV_AGENT_CONFIG_RUN);
+        assert_string_equal(cfg.ovs_db, "unix:/var/tmp/lab/h1/ovs/db.sock");
+        assert_string_equal(cfg.ovs_datapath, "system");
+        assert_string_equal(cfg.uplink, "up-h1");
         dv_agent_config_done(&cfg);
 }
 
@@ -117,6 +135,10 @@ static void test_errors(void **state)
         expect_error("absolute", "--manager", "http://m", "--name", "h", "--data-dir", "rel",
                      NULL);
         expect_error("malformed", "--manager", "http://m", "--no-sandbox=1", NULL);
+        expect_error("--ovs-db", "--manager", "http://m", "--ovs-db", "/run/db.sock", NULL);
+        expect_error("--ovs-datapath", "--manager", "http://m", "--ovs-datapath", "dpdk", NULL);
+        expect_error("--uplink", "--manager", "http://m", "--uplink", "a/b", NULL);
+        expect_error("--uplink", "--manager", "http://m", "--uplink", "sixteen-chars-xx", NULL);
 }
 
 int main(void)
@@ -124,6 +146,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_all_flags),
+                cmocka_unit_test(test_ovs_flags),
                 cmocka_unit_test(test_errors),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

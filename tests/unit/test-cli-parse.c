@@ -174,9 +174,35 @@ static void test_nic(void **state)
         }
 }
 
+static void test_net_args(void **state)
+{
+        char err[160];
+
+        assert_int_equal(cli_parse_subnet("10.0.100.0/24", err, sizeof(err)), 0);
+        assert_int_equal(cli_parse_subnet("10.0.0.0/8", err, sizeof(err)), 0);
+        assert_int_equal(cli_parse_subnet("10.0.100.0", err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "'10.0.100.0' is not an IPv4 network (a.b.c.d/1..32)");
+        assert_int_equal(cli_parse_subnet("10.0.100.0/33", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_subnet("10.0.100.0/0", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_subnet("10.0.100.0/", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_subnet("10.0.100.0/2x", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_subnet("10.0.100/24", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_ipv4("10.0.100.1", err, sizeof(err)), 0);
+        assert_int_equal(cli_parse_ipv4("10.0.100", err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "'10.0.100' is not an IPv4 address");
+        assert_int_equal(cli_parse_ifname("up-h1", err, sizeof(err)), 0);
+        assert_int_equal(cli_parse_ifname("abcdefghijklmno", err, sizeof(err)), 0);
+        assert_int_equal(cli_parse_ifname("abcdefghijklmnop", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_ifname("", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_ifname("..", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_ifname("eth0:1", err, sizeof(err)), -EINVAL);
+        assert_int_equal(cli_parse_ifname("a b", err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_net_args),
                 cmocka_unit_test(test_number),
                 cmocka_unit_test(test_memory),
                 cmocka_unit_test(test_disk),

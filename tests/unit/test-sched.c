@@ -13,10 +13,14 @@ static const char *const ds_a[] = { "a-local", "shared" };
 static const char *const ds_b[] = { "b-local", "shared" };
 static const char *const ds_c[] = { "c-local" };
 
+static const char *const dvs_a[] = { "lan", "dmz" };
+static const char *const dvs_b[] = { "lan" };
+static const char *const dvs_c[] = { "lan", "dmz", "san" };
+
 static struct dv_sched_host hosts[] = {
-        { "id-a", "a", true, 8, 8192, 4096, ds_a, 2 },  /* 4096 free */
-        { "id-b", "b", true, 4, 16384, 8192, ds_b, 2 }, /* 8192 free */
-        { "id-c", "c", false, 64, 65536, 0, ds_c, 1 },  /* unreachable */
+        { "id-a", "a", true, 8, 8192, 4096, ds_a, 2, dvs_a, 2 },   /* 4096 free */
+        { "id-b", "b", true, 4, 16384, 8192, ds_b, 2, dvs_b, 1 },  /* 8192 free */
+        { "id-c", "c", false, 64, 65536, 0, ds_c, 1, dvs_c, 3 },   /* unreachable */
 };
 
 static int place(const struct dv_sched_req *req, size_t *idx, struct dv_error *err)
@@ -94,8 +98,8 @@ static void test_ties_and_empty(void **state)
 {
         static const char *const none[] = { NULL };
         struct dv_sched_host two[] = {
-                { "id-y", "y", true, 4, 4096, 0, none, 0 },
-                { "id-x", "x", true, 4, 4096, 0, none, 0 },
+                { "id-y", "y", true, 4, 4096, 0, none, 0, none, 0 },
+                { "id-x", "x", true, 4, 4096, 0, none, 0, none, 0 },
         };
         struct dv_sched_req req = { .cpus = 1, .memory_mib = 16 };
         struct dv_error err = { 0 };
@@ -111,9 +115,51 @@ static void test_ties_and_empty(void **state)
         assert_true(dv_sched_place(two, 2, &req, &idx, &err) < 0);
 }
 
+/* NICs: only hosts attached to every DVS of the VM's port groups. */
+static void test_dvs(void **state)
+{
+        struct dv_sched_req req = { .cpus = 1, .memory_mib = 1024 };
+        struct dv_error err = { 0 };
+        const char *lan[] = { "lan" }, *dmz[] = { "dmz" }, *both[] = { "lan", "dmz" };
+        const char *san[] = { "san" }, *nowhere[] = { "wan" };
+        size_t idx = 99;
+
+        req.dvs = lan;
+        req.n_dvs = 1;
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 1); /* both a and b: b has more free */
+        req.dvs = dmz;
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 0); /* only a */
+        req.dvs = both;
+        req.n_dvs = 2;
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 0);
+        /* only the unreachable host has it */
+        req.dvs = san;
+        req.n_dvs = 1;
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_string_equal(err.code, "insufficient-resources");
+        assert_non_null(strstr(err.message, "dvs 'san'"));
+        req.dvs = nowhere;
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_non_null(strstr(err.message, "dvs 'wan'"));
+        /* the asked-for host must be attached */
+        req.dvs = dmz;
+        req.host_id = "id-b";
+        assert_true(place(&req, &idx, &err) < 0);
+        assert_int_equal(err.status, 409);
+        assert_string_equal(err.code, "insufficient-resources");
+        assert_non_null(strstr(err.message, "host 'b' is not attached to dvs 'dmz'"));
+        req.host_id = "id-a";
+        assert_int_equal(place(&req, &idx, &err), 0);
+        assert_int_equal(idx, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_dvs),
                 cmocka_unit_test(test_most_unreserved),
                 cmocka_unit_test(test_cpus_and_datastores),
                 cmocka_unit_test(test_asked_for_host),

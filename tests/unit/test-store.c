@@ -292,9 +292,105 @@ static void test_newer_schema_refused(void **state)
         f->s = NULL;
 }
 
+/* The schema of user_version 1, as droverd 0.1 (the foundation) wrote it. */
+static const char v1_schema[] =
+        "CREATE TABLE kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "CREATE TABLE hosts (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  state TEXT, credential TEXT UNIQUE, doc TEXT NOT NULL);"
+        "CREATE TABLE images (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  doc TEXT NOT NULL);"
+        "CREATE TABLE vms (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  host_id TEXT REFERENCES hosts(id), image_id TEXT REFERENCES images(id),"
+        "  state TEXT, doc TEXT NOT NULL);"
+        "CREATE INDEX vms_host ON vms(host_id);"
+        "CREATE INDEX vms_image ON vms(image_id);"
+        "CREATE INDEX vms_state ON vms(state);"
+        "CREATE TABLE tasks (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+        "  state TEXT, target_id TEXT, doc TEXT NOT NULL);"
+        "CREATE INDEX tasks_state ON tasks(state);"
+        "CREATE INDEX tasks_target ON tasks(target_id);"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,"
+        "  user TEXT NOT NULL, kind TEXT NOT NULL, target_kind TEXT, target_id TEXT,"
+        "  target_name TEXT, message TEXT NOT NULL);"
+        "INSERT INTO hosts (id, name, state, credential, doc) VALUES ('h-1', 'host1',"
+        "  'connected', 'c0ffee', '{\"id\":\"h-1\",\"name\":\"host1\",\"state\":\"connected\"}');"
+        "PRAGMA user_version = 1;";
+
+/* A version 1 database gains the dvs and portgroups tables and keeps its
+ * documents. */
+static void test_migrate_v1(void **state)
+{
+        struct fixture *f = *state;
+        struct dv_store_filter fd = { .dvs_id = "d-1" };
+        json_t *got = NULL, *list = NULL, *d1, *d2, *p1, *p2, *bad;
+        sqlite3 *db;
+        sqlite3_stmt *st;
+
+        dv_store_close(f->s);
+        f->s = NULL;
+        unlink(f->path);
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        assert_int_equal(dv_store_open(&dv_store_sqlite_ops, f->path, &f->s), 0);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_HOST, "host1", &got), 0);
+        assert_string_equal(json_string_value(json_object_get(got, "id")), "h-1");
+        json_decref(got);
+
+        d1 = json_pack("{s:s,s:s,s:s,s:[]}", "id", "d-1", "name", "lan", "bridge", "dvs-lan",
+                       "hosts");
+        d2 = json_pack("{s:s,s:s}", "id", "d-2", "name", "dmz");
+        p1 = json_pack("{s:s,s:s,s:s,s:i}", "id", "p-1", "name", "pg100", "dvs_id", "d-1",
+                       "vlan", 100);
+        p2 = json_pack("{s:s,s:s,s:s,s:i}", "id", "p-2", "name", "pg200", "dvs_id", "d-2",
+                       "vlan", 200);
+        bad = json_pack("{s:s,s:s,s:s,s:i}", "id", "p-3", "name", "pg300", "dvs_id", "nope",
+                        "vlan", 300);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_DVS, d1), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_DVS, d2), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_DVS, d1), -EEXIST);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_PORTGROUP, p1), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_PORTGROUP, p2), 0);
+        assert_int_equal(dv_store_insert(f->s, DV_KIND_PORTGROUP, bad), -ENXIO);
+        assert_int_equal(dv_store_list(f->s, DV_KIND_PORTGROUP, &fd, &list), 0);
+        assert_int_equal(json_array_size(list), 1);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+                            "pg100");
+        json_decref(list);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_PORTGROUP, "pg200", &got), 0);
+        json_decref(got);
+        /* A DVS with port groups cannot go. */
+        assert_int_equal(dv_store_remove(f->s, DV_KIND_DVS, "d-1"), -EBUSY);
+        assert_int_equal(dv_store_remove(f->s, DV_KIND_PORTGROUP, "p-1"), 0);
+        assert_int_equal(dv_store_remove(f->s, DV_KIND_DVS, "d-1"), 0);
+        /* Filtering on a column a kind lacks is refused. */
+        assert_int_equal(dv_store_list(f->s, DV_KIND_VM, &fd, &list), -EINVAL);
+
+        dv_store_close(f->s);
+        f->s = NULL;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 3);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        /* Reopening a current database changes nothing. */
+        assert_int_equal(dv_store_open(&dv_store_sqlite_ops, f->path, &f->s), 0);
+        assert_int_equal(dv_store_get(f->s, DV_KIND_DVS, "dmz", &got), 0);
+        json_decref(got);
+
+        json_decref(d1);
+        json_decref(d2);
+        json_decref(p1);
+        json_decref(p2);
+        json_decref(bad);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unique_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_filters_and_fk, setup, teardown),

@@ -1,0 +1,190 @@
+/* drover cluster list|show|set: the cluster's HA settings (one cluster,
+ * "default", holding every host). */
+#include "cli.h"
+
+#include <string.h>
+
+static const char *fmt_admission(json_t *c, char *buf, size_t len)
+{
+        json_t *ha = json_object_get(c, "ha");
+        const char *a = json_string_value(json_object_get(ha, "admission"));
+
+        if (dv_streq(a, "hosts"))
+                snprintf(buf, len, "hosts:%lld",
+                         (long long)json_integer_value(json_object_get(ha, "host_failures")));
+        else if (dv_streq(a, "percent"))
+                snprintf(buf, len, "percent:%lld",
+                         (long long)json_integer_value(json_object_get(ha, "percent")));
+        else
+                snprintf(buf, len, "%s", a ? a : "-");
+        return buf;
+}
+
+static const char *fmt_hosts(json_t *c, char *buf, size_t len)
+{
+        snprintf(buf, len, "%zu", json_array_size(json_object_get(c, "hosts")));
+        return buf;
+}
+
+static const struct cli_column cluster_columns[] = {
+        { "NAME", "name", NULL },
+        { "HA", "ha.enabled", NULL },
+        { "ISOLATION", "ha.isolation_response", NULL },
+        { "ADMISSION", NULL, fmt_admission },
+        { "HOSTS", NULL, fmt_hosts },
+        { NULL },
+};
+
+static void cluster_print(json_t *c)
+{
+        _cleanup_(cli_table_freep) struct cli_table *t = cli_table_new(2, NULL);
+        json_t *ha = json_object_get(c, "ha"), *h;
+        char buf[128];
+        size_t i;
+
+        cli_table_kvj(t, "name", c, "name", NULL);
+        cli_table_kvj(t, "id", c, "id", NULL);
+        cli_table_kvj(t, "ha", ha, "enabled", NULL);
+        cli_table_kvj(t, "isolation response", ha, "isolation_response", NULL);
+        cli_table_kv(t, "admission", "%s", fmt_admission(c, buf, sizeof(buf)));
+        cli_table_kvj(t, "restarts per hour", ha, "max_restarts_per_hour", NULL);
+        cli_table_kvj(t, "net timeout", ha, "net_timeout_ms", "ms");
+        cli_table_kvj(t, "datastore timeout", ha, "ds_timeout_ms", "ms");
+        cli_table_kvj(t, "lease timeout", ha, "lease_timeout_ms", "ms");
+        cli_table_kvj(t, "fence margin", ha, "fence_margin_ms", "ms");
+        cli_table_kvj(t, "fence retry", ha, "fence_retry_ms", "ms");
+        cli_table_kvj(t, "isolation delay", ha, "isolation_delay_ms", "ms");
+        cli_table_kvj(t, "tools timeout", ha, "tools_timeout_ms", "ms");
+        cli_table_kvj(t, "start timeout", ha, "start_timeout_ms", "ms");
+        cli_table_kvj(t, "retry", ha, "retry_ms", "ms");
+        json_array_foreach(json_object_get(c, "hosts"), i, h)
+                cli_table_kv(t, i == 0 ? "hosts" : "", "%s", json_string_value(h) ?: "-");
+        cli_table_kvj(t, "created", c, "created_at", NULL);
+        cli_table_print(t, stdout);
+}
+
+static int cluster_list(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        return cli_list(ctx, "clusters", "clusters", cluster_columns);
+}
+
+static int cluster_show(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        return cli_show(ctx, "cluster", "clusters", a->n_pos ? a->pos[0] : "default",
+                        cluster_print);
+}
+
+/* --admission off | hosts[:N] | percent[:P] into ha. */
+static int parse_admission(struct cli_ctx *ctx, const char *s, json_t *ha)
+{
+        const char *colon = strchr(s, ':');
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        int64_t v;
+        char err[128];
+
+        if (n == 3 && strncmp(s, "off", 3) == 0 && !colon) {
+                json_object_set_new(ha, "admission", json_string("off"));
+                return 0;
+        }
+        if (n == 5 && strncmp(s, "hosts", 5) == 0) {
+                json_object_set_new(ha, "admission", json_string("hosts"));
+                if (!colon)
+                        return 0;
+                if (cli_parse_number(colon + 1, 1, 64, &v, err, sizeof(err)) < 0)
+                        return cli_usage(ctx, "--admission hosts:N: %s", err);
+                json_object_set_new(ha, "host_failures", json_integer(v));
+                return 0;
+        }
+        if (n == 7 && strncmp(s, "percent", 7) == 0) {
+                json_object_set_new(ha, "admission", json_string("percent"));
+                if (!colon)
+                        return 0;
+                if (cli_parse_number(colon + 1, 1, 100, &v, err, sizeof(err)) < 0)
+                        return cli_usage(ctx, "--admission percent:P: %s", err);
+                json_object_set_new(ha, "percent", json_integer(v));
+                return 0;
+        }
+        return cli_usage(ctx, "--admission must be off, hosts[:N] or percent[:P], not '%s'", s);
+}
+
+static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *ha = json_object(), *body = NULL, *reply = NULL;
+        const char *on = cli_args_get(a, "ha"), *iso = cli_args_get(a, "isolation-response");
+        const char *adm = cli_args_get(a, "admission");
+        int64_t v = -1;
+        int r;
+
+        r = cli_check_name(ctx, "cluster", a->pos[0]);
+        if (r == 0 && on) {
+                if (strcmp(on, "on") == 0 || strcmp(on, "off") == 0)
+                        json_object_set_new(ha, "enabled", json_boolean(strcmp(on, "on") == 0));
+                else
+                        r = cli_usage(ctx, "--ha must be on or off, not '%s'", on);
+        }
+        if (r == 0 && iso) {
+                if (strcmp(iso, "leave-running") == 0 || strcmp(iso, "shutdown") == 0 ||
+                    strcmp(iso, "power-off") == 0)
+                        json_object_set_new(ha, "isolation_response", json_string(iso));
+                else
+                        r = cli_usage(ctx,
+                                      "--isolation-response must be leave-running, shutdown or "
+                                      "power-off, not '%s'", iso);
+        }
+        if (r == 0 && adm)
+                r = parse_admission(ctx, adm, ha);
+        if (r == 0 && cli_args_get(a, "max-restarts")) {
+                r = cli_opt_number(ctx, a, "max-restarts", 0, 1000, &v);
+                if (r == 0)
+                        json_object_set_new(ha, "max_restarts_per_hour", json_integer(v));
+        }
+        if (r == 0 && json_object_size(ha) == 0)
+                r = cli_usage(ctx, "nothing to set: give --ha, --isolation-response, --admission "
+                                   "or --max-restarts");
+        if (r != 0)
+                return r;
+        body = json_pack("{s:O}", "ha", ha);
+        r = cli_api(ctx, "PATCH", body, &reply, "clusters/%s", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (ctx->json) {
+                cli_print_json(ctx, reply);
+        } else {
+                json_t *h = json_object_get(reply, "ha");
+                char buf[64];
+
+                printf("cluster %s: HA %s, isolation response %s, admission %s\n", a->pos[0],
+                       json_is_true(json_object_get(h, "enabled")) ? "on" : "off",
+                       json_string_value(json_object_get(h, "isolation_response")) ?: "-",
+                       fmt_admission(reply, buf, sizeof(buf)));
+        }
+        return 0;
+}
+
+static const struct cli_opt set_opts[] = {
+        { "ha", 0, "on|off", "HA for the cluster's VMs that have it on" },
+        { "isolation-response", 0, "R",
+          "what an isolated host does to its HA VMs: leave-running, shutdown or power-off" },
+        { "admission", 0, "POLICY",
+          "admission control: off, hosts[:N] (room for N failed hosts) or percent[:P]" },
+        { "max-restarts", 0, "N", "restarts per hour of a VM after VM failures (0..1000)" },
+        { NULL },
+};
+
+static const struct cli_verb cluster_verbs[] = {
+        { .name = "list", .summary = "list clusters", .run = cluster_list },
+        { .name = "show", .args = "[CLUSTER]", .min_args = 0, .max_args = 1,
+          .summary = "show a cluster and its HA settings (default: default)",
+          .run = cluster_show },
+        { .name = "set", .args = "CLUSTER", .min_args = 1, .max_args = 1,
+          .summary = "change HA settings (--ha, --isolation-response, --admission, "
+                     "--max-restarts)",
+          .opts = set_opts, .run = cluster_set },
+};
+
+const struct cli_noun cli_noun_cluster = {
+        .name = "cluster",
+        .summary = "clusters and their HA settings (one cluster, default, for now)",
+        .verbs = cluster_verbs,
+        .n_verbs = ELEMENTSOF(cluster_verbs),
+};

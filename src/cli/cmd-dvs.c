@@ -1,0 +1,198 @@
+/* drover dvs create|list|show|delete|add-host|remove-host */
+#include "cli.h"
+
+#include <string.h>
+
+/* "host1 (up-h1), host2 (up-h2)" */
+static const char *fmt_hosts(json_t *d, char *buf, size_t len)
+{
+        json_t *h;
+        size_t i, n = 0;
+
+        buf[0] = 0;
+        json_array_foreach(json_object_get(d, "hosts"), i, h) {
+                int k = snprintf(buf + n, len - n, "%s%s (%s)", i ? ", " : "",
+                                 json_string_value(json_object_get(h, "host")) ?: "?",
+                                 json_string_value(json_object_get(h, "uplink")) ?: "?");
+                if (k < 0 || (size_t)k >= len - n)
+                        break;
+                n += (size_t)k;
+        }
+        return buf[0] ? buf : NULL;
+}
+
+static const char *fmt_portgroups(json_t *d, char *buf, size_t len)
+{
+        json_t *p;
+        size_t i, n = 0;
+
+        buf[0] = 0;
+        json_array_foreach(json_object_get(d, "portgroups"), i, p) {
+                int k = snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
+                                 json_string_value(p) ?: "?");
+                if (k < 0 || (size_t)k >= len - n)
+                        break;
+                n += (size_t)k;
+        }
+        return buf[0] ? buf : NULL;
+}
+
+static const struct cli_column dvs_columns[] = {
+        { "NAME", "name", NULL },
+        { "BRIDGE", "bridge", NULL },
+        { "HOSTS", NULL, fmt_hosts },
+        { "PORTGROUPS", NULL, fmt_portgroups },
+        { NULL },
+};
+
+static void dvs_print(json_t *d)
+{
+        _cleanup_(cli_table_freep) struct cli_table *t = cli_table_new(2, NULL);
+        char buf[1024];
+        json_t *h;
+        size_t i;
+
+        cli_table_kvj(t, "name", d, "name", NULL);
+        cli_table_kvj(t, "id", d, "id", NULL);
+        cli_table_kvj(t, "bridge", d, "bridge", NULL);
+        if (json_array_size(json_object_get(d, "hosts")) == 0)
+                cli_table_kv(t, "hosts", "-");
+        json_array_foreach(json_object_get(d, "hosts"), i, h)
+                cli_table_kv(t, i == 0 ? "hosts" : "", "%s  uplink %s",
+                             json_string_value(json_object_get(h, "host")) ?: "?",
+                             json_string_value(json_object_get(h, "uplink")) ?: "?");
+        cli_table_kv(t, "portgroups", "%s", fmt_portgroups(d, buf, sizeof(buf)) ?: "-");
+        cli_table_kvj(t, "created", d, "created_at", NULL);
+        cli_table_print(t, stdout);
+}
+
+static int dvs_list(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        return cli_list(ctx, "dvs", "dvs", dvs_columns);
+}
+
+static int dvs_show(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        return cli_show(ctx, "dvs", "dvs", a->pos[0], dvs_print);
+}
+
+/* Print the object the manager answered (-o json) or a line. */
+static int done(struct cli_ctx *ctx, json_t *reply, const char *fmt, ...) _printf_(3, 4);
+static int done(struct cli_ctx *ctx, json_t *reply, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (ctx->json) {
+                cli_print_json(ctx, reply);
+                return 0;
+        }
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+        return 0;
+}
+
+static int dvs_create(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL;
+        int r;
+
+        r = cli_check_name(ctx, "dvs", a->pos[0]);
+        if (r != 0)
+                return r;
+        body = json_pack("{s:s}", "name", a->pos[0]);
+        r = cli_api(ctx, "POST", body, &reply, "dvs");
+        if (r != 0)
+                return r;
+        return done(ctx, reply, "created dvs %s (bridge %s)", a->pos[0],
+                    json_string_value(json_object_get(reply, "bridge")) ?: "?");
+}
+
+static int dvs_delete(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *doc = NULL;
+        int r;
+
+        r = cli_check_name(ctx, "dvs", a->pos[0]);
+        if (r == 0)
+                r = cli_api(ctx, "DELETE", NULL, NULL, "dvs/%s", a->pos[0]);
+        if (r != 0)
+                return r;
+        doc = json_pack("{s:s,s:b}", "name", a->pos[0], "deleted", 1);
+        return done(ctx, doc, "deleted dvs %s", a->pos[0]);
+}
+
+static int dvs_add_host(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL;
+        const char *uplink = cli_args_get(a, "uplink");
+        char why[160];
+        int r;
+
+        r = cli_check_name(ctx, "dvs", a->pos[0]);
+        if (r == 0)
+                r = cli_check_name(ctx, "host", a->pos[1]);
+        if (r != 0)
+                return r;
+        if (uplink && cli_parse_ifname(uplink, why, sizeof(why)) < 0)
+                return cli_usage(ctx, "--uplink: %s", why);
+        body = json_pack("{s:s,s:s?}", "host", a->pos[1], "uplink", uplink);
+        r = cli_api(ctx, "POST", body, &reply, "dvs/%s/hosts", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (!uplink) {
+                json_t *h;
+                size_t i;
+
+                json_array_foreach(json_object_get(reply, "hosts"), i, h)
+                        if (dv_streq(json_string_value(json_object_get(h, "host")), a->pos[1]))
+                                uplink = json_string_value(json_object_get(h, "uplink"));
+        }
+        return done(ctx, reply, "host %s joined dvs %s (uplink %s)", a->pos[1], a->pos[0],
+                    uplink ?: "?");
+}
+
+static int dvs_remove_host(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        int r;
+
+        r = cli_check_name(ctx, "dvs", a->pos[0]);
+        if (r == 0)
+                r = cli_check_name(ctx, "host", a->pos[1]);
+        if (r == 0)
+                r = cli_api(ctx, "DELETE", NULL, &reply, "dvs/%s/hosts/%s", a->pos[0], a->pos[1]);
+        if (r != 0)
+                return r;
+        return done(ctx, reply, "host %s left dvs %s", a->pos[1], a->pos[0]);
+}
+
+static const struct cli_opt add_host_opts[] = {
+        { "uplink", 0, "IFACE", "the host's NIC to the TOR switch, a trunk (default: the one the host's agent reports)" },
+        { NULL },
+};
+
+static const struct cli_verb dvs_verbs[] = {
+        { .name = "create", .args = "NAME", .min_args = 1, .max_args = 1,
+          .summary = "create a distributed virtual switch", .run = dvs_create },
+        { .name = "list", .summary = "list distributed virtual switches", .run = dvs_list },
+        { .name = "show", .args = "DVS", .min_args = 1, .max_args = 1,
+          .summary = "show a dvs: its bridge, hosts and uplinks, port groups", .run = dvs_show },
+        { .name = "delete", .args = "DVS", .min_args = 1, .max_args = 1,
+          .summary = "delete a dvs without port groups (its bridges go from every host)",
+          .run = dvs_delete },
+        { .name = "add-host", .args = "DVS HOST", .min_args = 2, .max_args = 2,
+          .summary = "span the dvs to a host: its bridge there, the uplink as a trunk",
+          .opts = add_host_opts, .run = dvs_add_host },
+        { .name = "remove-host", .args = "DVS HOST", .min_args = 2, .max_args = 2,
+          .summary = "take a host off the dvs (refused while VMs there use it)",
+          .run = dvs_remove_host },
+};
+
+const struct cli_noun cli_noun_dvs = {
+        .name = "dvs",
+        .summary = "distributed virtual switches (an OVS bridge on each host)",
+        .verbs = dvs_verbs,
+        .n_verbs = ELEMENTSOF(dvs_verbs),
+};

@@ -1,0 +1,118 @@
+/* GET /api/v1/clusters, GET|PATCH /api/v1/clusters/{id|name}: for now one
+ * cluster, "default", holding every host and the HA settings (ha-env.h). */
+#include <string.h>
+
+#include "api.h"
+#include "ha-env.h"
+#include "json.h"
+
+/* CLUSTER: the document plus its hosts. */
+static json_t *cluster_view(struct dv_mgr *m, json_t *doc)
+{
+        struct dv_ha_settings s;
+        json_t *v = dv_doc_public(doc), *hosts = NULL, *names = json_array(), *h;
+        size_t i;
+
+        dv_cluster_ha_settings(doc, &s);
+        json_object_set_new(v, "ha", dv_ha_settings_to_json(&s));
+        if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) >= 0)
+                json_array_foreach(hosts, i, h)
+                        json_array_append(names, json_object_get(h, "name"));
+        json_decref(hosts);
+        json_object_set_new(v, "hosts", names);
+        return v;
+}
+
+static void cluster_patch(struct dv_api *a)
+{
+        static const char *const keys[] = { "ha", NULL };
+        struct dv_mgr *m = a->m;
+        struct dv_error err = { 0 };
+        struct dv_ha_settings s, before;
+        json_t *body = NULL, *doc = NULL, *ha;
+        int r;
+
+        if (dv_api_body(a, &body) < 0)
+                return;
+        if (dv_json_check_keys(body, keys, &err) < 0) {
+                dv_api_dv_error(a, &err);
+                goto out;
+        }
+        ha = json_object_get(body, "ha");
+        if (!ha) {
+                dv_api_error(a, 400, "missing-field", "field 'ha' is required");
+                goto out;
+        }
+        dv_mgr_lock(m);
+        r = dv_cluster_get_default(m, &doc);
+        if (r < 0) {
+                dv_mgr_unlock(m);
+                dv_api_internal(a, r, "reading the cluster");
+                goto out;
+        }
+        dv_cluster_ha_settings(doc, &s);
+        before = s;
+        if (dv_ha_settings_patch(&s, ha, &err) < 0) {
+                dv_mgr_unlock(m);
+                dv_api_dv_error(a, &err);
+                goto out;
+        }
+        json_object_set_new(doc, "ha", dv_ha_settings_to_json(&s));
+        r = dv_store_update(m->store, DV_KIND_CLUSTER, doc);
+        if (r < 0) {
+                dv_mgr_unlock(m);
+                dv_api_internal(a, r, "writing the cluster");
+                goto out;
+        }
+        dv_mgr_event(m, a->user, "cluster.ha-set", "cluster", doc,
+                     "cluster '%s': HA %s, isolation response %s, admission %s%s",
+                     dv_doc_str(doc, "name"), s.enabled ? "on" : "off",
+                     dv_ha_isolation_to_string(s.isolation), dv_ha_admission_to_string(s.admission),
+                     before.enabled != s.enabled ? (s.enabled ? " (turned on)" : " (turned off)")
+                                                 : "");
+        dv_mgr_unlock(m);
+        dv_api_reply(a, 200, cluster_view(m, doc));
+out:
+        json_decref(doc);
+        json_decref(body);
+}
+
+void dv_api_clusters(struct dv_api *a)
+{
+        json_t *doc = NULL;
+        int r;
+
+        if (a->nseg > 2) {
+                dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
+                return;
+        }
+        if (a->nseg == 2 && !dv_streq(a->segs[1], DV_CLUSTER_DEFAULT)) {
+                /* By id too. */
+                r = dv_cluster_get_default(a->m, &doc);
+                if (r < 0 || !dv_streq(dv_doc_str(doc, "id"), a->segs[1])) {
+                        json_decref(doc);
+                        dv_api_not_found(a, "cluster", a->segs[1]);
+                        return;
+                }
+                json_decref(doc);
+                doc = NULL;
+        }
+        if (a->nseg == 2 && dv_api_is(a, "PATCH")) {
+                cluster_patch(a);
+                return;
+        }
+        if (!dv_api_is(a, "GET")) {
+                dv_api_bad_method(a);
+                return;
+        }
+        r = dv_cluster_get_default(a->m, &doc);
+        if (r < 0) {
+                dv_api_internal(a, r, "reading the cluster");
+                return;
+        }
+        if (a->nseg == 2)
+                dv_api_reply(a, 200, cluster_view(a->m, doc));
+        else
+                dv_api_reply(a, 200, json_pack("{s:[o]}", "clusters", cluster_view(a->m, doc)));
+        json_decref(doc);
+}
