@@ -108,29 +108,31 @@ check "back on VLAN 200, vm6 does not" unreach tor1 10.0.100.16
 # IN-GUEST PINGS (Tools). Issue 3 wants VM-to-VM pings from inside guests:
 # vm1<->vm2 and vm1<->vm3 ping, vm1<->vm5 does not; VLAN 100 denied on host2:
 # vm1->vm3 fails, vm1->vm2 works; vm1->vm4 fails until `lab tor connect`.
-# They need `drover vm ping VM ADDRESS` (through Tools); this block runs once
-# that command exists and vm1's Tools are running, and is skipped until then.
+# They go through Tools (`drover vm ping`), so every guest's Tools must run.
 # ---------------------------------------------------------------------------------
-if "$DROVER" vm ping --help >/dev/null 2>&1 &&
-   wait_until 30 "vm1 tools running" bash -c "[ \"\$('$DROVER' -o json vm show vm1 | jq -r .tools.state)\" = running ]"; then
-        vmping() { "$DROVER" vm ping "$1" "$2" --count 1 >/dev/null 2>&1; }
-        vmnoping() { ! vmping "$1" "$2" && ! vmping "$1" "$2"; }
-        lab tor split >/dev/null
-        check "guest: vm1 pings vm2 (same VLAN, other port group)" wait_until 20 "vm1->vm2" vmping vm1 10.0.100.12
-        check "guest: vm1 pings vm3 (other host)" wait_until 20 "vm1->vm3" vmping vm1 10.0.100.13
-        check "guest: vm1 pings its gateway" wait_until 20 "vm1->gw" vmping vm1 10.0.100.1
-        check "guest: vm1 does not reach vm5 (VLAN 200)" vmnoping vm1 10.0.200.15
-        check "guest: vm1 does not reach vm4 (behind tor2)" vmnoping vm1 10.0.100.14
-        lab vlan h2 100 deny >/dev/null
-        check "guest: VLAN 100 denied on host2: vm1 does not reach vm3" wait_until 10 "vm1-/->vm3" vmnoping vm1 10.0.100.13
-        check "guest: ... vm1 still pings vm2" vmping vm1 10.0.100.12
-        lab vlan h2 100 allow >/dev/null
-        check "guest: allowed again: vm1 pings vm3" wait_until 20 "vm1->vm3" vmping vm1 10.0.100.13
-        lab tor connect >/dev/null
-        check "guest: TORs connected: vm1 pings vm4" wait_until 20 "vm1->vm4" vmping vm1 10.0.100.14
-else
-        dv_log "skipped: in-guest pings (no 'drover vm ping' or no Tools in the guest yet)"
-fi
+for v in vm1 vm2 vm3 vm4 vm5; do
+        check "$v's Tools run" wait_until 60 "$v tools running" \
+                bash -c "[ \"\$('$DROVER' -o json vm show $v | jq -r .tools.state)\" = running ]"
+done
+vmping() { "$DROVER" vm ping "$1" "$2" --count 1 >/dev/null 2>&1; }
+vmnoping() { ! vmping "$1" "$2" && ! vmping "$1" "$2"; }
+lab tor split >/dev/null
+check "guest: vm1 pings vm2 (same VLAN, other port group)" wait_until 20 "vm1->vm2" vmping vm1 10.0.100.12
+check "guest: vm2 pings vm1" wait_until 20 "vm2->vm1" vmping vm2 10.0.100.11
+check "guest: vm1 pings vm3 (other host)" wait_until 20 "vm1->vm3" vmping vm1 10.0.100.13
+check "guest: vm3 pings vm1" wait_until 20 "vm3->vm1" vmping vm3 10.0.100.11
+for pair in vm1:10.0.100.1 vm2:10.0.100.1 vm3:10.0.100.1 vm4:10.0.100.1 vm5:10.0.200.1; do
+        check "guest: ${pair%%:*} pings its gateway ${pair#*:}" wait_until 20 "$pair" vmping "${pair%%:*}" "${pair#*:}"
+done
+check "guest: vm1 does not reach vm5 (VLAN 200)" vmnoping vm1 10.0.200.15
+check "guest: vm1 does not reach vm4 (behind tor2)" vmnoping vm1 10.0.100.14
+lab vlan h2 100 deny >/dev/null
+check "guest: VLAN 100 denied on host2: vm1 does not reach vm3" wait_until 10 "vm1-/->vm3" vmnoping vm1 10.0.100.13
+check "guest: ... vm1 still pings vm2" vmping vm1 10.0.100.12
+lab vlan h2 100 allow >/dev/null
+check "guest: allowed again: vm1 pings vm3" wait_until 20 "vm1->vm3" vmping vm1 10.0.100.13
+lab tor connect >/dev/null
+check "guest: TORs connected: vm1 pings vm4" wait_until 20 "vm1->vm4" vmping vm1 10.0.100.14
 
 # --- refusals, and the end -----------------------------------------------------------
 out=$("$DROVER" dvs remove-host dc host3 2>&1 || true)

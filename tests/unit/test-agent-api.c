@@ -329,6 +329,8 @@ static void test_dvs_input(void **state)
         assert_int_equal(call("POST", "/agent/v1/dvs/delete", CRED, "{\"bridge\":\"dvs-x\"}", &j),
                          200);
         assert_false(json_is_true(json_object_get(j, "deleted")));
+        json_decref(j);
+        j = NULL;
         expect("POST", "/agent/v1/dvs/delete", CRED, "{}", 400, "missing-field");
 
         expect("POST", "/agent/v1/ports/vlan", CRED, "{\"vlan\":5}", 400, "invalid-field");
