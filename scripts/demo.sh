@@ -28,11 +28,19 @@ for h in 1 2 3; do
 done
 "$D" portgroup create web --dvs dvs0 --vlan 100 --subnet 192.168.100.0/24 --gateway 192.168.100.1
 "$D" portgroup create db --dvs dvs0 --vlan 200 --subnet 192.168.200.0/24 --gateway 192.168.200.1
+"$D" lab sync        # the lab's TORs answer on the port groups' gateways
 
 "$D" vm create web1 --cpus 1 --memory 256 --disk 1 --nic web:192.168.100.11/24 --host host1 --start
 "$D" vm create web2 --cpus 1 --memory 256 --disk 1 --nic web:192.168.100.12/24 --host host2 --start
 "$D" vm create db1 --cpus 1 --memory 256 --disk 1 --nic db:192.168.200.11/24 --host host3 --start
 
+# Wait (bounded) for Tools in the guests: pings run from inside them.
+for vm in web1 web2 db1; do
+        for _ in $(seq 150); do
+                [ "$("$D" -o json vm show "$vm" | jq -r .tools.state)" = running ] && break
+                sleep 0.2
+        done
+done
 echo
 "$D" host list
 echo
@@ -40,6 +48,8 @@ echo
 echo
 echo "web1 -> web2 (same VLAN, across hosts and the TOR):"
 "$D" vm ping web1 192.168.100.12 --count 3 || true
+echo "web1 -> its gateway on the TOR:"
+"$D" vm ping web1 192.168.100.1 --count 2 || true
 echo "web1 -> db1 (VLAN 100 to VLAN 200: isolated):"
 "$D" vm ping web1 192.168.200.11 --count 2 || true
 echo
