@@ -196,6 +196,9 @@ static int create_body(struct cli_ctx *ctx, const struct cli_args *a, json_t **r
         }
         if (cli_args_has(a, "ha"))
                 json_object_set_new(body, "ha", json_true());
+        v = cli_args_get(a, "kernel-args");
+        if (v)
+                json_object_set_new(body, "kernel_args", json_string(v));
         *ret = TAKE_PTR(body);
         return 0;
 }
@@ -358,6 +361,7 @@ static const struct cli_opt create_opts[] = {
         { "host", 0, "HOST", "place it on this host (default: the one with most free memory)" },
         { "image", 0, "IMAGE", "boot image (default: default)" },
         { "ha", 0, NULL, "restart it elsewhere when its host or guest fails" },
+        { "kernel-args", 0, "ARGS", "extra kernel command line for kernel images" },
         { "start", 0, NULL, "start it once created (waits for the create even with --no-wait)" },
         { NULL },
 };

@@ -300,6 +300,8 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                        nics, "ha", q->ha, "tools", "state", "not-installed", "version",
                        "console_log", "vnc", "pid", "created_at", now, "state_reason",
                        "_creating", true);
+        if (vm && q->kernel_args)
+                json_object_set_new(vm, "kernel_args", json_string(q->kernel_args));
         r = 0;
         *ret_vm = vm;
 out:

@@ -135,10 +135,33 @@ static int validate_nic(json_t *o, struct dv_nic_req *nic, struct dv_error *err)
         return 0;
 }
 
+int dv_validate_kernel_args(const char *s, struct dv_error *err)
+{
+        size_t n = strlen(s);
+
+        if (n == 0 || n > DV_VM_KERNEL_ARGS_MAX)
+                return dv_error_set(err, 400, "out-of-range",
+                                    "field 'kernel_args' must be 1..%d bytes", DV_VM_KERNEL_ARGS_MAX);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || strchr("._=,:/+-", c);
+
+                if (c == ' ' && i > 0 && i + 1 < n && s[i - 1] != ' ')
+                        continue;
+                if (!word || c == 0)
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "field 'kernel_args': character %zu is not allowed "
+                                            "(words of A-Z a-z 0-9 . _ = , : / + - separated by single spaces)",
+                                            i + 1);
+        }
+        return 0;
+}
+
 int dv_validate_vm_create(json_t *body, struct dv_vm_req *ret, struct dv_error *err)
 {
         static const char *const keys[] = { "name", "cpus", "max_cpus", "memory_mib", "disks",
-                                            "nics", "host", "image", "ha", NULL };
+                                            "nics", "host", "image", "ha", "kernel_args", NULL };
         static const char *const disk_keys[] = { "size_gib", "datastore", NULL };
         struct dv_vm_req q = { 0 };
         json_t *disks = NULL, *nics = NULL, *v;
@@ -164,6 +187,10 @@ int dv_validate_vm_create(json_t *body, struct dv_vm_req *ret, struct dv_error *
                 r = dv_json_get_name(body, "image", false, &q.image, err);
         if (r >= 0)
                 r = dv_json_get_bool(body, "ha", false, &q.ha, err);
+        if (r >= 0)
+                r = dv_json_get_string(body, "kernel_args", false, &q.kernel_args, err);
+        if (r >= 0 && q.kernel_args)
+                r = dv_validate_kernel_args(q.kernel_args, err);
         if (r >= 0)
                 r = get_array(body, "disks", DV_VM_DISKS_MAX, &disks, err);
         if (r >= 0)

@@ -41,7 +41,15 @@ struct dv_vm_req {
         const char *host;                      /* host id or name, or NULL */
         const char *image;                     /* image id or name, or NULL */
         bool ha;                               /* restart elsewhere on failure */
+        const char *kernel_args;               /* extra kernel arguments, or NULL */
 };
+
+/* Extra kernel command-line arguments: at most this many bytes. */
+#define DV_VM_KERNEL_ARGS_MAX 256
+
+/* 0 when s is acceptable as extra kernel arguments: printable words of
+ * [A-Za-z0-9._=,:/+-] separated by single spaces, within the bound. */
+int dv_validate_kernel_args(const char *s, struct dv_error *err);
 
 int dv_validate_vm_create(json_t *body, struct dv_vm_req *ret, struct dv_error *err);
 

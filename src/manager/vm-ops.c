@@ -48,8 +48,11 @@ json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets)
         if (image && dv_streq(dv_doc_str(image, "kind"), "kernel")) {
                 const char *cmd = dv_doc_str(image, "cmdline");
                 _cleanup_(freep) char *cmdline =
-                        dv_asprintf("%s%sdrover.hostname=%s%s", cmd ? cmd : "",
-                                    cmd && *cmd ? " " : "", dv_doc_str(vm, "name"), netargs);
+                        dv_asprintf("%s%sdrover.hostname=%s%s%s%s", cmd ? cmd : "",
+                                    cmd && *cmd ? " " : "", dv_doc_str(vm, "name"), netargs,
+                                    dv_doc_str(vm, "kernel_args") ? " " : "",
+                                    dv_doc_str(vm, "kernel_args") ? dv_doc_str(vm, "kernel_args")
+                                                                  : "");
                 boot = json_pack("{s:s,s:s?,s:s?,s:s}", "kind", "kernel", "kernel",
                                  dv_doc_str(image, "kernel"), "initrd",
                                  dv_doc_str(image, "initrd"), "cmdline", cmdline);

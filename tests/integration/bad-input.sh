@@ -48,6 +48,8 @@ post 400 out-of-range "absurd memory" '{"name":"x","cpus":1,"memory_mib":9999999
 post 400 out-of-range "zero-size disk" '{"name":"x","cpus":1,"memory_mib":64,"disks":[{"size_gib":0}]}'
 post 400 out-of-range "absurd disk" '{"name":"x","cpus":1,"memory_mib":64,"disks":[{"size_gib":99999999}]}'
 post 400 invalid-field "CPUs as a string" '{"name":"x","cpus":"two","memory_mib":64}'
+post 400 invalid-field "kernel arguments with a shell character" '{"name":"x","cpus":1,"memory_mib":64,"kernel_args":"a;reboot"}'
+post 400 out-of-range "kernel arguments over 256 bytes" "{\"name\":\"x\",\"cpus\":1,\"memory_mib\":64,\"kernel_args\":\"$(printf 'a%.0s' $(seq 300))\"}"
 post 404 unknown-host "unknown host" '{"name":"x","cpus":1,"memory_mib":64,"host":"nohost"}'
 post 404 unknown-image "unknown image" '{"name":"x","cpus":1,"memory_mib":64,"image":"noimage"}'
 post 404 unknown-datastore "unknown datastore" '{"name":"x","cpus":1,"memory_mib":64,"disks":[{"size_gib":1,"datastore":"nods"}]}'

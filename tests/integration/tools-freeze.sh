@@ -2,24 +2,37 @@
 # Tools acceptance: `vm freeze` freezes the guest's data filesystem
 # (/mnt/vda on the VM's disk) and `vm thaw` thaws it; a freeze left alone
 # thaws itself after its timeout. The evidence is the guest's own view, the
-# "frozen" flag of each filesystem in `vm guest` (Tools info). (That a
-# writer in the guest blocks meanwhile is FIFREEZE's job; nothing in Drover
-# runs a writer in a guest, see docs/tools.md.)
+# "frozen" flag of each filesystem in `vm guest` (Tools info), and a writer
+# in the guest (the default image's drover.writer loop, started through the
+# VM's kernel arguments) whose console lines stop while the filesystem is
+# frozen and resume after the thaw.
 . "$(dirname "$0")/lib.sh"
 
 dv_start_manager
 dv_start_agent host1
 
-"$DROVER" vm create f1 --cpus 1 --memory 256 --disk 1 --start >/dev/null
+"$DROVER" vm create f1 --cpus 1 --memory 256 --disk 1 --kernel-args drover.writer=100 --start >/dev/null
+log=$(dv_json .console_log vm show f1)
+writes() { grep -c '^drover-writer: ' "$log" 2>/dev/null || true; }
+writes_above() { [ "$(writes)" -gt "$1" ]; }
 wait_until 60 "Tools running" dv_tools_state_is f1 running
 frozen() { dv_json '.guest.filesystems[] | select(.mount == "/mnt/vda") | .frozen' vm guest f1; }
 frozen_is() { [ "$(frozen)" = "$1" ]; }
 wait_until 30 "/mnt/vda mounted in the guest" frozen_is false
 check "the guest has /mnt/vda, not frozen" [ "$(frozen)" = false ]
 
+wait_until 30 "the guest's writer writes" writes_above 3
+check "the guest's writer writes to its disk every 100 ms" writes_above 3
 out=$("$DROVER" -o json vm freeze f1 --timeout 120)
 check "vm freeze froze /mnt/vda" [ "$(jq -r '.frozen | join(",")' <<<"$out")" = /mnt/vda ]
 check "the guest reports /mnt/vda frozen" [ "$(frozen)" = true ]
+# At most one write was in flight when the freeze landed; after that the
+# writer blocks: 2 s (20 periods) later it has written nothing more.
+n0=$(writes)
+wait_until 5 "one more write at most" true
+sleep 2   # the absence of writes over a period is what is measured
+n1=$(writes)
+check "the guest's writer is blocked while frozen ($n0 -> $n1 writes in 2 s)" [ $((n1 - n0)) -le 1 ]
 rc=0
 out=$("$DROVER" -o json vm freeze f1) || rc=$?
 check "a second freeze is refused as busy" [ "$rc" = 1 ]
@@ -27,6 +40,8 @@ check "... (409 busy)" [ "$(jq -r .error.code <<<"$out")" = busy ]
 out=$("$DROVER" -o json vm thaw f1)
 check "vm thaw thawed /mnt/vda" [ "$(jq -r '.thawed | join(",")' <<<"$out")" = /mnt/vda ]
 check "the guest reports it thawed" [ "$(frozen)" = false ]
+wait_until 10 "writer resumes" writes_above $((n1 + 2))
+check "the writer resumes after the thaw" writes_above $((n1 + 2))
 check "events vm.frozen and vm.thawed" dv_cmd_has vm.thawed "$DROVER" event list
 
 # Left frozen: the guest thaws by itself after the timeout.

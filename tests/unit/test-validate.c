@@ -134,6 +134,29 @@ static void test_vm_create_bad(void **state)
                      400, "invalid-field", "nics[1]");
 }
 
+static void test_kernel_args(void **state)
+{
+        struct dv_error err = { 0 };
+        char longer[DV_VM_KERNEL_ARGS_MAX + 2];
+
+        assert_int_equal(dv_validate_kernel_args("drover.writer=100", &err), 0);
+        assert_int_equal(dv_validate_kernel_args("a=1 b=x,y:z/w+v-u", &err), 0);
+        assert_true(dv_validate_kernel_args("", &err) < 0);
+        assert_true(dv_validate_kernel_args("a;reboot", &err) < 0);
+        assert_string_equal(err.code, "invalid-field");
+        assert_true(dv_validate_kernel_args("a  b", &err) < 0);
+        assert_true(dv_validate_kernel_args(" a", &err) < 0);
+        assert_true(dv_validate_kernel_args("a ", &err) < 0);
+        assert_true(dv_validate_kernel_args("a$(x)", &err) < 0);
+        assert_true(dv_validate_kernel_args("a\nb", &err) < 0);
+        memset(longer, 'a', sizeof(longer) - 1);
+        longer[sizeof(longer) - 1] = 0;
+        assert_true(dv_validate_kernel_args(longer, &err) < 0);
+        assert_string_equal(err.code, "out-of-range");
+        longer[DV_VM_KERNEL_ARGS_MAX] = 0;
+        assert_int_equal(dv_validate_kernel_args(longer, &err), 0);
+}
+
 static void test_limits(void **state)
 {
         char buf[4096];
@@ -277,6 +300,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_vm_create_ok),   cmocka_unit_test(test_vm_create_bad),
+                cmocka_unit_test(test_kernel_args),
                 cmocka_unit_test(test_limits),         cmocka_unit_test(test_stop_and_empty),
                 cmocka_unit_test(test_register),       cmocka_unit_test(test_heartbeat),
                 cmocka_unit_test(test_pieces),
