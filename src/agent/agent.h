@@ -149,6 +149,14 @@ const struct dv_datastore *dv_datastores_owner(const struct dv_datastores *ds,
 int dv_disk_create(struct dv_datastores *ds, const char *datastore, const char *vm_id,
                    const char *name, int64_t size_gib, uid_t uid, char **ret_path,
                    struct dv_error *err);
+/* The same, filled from an image: source (an absolute path of a regular
+ * file, format "qcow2" or "raw") is copied into a new, independent qcow2
+ * (no backing file), grown to size_gib when the image is smaller.
+ * *ret_size_gib is the disk's size, rounded up to whole GiB. */
+int dv_disk_create_from(struct dv_datastores *ds, const char *datastore, const char *vm_id,
+                        const char *name, int64_t size_gib, uid_t uid, const char *source,
+                        const char *source_format, char **ret_path, int64_t *ret_size_gib,
+                        struct dv_error *err);
 /* Remove a disk file inside a datastore and its VM directory when empty.
  * *ret_deleted is false when the file did not exist. */
 int dv_disk_delete(struct dv_datastores *ds, const char *path, bool *ret_deleted,

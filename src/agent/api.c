@@ -121,11 +121,12 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
                             struct dv_http_response *resp)
 {
         static const char *const keys[] = { "datastore", "vm_id", "name", "size_gib", "format",
-                                            "uid", NULL };
+                                            "uid", "source", "source_format", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         _cleanup_(freep) char *path = NULL;
         const char *datastore = NULL, *vm_id = NULL, *name = NULL, *format = "qcow2";
-        int64_t size_gib = 0, uid = 0;
+        const char *source = NULL, *source_format = "qcow2";
+        int64_t size_gib = 0, uid = 0, made_gib = 0;
         struct dv_error err = {};
         int r;
 
@@ -142,6 +143,10 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
                 r = dv_json_get_string(body, "format", false, &format, &err);
         if (r == 0)
                 r = dv_json_get_int(body, "uid", true, 0, (int64_t)UINT32_MAX - 1, &uid, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "source", false, &source, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "source_format", false, &source_format, &err);
         if (r == 0 && strcmp(format, "qcow2") != 0)
                 r = dv_error_set(&err, 400, "invalid-field",
                                  "field 'format': only qcow2 is supported");
@@ -149,15 +154,17 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
                 dv_http_reply_dv_error(resp, &err);
                 return;
         }
-        r = dv_disk_create(&agent->ds, datastore, vm_id, name, size_gib, (uid_t)uid, &path, &err);
+        r = dv_disk_create_from(&agent->ds, datastore, vm_id, name, size_gib, (uid_t)uid, source,
+                                source_format, &path, &made_gib, &err);
         if (r < 0) {
                 dv_warn("vm %s: creating disk %s on %s: %s", vm_id, name, datastore, err.message);
                 dv_http_reply_dv_error(resp, &err);
                 return;
         }
-        dv_info("vm %s: created disk %s (%lld GiB, uid %lld)", vm_id, path, (long long)size_gib,
-                (long long)uid);
-        dv_http_reply(resp, 200, json_pack("{s:s}", "path", path));
+        dv_info("vm %s: created disk %s (%lld GiB%s%s, uid %lld)", vm_id, path,
+                (long long)made_gib, source ? " from " : "", source ? source : "", (long long)uid);
+        dv_http_reply(resp, 200, json_pack("{s:s,s:I}", "path", path, "size_gib",
+                                           (json_int_t)made_gib));
 }
 
 static void api_disk_delete(struct dv_agent *agent, const struct dv_http_request *req,

@@ -121,20 +121,108 @@ static void remove_vm_dir(const struct dv_datastore *owner, const char *dir)
                 (void)rmdir(dir); /* ENOTEMPTY: other disks of the VM remain */
 }
 
+/* Virtual size in bytes of a disk image, from qemu-img info. */
+static int disk_virtual_size(const char *path, int64_t *ret, struct dv_error *err)
+{
+        const char *argv[] = { QEMU_IMG, "info", "--output=json", path, NULL };
+        _cleanup_(freep) char *out = NULL;
+        _cleanup_(json_decrefp) json_t *info = NULL;
+        char errbuf[512];
+        int r, status = 0;
+
+        r = dv_spawn_output(argv, QEMU_IMG_TIMEOUT_MS, 64 * 1024, &out, errbuf, sizeof(errbuf),
+                            &status);
+        if (r < 0 || status != 0)
+                return dv_error_set(err, 500, "disk-create-failed", "qemu-img info %s: %s", path,
+                                    r < 0 ? strerror(-r) : errbuf);
+        info = out ? json_loads(out, 0, NULL) : NULL;
+        if (!json_is_integer(json_object_get(info, "virtual-size")))
+                return dv_error_set(err, 500, "disk-create-failed",
+                                    "qemu-img info %s: no virtual size", path);
+        *ret = json_integer_value(json_object_get(info, "virtual-size"));
+        return 0;
+}
+
+/* Make the disk file at path: blank, or a copy of source grown to size. */
+static int disk_make(const char *path, int64_t size_gib, const char *source,
+                     const char *source_format, int64_t *ret_size_gib, struct dv_error *err)
+{
+        _cleanup_(freep) char *size = dv_asprintf("%lldG", (long long)size_gib);
+        const int64_t gib = 1024LL * 1024 * 1024;
+        char out[1024];
+        int64_t vsize = 0;
+        int r, status = 0;
+
+        if (!source) {
+                const char *argv[] = { QEMU_IMG, "create", "-q", "-f", "qcow2", path, size, NULL };
+
+                r = dv_spawn_capture(argv, QEMU_IMG_TIMEOUT_MS, out, sizeof(out), &status);
+                if (r < 0 || status != 0)
+                        return dv_error_set(err, 500, "disk-create-failed", "qemu-img create %s: %s",
+                                            path, r < 0 ? strerror(-r) : out);
+                *ret_size_gib = size_gib;
+                return 0;
+        }
+        {
+                const char *argv[] = { QEMU_IMG, "convert", "-q", "-f", source_format,
+                                       "-O", "qcow2", source, path, NULL };
+
+                r = dv_spawn_capture(argv, DV_MAX(QEMU_IMG_TIMEOUT_MS, 600000), out, sizeof(out),
+                                     &status);
+                if (r < 0 || status != 0)
+                        return dv_error_set(err, 500, "disk-create-failed",
+                                            "qemu-img convert %s: %s", source,
+                                            r < 0 ? strerror(-r) : out);
+        }
+        r = disk_virtual_size(path, &vsize, err);
+        if (r < 0)
+                return r;
+        if (vsize < size_gib * gib) {
+                const char *argv[] = { QEMU_IMG, "resize", "-q", "-f", "qcow2", path, size, NULL };
+
+                r = dv_spawn_capture(argv, QEMU_IMG_TIMEOUT_MS, out, sizeof(out), &status);
+                if (r < 0 || status != 0)
+                        return dv_error_set(err, 500, "disk-create-failed", "qemu-img resize %s: %s",
+                                            path, r < 0 ? strerror(-r) : out);
+                vsize = size_gib * gib;
+        }
+        *ret_size_gib = (vsize + gib - 1) / gib;
+        return 0;
+}
+
 int dv_disk_create(struct dv_datastores *ds, const char *datastore, const char *vm_id,
                    const char *name, int64_t size_gib, uid_t uid, char **ret_path,
                    struct dv_error *err)
 {
-        _cleanup_(freep) char *dir = NULL, *path = NULL, *size = NULL;
+        int64_t ignored;
+
+        return dv_disk_create_from(ds, datastore, vm_id, name, size_gib, uid, NULL, NULL, ret_path,
+                                   &ignored, err);
+}
+
+int dv_disk_create_from(struct dv_datastores *ds, const char *datastore, const char *vm_id,
+                        const char *name, int64_t size_gib, uid_t uid, const char *source,
+                        const char *source_format, char **ret_path, int64_t *ret_size_gib,
+                        struct dv_error *err)
+{
+        int64_t made_gib = size_gib;
+        _cleanup_(freep) char *dir = NULL, *path = NULL;
         const struct dv_datastore *d;
-        char out[1024];
         struct stat st;
-        int r, status = 0;
+        int r;
 
         if (!dv_name_valid(vm_id) || !dv_name_valid(name))
                 return dv_error_set(err, 400, "invalid-name", "invalid VM id or disk name");
         if (size_gib < 1 || size_gib > 16384)
                 return dv_error_set(err, 400, "out-of-range", "size_gib must be 1..16384");
+        if (source) {
+                if (source[0] != '/' || stat(source, &st) < 0 || !S_ISREG(st.st_mode))
+                        return dv_error_set(err, 400, "invalid-path",
+                                            "image source '%.200s' is not a regular file", source);
+                if (!dv_streq(source_format, "qcow2") && !dv_streq(source_format, "raw"))
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "source format must be qcow2 or raw");
+        }
         d = dv_datastores_find(ds, datastore);
         if (!d) {
                 dv_error_set(err, 404, "unknown-datastore", "datastore '%s' not found on this host",
@@ -143,7 +231,6 @@ int dv_disk_create(struct dv_datastores *ds, const char *datastore, const char *
         }
         dir = dv_asprintf("%s/%s", d->path, vm_id);
         path = dv_asprintf("%s/%s.qcow2", dir, name);
-        size = dv_asprintf("%lldG", (long long)size_gib);
 
         pthread_mutex_lock(&ds->lock);
         if (mkdir(dir, 0711) < 0 && errno != EEXIST) {
@@ -162,16 +249,8 @@ int dv_disk_create(struct dv_datastores *ds, const char *datastore, const char *
                 goto out;
         }
 
-        {
-                const char *argv[] = { QEMU_IMG, "create", "-q", "-f", "qcow2", path, size, NULL };
-
-                r = dv_spawn_capture(argv, QEMU_IMG_TIMEOUT_MS, out, sizeof(out), &status);
-        }
-        if (r < 0 || status != 0) {
-                if (r == 0)
-                        r = -EIO;
-                dv_error_set(err, 500, "disk-create-failed", "qemu-img create %s: %s", path,
-                             out[0] ? out : strerror(-r));
+        r = disk_make(path, size_gib, source, source_format, &made_gib, err);
+        if (r < 0) {
                 (void)unlink(path);
                 remove_vm_dir(d, dir);
                 goto out;
@@ -186,6 +265,7 @@ int dv_disk_create(struct dv_datastores *ds, const char *datastore, const char *
         }
         r = 0;
         *ret_path = TAKE_PTR(path);
+        *ret_size_gib = made_gib;
 out:
         pthread_mutex_unlock(&ds->lock);
         return r;

@@ -263,6 +263,27 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                                          q->disks[i].datastore ? q->disks[i].datastore : local,
                                          "path", "format", "qcow2"));
         }
+        /* A disk image boots from the VM's first disk: that disk is made as
+         * an independent copy of the image (grown to the size asked for),
+         * and a VM asked for no disk gets one the size of the image. */
+        if (dv_streq(dv_doc_str(image, "kind"), "disk") && dv_doc_str(image, "path")) {
+                json_t *d0;
+
+                if (json_array_size(disks) == 0) {
+                        _cleanup_(freep) char *local =
+                                dv_asprintf("%s-local", dv_doc_str(host, "name"));
+                        json_array_append_new(disks, json_pack("{s:s,s:I,s:s,s:n,s:s}", "name",
+                                                               "disk0", "size_gib", (json_int_t)1,
+                                                               "datastore", local, "path",
+                                                               "format", "qcow2"));
+                }
+                d0 = json_array_get(disks, 0);
+                json_object_set_new(d0, "source_image", json_string(dv_doc_str(image, "name")));
+                json_object_set_new(d0, "_source", json_string(dv_doc_str(image, "path")));
+                json_object_set_new(d0, "_source_format",
+                                    json_string(dv_doc_str(image, "format") ? dv_doc_str(image, "format")
+                                                                            : "qcow2"));
+        }
         nics = json_array();
         for (size_t i = 0; i < q->n_nics; i++) {
                 const struct dv_nic_req *n = &q->nics[i];

@@ -201,6 +201,7 @@ static int delete_disks(json_t *vm, json_t *host, struct dv_task *t, struct dv_e
 struct disk_path {
         size_t index;     /* which disk */
         const char *path; /* where the agent made it */
+        int64_t size_gib; /* its size as made (an image copy may be larger), or 0 */
 };
 
 static void set_disk_path(json_t *vm, void *userdata)
@@ -208,8 +209,13 @@ static void set_disk_path(json_t *vm, void *userdata)
         struct disk_path *p = userdata;
         json_t *d = json_array_get(json_object_get(vm, "disks"), p->index);
 
-        if (d)
-                json_object_set_new(d, "path", json_string(p->path));
+        if (!d)
+                return;
+        json_object_set_new(d, "path", json_string(p->path));
+        json_object_del(d, "_source");
+        json_object_del(d, "_source_format");
+        if (p->size_gib > 0)
+                json_object_set_new(d, "size_gib", json_integer((json_int_t)p->size_gib));
 }
 
 static void mark_created(json_t *vm, void *userdata)
@@ -288,10 +294,16 @@ void dv_vm_task_create(struct dv_task *t, void *data)
                                  dv_doc_str(d, "name"), "size_gib",
                                  (json_int_t)dv_doc_int(d, "size_gib", 0), "format", "qcow2",
                                  "uid", (json_int_t)dv_doc_int(vm, "uid", 0));
+                if (dv_doc_str(d, "_source")) {
+                        json_object_set_new(body, "source", json_string(dv_doc_str(d, "_source")));
+                        json_object_set_new(body, "source_format",
+                                            json_string(dv_doc_str(d, "_source_format")));
+                }
                 r = dv_agent_call(host, "POST", "/agent/v1/disks", body, DV_AGENT_DISK_TIMEOUT_MS,
                                   &reply, &err);
                 json_decref(body);
                 p.path = dv_doc_str(reply, "path");
+                p.size_gib = dv_doc_int(reply, "size_gib", 0);
                 if (r >= 0 && !p.path) {
                         r = -EPROTO;
                         dv_error_set(&err, 502, "agent-error",
