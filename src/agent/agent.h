@@ -193,6 +193,9 @@ bool dv_agent_token_equal(const char *presented, const char *expected);
 /* Is s exactly 64 lowercase-or-uppercase hex digits? */
 bool dv_agent_token_valid(const char *s);
 
+/* api.c: every disk of a SPEC must be a file inside one of our datastores. */
+int dv_agent_check_spec_disks(struct dv_agent *agent, json_t *spec, struct dv_error *err);
+
 /* register.c */
 json_t *dv_agent_info_json(struct dv_agent *agent);
 /* Load DATA/credential if present. -EPERM when its mode is not 0600. */

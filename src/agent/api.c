@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent-migrate.h"
 #include "agent-tools.h"
 #include "json.h"
 #include "log.h"
@@ -194,7 +195,7 @@ static void api_disk_delete(struct dv_agent *agent, const struct dv_http_request
 }
 
 /* Every disk of a SPEC must be a file inside one of our datastores. */
-static int check_spec_disks(struct dv_agent *agent, json_t *spec, struct dv_error *err)
+int dv_agent_check_spec_disks(struct dv_agent *agent, json_t *spec, struct dv_error *err)
 {
         json_t *disks = json_object_get(spec, "disks"), *d;
         size_t i;
@@ -243,7 +244,7 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
         if (r == 0 && !spec_id)
                 r = json_object_set_new(spec, "id", json_string(id)) < 0 ? -ENOMEM : 0;
         if (r == 0)
-                r = check_spec_disks(agent, spec, &err);
+                r = dv_agent_check_spec_disks(agent, spec, &err);
         if (r == 0)
                 r = dv_tools_spec_check(spec, &err);
         if (r < 0) {
@@ -605,6 +606,9 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
         } else if (n == 4 && strcmp(seg[2], "ports") == 0 && strcmp(seg[3], "vlan") == 0) {
                 if (want(req, "POST", resp))
                         api_ports_vlan(agent, req, resp);
+        } else if (n == 5 && strcmp(seg[2], "vms") == 0 &&
+                   dv_agent_migrate_route(agent, seg[3], seg[4], req, resp)) {
+                /* live migration (agent-migrate.c) */
         } else if (n >= 5 && strcmp(seg[2], "vms") == 0 &&
                    dv_agent_tools_route(agent, seg[3], seg + 4, n - 4, req, resp)) {
                 /* Tools ops, vCPU hot-plug (agent-tools.c) */

@@ -95,6 +95,8 @@ struct vm {
         bool guest_shutdown;     /* [lock] SHUTDOWN with guest=true seen */
         bool exited;             /* [lock] QEMU exited and cleanup is done */
         bool cleaned;            /* [lock] files and taps removed */
+        bool incoming;           /* started with -incoming defer: a migration target */
+        bool migrated;           /* [lock] migrated away: its exit is reason "migrated" */
         uint64_t cpu_ticks;      /* [lock] utime+stime at the last sample */
         int64_t cpu_ms;          /* [lock] monotonic ms of the last sample, 0 = none */
         double cpu_pct;          /* [lock] the last computed CPU use */
@@ -689,7 +691,8 @@ static void vm_on_exit(struct vm *vm)
         (void)waitid(P_PIDFD, (id_t)vm->pidfd, &si, WEXITED | WNOHANG);
         vm_cleanup(vm);
         pthread_mutex_lock(&vm->lock);
-        vm->reason = reason = vm->stop_requested ? "host-request"
+        vm->reason = reason = vm->migrated       ? "migrated"
+                              : vm->stop_requested ? "host-request"
                               : vm->guest_shutdown ? "guest-shutdown"
                                                    : "qemu-exited";
         vm->state = "stopped";
@@ -1113,6 +1116,21 @@ static int vm_launch(struct vm *vm, struct dv_error *err)
         r = dv_qemu_build_argv(vm->spec, &qc, &argv, err);
         if (r < 0)
                 return r;
+        if (vm->incoming) {
+                /* A migration target: QEMU waits for migrate-incoming. */
+                size_t n = 0;
+                char **v;
+
+                while (argv[n])
+                        n++;
+                v = realloc(argv, (n + 3) * sizeof(char *));
+                if (!v)
+                        return -ENOMEM;
+                argv = v;
+                argv[n] = dv_strdup("-incoming");
+                argv[n + 1] = dv_strdup("defer");
+                argv[n + 2] = NULL;
+        }
 
         spec_text = json_dumps(vm->spec->json, JSON_COMPACT);
         spec_path = vm_path(vm, DV_QEMU_SPEC);
@@ -1774,6 +1792,314 @@ static void qemu_free(struct dv_hv *hv)
         free(hv);
 }
 
+/* ---- live migration ------------------------------------------------------ */
+
+#define MIGRATE_CHANNELS 4              /* multifd channels */
+#define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
+#define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
+#define MIGRATE_POLL_MS 100             /* query-migrate interval */
+
+/* Our migration settings; source and target both need multifd. */
+static int migrate_setup(struct vm *vm, bool source, struct dv_error *err)
+{
+        _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
+        int r;
+
+        caps = json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability", "multifd",
+                         "state", 1, "capability", "auto-converge", "state", source);
+        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", MIGRATE_CHANNELS,
+                                    "max-bandwidth", (json_int_t)MIGRATE_MAX_BANDWIDTH,
+                                    "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS)
+                        : json_pack("{s:i}", "multifd-channels", MIGRATE_CHANNELS);
+        if (!caps || !params)
+                return -ENOMEM;
+        r = vm_exec(vm, "migrate-set-capabilities", caps, NULL, err);
+        if (r >= 0)
+                r = vm_exec(vm, "migrate-set-parameters", params, NULL, err);
+        return r;
+}
+
+/* Forget an incoming VM that did not finish: kill it if needed, unlink it. */
+static void migrate_drop(struct vm *vm)
+{
+        struct dv_hv *hv = vm->hv;
+        bool exited;
+
+        pthread_mutex_lock(&vm->lock);
+        exited = vm->exited;
+        pthread_mutex_unlock(&vm->lock);
+        if (!exited)
+                vm_kill_wait(vm);
+        pthread_mutex_lock(&hv->lock);
+        if (vm_find_locked(hv, vm->id) == vm) {
+                vm_unlink_locked(hv, vm);
+                vm->refs--; /* the list's */
+        }
+        pthread_mutex_unlock(&hv->lock);
+}
+
+static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr, int port,
+                           char **ret_uri, struct dv_error *err)
+{
+        _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *spec = NULL;
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *args = NULL;
+        _cleanup_(freep) char *uri = NULL;
+        struct vm *old, *stale = NULL;
+        int r;
+
+        if (!addr || port < 1 || port > 65535)
+                return dv_error_set(err, 400, "invalid-field", "bad migration address %s:%d",
+                                    addr ? addr : "(none)", port);
+        r = dv_vm_spec_parse(spec_json, &spec, err);
+        if (r < 0)
+                return r;
+        vm = vm_new(hv, spec->id, spec->name, spec->uid);
+        if (!vm)
+                return -ENOMEM;
+        vm->spec = TAKE_PTR(spec);
+        vm->starting = true; /* hidden until migrate_finish */
+        vm->incoming = true;
+
+        pthread_mutex_lock(&hv->lock);
+        old = vm_find_locked(hv, vm->id);
+        if (old) {
+                bool gone;
+
+                pthread_mutex_lock(&old->lock);
+                gone = old->exited;
+                pthread_mutex_unlock(&old->lock);
+                if (!gone) {
+                        pthread_mutex_unlock(&hv->lock);
+                        return set_err(err, -EBUSY, 409, "invalid-state",
+                                       "vm '%s' already has a QEMU on this host", vm->name);
+                }
+                vm_unlink_locked(hv, old);
+                stale = old;
+        }
+        if (run_dir_live_pid(hv, vm->id, NULL) > 0) {
+                pthread_mutex_unlock(&hv->lock);
+                vm_unref(stale);
+                return set_err(err, -EBUSY, 409, "invalid-state",
+                               "vm '%s' already runs in a QEMU of this host", vm->name);
+        }
+        vm->refs++; /* the list's */
+        vm->next = hv->vms;
+        hv->vms = vm;
+        pthread_mutex_unlock(&hv->lock);
+        vm_unref(stale);
+
+        r = vm_launch(vm, err);
+        if (r < 0) {
+                pthread_mutex_lock(&hv->lock);
+                vm_unlink_locked(hv, vm);
+                vm->refs--;
+                pthread_mutex_unlock(&hv->lock);
+                return r;
+        }
+        uri = dv_asprintf("tcp:%s:%d", addr, port);
+        args = json_pack("{s:s}", "uri", uri);
+        r = migrate_setup(vm, false, err);
+        if (r >= 0)
+                r = vm_exec(vm, "migrate-incoming", args, NULL, err);
+        if (r < 0) {
+                migrate_drop(vm);
+                return r;
+        }
+        *ret_uri = TAKE_PTR(uri);
+        return 0;
+}
+
+static json_t *migrate_stats(json_t *q)
+{
+        json_t *ram = json_object_get(q, "ram");
+
+        return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "status",
+                         json_string_value(json_object_get(q, "status")), "total_ms",
+                         json_integer_value(json_object_get(q, "total-time")), "downtime_ms",
+                         json_integer_value(json_object_get(q, "downtime")), "setup_ms",
+                         json_integer_value(json_object_get(q, "setup-time")), "transferred",
+                         json_integer_value(json_object_get(ram, "transferred")), "remaining",
+                         json_integer_value(json_object_get(ram, "remaining")), "total",
+                         json_integer_value(json_object_get(ram, "total")), "dirty_pages_rate",
+                         json_integer_value(json_object_get(ram, "dirty-pages-rate")), "passes",
+                         json_integer_value(json_object_get(ram, "dirty-sync-count")), "mbps",
+                         json_real_value(json_object_get(ram, "mbps")));
+}
+
+/* After a failed or cancelled migration: the source must run again. */
+static void migrate_resume_source(struct vm *vm)
+{
+        _cleanup_(json_decrefp) json_t *st = NULL;
+
+        if (vm_exec(vm, "query-status", NULL, &st, NULL) >= 0 &&
+            !dv_streq(json_string_value(json_object_get(st, "status")), "running"))
+                (void)vm_exec(vm, "cont", NULL, NULL, NULL);
+}
+
+static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
+                            json_t **ret_stats, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
+        int64_t deadline;
+        const char *status = NULL;
+        int r;
+
+        if (!uri || strncmp(uri, "tcp:", 4) != 0)
+                return dv_error_set(err, 400, "invalid-field", "uri must be tcp:ADDR:PORT");
+        if (timeout_s < 1 || timeout_s > MAX_STOP_TIMEOUT_S)
+                timeout_s = 600;
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        r = migrate_setup(vm, true, err);
+        if (r < 0)
+                return r;
+        args = json_pack("{s:s}", "uri", uri);
+        r = vm_exec(vm, "migrate", args, NULL, err);
+        if (r < 0)
+                return r;
+        deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
+        for (;;) {
+                struct dv_error qerr = { 0 };
+
+                json_decref(TAKE_PTR(q));
+                r = vm_exec(vm, "query-migrate", NULL, &q, &qerr);
+                status = r >= 0 ? json_string_value(json_object_get(q, "status")) : NULL;
+                if (dv_streq(status, "completed") || dv_streq(status, "failed") ||
+                    dv_streq(status, "cancelled"))
+                        break;
+                if (dv_now_ms() >= deadline) {
+                        (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                        migrate_resume_source(vm);
+                        return dv_error_set(err, 504, "migration-timeout",
+                                            "vm '%s': migration to %s not done after %d s",
+                                            vm->name, uri, timeout_s);
+                }
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
+        if (!dv_streq(status, "completed")) {
+                const char *desc = json_string_value(json_object_get(q, "error-desc"));
+
+                migrate_resume_source(vm);
+                return dv_error_set(err, 502, "migration-failed", "vm '%s': migration to %s %s%s%s",
+                                    vm->name, uri, status, desc ? ": " : "", desc ? desc : "");
+        }
+        /* The target owns the guest now: the source QEMU goes (paused in
+         * postmigrate, its disks inactive). */
+        pthread_mutex_lock(&vm->lock);
+        vm->migrated = true;
+        vm->stop_requested = true;
+        pthread_mutex_unlock(&vm->lock);
+        if (vm_exec(vm, "quit", NULL, NULL, NULL) < 0 ||
+            !vm_wait_flag(vm, &vm->exited, dv_now_ms() + QUIT_WAIT_MS))
+                vm_kill_wait(vm);
+        if (ret_stats)
+                *ret_stats = migrate_stats(q);
+        return 0;
+}
+
+static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_s,
+                               json_t **ret_status, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        _cleanup_(json_decrefp) json_t *announce = NULL;
+        int64_t deadline;
+        bool incoming, exited;
+
+        if (!vm)
+                return set_err(err, -ENOENT, 409, "invalid-state",
+                               "no incoming migration of vm '%.64s' on this host",
+                               vm_id ? vm_id : "");
+        pthread_mutex_lock(&vm->lock);
+        incoming = vm->incoming && vm->starting;
+        exited = vm->exited;
+        pthread_mutex_unlock(&vm->lock);
+        if (!incoming && !exited) {
+                if (ret_status)
+                        *ret_status = vm_status(vm); /* finished already */
+                return 0;
+        }
+        if (timeout_s < 1 || timeout_s > MAX_STOP_TIMEOUT_S)
+                timeout_s = 60;
+        deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
+        for (;;) {
+                _cleanup_(json_decrefp) json_t *q = NULL, *st = NULL;
+                const char *ms, *rs;
+
+                pthread_mutex_lock(&vm->lock);
+                exited = vm->exited;
+                pthread_mutex_unlock(&vm->lock);
+                if (exited) {
+                        char tail[400];
+
+                        qemu_log_tail(vm, tail, sizeof(tail));
+                        migrate_drop(vm);
+                        return dv_error_set(err, 502, "migration-failed",
+                                            "vm '%s': the target QEMU exited: %s", vm->name,
+                                            tail[0] ? tail : "(no output in qemu.log)");
+                }
+                if (vm_exec(vm, "query-migrate", NULL, &q, NULL) >= 0 &&
+                    vm_exec(vm, "query-status", NULL, &st, NULL) >= 0) {
+                        ms = json_string_value(json_object_get(q, "status"));
+                        rs = json_string_value(json_object_get(st, "status"));
+                        if (dv_streq(ms, "failed"))
+                                break;
+                        if (dv_streq(rs, "running"))
+                                break;
+                        /* Completed but not resumed (it was paused, or
+                         * autostart is off): resume it. */
+                        if (dv_streq(ms, "completed") && !dv_streq(rs, "inmigrate"))
+                                (void)vm_exec(vm, "cont", NULL, NULL, NULL);
+                }
+                if (dv_now_ms() >= deadline)
+                        return dv_error_set(err, 504, "migration-timeout",
+                                            "vm '%s': incoming migration not done after %d s",
+                                            vm->name, timeout_s);
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
+        {
+                _cleanup_(json_decrefp) json_t *st = NULL;
+
+                if (vm_exec(vm, "query-status", NULL, &st, err) < 0 ||
+                    !dv_streq(json_string_value(json_object_get(st, "status")), "running"))
+                        return dv_error_set(err, 502, "migration-failed",
+                                            "vm '%s': incoming migration failed", vm->name);
+        }
+        pthread_mutex_lock(&vm->lock);
+        vm->starting = false;
+        vm->incoming = false;
+        vm_set_state_locked(vm, "running", NULL);
+        pthread_mutex_unlock(&vm->lock);
+        /* Gratuitous ARP/RARP from every NIC so that switches learn the
+         * new path now. */
+        announce = json_pack("{s:i,s:i,s:i,s:i}", "initial", 50, "max", 550, "rounds", 5,
+                             "step", 100);
+        (void)vm_exec(vm, "announce-self", announce, NULL, NULL);
+        vm_notify(vm, "running", NULL);
+        if (ret_status)
+                *ret_status = vm_status(vm);
+        return 0;
+}
+
+static int qemu_migrate_abort(struct dv_hv *hv, const char *vm_id, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        bool incoming;
+
+        if (!vm)
+                return 0;
+        pthread_mutex_lock(&vm->lock);
+        incoming = vm->incoming && vm->starting;
+        pthread_mutex_unlock(&vm->lock);
+        if (!incoming)
+                return set_err(err, -EBUSY, 409, "invalid-state",
+                               "vm '%s' runs on this host (not a migration target)", vm->name);
+        migrate_drop(vm);
+        return 0;
+}
+
 const struct dv_hv_ops dv_hv_qemu_ops = {
         .name = "qemu",
         .init = qemu_init,
@@ -1785,4 +2111,8 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .list = qemu_list,
         .free = qemu_free,
         .set_cpus = qemu_set_cpus,
+        .migrate_in = qemu_migrate_in,
+        .migrate_out = qemu_migrate_out,
+        .migrate_finish = qemu_migrate_finish,
+        .migrate_abort = qemu_migrate_abort,
 };

@@ -51,6 +51,31 @@ struct dv_hv_ops {
          * (Tools cpus-online). May be NULL: not supported. */
         int (*set_cpus)(struct dv_hv *hv, const char *vm_id, int count, int *ret_present,
                         struct dv_error *err);
+
+        /* Live migration (docs/migration.md). Any of these may be NULL: not
+         * supported. Target side: start QEMU from spec waiting for an
+         * incoming migration (same argv as start, plus -incoming defer),
+         * set the migration capabilities and listen on addr:port.
+         * *ret_uri (owned) is what the source migrates to. The VM is
+         * hidden from list() until migrate_finish. */
+        int (*migrate_in)(struct dv_hv *hv, json_t *spec, const char *addr, int port,
+                          char **ret_uri, struct dv_error *err);
+        /* Source side: migrate a running VM to uri and wait (up to
+         * timeout_s) until QEMU reports completed, then quit the source QEMU
+         * (its exit is reported with reason "migrated"). On failure the
+         * migration is cancelled and the source keeps running. *ret_stats:
+         * {"total_ms","downtime_ms","setup_ms","transferred","passes",...}. */
+        int (*migrate_out)(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
+                           json_t **ret_stats, struct dv_error *err);
+        /* Target side: wait up to timeout_s for the incoming migration to
+         * complete and the guest to run (cont if needed), announce the
+         * guest's MACs (announce-self); from now on list() reports it.
+         * *ret_status: its VMSTATUS. */
+        int (*migrate_finish)(struct dv_hv *hv, const char *vm_id, int timeout_s,
+                              json_t **ret_status, struct dv_error *err);
+        /* Target side: kill a prepared target that did not finish and forget
+         * it. 0 when there is none. */
+        int (*migrate_abort)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);
 };
 
 extern const struct dv_hv_ops dv_hv_qemu_ops;

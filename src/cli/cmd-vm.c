@@ -321,6 +321,76 @@ static int vm_delete(struct cli_ctx *ctx, const struct cli_args *a)
         return cli_task_finish(ctx, reply, &w, "deleted", NULL);
 }
 
+/* migrate VM --host H [--check]: live migration (docs/migration.md). */
+static int vm_migrate(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL, *task = NULL;
+        const char *host = cli_args_get(a, "host");
+        bool check = cli_args_has(a, "check");
+        struct cli_wait w;
+        json_t *c, *b;
+        size_t i, pass = 0, skip = 0;
+        int r;
+
+        r = cli_check_name(ctx, "vm", a->pos[0]);
+        if (r == 0 && !host)
+                r = cli_usage(ctx, "vm migrate: --host HOST is required");
+        if (r == 0)
+                r = cli_wait_from_args(ctx, a, &w);
+        if (r != 0)
+                return r;
+        body = json_pack("{s:s,s:b}", "host", host, "check", check);
+        r = cli_api(ctx, "POST", body, &reply, "vms/%s/migrate", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (check) {
+                bool ok = json_is_true(json_object_get(reply, "ok"));
+
+                if (ctx->json) {
+                        cli_print_json(ctx, reply);
+                        return ok ? 0 : CLI_EXIT_FAIL;
+                }
+                json_array_foreach(json_object_get(reply, "checks"), i, c) {
+                        const char *st = json_string_value(json_object_get(c, "status"));
+                        const char *fix = json_string_value(json_object_get(c, "fix"));
+
+                        pass += st && strcmp(st, "pass") == 0;
+                        skip += st && strcmp(st, "skip") == 0;
+                        printf("%-4s %-22s %s%s%s\n",
+                               st && strcmp(st, "pass") == 0   ? "PASS"
+                               : st && strcmp(st, "fail") == 0 ? "FAIL"
+                                                               : "SKIP",
+                               json_string_value(json_object_get(c, "code")) ?: "?",
+                               json_string_value(json_object_get(c, "reason")) ?: "",
+                               fix && *fix ? " — " : "", fix && *fix ? fix : "");
+                }
+                if (ok) {
+                        printf("ok: %zu checks passed, %zu skipped\n", pass, skip);
+                } else {
+                        printf("blocked by %zu check%s:",
+                               json_array_size(json_object_get(reply, "blockers")),
+                               json_array_size(json_object_get(reply, "blockers")) == 1 ? "" : "s");
+                        json_array_foreach(json_object_get(reply, "blockers"), i, b)
+                                printf("%s %s", i ? "," : "", json_string_value(b));
+                        printf("\n");
+                }
+                return ok ? 0 : CLI_EXIT_FAIL;
+        }
+        if (w.no_wait)
+                return cli_task_finish(ctx, reply, &w, "migrated", NULL);
+        r = cli_task_wait(ctx, json_object_get(reply, "task"), w.timeout_ms, &task);
+        if (r != 0)
+                return r;
+        if (ctx->json)
+                cli_print_json(ctx, task);
+        else
+                printf("migrated vm %s to host %s in %.2f s (downtime %lld ms)\n", a->pos[0],
+                       json_string_value(cli_jpath(task, "result.target")) ?: host,
+                       (double)json_integer_value(cli_jpath(task, "result.total_ms")) / 1000,
+                       (long long)json_integer_value(cli_jpath(task, "result.qemu.downtime_ms")));
+        return 0;
+}
+
 static int vm_console(struct cli_ctx *ctx, const struct cli_args *a)
 {
         _cleanup_(json_decrefp) json_t *vm = NULL, *console = NULL;
@@ -377,6 +447,12 @@ static const struct cli_opt delete_opts[] = {
         { NULL },
 };
 
+static const struct cli_opt migrate_opts[] = {
+        { "host", 0, "HOST", "the host to move the running VM to (shared storage), required" },
+        { "check", 0, NULL, "only run the prechecks and print them (exit 1 when blocked)" },
+        { NULL },
+};
+
 static const struct cli_verb vm_verbs[] = {
         { .name = "create", .args = "NAME", .min_args = 1, .max_args = 1,
           .summary = "create a VM (--cpus N --memory MIB required)", .opts = create_opts,
@@ -397,6 +473,9 @@ static const struct cli_verb vm_verbs[] = {
         { .name = "list", .summary = "list VMs", .run = vm_list },
         { .name = "console", .args = "VM", .min_args = 1, .max_args = 1,
           .summary = "a VNC ticket and the serial console log of a VM", .run = vm_console },
+        { .name = "migrate", .args = "VM", .min_args = 1, .max_args = 1,
+          .summary = "live-migrate a running VM to another host (--host H), or --check it",
+          .opts = migrate_opts, .waits = true, .run = vm_migrate },
         CLI_VM_TOOLS_VERBS /* cmd-vm-tools.c */
         CLI_VM_HA_VERBS /* cmd-vm-ha.c */
 };

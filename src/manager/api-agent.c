@@ -206,6 +206,14 @@ static void reconcile_vms(struct dv_api *a, json_t *host, json_t *reported, json
                                 other = NULL;
                                 reason = "unknown-vm";
                         }
+                        /* The target of a live migration runs it before the
+                         * record moves there: never stop either copy. */
+                        if (other && dv_streq(dv_doc_str(json_object_get(other, "migration"),
+                                                         "target_id"),
+                                              dv_doc_str(host, "id"))) {
+                                json_decref(other);
+                                continue;
+                        }
                         if (!dv_streq(state, "stopped")) {
                                 json_array_append_new(stop, json_pack("{s:s,s:s}", "id", id,
                                                                       "reason", reason));

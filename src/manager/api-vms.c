@@ -638,7 +638,7 @@ void dv_api_vms(struct dv_api *a)
                 return;
         }
         if (sub && strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "reboot") &&
-            strcmp(sub, "console")) {
+            strcmp(sub, "console") && strcmp(sub, "migrate")) {
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
                 return;
         }
@@ -664,6 +664,8 @@ void dv_api_vms(struct dv_api *a)
                 vm_action(a, vm, ACT_STOP);
         else if (strcmp(sub, "reboot") == 0)
                 vm_action(a, vm, ACT_REBOOT);
+        else if (strcmp(sub, "migrate") == 0)
+                dv_api_vm_migrate(a, vm); /* migrate.c */
         else
                 vm_console(a, vm);
         json_decref(vm);

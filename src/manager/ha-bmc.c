@@ -366,14 +366,19 @@ int dv_bmc_new(const char *host, struct dv_bmc **ret)
         return 0;
 }
 
-void dv_bmc_free(struct dv_bmc *b)
+void dv_bmc_request_stop(struct dv_bmc *b)
 {
-        if (!b)
-                return;
         pthread_mutex_lock(&b->lock);
         b->stop = true;
         pthread_cond_signal(&b->cond);
         pthread_mutex_unlock(&b->lock);
+}
+
+void dv_bmc_free(struct dv_bmc *b)
+{
+        if (!b)
+                return;
+        dv_bmc_request_stop(b);
         pthread_join(b->thread, NULL);
         pthread_cond_destroy(&b->cond);
         pthread_mutex_destroy(&b->lock);

@@ -46,6 +46,9 @@ struct dv_bmc;
 
 /* A worker for host (its name, for logs). Starts its thread. */
 int dv_bmc_new(const char *host, struct dv_bmc **ret);
+/* Asks the thread to end (returns at once): stopping many workers, ask
+ * them all first, then free them. */
+void dv_bmc_request_stop(struct dv_bmc *b);
 /* Stops and joins the thread (waits for an ipmitool in flight, <= its timeout). */
 void dv_bmc_free(struct dv_bmc *b); /* NULL-safe */
 

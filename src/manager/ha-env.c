@@ -2,14 +2,12 @@
  * (see ha-env.h and docs/ha.md). */
 #include "ha-env.h"
 
-#include <inttypes.h>
 #include <string.h>
 
 #include "agent.h"
 #include "dvs.h"
 #include "ha-bmc.h"
 #include "log.h"
-#include "reconcile.h"
 #include "view.h"
 #include "vm-ops.h"
 
@@ -47,6 +45,7 @@ struct dv_ha_rt {
         size_t n_allocs;
         struct dv_ha_host *hosts;      /* host facts */
         size_t n_hosts;
+        bool *no_ds;                   /* per host fact: it has no datastore heartbeat */
         struct dv_ha_vm *vms;          /* VM facts */
         size_t n_vms;
         int64_t now;                   /* this tick's time */
@@ -63,8 +62,10 @@ static void facts_reset(struct dv_ha_rt *rt)
         rt->allocs = NULL;
         rt->n_allocs = 0;
         free(rt->hosts);
+        free(rt->no_ds);
         free(rt->vms);
         rt->hosts = NULL;
+        rt->no_ds = NULL;
         rt->vms = NULL;
         rt->n_hosts = rt->n_vms = 0;
         json_decref(rt->hold);
@@ -205,12 +206,18 @@ static void bmc_sync(struct dv_ha_rt *rt, json_t *host, struct dv_bmc_reading *r
  * without one was never written by the agent: local (or an agent without
  * datastore heartbeats), always reachable. Sets x->ds_hb_ms (the newest
  * change seen on any datastore, on the manager's clock) and the list of
- * datastores the host reaches now. */
-static void ds_facts(struct dv_ha_rt *rt, json_t *host, struct dv_ha_host *x)
+ * datastores the host reaches now.
+ *
+ * A host with no datastore heartbeat at all (no shared datastore, or an
+ * agent without them) gives no evidence on that channel: its ds_hb_ms is
+ * "now", so that only a BMC reading "off" proves it down (the core sees
+ * it isolated, never failed by silence). *ret_none says so. */
+static void ds_facts(struct dv_ha_rt *rt, json_t *host, struct dv_ha_host *x, bool *ret_none)
 {
         json_t *dss = json_object_get(host, "datastores"), *d, *reach = json_array();
         const char *id = dv_doc_str(host, "id"), *name = dv_doc_str(host, "name");
         int64_t now = rt->now, newest = -1;
+        bool channel = false;
         size_t i;
 
         json_array_foreach(dss, i, d) {
@@ -227,6 +234,7 @@ static void ds_facts(struct dv_ha_rt *rt, json_t *host, struct dv_ha_host *x)
                 key = dv_asprintf("%s/%s", id, ds);
                 prev = json_object_get(rt->ds, key);
                 r = dv_read_file(file, DS_HB_MAX, &data, &len);
+                channel = channel || prev || r >= 0;
                 if (r < 0) {
                         /* Never had one: local. Had one and it is gone or
                          * unreadable: that datastore is lost for the host. */
@@ -258,7 +266,8 @@ static void ds_facts(struct dv_ha_rt *rt, json_t *host, struct dv_ha_host *x)
                 if (now - seen <= rt->settings.ds_timeout_ms)
                         add_unique(reach, ds);
         }
-        x->ds_hb_ms = newest;
+        x->ds_hb_ms = channel ? newest : now;
+        *ret_none = !channel;
         x->datastores = names_of(rt, reach, &x->n_datastores);
         json_decref(reach);
 }
@@ -276,7 +285,8 @@ static int env_get_hosts(void *ud, const struct dv_ha_host **ret, size_t *ret_n)
                 return r;
         json_array_append_new(rt->hold, hosts);
         rt->hosts = calloc(json_array_size(hosts) + 1, sizeof(*rt->hosts));
-        if (!rt->hosts)
+        rt->no_ds = calloc(json_array_size(hosts) + 1, sizeof(*rt->no_ds));
+        if (!rt->hosts || !rt->no_ds)
                 return -ENOMEM;
         json_array_foreach(hosts, i, h) {
                 struct dv_ha_host *x = &rt->hosts[i];
@@ -292,7 +302,7 @@ static int env_get_hosts(void *ud, const struct dv_ha_host **ret, size_t *ret_n)
                 dv_mgr_lock(m);
                 x->net_hb_ms = dv_doc_int(json_object_get(m->host_rt, id), "seen_ms", -1);
                 dv_mgr_unlock(m);
-                ds_facts(rt, h, x);
+                ds_facts(rt, h, x, &rt->no_ds[i]);
 
                 bmc_sync(rt, h, &b);
                 x->has_bmc = b.configured;
@@ -486,6 +496,21 @@ static int submit(struct dv_mgr *m, json_t *vm, json_t *task, dv_task_fn fn, voi
         return dv_tasks_submit(m->tasks, task, fn, op, free_op);
 }
 
+/* The VM's old QEMU is gone: so is its Tools. The new host's heartbeats
+ * say "running" again once the new guest's drover-tools speaks (the agent
+ * leaves "tools" out of a new channel's status until then). */
+static void tools_gone(json_t *vm, const char *reason)
+{
+        json_t *cur = json_object_get(vm, "tools");
+        const char *st = dv_doc_str(cur, "state");
+
+        if (!st || dv_streq(st, "not-installed"))
+                return;
+        json_object_set_new(vm, "tools", json_pack("{s:s,s:s?,s:s}", "state", "not-running",
+                                                   "version", dv_doc_str(cur, "version"),
+                                                   "reason", reason));
+}
+
 /* Is the VM free for HA to act on (m->lock held)? */
 static int vm_available(struct dv_mgr *m, json_t *vm)
 {
@@ -530,6 +555,7 @@ static int env_start_vm(void *ud, const char *vm_name, const char *host_name)
         json_object_set_new(vm, "state_reason", json_string("ha-restart"));
         json_object_set_new(vm, "pid", json_null());
         json_object_set_new(vm, "vnc", json_null());
+        tools_gone(vm, "restarted by HA");
         json_object_set(vm, "_task", json_object_get(task, "id"));
         kept = json_array();
         json_array_foreach(json_object_get(vm, "_ha_starts"), i, t)
@@ -656,6 +682,14 @@ static const char *target_kind_of(const char *kind)
         return dv_startswith(kind, "host.") ? "host" : "vm";
 }
 
+static bool no_ds_channel(struct dv_ha_rt *rt, const char *host)
+{
+        for (size_t i = 0; i < rt->n_hosts; i++)
+                if (dv_streq(rt->hosts[i].name, host))
+                        return rt->no_ds[i];
+        return false;
+}
+
 /* What an operator reads in the event list: "vm 'a' restarting: from=host2
  * to=host1 reason=host-failed priority=0", plus a plain-words note for the
  * events that end a story. */
@@ -674,6 +708,8 @@ static void env_emit_event(void *ud, const char *kind, const char *target, const
                 note = " (its BMC reports it powered off)";
         else if (dv_streq(kind, "host.fenced"))
                 note = " (its datastore heartbeat stopped long enough for it to be down)";
+        else if (dv_streq(kind, "host.isolated") && no_ds_channel(rt, target))
+                note = " (it writes no datastore heartbeat: only its BMC reading off proves it down)";
         else if (dv_streq(kind, "vm.not-placed"))
                 note = " (no host fits; retried when capacity returns)";
         dv_mgr_event(rt->m, DV_USER_SYSTEM, kind, tk, doc, "HA: %s '%s' %s: %s%s", tk, target,
@@ -773,6 +809,7 @@ static void vms_down(struct dv_mgr *m, json_t *host)
                 json_object_set_new(vm, "state_reason", json_string("host-failed"));
                 json_object_set_new(vm, "pid", json_null());
                 json_object_set_new(vm, "vnc", json_null());
+                tools_gone(vm, "the vm is not running");
                 if (dv_store_update(m->store, DV_KIND_VM, vm) < 0)
                         continue;
                 dv_mgr_event(m, DV_USER_SYSTEM, "vm.stopped", "vm", vm,
@@ -800,6 +837,9 @@ static void after_tick(struct dv_ha_rt *rt)
                                                    ? dv_ha_host_state_get(rt->core, x->name)
                                                    : DV_HA_HOST_CONNECTED;
                 const char *want = rt->settings.enabled ? doc_state_of(hs) : NULL;
+                /* Without a datastore heartbeat "isolated" only means silent. */
+                if (hs == DV_HA_HOST_ISOLATED && rt->no_ds[i])
+                        want = "unreachable";
                 enum dv_bmc_pace pace = DV_BMC_PACE_IDLE;
                 struct bmc_entry *e;
                 json_t *doc;
@@ -1029,6 +1069,8 @@ void dv_ha_rt_free(struct dv_ha_rt *rt)
 {
         if (!rt)
                 return;
+        for (size_t i = 0; i < rt->n_bmcs; i++)
+                dv_bmc_request_stop(rt->bmcs[i]->bmc);
         for (size_t i = 0; i < rt->n_bmcs; i++) {
                 dv_bmc_free(rt->bmcs[i]->bmc);
                 free(rt->bmcs[i]);

@@ -334,8 +334,8 @@ out:
 
 /* For the SPEC: port group name -> {"vlan","bridge"} of every NIC of vm.
  * Every port group must exist and its DVS must be on the VM's host. */
-static int vm_nets(struct dv_mgr *m, json_t *vm, json_t *host, json_t **ret_nets,
-                   struct dv_error *err)
+int dv_vm_nets(struct dv_mgr *m, json_t *vm, json_t *host, json_t **ret_nets,
+               struct dv_error *err)
 {
         json_t *nets = json_object(), *nic;
         size_t i;
@@ -422,7 +422,7 @@ void dv_vm_task_start(struct dv_task *t, void *data)
                 goto out;
         }
         image = dv_mgr_get(op->m, DV_KIND_IMAGE, dv_doc_str(vm, "image_id"));
-        r = vm_nets(op->m, vm, host, &nets, &err);
+        r = dv_vm_nets(op->m, vm, host, &nets, &err);
         if (r < 0) {
                 c.reason = err.message; /* back to the state before */
                 json_decref(vm_update(op->m, op->vm_id, set_state, &c));

@@ -43,6 +43,16 @@ void dv_vm_task_delete(struct dv_task *t, void *op);
  * NIC with an address. Pure. */
 json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets);
 
+/* For the SPEC: port group name -> {"vlan","bridge"} of every NIC of vm on
+ * host; 409 when a port group is gone or its DVS is not on host. */
+int dv_vm_nets(struct dv_mgr *m, json_t *vm, json_t *host, json_t **ret_nets,
+               struct dv_error *err);
+
+/* migrate.c: POST /api/v1/vms/{id}/migrate (vm: the VM's document,
+ * borrowed) and the vm.migrate task. */
+struct dv_api;
+void dv_api_vm_migrate(struct dv_api *a, json_t *vm);
+
 /* Cron: a VM marked _cleanup with no active task: start a system vm.delete
  * task for it (m->lock held by the caller). */
 int dv_vm_submit_cleanup(struct dv_mgr *m, json_t *vm);

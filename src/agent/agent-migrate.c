@@ -1,0 +1,310 @@
+/* Live migration endpoints of the agent (agent-migrate.h). */
+#include "agent-migrate.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+#include "tools-mgr.h"
+
+#define MIGRATE_OUT_MAX_S 3600
+#define TOOLS_WAIT_MS 5000 /* for Tools' hello after a migration */
+
+static int body_object(const struct dv_http_request *req, const char *const *allowed,
+                       json_t **ret, struct dv_error *err)
+{
+        json_t *obj = NULL;
+        int r;
+
+        if (req->body_len == 0)
+                obj = json_object();
+        else if ((r = dv_json_parse_object(req->body, req->body_len, &obj, err)) < 0)
+                return r;
+        if (!obj)
+                return -ENOMEM;
+        r = dv_json_check_keys(obj, allowed, err);
+        if (r < 0) {
+                json_decref(obj);
+                return r;
+        }
+        *ret = obj;
+        return 0;
+}
+
+static void reply_error(struct dv_http_response *resp, int r, struct dv_error *err,
+                        const char *id, const char *what)
+{
+        if (!err->status)
+                dv_error_set(err, 500, "internal", "vm %s: %s: %s", id, what, strerror(-r));
+        dv_warn("vm %s: %s: %s", id, what, err->message);
+        dv_http_reply_dv_error(resp, err);
+}
+
+/* The IPv4 address of --listen; 0.0.0.0 is no use to a peer. */
+static int listen_addr(struct dv_agent *agent, char addr[INET_ADDRSTRLEN], struct dv_error *err)
+{
+        const char *l = agent->cfg.listen ? agent->cfg.listen : "";
+        const char *colon = strrchr(l, ':');
+        size_t n = colon ? (size_t)(colon - l) : strlen(l);
+
+        if (n == 0 || n >= INET_ADDRSTRLEN)
+                return dv_error_set(err, 409, "not-supported", "no migration address (--listen %s)", l);
+        memcpy(addr, l, n);
+        addr[n] = 0;
+        if (strcmp(addr, "0.0.0.0") == 0)
+                return dv_error_set(err, 409, "not-supported",
+                                    "the agent listens on 0.0.0.0: give --listen a host address "
+                                    "to receive migrations");
+        return 0;
+}
+
+/* A port on addr nobody listens on now (QEMU binds it right after). */
+static int free_port(const char *addr, int *ret_port)
+{
+        for (int p = DV_MIGRATE_PORT_BASE; p < DV_MIGRATE_PORT_BASE + DV_MIGRATE_PORT_COUNT; p++) {
+                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+                if (fd < 0)
+                        return -errno;
+                inet_pton(AF_INET, addr, &sa.sin_addr);
+                ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+                close(fd);
+                if (ok) {
+                        *ret_port = p;
+                        return 0;
+                }
+        }
+        return -EADDRINUSE;
+}
+
+static void api_migrate_in(struct dv_agent *agent, const char *id,
+                           const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "spec", "listen_port", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        _cleanup_(freep) char *uri = NULL;
+        char addr[INET_ADDRSTRLEN];
+        struct dv_error err = {};
+        json_t *spec;
+        int64_t port = 0;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "listen_port", false, 1024, 65535, &port, &err);
+        spec = json_object_get(body, "spec");
+        if (r == 0 && !json_is_object(spec))
+                r = dv_error_set(&err, 400, "missing-field", "field 'spec' (an object) is required");
+        if (r == 0 && !dv_streq(json_string_value(json_object_get(spec, "id")), id))
+                r = dv_error_set(&err, 400, "invalid-field", "spec.id differs from the VM in the path");
+        if (r == 0)
+                r = dv_agent_check_spec_disks(agent, spec, &err);
+        if (r == 0)
+                r = dv_tools_spec_check(spec, &err);
+        if (r == 0)
+                r = listen_addr(agent, addr, &err);
+        if (r == 0 && port == 0) {
+                int p = 0;
+
+                r = free_port(addr, &p);
+                if (r < 0)
+                        dv_error_set(&err, 503, "busy", "no free migration port on %s", addr);
+                port = p;
+        }
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-in");
+                return;
+        }
+        if (!agent->ops->migrate_in) {
+                dv_http_reply_error(resp, 409, "not-supported", "the driver cannot migrate");
+                return;
+        }
+        dv_info("vm %s: preparing an incoming migration on %s:%lld", id, addr, (long long)port);
+        r = agent->ops->migrate_in(agent->hv, spec, addr, (int)port, &uri, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-in");
+                return;
+        }
+        dv_http_reply(resp, 200, json_pack("{s:s}", "uri", uri));
+}
+
+static void api_migrate_out(struct dv_agent *agent, const char *id,
+                            const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "uri", "timeout_s", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        json_t *stats = NULL;
+        const char *uri = NULL;
+        struct dv_error err = {};
+        int64_t timeout_s = 600;
+        int64_t t0 = dv_now_ms();
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "uri", true, &uri, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "timeout_s", false, 1, MIGRATE_OUT_MAX_S, &timeout_s, &err);
+        if (r == 0 && !agent->ops->migrate_out)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-out");
+                return;
+        }
+        dv_info("vm %s: migrating to %s", id, uri);
+        r = agent->ops->migrate_out(agent->hv, id, uri, (int)timeout_s, &stats, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-out");
+                return;
+        }
+        dv_info("vm %s: migrated to %s in %lld ms (downtime %lld ms, %lld bytes)", id, uri,
+                (long long)(dv_now_ms() - t0),
+                (long long)json_integer_value(json_object_get(stats, "downtime_ms")),
+                (long long)json_integer_value(json_object_get(stats, "transferred")));
+        dv_http_reply(resp, 200, json_pack("{s:o}", "migration", stats ? stats : json_object()));
+}
+
+static void api_migrate_finish(struct dv_agent *agent, const char *id,
+                               const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "spec", "timeout_s", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        json_t *status = NULL, *spec;
+        struct dv_error err = {};
+        int64_t timeout_s = 60;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "timeout_s", false, 1, 3600, &timeout_s, &err);
+        spec = json_object_get(body, "spec");
+        if (r == 0 && spec)
+                r = dv_tools_spec_check(spec, &err);
+        if (r == 0 && !agent->ops->migrate_finish)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-finish");
+                return;
+        }
+        r = agent->ops->migrate_finish(agent->hv, id, (int)timeout_s, &status, &err);
+        if (r < 0 || !status) {
+                reply_error(resp, r < 0 ? r : -EIO, &err, id, "migrate-finish");
+                return;
+        }
+        dv_info("vm %s: incoming migration done, running (pid %lld)", id,
+                (long long)json_integer_value(json_object_get(status, "pid")));
+        /* A fresh Tools channel on this host, and the guest's clock set. */
+        if (agent->tools && spec && dv_tools_mgr_vm_started(agent->tools, id, spec) >= 0) {
+                json_t *one = json_pack("[O]", status);
+
+                dv_tools_mgr_annotate(agent->tools, one);
+                json_decref(one);
+                /* The guest's drover-tools says hello on the new channel
+                 * within moments; then its clock is set (it stood still
+                 * during the switchover). */
+                for (int i = 0; i < TOOLS_WAIT_MS / 50; i++) {
+                        struct dv_tools_vm *v = NULL;
+                        bool usable = dv_tools_mgr_get(agent->tools, id, &v) >= 0 &&
+                                      dv_tools_vm_usable(v);
+
+                        dv_tools_vm_unref(v);
+                        if (usable) {
+                                dv_tools_mgr_time_sync(agent->tools, id);
+                                break;
+                        }
+                        usleep(50 * 1000);
+                }
+        }
+        dv_http_reply(resp, 200, json_pack("{s:o}", "vm", status));
+}
+
+static void api_migrate_abort(struct dv_agent *agent, const char *id,
+                              const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        struct dv_error err = {};
+        int r;
+
+        r = agent->ops->migrate_abort ? agent->ops->migrate_abort(agent->hv, id, &err) : 0;
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-abort");
+                return;
+        }
+        dv_info("vm %s: incoming migration aborted", id);
+        dv_http_reply(resp, 200, json_pack("{s:b}", "aborted", 1));
+}
+
+/* Can this host reach the target's migration address? A TCP connect. */
+static void api_migrate_probe(struct dv_agent *agent, const char *id,
+                              const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "address", "port", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        struct timeval tv = { .tv_sec = 3 };
+        const char *address = NULL;
+        struct dv_error err = {};
+        int64_t port = 0, t0;
+        int r, fd;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "address", true, &address, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "port", true, 1, 65535, &port, &err);
+        if (r == 0 && inet_pton(AF_INET, address, &sa.sin_addr) != 1)
+                r = dv_error_set(&err, 400, "invalid-field", "address must be an IPv4 address");
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-probe");
+                return;
+        }
+        sa.sin_port = htons((uint16_t)port);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                dv_http_reply_error(resp, 500, "internal", "socket: %s", strerror(errno));
+                return;
+        }
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        t0 = dv_now_ms();
+        r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+        close(fd);
+        if (r < 0)
+                dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
+                                                   strerror(-r)));
+        else
+                dv_http_reply(resp, 200, json_pack("{s:b,s:I}", "reachable", 1, "connect_ms",
+                                                   (json_int_t)(dv_now_ms() - t0)));
+}
+
+bool dv_agent_migrate_route(struct dv_agent *agent, const char *id, const char *action,
+                            const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        void (*fn)(struct dv_agent *, const char *, const struct dv_http_request *,
+                   struct dv_http_response *);
+
+        if (strcmp(action, "migrate-in") == 0)
+                fn = api_migrate_in;
+        else if (strcmp(action, "migrate-out") == 0)
+                fn = api_migrate_out;
+        else if (strcmp(action, "migrate-finish") == 0)
+                fn = api_migrate_finish;
+        else if (strcmp(action, "migrate-abort") == 0)
+                fn = api_migrate_abort;
+        else if (strcmp(action, "migrate-probe") == 0)
+                fn = api_migrate_probe;
+        else
+                return false;
+        if (strcmp(req->method, "POST") != 0)
+                dv_http_reply_error(resp, 405, "method-not-allowed", "%s %s: use POST",
+                                    req->method, req->path);
+        else if (!dv_name_valid(id))
+                dv_http_reply_error(resp, 400, "invalid-name", "'%.80s' is not a valid VM id", id);
+        else
+                fn(agent, id, req, resp);
+        return true;
+}
