@@ -27,8 +27,19 @@ check "the in-flight task is finished, not stuck ($st)" bash -c "[ '$st' = faile
 if [ "$st" = failed ]; then
         check "the failed task names the restart" [ "$(dv_json .error.code task show "$task")" = manager-restart ]
 fi
-# vm2 settles to what its host really runs: at most one QEMU, and the state agrees.
-wait_until 20 "vm2 settles" bash -c "s=\$('$DROVER' -o json vm show vm2 | jq -r .state); [ \"\$s\" = running ] || [ \"\$s\" = stopped ]"
+# The agent may still be carrying out the dead manager's start of vm2: let
+# it finish, then vm2 must settle to what its host really runs (at most one
+# QEMU, and a state that agrees).
+alog=$DV_TMP/agent-host1.log
+agent_done() { ! grep -q "vm $id2: starting" "$alog" || grep -qE "vm $id2: (running|start:)" "$alog"; }
+wait_until 60 "the agent's start of vm2 finished" agent_done
+agrees() {
+        local s n
+        s=$(dv_json .state vm show vm2)
+        n=$(dv_qemu_pids "$id2" | wc -l)
+        { [ "$s" = running ] && [ "$n" = 1 ]; } || { [ "$s" = stopped ] && [ "$n" = 0 ]; }
+}
+wait_until 20 "vm2's state agrees with its QEMU processes" agrees || true
 n2=$(dv_qemu_pids "$id2" | wc -l)
 s2=$(dv_json .state vm show vm2)
 check "vm2 has at most one QEMU ($n2)" [ "$n2" -le 1 ]
