@@ -52,16 +52,7 @@ static void image_import(struct dv_api *a)
                         dst, "format", "qcow2", "size_bytes", 0, "created_at", now, "_importing",
                         true, "_source", q.path, "_source_format", q.format, "_user", a->user);
         task = dv_task_doc_new("image.import", "image", id, q.name, a->user);
-        r = dv_store_begin(m->store);
-        if (r >= 0) {
-                r = dv_store_insert(m->store, DV_KIND_TASK, task);
-                if (r >= 0)
-                        r = dv_store_insert(m->store, DV_KIND_IMAGE, img);
-                if (r >= 0)
-                        r = dv_store_commit(m->store);
-                else
-                        dv_store_rollback(m->store);
-        }
+        r = dv_store_write_intent(m->store, task, DV_KIND_IMAGE, img, true);
         if (r < 0) {
                 dv_mgr_unlock(m);
                 dv_api_internal(a, r, "writing the image");

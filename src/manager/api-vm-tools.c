@@ -273,16 +273,7 @@ static void submit(struct dv_api *a, json_t *vm, const char *opname, dv_task_fn 
         int r;
 
         json_object_set(vm, "_task", json_object_get(task, "id"));
-        r = dv_store_begin(m->store);
-        if (r >= 0) {
-                r = dv_store_insert(m->store, DV_KIND_TASK, task);
-                if (r >= 0)
-                        r = dv_store_update(m->store, DV_KIND_VM, vm);
-                if (r >= 0)
-                        r = dv_store_commit(m->store);
-                else
-                        dv_store_rollback(m->store);
-        }
+        r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
         if (r < 0) {
                 dv_vm_tools_op_free(op);
                 dv_api_internal(a, r, "writing the task");

@@ -343,17 +343,7 @@ static int write_and_submit(struct dv_api *a, json_t *vm, bool insert_vm, json_t
         int r;
 
         json_object_set(vm, "_task", json_object_get(task, "id"));
-        r = dv_store_begin(m->store);
-        if (r >= 0) {
-                r = dv_store_insert(m->store, DV_KIND_TASK, task);
-                if (r >= 0)
-                        r = insert_vm ? dv_store_insert(m->store, DV_KIND_VM, vm)
-                                      : dv_store_update(m->store, DV_KIND_VM, vm);
-                if (r >= 0)
-                        r = dv_store_commit(m->store);
-                else
-                        dv_store_rollback(m->store);
-        }
+        r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, insert_vm);
         if (r < 0) {
                 free(op);
                 if (r == -EEXIST)

@@ -479,16 +479,7 @@ static int submit(struct dv_mgr *m, json_t *vm, json_t *task, dv_task_fn fn, voi
 {
         int r;
 
-        r = dv_store_begin(m->store);
-        if (r >= 0) {
-                r = dv_store_insert(m->store, DV_KIND_TASK, task);
-                if (r >= 0 && vm)
-                        r = dv_store_update(m->store, DV_KIND_VM, vm);
-                if (r >= 0)
-                        r = dv_store_commit(m->store);
-                else
-                        dv_store_rollback(m->store);
-        }
+        r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
         if (r < 0) {
                 free_op(op);
                 return r;

@@ -479,16 +479,7 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                                     json_pack("{s:s,s:s?,s:s?,s:s}", "phase", "precheck", "target",
                                               dv_doc_str(target, "name"), "target_id",
                                               dv_doc_str(target, "id"), "started_at", now));
-                r = dv_store_begin(m->store);
-                if (r >= 0) {
-                        r = dv_store_insert(m->store, DV_KIND_TASK, task);
-                        if (r >= 0)
-                                r = dv_store_update(m->store, DV_KIND_VM, vm);
-                        if (r >= 0)
-                                r = dv_store_commit(m->store);
-                        else
-                                dv_store_rollback(m->store);
-                }
+                r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
                 if (r < 0) {
                         free(op);
                         dv_api_internal(a, r, "writing the task");

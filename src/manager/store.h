@@ -137,3 +137,23 @@ static inline int dv_store_list(struct dv_store *s, enum dv_kind k,
 {
         return s->ops->list(s, k, f, ret_array);
 }
+
+/* Write a new task and the object it acts on in one transaction, so that
+ * the intent is durable before anyone acts on it. obj may be NULL; insert
+ * says whether obj is new (insert) or exists (update). Rolls back on error. */
+static inline int dv_store_write_intent(struct dv_store *s, json_t *task, enum dv_kind kind,
+                                        json_t *obj, bool insert)
+{
+        int r = dv_store_begin(s);
+
+        if (r < 0)
+                return r;
+        r = dv_store_insert(s, DV_KIND_TASK, task);
+        if (r >= 0 && obj)
+                r = insert ? dv_store_insert(s, kind, obj) : dv_store_update(s, kind, obj);
+        if (r >= 0)
+                r = dv_store_commit(s);
+        else
+                dv_store_rollback(s);
+        return r;
+}

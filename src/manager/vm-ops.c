@@ -628,23 +628,12 @@ int dv_vm_submit_cleanup(struct dv_mgr *m, json_t *vm)
         task = dv_task_doc_new("vm.delete", "vm", dv_doc_str(vm, "id"), dv_doc_str(vm, "name"),
                                DV_USER_SYSTEM);
         json_object_set_new(task, "message", json_string("removing a vm whose create or delete did not finish"));
-        r = dv_store_begin(m->store);
-        if (r < 0)
-                goto out;
-        r = dv_store_insert(m->store, DV_KIND_TASK, task);
-        if (r >= 0) {
-                json_object_set(vm, "_task", json_object_get(task, "id"));
-                r = dv_store_update(m->store, DV_KIND_VM, vm);
-        }
-        if (r >= 0)
-                r = dv_store_commit(m->store);
-        else
-                dv_store_rollback(m->store);
+        json_object_set(vm, "_task", json_object_get(task, "id"));
+        r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
         if (r >= 0)
                 r = dv_tasks_submit(m->tasks, task,
                                     dv_vm_task_delete,
                                     dv_vm_op_new(m, dv_doc_str(vm, "id"), DV_USER_SYSTEM), free);
-out:
         json_decref(task);
         return r;
 }
