@@ -7,7 +7,7 @@ pkgs=(
         qemu-system-x86 qemu-utils
         openvswitch-switch openipmi ipmitool
         busybox-static cpio kmod zstd xz-utils
-        iproute2 procps curl jq socat
+        iproute2 procps curl jq socat e2fsprogs
         clang                   # libFuzzer for tests/fuzz (tests/integration/tools-fuzz.sh)
 )
 missing=()

@@ -189,7 +189,7 @@ expect_ping   "power on h2: root -> 10.77.0.12" "" 10.77.0.12
 expect_ping   "power on h2: dvs0 comes back from the OVS db, vm1 -> vm3" "$(ns vm1)" 10.0.100.13
 
 # --- status -----------------------------------------------------------------------------------------
-check "status -o json is one JSON document" bash -c "'$LAB' --state-dir '$S' status -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d[\"hosts\"]) == 3 and d[\"hosts\"][2][\"uplink\"][\"tor\"] == \"tor2\"'"
+check "status -o json is one JSON document" bash -c "'$LAB' --state-dir '$S' status -o json | jq -e '(.hosts | length) == 3 and .hosts[2].uplink.tor == \"tor2\"' >/dev/null"
 check "env prints DROVER_URL" bash -c "'$LAB' --state-dir '$S' env | grep -q 'DROVER_URL=http://10.77.0.1:7080'"
 
 # --- daemon logs ------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ eval "$(lab env)"
 export DROVER_URL DROVER_TOKEN_FILE
 DROVER_TOKEN=$(cat "$DROVER_TOKEN_FILE"); export DROVER_TOKEN
 
-host_state() { "$DROVER" -o json host show "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null; }
+host_state() { "$DROVER" -o json host show "$1" 2>/dev/null | jq -r .state 2>/dev/null; }
 state_is() { [ "$(host_state "$1")" = "$2" ]; }
 
 t0=$(now_ms)
