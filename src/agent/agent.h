@@ -51,6 +51,7 @@ struct dv_agent_config {
         char *ovs_datapath;  /* --ovs-datapath: "netdev" or "system" */
         char *uplink;        /* --uplink: the default DVS uplink reported to the manager, or NULL */
         int tools_timeout_s; /* --tools-timeout-s: Tools heartbeat loss after this */
+        int64_t console_log_max_kib; /* --console-log-max-kib: bound of a VM's console log */
         struct dv_agent_ds_arg datastores[DV_AGENT_MAX_DATASTORES]; /* --datastore */
         size_t n_datastores; /* entries used in datastores[] */
 };

@@ -21,6 +21,7 @@ enum {
         OPT_OVS_DATAPATH,
         OPT_UPLINK,
         OPT_TOOLS_TIMEOUT_S,
+        OPT_CONSOLE_LOG_MAX_KIB,
         OPT_VERSION,
 };
 
@@ -40,6 +41,7 @@ static const struct option options[] = {
         { "ovs-datapath", required_argument, NULL, OPT_OVS_DATAPATH },
         { "uplink", required_argument, NULL, OPT_UPLINK },
         { "tools-timeout-s", required_argument, NULL, OPT_TOOLS_TIMEOUT_S },
+        { "console-log-max-kib", required_argument, NULL, OPT_CONSOLE_LOG_MAX_KIB },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         {},
@@ -73,6 +75,9 @@ void dv_agent_config_usage(FILE *f)
               "  --uplink IFACE       the host's default DVS uplink (a trunk to the TOR)\n"
               "  --tools-timeout-s N  a VM's Tools is not running after N s without a\n"
               "                       heartbeat, 2..600 (default 10)\n"
+              "  --console-log-max-kib N  a VM's serial console log is cut back to\n"
+              "                       nothing once it outgrows N KiB, 4..1048576\n"
+              "                       (default 16384): the guest writes it\n"
               "  --help, --version\n",
               f);
 }
@@ -218,6 +223,7 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                 .ovs_db = dv_strdup(DV_OVS_DEFAULT_DB),
                 .ovs_datapath = dv_strdup("netdev"),
                 .tools_timeout_s = DV_TOOLS_DEFAULT_TIMEOUT_S,
+                .console_log_max_kib = 16384,
         };
         err[0] = 0;
         optind = 0; /* full reinitialisation (GNU), so tests can parse twice */
@@ -310,6 +316,16 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                                 r = -EINVAL;
                         } else {
                                 cfg->tools_timeout_s = (int)v;
+                        }
+                        break;
+                case OPT_CONSOLE_LOG_MAX_KIB:
+                        if (dv_parse_int64(optarg, 4, 1048576, &v) < 0) {
+                                snprintf(err, err_len,
+                                         "--console-log-max-kib: expected 4..1048576, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->console_log_max_kib = v;
                         }
                         break;
                 case 'h':

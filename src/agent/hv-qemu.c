@@ -107,6 +107,7 @@ struct dv_hv {
         char *qemu_bin;            /* absolute path of QEMU */
         const char *accel;         /* "kvm" or "tcg" */
         bool sandbox;              /* -sandbox on,... */
+        uint64_t console_log_max;  /* bytes before a console log is cut back */
         dv_hv_event_cb cb;         /* state change callback */
         void *userdata;            /* for cb */
         dv_hv_qemu_nic_hook nic_hook; /* DVS hook, or NULL */
@@ -1520,6 +1521,33 @@ static int qemu_console_ticket(struct dv_hv *hv, const char *vm_id, int ttl_s,
 
 /* ---- list ------------------------------------------------------------------ */
 
+/* The guest writes its console log: cut it back to nothing (leaving one
+ * line that says so) once it outgrows the bound. QEMU has it open with
+ * O_APPEND, so its next write lands at the new end. The directory belongs
+ * to the VM's uid: never follow a link, and only touch a regular file that
+ * uid owns. */
+static void console_log_bound(struct vm *vm)
+{
+        _cleanup_(freep) char *path = vm_path(vm, DV_QEMU_CONSOLE_LOG);
+        _cleanup_(closep) int fd = -1;
+        struct stat st;
+        char line[128];
+        int n;
+
+        fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return;
+        if (!S_ISREG(st.st_mode) || st.st_uid != vm->uid ||
+            (uint64_t)st.st_size <= vm->hv->console_log_max)
+                return;
+        if (ftruncate(fd, 0) < 0)
+                return;
+        n = snprintf(line, sizeof(line), "drover: console log cut back after %lld bytes\n",
+                     (long long)st.st_size);
+        if (write(fd, line, (size_t)n) < 0)
+                return;
+}
+
 static int qemu_list(struct dv_hv *hv, json_t **ret_array)
 {
         json_t *arr = json_array();
@@ -1540,6 +1568,8 @@ static int qemu_list(struct dv_hv *hv, json_t **ret_array)
                         pp = &vm->next;
                         continue;
                 }
+                if (!exited)
+                        console_log_bound(vm);
                 json_array_append_new(arr, vm_status(vm));
                 if (exited) {
                         /* Reported once as stopped: forget it. */
@@ -1737,6 +1767,7 @@ static int qemu_init(const struct dv_hv_config *cfg, dv_hv_event_cb cb, void *us
         hv->cb = cb;
         hv->userdata = userdata;
         hv->sandbox = cfg->sandbox;
+        hv->console_log_max = cfg->console_log_max ? cfg->console_log_max : 16u * 1024 * 1024;
         hv->run_dir = dv_strdup(cfg->run_dir);
         r = dv_qemu_resolve_accel(cfg->accel ? cfg->accel : "auto", NULL, &hv->accel);
         if (r >= 0)

@@ -21,6 +21,8 @@ struct dv_hv_config {
         const char *accel;     /* "auto", "kvm" or "tcg" */
         const char *qemu_bin;  /* path of qemu-system-x86_64 */
         bool sandbox;          /* run QEMU with -sandbox on,... (default true) */
+        uint64_t console_log_max; /* bytes a console log may reach before it is
+                                   * cut back (0: 16 MiB); the guest writes it */
 };
 
 struct dv_hv_ops {

@@ -153,6 +153,7 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                 .accel = agent->facts.accel, /* resolved: what we report is what runs */
                 .qemu_bin = agent->cfg.qemu_bin,
                 .sandbox = agent->cfg.sandbox,
+                .console_log_max = (uint64_t)agent->cfg.console_log_max_kib * 1024,
         };
         r = dv_agent_tools_init(agent, run_dir);
         if (r < 0)

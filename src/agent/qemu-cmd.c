@@ -483,9 +483,10 @@ int dv_qemu_build_argv(const struct dv_vm_spec *spec, const struct dv_qemu_confi
         argv_addf(&a, "socket,id=qmp,path=%s/%s,server=on,wait=off", dir, DV_QEMU_QMP_SOCK);
         argv_add2(&a, "-mon", "chardev=qmp,mode=control");
 
-        /* Serial console into a file. */
+        /* Serial console into a file, opened O_APPEND so that the driver
+         * can cut it back while QEMU writes (hv-qemu.c, console bound). */
         argv_add(&a, dv_strdup("-chardev"));
-        argv_addf(&a, "file,id=serial0,path=%s/%s", dir, DV_QEMU_CONSOLE_LOG);
+        argv_addf(&a, "file,id=serial0,path=%s/%s,append=on", dir, DV_QEMU_CONSOLE_LOG);
         argv_add2(&a, "-serial", "chardev:serial0");
 
         /* Tools channel. */

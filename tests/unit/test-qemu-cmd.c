@@ -41,7 +41,7 @@ static const char *const typical_argv_tcg[] = {
         "-pidfile", DIR "/qemu.pid",
         "-chardev", "socket,id=qmp,path=" DIR "/qmp.sock,server=on,wait=off",
         "-mon", "chardev=qmp,mode=control",
-        "-chardev", "file,id=serial0,path=" DIR "/console.log",
+        "-chardev", "file,id=serial0,path=" DIR "/console.log,append=on",
         "-serial", "chardev:serial0",
         "-device", "virtio-serial-pci,id=vser0",
         "-chardev", "socket,id=tools0,path=" DIR "/tools.sock,server=on,wait=off",
