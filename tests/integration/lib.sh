@@ -64,9 +64,11 @@ dv_qemu_pids() {
         for p in /proc/[0-9]*; do
                 cmd=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
                 case "$cmd" in
-                *qemu-system*"$DV_TMP"*) [[ -z "${1:-}" || "$cmd" == *"$1"* ]] && echo "${p#/proc/}" ;;
+                *qemu-system*"$DV_TMP"*)
+                        if [[ -z "${1:-}" || "$cmd" == *"$1"* ]]; then echo "${p#/proc/}"; fi ;;
                 esac
         done
+        return 0   # the loop's last test must not become the status (pipefail)
 }
 
 # A free TCP port on 127.0.0.1.
