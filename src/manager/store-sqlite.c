@@ -371,14 +371,36 @@ static int collect_docs(sqlite3_stmt *st, json_t *arr)
         return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
 }
 
+/* The first document sql (one text parameter, ?1 = param) returns;
+ * -ENOENT when there is none. */
+static int query_first_doc(struct sqlite_store *s, const char *sql, const char *param,
+                           json_t **ret_doc)
+{
+        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
+        json_t *arr = json_array();
+        int r;
+
+        if (!arr)
+                return -ENOMEM;
+        lock(s);
+        r = prepare(s, sql, &st);
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_text(st, 1, param, -1, SQLITE_TRANSIENT));
+        if (r >= 0)
+                r = collect_docs(st, arr);
+        unlock(s);
+        if (r >= 0 && json_array_size(arr) == 0)
+                r = -ENOENT;
+        if (r >= 0)
+                *ret_doc = json_incref(json_array_get(arr, 0));
+        json_decref(arr);
+        return r;
+}
+
 static int ss_get(struct dv_store *store, enum dv_kind kind, const char *id_or_name,
                   json_t **ret_doc)
 {
-        struct sqlite_store *s = SS(store);
-        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
         _cleanup_(freep) char *sql = NULL;
-        json_t *arr = NULL;
-        int r;
 
         if (kind >= _DV_KIND_MAX || !id_or_name)
                 return -EINVAL;
@@ -389,20 +411,7 @@ static int ss_get(struct dv_store *store, enum dv_kind kind, const char *id_or_n
                                   kinds[kind].table);
         else
                 sql = dv_asprintf("SELECT doc FROM %s WHERE id = ?1", kinds[kind].table);
-        arr = json_array();
-        lock(s);
-        r = prepare(s, sql, &st);
-        if (r >= 0)
-                r = errno_from_sqlite(sqlite3_bind_text(st, 1, id_or_name, -1, SQLITE_TRANSIENT));
-        if (r >= 0)
-                r = collect_docs(st, arr);
-        unlock(s);
-        if (r >= 0 && json_array_size(arr) == 0)
-                r = -ENOENT;
-        if (r >= 0)
-                *ret_doc = json_incref(json_array_get(arr, 0));
-        json_decref(arr);
-        return r;
+        return query_first_doc(SS(store), sql, id_or_name, ret_doc);
 }
 
 static bool kind_has_col(enum dv_kind kind, const char *column)
@@ -471,27 +480,10 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
 static int ss_host_by_credential(struct dv_store *store, const char *credential,
                                  json_t **ret_doc)
 {
-        struct sqlite_store *s = SS(store);
-        _cleanup_(finalizep) sqlite3_stmt *st = NULL;
-        json_t *arr;
-        int r;
-
         if (!credential || !*credential)
                 return -ENOENT;
-        arr = json_array();
-        lock(s);
-        r = prepare(s, "SELECT doc FROM hosts WHERE credential = ?", &st);
-        if (r >= 0)
-                r = errno_from_sqlite(sqlite3_bind_text(st, 1, credential, -1, SQLITE_TRANSIENT));
-        if (r >= 0)
-                r = collect_docs(st, arr);
-        unlock(s);
-        if (r >= 0 && json_array_size(arr) == 0)
-                r = -ENOENT;
-        if (r >= 0)
-                *ret_doc = json_incref(json_array_get(arr, 0));
-        json_decref(arr);
-        return r;
+        return query_first_doc(SS(store), "SELECT doc FROM hosts WHERE credential = ?1",
+                               credential, ret_doc);
 }
 
 /* --- counters, events -------------------------------------------------- */
