@@ -91,6 +91,11 @@ int cli_opt_number(struct cli_ctx *ctx, const struct cli_args *a, const char *op
 int cli_api(struct cli_ctx *ctx, const char *method, json_t *body, json_t **ret,
             const char *path_fmt, ...) _printf_(5, 6);
 
+/* DELETE api/v1/COLLECTION/NAME for a "what" named name, then prints
+ * "deleted WHAT NAME" (or {"name","deleted":true} with -o json). */
+int cli_delete_named(struct cli_ctx *ctx, const char *what, const char *collection,
+                     const char *name);
+
 /* The same call without printing: returns a negative errno when no answer
  * came (message in err), else 0 with the status and body (NULL when not
  * JSON). Uses the token cli_api() loaded: call it after one cli_api(). */

@@ -242,3 +242,23 @@ int cli_show(struct cli_ctx *ctx, const char *kind, const char *collection, cons
                 print(obj);
         return 0;
 }
+
+int cli_delete_named(struct cli_ctx *ctx, const char *what, const char *collection,
+                     const char *name)
+{
+        _cleanup_(json_decrefp) json_t *doc = NULL;
+        int r;
+
+        r = cli_check_name(ctx, what, name);
+        if (r == 0)
+                r = cli_api(ctx, "DELETE", NULL, NULL, "%s/%s", collection, name);
+        if (r != 0)
+                return r;
+        if (ctx->json) {
+                doc = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
+                cli_print_json(ctx, doc);
+        } else {
+                printf("deleted %s %s\n", what, name);
+        }
+        return 0;
+}

@@ -111,16 +111,7 @@ static int dvs_create(struct cli_ctx *ctx, const struct cli_args *a)
 
 static int dvs_delete(struct cli_ctx *ctx, const struct cli_args *a)
 {
-        _cleanup_(json_decrefp) json_t *doc = NULL;
-        int r;
-
-        r = cli_check_name(ctx, "dvs", a->pos[0]);
-        if (r == 0)
-                r = cli_api(ctx, "DELETE", NULL, NULL, "dvs/%s", a->pos[0]);
-        if (r != 0)
-                return r;
-        doc = json_pack("{s:s,s:b}", "name", a->pos[0], "deleted", 1);
-        return done(ctx, doc, "deleted dvs %s", a->pos[0]);
+        return cli_delete_named(ctx, "dvs", "dvs", a->pos[0]);
 }
 
 static int dvs_add_host(struct cli_ctx *ctx, const struct cli_args *a)

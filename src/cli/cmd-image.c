@@ -97,21 +97,7 @@ static int image_import(struct cli_ctx *ctx, const struct cli_args *a)
 
 static int image_delete(struct cli_ctx *ctx, const struct cli_args *a)
 {
-        _cleanup_(json_decrefp) json_t *doc = NULL;
-        int r;
-
-        r = cli_check_name(ctx, "image", a->pos[0]);
-        if (r == 0)
-                r = cli_api(ctx, "DELETE", NULL, NULL, "images/%s", a->pos[0]);
-        if (r != 0)
-                return r;
-        if (ctx->json) {
-                doc = json_pack("{s:s,s:b}", "name", a->pos[0], "deleted", 1);
-                cli_print_json(ctx, doc);
-        } else {
-                printf("deleted image %s\n", a->pos[0]);
-        }
-        return 0;
+        return cli_delete_named(ctx, "image", "images", a->pos[0]);
 }
 
 static const struct cli_opt import_opts[] = {
