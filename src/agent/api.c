@@ -12,6 +12,7 @@
 #include "agent-tools.h"
 #include "json.h"
 #include "log.h"
+#include "netprobe.h"
 
 #define MAX_PATH_SEGMENTS 8
 
@@ -606,6 +607,9 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
         } else if (n == 4 && strcmp(seg[2], "ports") == 0 && strcmp(seg[3], "vlan") == 0) {
                 if (want(req, "POST", resp))
                         api_ports_vlan(agent, req, resp);
+        } else if (n == 4 && strcmp(seg[2], "net") == 0 &&
+                   dv_netprobe_route(seg[3], req, resp)) {
+                /* link facts, VLAN/MTU probes (netprobe.c) */
         } else if (n == 5 && strcmp(seg[2], "vms") == 0 &&
                    dv_agent_migrate_route(agent, seg[3], seg[4], req, resp)) {
                 /* live migration (agent-migrate.c) */
