@@ -1,4 +1,4 @@
-/* drover dvs create|list|show|delete|add-host|remove-host */
+/* drover dvs create|list|show|delete|add-host|remove-host|health */
 #include "cli.h"
 
 #include <string.h>
@@ -23,17 +23,7 @@ static const char *fmt_hosts(json_t *d, char *buf, size_t len)
 
 static const char *fmt_portgroups(json_t *d, char *buf, size_t len)
 {
-        json_t *p;
-        size_t i, n = 0;
-
-        buf[0] = 0;
-        json_array_foreach(json_object_get(d, "portgroups"), i, p) {
-                int k = snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
-                                 json_string_value(p) ?: "?");
-                if (k < 0 || (size_t)k >= len - n)
-                        break;
-                n += (size_t)k;
-        }
+        cli_join_strings(json_object_get(d, "portgroups"), buf, len);
         return buf[0] ? buf : NULL;
 }
 
@@ -159,6 +149,72 @@ static int dvs_remove_host(struct cli_ctx *ctx, const struct cli_args *a)
         return done(ctx, reply, "host %s left dvs %s", a->pos[1], a->pos[0]);
 }
 
+static void health_print(json_t *h)
+{
+        static const char *const heads[] = { "HOST", "UPLINK", "VLAN", "STATUS", "PEERS",
+                                             "MISSING" };
+        _cleanup_(cli_table_freep) struct cli_table *t = cli_table_new(6, heads);
+        json_t *host, *v, *p, *nets = json_object_get(h, "networks");
+        size_t i, k;
+        char peers[512], missing[512];
+
+        printf("dvs %s, checked %s: %s\n", json_string_value(json_object_get(h, "dvs")) ?: "?",
+               json_string_value(json_object_get(h, "checked_at")) ?: "?",
+               json_is_true(json_object_get(h, "ok")) ? "healthy" : "PROBLEMS");
+        json_array_foreach(json_object_get(h, "hosts"), i, host) {
+                json_array_foreach(json_object_get(host, "vlans"), k, v) {
+                        cli_table_add(t, "%s", json_string_value(json_object_get(host, "host")));
+                        cli_table_add(t, "%s", json_string_value(json_object_get(host, "uplink")));
+                        cli_table_add(t, "%lld",
+                                      (long long)json_integer_value(json_object_get(v, "vlan")));
+                        cli_table_add(t, "%s", json_string_value(json_object_get(v, "status")));
+                        cli_table_add(t, "%s", cli_join_strings(json_object_get(v, "peers"), peers,
+                                                                sizeof(peers)));
+                        cli_table_add(t, "%s", cli_join_strings(json_object_get(v, "missing"),
+                                                                missing, sizeof(missing)));
+                }
+        }
+        cli_table_print(t, stdout);
+        if (json_array_size(nets) > 1)
+                json_array_foreach(nets, i, v)
+                        printf("network %zu: %s\n", i + 1,
+                               cli_join_strings(v, peers, sizeof(peers)));
+        json_array_foreach(json_object_get(h, "problems"), i, p) {
+                const char *who = json_string_value(json_object_get(p, "host")) ?: "dvs";
+                const char *why = json_string_value(json_object_get(p, "reason")) ?: "?";
+
+                if (json_object_get(p, "vlan"))
+                        printf("problem: %s VLAN %lld: %s\n", who,
+                               (long long)json_integer_value(json_object_get(p, "vlan")), why);
+                else
+                        printf("problem: %s: %s\n", who, why);
+        }
+}
+
+static int dvs_health(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        int r;
+
+        r = cli_check_name(ctx, "dvs", a->pos[0]);
+        if (r != 0)
+                return r;
+        r = cli_api(ctx, cli_args_has(a, "last") ? "GET" : "POST", NULL, &reply, "dvs/%s/health",
+                    a->pos[0]);
+        if (r != 0)
+                return r;
+        if (ctx->json)
+                cli_print_json(ctx, reply);
+        else
+                health_print(reply);
+        return json_is_true(json_object_get(reply, "ok")) ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+static const struct cli_opt health_opts[] = {
+        { "last", 0, NULL, "show the result kept from the last check instead of running one" },
+        { NULL },
+};
+
 static const struct cli_opt add_host_opts[] = {
         { "uplink", 0, "IFACE", "the host's NIC to the TOR switch, a trunk (default: the one the host's agent reports)" },
         { NULL },
@@ -176,6 +232,10 @@ static const struct cli_verb dvs_verbs[] = {
         { .name = "add-host", .args = "DVS HOST", .min_args = 2, .max_args = 2,
           .summary = "span the dvs to a host: its bridge there, the uplink as a trunk",
           .opts = add_host_opts, .run = dvs_add_host },
+        { .name = "health", .args = "DVS", .min_args = 1, .max_args = 1,
+          .summary = "check which VLANs reach which hosts through their uplinks and TOR ports, "
+                     "and MTU mismatches (exit 1 on a problem)",
+          .opts = health_opts, .run = dvs_health },
         { .name = "remove-host", .args = "DVS HOST", .min_args = 2, .max_args = 2,
           .summary = "take a host off the dvs (refused while VMs there use it)",
           .run = dvs_remove_host },

@@ -252,3 +252,22 @@ const char *cli_fmt_size(json_t *item, char *buf, size_t len)
                 snprintf(buf, len, "%.1f MiB", b / (1024.0 * 1024));
         return buf;
 }
+
+const char *cli_join_strings(json_t *array, char *buf, size_t len)
+{
+        size_t i, n = 0;
+        json_t *v;
+
+        if (len == 0)
+                return buf;
+        buf[0] = 0;
+        json_array_foreach(array, i, v) {
+                int k = snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
+                                 json_string_value(v) ?: "?");
+
+                if (k < 0 || (size_t)k >= len - n)
+                        break;
+                n += (size_t)k;
+        }
+        return buf;
+}

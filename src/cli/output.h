@@ -57,3 +57,7 @@ void cli_progress_line(char *buf, size_t len, int width, int64_t pct, const char
 const char *cli_fmt_target(json_t *item, char *buf, size_t len);
 /* Column formatter for "size_bytes" in MiB or GiB. */
 const char *cli_fmt_size(json_t *item, char *buf, size_t len);
+
+/* The strings of a JSON array joined by ", " into buf (truncated to fit;
+ * "" for none); returns buf. */
+const char *cli_join_strings(json_t *array, char *buf, size_t len);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -346,4 +347,42 @@ bool dv_pid_alive(pid_t pid)
         if (p && p[1] == ' ')
                 state = p[2];
         return state != 'Z' && state != 'X';
+}
+
+struct parallel_item {
+        void (*fn)(void *arg, size_t i); /* what to run */
+        void *arg;                       /* its argument */
+        size_t i;                        /* the item's index */
+        pthread_t thread;                /* its thread */
+        bool started;                    /* the thread exists */
+};
+
+static void *parallel_main(void *p)
+{
+        struct parallel_item *it = p;
+
+        it->fn(it->arg, it->i);
+        return NULL;
+}
+
+void dv_parallel(size_t n, void (*fn)(void *arg, size_t i), void *arg)
+{
+        struct parallel_item *items = calloc(n ? n : 1, sizeof(*items));
+
+        if (!items) {
+                for (size_t i = 0; i < n; i++)
+                        fn(arg, i);
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                items[i] = (struct parallel_item){ .fn = fn, .arg = arg, .i = i };
+                items[i].started = pthread_create(&items[i].thread, NULL, parallel_main,
+                                                  &items[i]) == 0;
+                if (!items[i].started)
+                        fn(arg, i);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (items[i].started)
+                        pthread_join(items[i].thread, NULL);
+        free(items);
 }

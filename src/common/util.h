@@ -65,3 +65,9 @@ int dv_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 
 /* Is the process with this pid alive (and not a zombie)? */
 bool dv_pid_alive(pid_t pid);
+
+/* Run fn(arg, i) for i in 0..n-1 on n threads at once and wait for all
+ * (an item whose thread cannot be created runs on the caller's). For a
+ * handful of blocking calls (agents probed in parallel), not for work
+ * queues. */
+void dv_parallel(size_t n, void (*fn)(void *arg, size_t i), void *arg);

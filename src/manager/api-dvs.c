@@ -5,6 +5,7 @@
 
 #include "agent.h"
 #include "api.h"
+#include "dvs-health.h"
 #include "dvs.h"
 #include "log.h"
 #include "net.h"
@@ -407,6 +408,16 @@ void dv_api_dvs(struct dv_api *a)
                         dvs_create(a);
                 else
                         dv_api_bad_method(a);
+                return;
+        }
+        if (a->nseg == 3 && strcmp(a->segs[2], "health") == 0) {
+                dvs = dv_mgr_get(a->m, DV_KIND_DVS, a->segs[1]);
+                if (!dvs) {
+                        dv_api_not_found(a, "dvs", a->segs[1]);
+                        return;
+                }
+                dv_api_dvs_health(a, dvs); /* dvs-health.c */
+                json_decref(dvs);
                 return;
         }
         if (a->nseg > 4 || (a->nseg >= 3 && strcmp(a->segs[2], "hosts") != 0)) {

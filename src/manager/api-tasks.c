@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "dvs-health.h"
 #include "ha-env.h"
 #include "validate.h"
 #include "view.h"
@@ -189,5 +190,6 @@ void dv_api_alarms(struct dv_api *a)
         json_decref(hosts);
         json_decref(vms);
         dv_ha_rt_alarms(a->m, out); /* ha-env.c: fence failed, not placed, restart limit */
+        dv_dvs_health_alarms(a->m, out); /* dvs-health.c: the problems of the last check */
         dv_api_reply(a, 200, json_pack("{s:o}", "alarms", out));
 }

@@ -78,7 +78,7 @@ static const struct route routes[] = {
         { "hosts", dv_api_hosts },   { "vms", dv_api_vms },       { "images", dv_api_images },
         { "tasks", dv_api_tasks },   { "events", dv_api_events }, { "alarms", dv_api_alarms },
         { "agent", dv_api_agent },   { "dvs", dv_api_dvs },       { "portgroups", dv_api_portgroups },
-        { "clusters", dv_api_clusters },
+        { "clusters", dv_api_clusters }, { "net", dv_api_net },
 };
 
 /* Who is calling? Fills a->user / a->agent_host; replies 401 otherwise. */

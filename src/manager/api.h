@@ -49,3 +49,4 @@ void dv_api_agent(struct dv_api *a);
 void dv_api_dvs(struct dv_api *a);
 void dv_api_portgroups(struct dv_api *a);
 void dv_api_clusters(struct dv_api *a); /* api-clusters.c */
+void dv_api_net(struct dv_api *a);      /* api-net.c: POST /net/diagnose */
