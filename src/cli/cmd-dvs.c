@@ -1,4 +1,4 @@
-/* drover dvs create|list|show|delete|add-host|remove-host|health */
+/* drover dvs create|list|show|delete|add-host|remove-host|health|set */
 #include "cli.h"
 
 #include <string.h>
@@ -52,6 +52,16 @@ static void dvs_print(json_t *d)
                              json_string_value(json_object_get(h, "host")) ?: "?",
                              json_string_value(json_object_get(h, "uplink")) ?: "?");
         cli_table_kv(t, "portgroups", "%s", fmt_portgroups(d, buf, sizeof(buf)) ?: "-");
+        if (json_integer_value(json_object_get(d, "health_interval_s")) > 0)
+                cli_table_kv(t, "health check", "every %lld s",
+                             (long long)json_integer_value(json_object_get(d, "health_interval_s")));
+        else
+                cli_table_kv(t, "health check", "on demand (drover dvs health)");
+        if (json_object_get(d, "health"))
+                cli_table_kv(t, "last health", "%s at %s (%lld problems)",
+                             json_is_true(cli_jpath(d, "health.ok")) ? "healthy" : "PROBLEMS",
+                             json_string_value(cli_jpath(d, "health.checked_at")) ?: "?",
+                             (long long)json_integer_value(cli_jpath(d, "health.problems")));
         cli_table_kvj(t, "created", d, "created_at", NULL);
         cli_table_print(t, stdout);
 }
@@ -210,6 +220,35 @@ static int dvs_health(struct cli_ctx *ctx, const struct cli_args *a)
         return json_is_true(json_object_get(reply, "ok")) ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
+static int dvs_set(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL;
+        int64_t every = 0;
+        int r;
+
+        r = cli_check_name(ctx, "dvs", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (!cli_args_has(a, "health-interval"))
+                return cli_usage(ctx, "nothing to set: give --health-interval S");
+        r = cli_opt_number(ctx, a, "health-interval", 0, 86400, &every);
+        if (r != 0)
+                return r;
+        body = json_pack("{s:I}", "health_interval_s", (json_int_t)every);
+        r = cli_api(ctx, "PATCH", body, &reply, "dvs/%s", a->pos[0]);
+        if (r != 0)
+                return r;
+        if (every)
+                return done(ctx, reply, "dvs %s: health check every %lld s", a->pos[0],
+                            (long long)every);
+        return done(ctx, reply, "dvs %s: periodic health check off", a->pos[0]);
+}
+
+static const struct cli_opt set_opts[] = {
+        { "health-interval", 0, "S", "run the health check every S seconds (10..86400; 0: only on demand)" },
+        { NULL },
+};
+
 static const struct cli_opt health_opts[] = {
         { "last", 0, NULL, "show the result kept from the last check instead of running one" },
         { NULL },
@@ -236,6 +275,9 @@ static const struct cli_verb dvs_verbs[] = {
           .summary = "check which VLANs reach which hosts through their uplinks and TOR ports, "
                      "and MTU mismatches (exit 1 on a problem)",
           .opts = health_opts, .run = dvs_health },
+        { .name = "set", .args = "DVS", .min_args = 1, .max_args = 1,
+          .summary = "change a dvs's settings (the periodic health check)", .opts = set_opts,
+          .run = dvs_set },
         { .name = "remove-host", .args = "DVS HOST", .min_args = 2, .max_args = 2,
           .summary = "take a host off the dvs (refused while VMs there use it)",
           .run = dvs_remove_host },

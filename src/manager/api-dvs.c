@@ -23,6 +23,18 @@ json_t *dv_view_dvs(struct dv_mgr *m, json_t *dvs)
                         json_array_append(names, json_object_get(pg, "name"));
         json_decref(pgs);
         json_object_set_new(v, "portgroups", names);
+        if (!json_object_get(v, "health_interval_s"))
+                json_object_set_new(v, "health_interval_s", json_integer(0));
+        if (json_is_object(json_object_get(dvs, "_health"))) {
+                json_t *h = json_object_get(dvs, "_health");
+
+                json_object_set_new(v, "health",
+                                    json_pack("{s:O,s:O?,s:I}", "ok", json_object_get(h, "ok"),
+                                              "checked_at", json_object_get(h, "checked_at"),
+                                              "problems",
+                                              (json_int_t)json_array_size(
+                                                      json_object_get(h, "problems"))));
+        }
         return v;
 }
 
@@ -424,7 +436,8 @@ void dv_api_dvs(struct dv_api *a)
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
                 return;
         }
-        if ((a->nseg == 2 && !dv_api_is(a, "GET") && !dv_api_is(a, "DELETE")) ||
+        if ((a->nseg == 2 && !dv_api_is(a, "GET") && !dv_api_is(a, "DELETE") &&
+             !dv_api_is(a, "PATCH")) ||
             (a->nseg == 3 && !dv_api_is(a, "POST")) || (a->nseg == 4 && !dv_api_is(a, "DELETE"))) {
                 dv_api_bad_method(a);
                 return;
@@ -436,6 +449,8 @@ void dv_api_dvs(struct dv_api *a)
         }
         if (a->nseg == 2 && dv_api_is(a, "GET"))
                 dv_api_reply(a, 200, dv_view_dvs(a->m, dvs));
+        else if (a->nseg == 2 && dv_api_is(a, "PATCH"))
+                dv_api_dvs_patch(a, dvs); /* dvs-health.c */
         else if (a->nseg == 2)
                 dvs_delete(a, dvs);
         else if (a->nseg == 3)

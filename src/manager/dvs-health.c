@@ -1,11 +1,13 @@
 #include "dvs-health.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
 #include "api.h"
 #include "dvs.h"
+#include "json.h"
 #include "log.h"
 #include "nethealth.h"
 
@@ -256,4 +258,139 @@ void dv_api_dvs_health(struct dv_api *a, json_t *dvs)
                 return;
         }
         dv_api_reply(a, 200, result);
+}
+
+void dv_api_dvs_patch(struct dv_api *a, json_t *dvs_in)
+{
+        static const char *const keys[] = { "health_interval_s", NULL };
+        struct dv_error err = {};
+        json_t *body = NULL, *dvs = NULL;
+        int64_t s = 0;
+        int r;
+
+        if (dv_api_body(a, &body) < 0)
+                return;
+        r = dv_json_check_keys(body, keys, &err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "health_interval_s", true, 0, DV_HEALTH_INTERVAL_MAX_S,
+                                    &s, &err);
+        if (r >= 0 && s > 0 && s < DV_HEALTH_INTERVAL_MIN_S)
+                r = dv_error_set(&err, 400, "invalid-field",
+                                 "field 'health_interval_s': %lld s is too often (0 turns the "
+                                 "periodic check off; else %d..%d)",
+                                 (long long)s, DV_HEALTH_INTERVAL_MIN_S, DV_HEALTH_INTERVAL_MAX_S);
+        json_decref(body);
+        if (r < 0) {
+                dv_api_dv_error(a, &err);
+                return;
+        }
+        dv_mgr_lock(a->m);
+        r = dv_store_get(a->m->store, DV_KIND_DVS, dv_doc_str(dvs_in, "id"), &dvs);
+        if (r >= 0) {
+                json_object_set_new(dvs, "health_interval_s", json_integer(s));
+                r = dv_store_update(a->m->store, DV_KIND_DVS, dvs);
+        }
+        dv_mgr_unlock(a->m);
+        if (r < 0) {
+                json_decref(dvs);
+                dv_api_internal(a, r, "updating the dvs");
+                return;
+        }
+        dv_mgr_event(a->m, a->user, "dvs.updated", "dvs", dvs,
+                     "dvs '%s': periodic health check %s%lld%s", dv_doc_str(dvs, "name"),
+                     s ? "every " : "off", s ? (long long)s : 0LL, s ? " s" : "");
+        dv_api_reply(a, 200, dv_view_dvs(a->m, dvs));
+        json_decref(dvs);
+}
+
+/* ---- periodic checks ------------------------------------------------------- */
+
+#define SCHED_TICK_MS 1000
+
+struct dv_health_sched {
+        struct dv_mgr *m;       /* the manager */
+        pthread_t thread;       /* the scheduler */
+        pthread_mutex_t lock;   /* guards stop */
+        pthread_cond_t cond;    /* signalled by stop */
+        bool stop;              /* time to go */
+        json_t *last;           /* dvs id -> monotonic ms of its last periodic check */
+};
+
+static void sched_tick(struct dv_health_sched *s)
+{
+        json_t *list = NULL, *d;
+        int64_t now = dv_now_ms();
+        size_t i;
+
+        if (dv_store_list(s->m->store, DV_KIND_DVS, NULL, &list) < 0)
+                return;
+        json_array_foreach(list, i, d) {
+                int64_t every = dv_doc_int(d, "health_interval_s", 0) * 1000;
+                json_t *last = json_object_get(s->last, dv_doc_str(d, "id"));
+                struct dv_error err = {};
+                json_t *result = NULL;
+
+                if (every <= 0 || (last && now - json_integer_value(last) < every))
+                        continue;
+                json_object_set_new(s->last, dv_doc_str(d, "id"), json_integer(now));
+                if (dv_dvs_health_run(s->m, dv_doc_str(d, "id"), &result, &err) < 0)
+                        dv_debug("dvs %s: periodic health check: %s", dv_doc_str(d, "name"),
+                                 err.message);
+                json_decref(result);
+        }
+        json_decref(list);
+}
+
+static void *sched_main(void *arg)
+{
+        struct dv_health_sched *s = arg;
+
+        pthread_mutex_lock(&s->lock);
+        while (!s->stop) {
+                struct timespec ts;
+
+                pthread_mutex_unlock(&s->lock);
+                sched_tick(s);
+                pthread_mutex_lock(&s->lock);
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += SCHED_TICK_MS / 1000;
+                if (!s->stop)
+                        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+}
+
+int dv_health_sched_start(struct dv_mgr *m, struct dv_health_sched **ret)
+{
+        struct dv_health_sched *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->m = m;
+        s->last = json_object();
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        r = pthread_create(&s->thread, NULL, sched_main, s);
+        if (r != 0) {
+                json_decref(s->last);
+                free(s);
+                return -r;
+        }
+        *ret = s;
+        return 0;
+}
+
+void dv_health_sched_stop(struct dv_health_sched *s)
+{
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->lock);
+        s->stop = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+        json_decref(s->last);
+        free(s);
 }

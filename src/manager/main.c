@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "cron.h"
+#include "dvs-health.h"
 #include "dvs.h"
 #include "ha-env.h"
 #include "http.h"
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
         struct dv_mgr m = { 0 };
         struct dv_http_server *http = NULL;
         struct dv_cron *cron = NULL;
+        struct dv_health_sched *health = NULL;
         _cleanup_(freep) char *token_path = NULL, *db_path = NULL;
         struct dv_error err = { 0 };
         sigset_t sigs;
@@ -172,6 +174,11 @@ int main(int argc, char **argv)
                 dv_log_errno(r, "cannot start the netsync thread: %m");
                 goto out;
         }
+        r = dv_health_sched_start(&m, &health);
+        if (r < 0) {
+                dv_log_errno(r, "cannot start the DVS health thread: %m");
+                goto out;
+        }
         r = dv_http_server_start(m.cfg.listen, MAX_BODY, dv_api_handle, &m, &http);
         if (r < 0) {
                 dv_log_errno(r, "cannot listen on %s: %m", m.cfg.listen);
@@ -186,6 +193,7 @@ int main(int argc, char **argv)
         r = 0;
 out:
         dv_http_server_stop(http); /* waits for requests in flight */
+        dv_health_sched_stop(health);
         dv_netsync_stop(&m);
         dv_cron_stop(cron);
         dv_ha_rt_free(m.ha); /* after the cron thread and the API: joins the BMC workers */

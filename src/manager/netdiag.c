@@ -512,9 +512,12 @@ static void check_uplink(struct diag *d, int i)
                   str(up, "interface"), host, d->name[i]);
 }
 
-static bool uplink_up(struct diag *d, int i)
+/* Known to be down (unknown is not down: the health result then judges). */
+static bool uplink_down(struct diag *d, int i)
 {
-        return json_is_true(json_object_get(json_object_get(d->vm[i], "uplink"), "carrier"));
+        json_t *up = json_object_get(d->vm[i], "uplink");
+
+        return json_is_object(up) && !json_is_true(json_object_get(up, "carrier"));
 }
 
 static void check_tor_vlan(struct diag *d, json_t *health, int i)
@@ -555,6 +558,12 @@ static void check_tor_vlan(struct diag *d, json_t *health, int i)
                         add_fault(d, c, "mtu-mismatch",
                                   "make the MTU of the uplinks and the TOR ports equal",
                                   "%s", str(e, "reason"));
+                else if (dv_streq(st, "partial"))
+                        add_fault(d, c, "vlan-partial",
+                                  "compare the VLANs allowed on the TOR ports of the hosts named",
+                                  "on VLAN %d, host %s (vm %s) reaches only part of the other "
+                                  "hosts: %s",
+                                  v, host, d->name[i], str(e, "reason"));
                 else if (dv_streq(st, "not-on-tor"))
                         add_fault(d, c, "vlan-not-on-tor",
                                   "add the VLAN to the TOR and to the host ports",
@@ -638,9 +647,16 @@ static void check_placement(struct diag *d, bool same_dvs)
                 return;
         }
         for (int i = 0; i < 2; i++)
-                if (uplink_up(d, i))
+                if (uplink_down(d, i))
+                        add_check(d, "tor.vlan", -1, str(d->vm[i], "host"), "skip", NULL,
+                                  "the uplink of host %s is down (see host.uplink)",
+                                  str(d->vm[i], "host"));
+                else
                         check_tor_vlan(d, health, i);
-        if (uplink_up(d, 0) && uplink_up(d, 1))
+        if (uplink_down(d, 0) || uplink_down(d, 1))
+                add_check(d, "tor.interconnect", -1, NULL, "skip", NULL,
+                          "an uplink is down (see host.uplink)");
+        else
                 check_interconnect(d, health);
 }
 
@@ -741,6 +757,8 @@ static void judge_probes(struct diag *d)
                           "VLANs or subnets",
                           "both VMs reach their gateways but not each other: the fault is on the "
                           "TOR side");
+                /* The fault lies between the TORs: no VM is to blame. */
+                json_object_del(json_array_get(d->faults, json_array_size(d->faults) - 1), "vm");
                 return;
         }
         add_fault(d, find_check(d, "probe.peer", d->name[0]), "unexplained",

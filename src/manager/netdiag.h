@@ -1,7 +1,7 @@
 /* `drover net diagnose VM1 VM2`, pure part: the seed's decision tree for
  * "why can these two VMs not talk", evaluated over facts gathered by
  * api-net.c (documents, Tools guest info, uplink state, a DVS health probe,
- * pings through Tools). No I/O (unit-tested in tests/unit/test-netdiag.c).
+ * pings through Tools). No I/O (unit-tested in tests/unit/test-manager-netdiag.c).
  *
  * Facts {"vms":[VM, VM], "health": HEALTH|null, "health_error": "..."?,
  *        "probes": {"gateway":[P|null, P|null], "peer":[P|null, P|null]}}

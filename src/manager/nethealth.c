@@ -50,6 +50,14 @@ static bool linked(const struct session *s, int v, int a, int b)
                *cell(s, s->large, v, a, b) > 0 || *cell(s, s->large, v, b, a) > 0;
 }
 
+/* Frame counts from the network: negative ignored, sums saturate. */
+static void count_add(int *c, json_int_t n)
+{
+        if (n <= 0)
+                return;
+        *c = n >= (json_int_t)(1 << 30) - *c ? 1 << 30 : *c + (int)n;
+}
+
 static void session_free(struct session *s)
 {
         free(s->name);
@@ -105,10 +113,10 @@ static int session_load(struct session *s, json_t *input)
 
                         if (from < 0 || vi < 0 || from == (int)i)
                                 continue;
-                        *cell(s, s->small, vi, i, from) +=
-                                (int)json_integer_value(json_object_get(rx, "small"));
-                        *cell(s, s->large, vi, i, from) +=
-                                (int)json_integer_value(json_object_get(rx, "large"));
+                        count_add(cell(s, s->small, vi, i, from),
+                                  json_integer_value(json_object_get(rx, "small")));
+                        count_add(cell(s, s->large, vi, i, from),
+                                  json_integer_value(json_object_get(rx, "large")));
                 }
         }
         return 0;

@@ -2,7 +2,7 @@
  * during one probe session (POST /agent/v1/net/probe on every host at once),
  * which VLANs each host's TOR port carries, which hosts share a physical
  * network, and where frames of full MTU size are lost. No I/O (unit-tested
- * in tests/unit/test-manager-nethealth.c); dvs-health.c runs the probes.
+ * in tests/unit/test-manager-netdiag.c); dvs-health.c runs the probes.
  *
  * Input {"vlans":[V...], "mtu":N,
  *        "hosts":[{"host":NAME, "error":"..."|null, "carrier":bool,

@@ -136,6 +136,21 @@ diag va vg; show
 check "Tools not running: the only fault is tools-not-running, on vg" \
         [ "$(faults)/$(fault_on vm)" = tools-not-running/vg ]
 
+# --- the periodic health check ----------------------------------------------------------
+health_alarms() { "$DROVER" -o json alarm list | jq -r '[.alarms[] | select(.kind == "dvs.health") | .message] | join(";")'; }
+h3_alarm() { [[ "$(health_alarms)" == *host3*20* ]]; }
+no_alarm() { [ -z "$(health_alarms)" ]; }
+check "a health interval below 10 s is refused" bash -c "! '$DROVER' dvs set dc --health-interval 5 2>/dev/null"
+check "the dvs says the check is on demand" bash -c "'$DROVER' dvs show dc | grep -q 'on demand'"
+check "dvs set --health-interval 10" "$DROVER" dvs set dc --health-interval 10
+lab vlan h3 20 deny >/dev/null
+check "the periodic check raises an alarm for host3 VLAN 20 by itself" \
+        wait_until 30 "health alarm" h3_alarm
+lab vlan h3 20 allow >/dev/null
+check "... and clears it once VLAN 20 is allowed again" \
+        wait_until 30 "alarm cleared" no_alarm
+"$DROVER" dvs set dc --health-interval 0 >/dev/null
+
 # --- VMs that cannot be diagnosed fully ------------------------------------------------
 diag va vh; show
 check "stopped VM: exit 1, the only fault is vm-not-running on vh" \
