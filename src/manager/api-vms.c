@@ -6,6 +6,7 @@
 #include "agent.h"
 #include "api.h"
 #include "api-vm-ha.h"
+#include "ha-env.h"
 #include "dvs.h"
 #include "log.h"
 #include "net.h"
@@ -497,6 +498,8 @@ static void vm_action(struct dv_api *a, json_t *vm, enum action act)
         case ACT_START:
                 opname = "vm.start", verb = "start", fn = dv_vm_task_start;
                 r = check_vm_action(a, vm, verb, start_ok, true);
+                if (r >= 0 && (r = dv_ha_admit(m, vm, &err)) < 0)
+                        dv_api_dv_error(a, &err);
                 break;
         case ACT_STOP:
                 opname = "vm.stop", verb = "stop", fn = dv_vm_task_stop;
