@@ -20,6 +20,7 @@
 #define DV_QOS_BPS_MAX (INT64_C(1) << 40) /* per disk, bytes/s */
 #define DV_QOS_AFFINITY_LEN_MAX 256      /* "0-3,8" text */
 #define DV_CPUSET_MAX 256                /* CPUs 0..255 */
+#define DV_QOS_DISKS_MAX 16              /* disks of a VM */
 
 /* cgroup CPU period (cpu.cfs_period_us / cpu.max's second number). */
 #define DV_QOS_PERIOD_US 100000
