@@ -1502,7 +1502,7 @@ static int vm_apply_disk_qos(struct vm *vm, const struct dv_disk_qos *only, stru
         for (size_t i = 0; i < vm->n_disks; i++) {
                 _cleanup_(json_decrefp) json_t *args = NULL;
                 struct dv_disk_qos cur, q;
-                char id[32];
+                char id[80];
                 int r;
 
                 pthread_mutex_lock(&vm->lock);
@@ -1511,7 +1511,8 @@ static int vm_apply_disk_qos(struct vm *vm, const struct dv_disk_qos *only, stru
                 q = only ? only[i] : cur;
                 if (only ? memcmp(&q, &cur, sizeof(q)) == 0 : (q.iops_max == 0 && q.bps_max == 0))
                         continue;
-                snprintf(id, sizeof(id), "virtio-disk%zu", i);
+                /* The virtio-blk device inside its PCI proxy holds the backend. */
+                snprintf(id, sizeof(id), "/machine/peripheral/virtio-disk%zu/virtio-backend", i);
                 args = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "id", id, "bps",
                                  (json_int_t)q.bps_max, "bps_rd", (json_int_t)0, "bps_wr",
                                  (json_int_t)0, "iops", (json_int_t)q.iops_max, "iops_rd",
@@ -1675,11 +1676,34 @@ static int qemu_get_qos(struct dv_hv *hv, const char *vm_id, json_t **ret_info,
                         struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *stats = NULL;
+        json_t *info, *d, *s;
+        size_t i, j;
         int r = vm_get_running(hv, vm_id, &vm, err);
 
         if (r < 0)
                 return r;
-        *ret_info = vm_qos_info(vm);
+        info = vm_qos_info(vm);
+        /* The disks' counters, as the guest's I/O reaches QEMU (a read of
+         * an unallocated qcow2 cluster never reaches the host's file). */
+        if (vm_exec(vm, "query-blockstats", NULL, &stats, NULL) >= 0)
+                json_array_foreach(json_object_get(info, "disks"), i, d) {
+                        char qdev[48];
+
+                        snprintf(qdev, sizeof(qdev), "/virtio-disk%zu/", i);
+                        json_array_foreach(stats, j, s) {
+                                const char *q = json_string_value(json_object_get(s, "qdev"));
+                                json_t *st = json_object_get(s, "stats");
+
+                                if (!q || !strstr(q, qdev) || !json_is_object(st))
+                                        continue;
+                                json_object_set(d, "rd_operations", json_object_get(st, "rd_operations"));
+                                json_object_set(d, "wr_operations", json_object_get(st, "wr_operations"));
+                                json_object_set(d, "rd_bytes", json_object_get(st, "rd_bytes"));
+                                json_object_set(d, "wr_bytes", json_object_get(st, "wr_bytes"));
+                        }
+                }
+        *ret_info = info;
         return 0;
 }
 
