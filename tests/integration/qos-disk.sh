@@ -64,6 +64,20 @@ iops=$(iops_over 8)
 dv_log "measured $iops reads/s at once after raising the limit to 200"
 check "raising the limit to 200 takes effect at once ($iops/s)" dv_between "$iops" 180 220
 
+# An agent killed and started again adopts the VM: QEMU stays in its
+# cgroup, the QoS is known from its spec.json, the throttle still holds.
+kill -9 "$DV_AGENT_PID"
+wait_until 20 "agent gone" bash -c "! kill -0 $DV_AGENT_PID 2>/dev/null"
+dv_start_agent host1 --cgroup-parent "drover-test/${DV_TMP##*/}"
+url=$(dv_json .url host show host1)
+cred=$(cat "$DV_TMP/agent-host1/credential")
+check "after an agent restart QEMU is still in its cgroup" grep -qx "$(dv_qemu_pids "$id")" "$cg/cgroup.procs"
+check "... and the agent knows its limit of 200" \
+        [ "$(curl -sf -H "Authorization: Bearer $cred" "$url/agent/v1/vms/$id/qos" | jq -r '.disks[0].iops_max')" = 200 ]
+iops=$(iops_over 5)
+dv_log "measured $iops reads/s after the agent restart"
+check "the limit of 200 still holds ($iops/s)" dv_between "$iops" 180 220
+
 "$DROVER" vm set d1 --iops-max 0 >/dev/null
 iops=$(iops_over 5)
 dv_log "measured $iops reads/s without a limit"
