@@ -47,7 +47,7 @@ static int write_file(const char *dir, const char *file, const char *value)
         size_t n = strlen(value);
         ssize_t w;
 
-        fd = open(p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+        fd = open(p, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC); /* as a shell's ">" */
         if (fd < 0)
                 return -errno;
         w = write(fd, value, n);
