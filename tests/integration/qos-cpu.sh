@@ -16,7 +16,7 @@
 parent="drover-test/${DV_TMP##*/}"
 dv_start_manager
 dv_start_agent host1 --cpu-mhz 1000 --cgroup-parent "$parent"
-DV_CLEANUP_HOOKS+=("rmdir /sys/fs/cgroup/*/$parent /sys/fs/cgroup/$parent 2>/dev/null")
+DV_CLEANUP_HOOKS+=("rmdir /sys/fs/cgroup/*/$parent/vm-* /sys/fs/cgroup/*/$parent /sys/fs/cgroup/*/drover-test 2>/dev/null")
 
 mk() { "$DROVER" vm create "$@" --cpus 1 --memory 128 --kernel-args drover.burn=1 >/dev/null; }
 mk s1 --cpu-shares 2000 --cpu-affinity 1

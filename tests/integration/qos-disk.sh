@@ -10,7 +10,7 @@
 
 dv_start_manager
 dv_start_agent host1 --cgroup-parent "drover-test/${DV_TMP##*/}"
-DV_CLEANUP_HOOKS+=("rmdir /sys/fs/cgroup/*/drover-test/${DV_TMP##*/} /sys/fs/cgroup/drover-test/${DV_TMP##*/} 2>/dev/null")
+DV_CLEANUP_HOOKS+=("rmdir /sys/fs/cgroup/*/drover-test/${DV_TMP##*/}/vm-* /sys/fs/cgroup/*/drover-test/${DV_TMP##*/} /sys/fs/cgroup/*/drover-test 2>/dev/null")
 
 "$DROVER" vm create d1 --cpus 1 --memory 128 --disk 1 --iops-max 100 \
         --kernel-args "drover.randread=4,4" >/dev/null
