@@ -81,6 +81,8 @@ static void do_register(struct dv_api *a)
         json_object_set_new(host, "cluster", json_null());
         json_object_set_new(host, "cpus", json_integer(q.cpus));
         json_object_set_new(host, "cpu_model", json_string(q.cpu_model));
+        if (q.cpu_mhz > 0)
+                json_object_set_new(host, "cpu_mhz", json_integer(q.cpu_mhz));
         json_object_set_new(host, "cpu_flags",
                             q.cpu_flags ? json_deep_copy(q.cpu_flags) : json_array());
         json_object_set_new(host, "accel", json_string(q.accel));

@@ -14,6 +14,7 @@
 #include "validate.h"
 #include "view.h"
 #include "vm-ops.h"
+#include "vm-qos.h"
 #include "vm-tools.h"
 
 #define VM_UID_FIRST 100000
@@ -87,6 +88,8 @@ static int snapshot(struct dv_mgr *m, struct sched_snapshot *s)
                 r = dv_host_usage(m, x->id, &x->reserved_mib, &count);
                 if (r < 0)
                         return r;
+                x->cpu_mhz = dv_host_cpu_mhz(h);
+                x->cpu_reserved_mhz = dv_host_cpu_reserved_mhz(m, x->id);
                 x->datastores = &s->names[k];
                 json_array_foreach(json_object_get(h, "datastores"), j, d)
                         s->names[k++] = dv_doc_str(d, "name");
@@ -147,7 +150,8 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         struct sched_snapshot snap = { 0 };
-        struct dv_sched_req sreq = { .cpus = q->cpus, .memory_mib = q->memory_mib };
+        struct dv_sched_req sreq = { .cpus = q->cpus, .memory_mib = q->memory_mib,
+                                     .cpu_reservation_mhz = q->cpu_qos.reservation_mhz };
         const char *ds_names[DV_VM_DISKS_MAX], *dvs_names[DV_VM_NICS_MAX];
         const char *gateways[DV_VM_NICS_MAX];
         json_t *image = NULL, *host = NULL, *existing, *macs = NULL, *vm = NULL, *disks, *nics;
@@ -248,6 +252,13 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
         }
         json_decref(host);
         host = json_incref(json_array_get(snap.hosts, idx));
+        /* CPU QoS on that host: its contradictions (a limit in percent
+         * depends on the host's MHz) and affinity-aware admission. */
+        r = dv_vm_qos_admit(m, host, NULL, q->name, q->cpus, &q->cpu_qos, &err);
+        if (r < 0) {
+                fail(a, &err);
+                goto out;
+        }
 
         r = m->store->ops->counter_next(m->store, "next_vm_uid", VM_UID_FIRST, &uid);
         if (r < 0) {
@@ -259,10 +270,12 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                 _cleanup_(freep) char *name = dv_asprintf("disk%zu", i);
                 _cleanup_(freep) char *local = dv_asprintf("%s-local", dv_doc_str(host, "name"));
                 json_array_append_new(
-                        disks, json_pack("{s:s,s:I,s:s,s:n,s:s}", "name", name, "size_gib",
+                        disks, json_pack("{s:s,s:I,s:s,s:n,s:s,s:I,s:I}", "name", name, "size_gib",
                                          (json_int_t)q->disks[i].size_gib, "datastore",
                                          q->disks[i].datastore ? q->disks[i].datastore : local,
-                                         "path", "format", "qcow2"));
+                                         "path", "format", "qcow2", "iops_max",
+                                         (json_int_t)q->disks[i].qos.iops_max, "bps_max",
+                                         (json_int_t)q->disks[i].qos.bps_max));
         }
         /* A disk image boots from the VM's first disk: that disk is made as
          * an independent copy of the image (grown to the size asked for),
@@ -324,6 +337,8 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                        "_creating", true);
         if (vm && q->kernel_args)
                 json_object_set_new(vm, "kernel_args", json_string(q->kernel_args));
+        if (vm)
+                json_object_set_new(vm, "cpu_qos", dv_cpu_qos_to_json(&q->cpu_qos));
         r = 0;
         *ret_vm = vm;
 out:
@@ -500,6 +515,12 @@ static void vm_action(struct dv_api *a, json_t *vm, enum action act)
                 r = check_vm_action(a, vm, verb, start_ok, true);
                 if (r >= 0 && (r = dv_ha_admit(m, vm, &err)) < 0)
                         dv_api_dv_error(a, &err);
+                /* Its CPU reservation still fits where it is (the host may
+                 * have come back with fewer CPUs). */
+                if (r >= 0 && dv_vm_qos_recheck(m, vm, &err) < 0) {
+                        dv_api_dv_error(a, &err);
+                        r = -1;
+                }
                 break;
         case ACT_STOP:
                 opname = "vm.stop", verb = "stop", fn = dv_vm_task_stop;

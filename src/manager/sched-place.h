@@ -22,6 +22,8 @@ struct dv_sched_host {
         size_t n_datastores;
         const char *const *dvs;        /* names of the DVSs the host is attached to */
         size_t n_dvs;
+        int64_t cpu_mhz;               /* MHz of a core (0: CPU reservations not checked) */
+        int64_t cpu_reserved_mhz;      /* sum of the CPU reservations of the VMs placed on it */
 };
 
 struct dv_sched_req {
@@ -33,6 +35,7 @@ struct dv_sched_req {
         bool need_local;               /* a disk uses the host's "HOST-local" */
         const char *const *dvs;        /* DVSs the NICs' port groups belong to */
         size_t n_dvs;
+        int64_t cpu_reservation_mhz;   /* CPU reservation of the VM (docs/qos.md), 0 = none */
 };
 
 /* Chooses a host: the one asked for, else the connected host with the most

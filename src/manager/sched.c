@@ -44,9 +44,18 @@ static int64_t unreserved(const struct dv_sched_host *h)
         return h->memory_mib - h->reserved_mib;
 }
 
+/* CPU capacity not reserved (MHz); INT64_MAX when not known. */
+static int64_t cpu_unreserved(const struct dv_sched_host *h)
+{
+        if (h->cpu_mhz <= 0)
+                return INT64_MAX;
+        return h->cpus * h->cpu_mhz - h->cpu_reserved_mhz;
+}
+
 static bool fits(const struct dv_sched_host *h, const struct dv_sched_req *req)
 {
-        return unreserved(h) >= req->memory_mib && h->cpus >= req->cpus;
+        return unreserved(h) >= req->memory_mib && h->cpus >= req->cpus &&
+               cpu_unreserved(h) >= req->cpu_reservation_mhz;
 }
 
 static bool host_usable(const struct dv_sched_host *h, const struct dv_sched_req *req)
@@ -113,6 +122,12 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                                                     "host '%s' has %lld CPUs, the vm needs %lld",
                                                     h->name, (long long)h->cpus,
                                                     (long long)req->cpus);
+                        if (cpu_unreserved(h) < req->cpu_reservation_mhz)
+                                return dv_error_set(
+                                        err, 409, "insufficient-resources",
+                                        "host '%s' has %lld MHz of unreserved CPU, the vm reserves %lld MHz",
+                                        h->name, (long long)DV_MAX(cpu_unreserved(h), 0),
+                                        (long long)req->cpu_reservation_mhz);
                         if (!fits(h, req))
                                 return dv_error_set(
                                         err, 409, "insufficient-resources",
@@ -153,6 +168,12 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                                             "no connected host has the datastores the vm needs");
                 if (candidates == 0)
                         return dvs_error(hosts, n_hosts, req, no_dvs, err);
+                if (req->cpu_reservation_mhz > 0)
+                        return dv_error_set(err, 409, "insufficient-resources",
+                                            "no connected host has %lld MiB of unreserved memory, "
+                                            "%lld CPUs and %lld MHz of unreserved CPU",
+                                            (long long)req->memory_mib, (long long)req->cpus,
+                                            (long long)req->cpu_reservation_mhz);
                 return dv_error_set(err, 409, "insufficient-resources",
                                     "no connected host has %lld MiB of unreserved memory and %lld CPUs",
                                     (long long)req->memory_mib, (long long)req->cpus);

@@ -1,4 +1,5 @@
 #include "view.h"
+#include "vm-qos.h"
 
 int dv_host_usage(struct dv_mgr *m, const char *host_id, int64_t *ret_reserved_mib,
                   int64_t *ret_vm_count)
@@ -29,6 +30,12 @@ json_t *dv_view_host(struct dv_mgr *m, json_t *host)
                 reserved = count = 0;
         json_object_set_new(v, "memory_reserved_mib", json_integer(reserved));
         json_object_set_new(v, "vm_count", json_integer(count));
+        /* CPU QoS (docs/qos.md): capacity and reservations in MHz. */
+        json_object_set_new(v, "cpu_mhz", json_integer(dv_host_cpu_mhz(host)));
+        json_object_set_new(v, "cpu_capacity_mhz",
+                            json_integer(dv_host_cpu_mhz(host) * dv_doc_int(host, "cpus", 0)));
+        json_object_set_new(v, "cpu_reserved_mhz",
+                            json_integer(dv_host_cpu_reserved_mhz(m, dv_doc_str(host, "id"))));
         json_object_set_new(v, "memory_used_mib", json_null());
         json_object_set_new(v, "cpu_usage_pct", json_null());
         dv_mgr_lock(m);

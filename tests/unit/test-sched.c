@@ -18,9 +18,9 @@ static const char *const dvs_b[] = { "lan" };
 static const char *const dvs_c[] = { "lan", "dmz", "san" };
 
 static struct dv_sched_host hosts[] = {
-        { "id-a", "a", true, 8, 8192, 4096, ds_a, 2, dvs_a, 2 },   /* 4096 free */
-        { "id-b", "b", true, 4, 16384, 8192, ds_b, 2, dvs_b, 1 },  /* 8192 free */
-        { "id-c", "c", false, 64, 65536, 0, ds_c, 1, dvs_c, 3 },   /* unreachable */
+        { "id-a", "a", true, 8, 8192, 4096, ds_a, 2, dvs_a, 2, 0, 0 },   /* 4096 free */
+        { "id-b", "b", true, 4, 16384, 8192, ds_b, 2, dvs_b, 1, 0, 0 },  /* 8192 free */
+        { "id-c", "c", false, 64, 65536, 0, ds_c, 1, dvs_c, 3, 0, 0 },   /* unreachable */
 };
 
 static int place(const struct dv_sched_req *req, size_t *idx, struct dv_error *err)
@@ -94,12 +94,37 @@ static void test_asked_for_host(void **state)
         assert_string_equal(err.code, "unknown-host");
 }
 
+/* CPU reservations (docs/qos.md): a host whose unreserved CPU is short is
+ * skipped, and the asked-for host says so. */
+static void test_cpu_reservation(void **state)
+{
+        static const char *const none[] = { NULL };
+        struct dv_sched_host two[] = {
+                { "id-x", "x", true, 2, 8192, 0, none, 0, none, 0, 2600, 4000 }, /* 1200 left */
+                { "id-y", "y", true, 2, 4096, 0, none, 0, none, 0, 2600, 0 },
+        };
+        struct dv_sched_req req = { .cpus = 1, .memory_mib = 16, .cpu_reservation_mhz = 1300 };
+        struct dv_error err = { 0 };
+        size_t idx = 99;
+
+        assert_int_equal(dv_sched_place(two, 2, &req, &idx, &err), 0);
+        assert_int_equal(idx, 1); /* x has more memory but not the CPU */
+        req.host_id = "id-x";
+        assert_true(dv_sched_place(two, 2, &req, &idx, &err) < 0);
+        assert_string_equal(err.code, "insufficient-resources");
+        assert_non_null(strstr(err.message, "1200 MHz of unreserved CPU"));
+        req.host_id = NULL;
+        req.cpu_reservation_mhz = 5201;
+        assert_true(dv_sched_place(two, 2, &req, &idx, &err) < 0);
+        assert_non_null(strstr(err.message, "5201 MHz of unreserved CPU"));
+}
+
 static void test_ties_and_empty(void **state)
 {
         static const char *const none[] = { NULL };
         struct dv_sched_host two[] = {
-                { "id-y", "y", true, 4, 4096, 0, none, 0, none, 0 },
-                { "id-x", "x", true, 4, 4096, 0, none, 0, none, 0 },
+                { "id-y", "y", true, 4, 4096, 0, none, 0, none, 0, 0, 0 },
+                { "id-x", "x", true, 4, 4096, 0, none, 0, none, 0, 0, 0 },
         };
         struct dv_sched_req req = { .cpus = 1, .memory_mib = 16 };
         struct dv_error err = { 0 };
@@ -164,6 +189,7 @@ int main(void)
                 cmocka_unit_test(test_cpus_and_datastores),
                 cmocka_unit_test(test_asked_for_host),
                 cmocka_unit_test(test_ties_and_empty),
+                cmocka_unit_test(test_cpu_reservation),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
