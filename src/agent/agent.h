@@ -56,6 +56,8 @@ struct dv_agent_config {
         char *cgroup_root;   /* --cgroup-root: the cgroup mount point */
         char *cgroup_parent; /* --cgroup-parent: our subtree, default "drover/NAME" */
         int64_t cpu_mhz;     /* --cpu-mhz: nominal MHz of a core, 0 = detect */
+        int64_t vm_memory_mib; /* --vm-memory-mib: memory given to VMs, 0 = MemTotal */
+        bool ksm_off;        /* --ksm off: never touch KSM */
         struct dv_agent_ds_arg datastores[DV_AGENT_MAX_DATASTORES]; /* --datastore */
         size_t n_datastores; /* entries used in datastores[] */
 };

@@ -13,6 +13,7 @@
 #include "json.h"
 #include "log.h"
 #include "netprobe.h"
+#include "qos.h"
 
 #define MAX_PATH_SEGMENTS 8
 
@@ -228,7 +229,7 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
 {
         static const char *const keys[] = { "id", "name", "uid", "cpus", "max_cpus",
                                             "memory_mib", "disks", "nics", "boot", "tools",
-                                            "cpu_qos", NULL };
+                                            "cpu_qos", "mem_qos", NULL };
         _cleanup_(json_decrefp) json_t *spec = NULL;
         json_t *status = NULL;
         const char *spec_id = NULL;
@@ -329,7 +330,7 @@ static void api_vm_reboot(struct dv_agent *agent, const char *id,
 static void api_vm_qos(struct dv_agent *agent, const char *id, const struct dv_http_request *req,
                        struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "cpu_qos", "disks", NULL };
+        static const char *const keys[] = { "cpu_qos", "mem_qos", "disks", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         json_t *info = NULL;
         struct dv_error err = {};
@@ -362,6 +363,38 @@ static void api_vm_qos(struct dv_agent *agent, const char *id, const struct dv_h
                         text ? text : "?",
                         (long long)json_integer_value(json_object_get(info, "weight")),
                         (long long)json_integer_value(json_object_get(info, "quota_us")));
+        }
+        dv_http_reply(resp, 200, info);
+}
+
+/* POST {"target_mib"}: the VM's balloon target (the manager's balloon
+ * controller, docs/qos.md). */
+static void api_vm_balloon(struct dv_agent *agent, const char *id,
+                           const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "target_mib", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        json_t *info = NULL;
+        struct dv_error err = {};
+        int64_t target = 0;
+        int r;
+
+        if (!agent->ops->set_balloon) {
+                dv_http_reply_error(resp, 409, "not-supported", "the %s driver has no balloon",
+                                    agent->ops->name);
+                return;
+        }
+        r = parse_body(req, keys, false, &body, &err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "target_mib", true, 1, DV_QOS_MEM_MIB_MAX, &target, &err);
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        r = agent->ops->set_balloon(agent->hv, id, target, &info, &err);
+        if (r < 0 || !info) {
+                reply_hv_error(resp, r < 0 ? r : -EIO, &err, id, "balloon");
+                return;
         }
         dv_http_reply(resp, 200, info);
 }
@@ -663,7 +696,7 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
 
                 if (strcmp(action, "start") != 0 && strcmp(action, "stop") != 0 &&
                     strcmp(action, "reboot") != 0 && strcmp(action, "console") != 0 &&
-                    strcmp(action, "qos") != 0)
+                    strcmp(action, "qos") != 0 && strcmp(action, "balloon") != 0)
                         goto not_found;
                 if (strcmp(action, "qos") == 0) {
                         if (strcmp(req->method, "GET") != 0 && !want(req, "POST", resp))
@@ -682,6 +715,8 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
                         api_vm_reboot(agent, id, req, resp);
                 else if (strcmp(action, "qos") == 0)
                         api_vm_qos(agent, id, req, resp);
+                else if (strcmp(action, "balloon") == 0)
+                        api_vm_balloon(agent, id, req, resp);
                 else
                         api_vm_console(agent, id, req, resp);
         } else {

@@ -7,7 +7,7 @@
 
 #define PARENT_MAX 200
 
-enum hier { H_CPU, H_CPUACCT, H_CPUSET, H_COUNT };
+enum hier { H_CPU, H_CPUACCT, H_CPUSET, H_MEMORY, H_COUNT };
 
 struct dv_cgroup {
         enum dv_cg_version version; /* v1 or v2 */
@@ -15,6 +15,7 @@ struct dv_cgroup {
         char *dir[H_COUNT];         /* v1: each hierarchy's PARENT dir (NULL: absent);
                                      * v2: all three are the same PARENT dir */
         bool has_cpuset;            /* affinity possible */
+        bool has_memory;            /* memory limits and protection possible */
 };
 
 static bool parent_valid(const char *p)
@@ -162,7 +163,9 @@ static int open_v2(const struct dv_cgroup_config *cfg, struct dv_cgroup *cg, str
                                     "%s is not a cgroup v2 hierarchy with the cpu controller",
                                     cfg->root);
         cg->has_cpuset = has_word(ctl, "cpuset");
-        enable = cg->has_cpuset ? "+cpu +cpuset" : "+cpu";
+        cg->has_memory = has_word(ctl, "memory");
+        enable = cg->has_cpuset ? (cg->has_memory ? "+cpu +cpuset +memory" : "+cpu +cpuset")
+                                : (cg->has_memory ? "+cpu +memory" : "+cpu");
         r = make_parent(cfg->root, cfg->parent, false, enable, &dir);
         if (r < 0)
                 return dv_error_set(err, 500, "cgroup-error", "cannot create %s/%s: %s",
@@ -171,13 +174,15 @@ static int open_v2(const struct dv_cgroup_config *cfg, struct dv_cgroup *cg, str
         cg->dir[H_CPU] = dir;
         cg->dir[H_CPUACCT] = dv_strdup(dir);
         cg->dir[H_CPUSET] = cg->has_cpuset ? dv_strdup(dir) : NULL;
+        cg->dir[H_MEMORY] = cg->has_memory ? dv_strdup(dir) : NULL;
         return 0;
 }
 
 static int open_v1(const struct dv_cgroup_config *cfg, struct dv_cgroup *cg, struct dv_error *err)
 {
-        static const char *const names[H_COUNT] = { "cpu", "cpuacct", "cpuset" };
-        static const char *const probe[H_COUNT] = { "cpu.shares", "cpuacct.usage", "cpuset.cpus" };
+        static const char *const names[H_COUNT] = { "cpu", "cpuacct", "cpuset", "memory" };
+        static const char *const probe[H_COUNT] = { "cpu.shares", "cpuacct.usage", "cpuset.cpus",
+                                                    "memory.limit_in_bytes" };
         int r;
 
         for (int h = 0; h < H_COUNT; h++) {
@@ -196,6 +201,7 @@ static int open_v1(const struct dv_cgroup_config *cfg, struct dv_cgroup *cg, str
         }
         cg->version = DV_CG_V1;
         cg->has_cpuset = cg->dir[H_CPUSET] != NULL;
+        cg->has_memory = cg->dir[H_MEMORY] != NULL;
         return 0;
 }
 
@@ -248,6 +254,11 @@ enum dv_cg_version dv_cgroup_version(const struct dv_cgroup *cg)
 bool dv_cgroup_has_cpuset(const struct dv_cgroup *cg)
 {
         return cg->has_cpuset;
+}
+
+bool dv_cgroup_has_memory(const struct dv_cgroup *cg)
+{
+        return cg->has_memory;
 }
 
 void dv_cgroup_host_cpus(const struct dv_cgroup *cg, struct dv_cpuset *ret)
@@ -428,4 +439,71 @@ int dv_cgroup_sweep(struct dv_cgroup *cg, bool (*keep)(void *userdata, const cha
                 closedir(d);
         }
         return removed;
+}
+
+int dv_cgroup_vm_set_mem(struct dv_cgroup *cg, const char *vm_id, int64_t limit_bytes,
+                         int64_t protect_bytes)
+{
+        _cleanup_(freep) char *d = vm_dir(cg, H_MEMORY, vm_id);
+        char buf[64];
+        int r;
+
+        if (!d)
+                return cg->has_memory ? -EINVAL : 0;
+        if (cg->version == DV_CG_V2) {
+                snprintf(buf, sizeof(buf), "%lld", (long long)limit_bytes);
+                r = write_file(d, "memory.max", buf);
+                if (r < 0)
+                        return r;
+                snprintf(buf, sizeof(buf), "%lld", (long long)protect_bytes);
+                r = write_file(d, "memory.min", buf);
+                if (r < 0)
+                        return r;
+                return write_file(d, "memory.low", buf);
+        }
+        snprintf(buf, sizeof(buf), "%lld", (long long)limit_bytes);
+        r = write_file(d, "memory.limit_in_bytes", buf);
+        if (r < 0)
+                return r;
+        /* v1 has no memory.min: global reclaim takes from the groups over
+         * their soft limit first (docs/qos.md). */
+        snprintf(buf, sizeof(buf), "%lld", (long long)protect_bytes);
+        return write_file(d, "memory.soft_limit_in_bytes", buf);
+}
+
+/* "key value" lines: value of key, or -1. */
+static int64_t stat_value(const char *text, const char *key)
+{
+        size_t n = strlen(key);
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, key, n) == 0 && p[n] == ' ')
+                        return strtoll(p + n + 1, NULL, 10);
+        return -1;
+}
+
+int dv_cgroup_vm_mem_usage(struct dv_cgroup *cg, const char *vm_id, int64_t *ret_bytes,
+                           int64_t *ret_swap_bytes)
+{
+        _cleanup_(freep) char *d = vm_dir(cg, H_MEMORY, vm_id);
+        char buf[4096];
+        int64_t v;
+        int r;
+
+        if (!d)
+                return -ENOENT;
+        r = read_file(d, cg->version == DV_CG_V2 ? "memory.current" : "memory.usage_in_bytes",
+                      buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        *ret_bytes = strtoll(buf, NULL, 10);
+        *ret_swap_bytes = 0;
+        if (cg->version == DV_CG_V2) {
+                if (read_file(d, "memory.swap.current", buf, sizeof(buf)) == 0)
+                        *ret_swap_bytes = strtoll(buf, NULL, 10);
+        } else if (read_file(d, "memory.stat", buf, sizeof(buf)) == 0 &&
+                   (v = stat_value(buf, "swap")) >= 0) {
+                *ret_swap_bytes = v;
+        }
+        return 0;
 }

@@ -39,6 +39,8 @@ void dv_cgroup_free(struct dv_cgroup *cg); /* NULL-safe; removes nothing */
 enum dv_cg_version dv_cgroup_version(const struct dv_cgroup *cg);
 /* Whether affinity (a cpuset controller) is available. */
 bool dv_cgroup_has_cpuset(const struct dv_cgroup *cg);
+/* Whether memory limits (a memory controller) are available. */
+bool dv_cgroup_has_memory(const struct dv_cgroup *cg);
 /* The CPUs PARENT may use (its effective cpuset; all online CPUs without
  * a cpuset controller). */
 void dv_cgroup_host_cpus(const struct dv_cgroup *cg, struct dv_cpuset *ret);
@@ -62,3 +64,12 @@ int dv_cgroup_vm_remove(struct dv_cgroup *cg, const char *vm_id);
  * how many were removed. */
 int dv_cgroup_sweep(struct dv_cgroup *cg, bool (*keep)(void *userdata, const char *vm_id),
                     void *userdata);
+/* Memory of the VM's cgroup (a no-op without a memory controller): the
+ * most it may use (v1 memory.limit_in_bytes, v2 memory.max) and what is
+ * protected from reclaim (v2 memory.min and memory.low; v1 only
+ * memory.soft_limit_in_bytes, which global reclaim respects first). */
+int dv_cgroup_vm_set_mem(struct dv_cgroup *cg, const char *vm_id, int64_t limit_bytes,
+                         int64_t protect_bytes);
+/* Memory the VM's cgroup uses, and of it what is swapped out. */
+int dv_cgroup_vm_mem_usage(struct dv_cgroup *cg, const char *vm_id, int64_t *ret_bytes,
+                           int64_t *ret_swap_bytes);

@@ -26,6 +26,8 @@ enum {
         OPT_CGROUP_ROOT,
         OPT_CGROUP_PARENT,
         OPT_CPU_MHZ,
+        OPT_VM_MEMORY_MIB,
+        OPT_KSM,
         OPT_VERSION,
 };
 
@@ -50,6 +52,8 @@ static const struct option options[] = {
         { "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
         { "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
         { "cpu-mhz", required_argument, NULL, OPT_CPU_MHZ },
+        { "vm-memory-mib", required_argument, NULL, OPT_VM_MEMORY_MIB },
+        { "ksm", required_argument, NULL, OPT_KSM },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         {},
@@ -93,6 +97,11 @@ void dv_agent_config_usage(FILE *f)
               "                       (default drover/NAME)\n"
               "  --cpu-mhz N          nominal MHz of a core, 1..1000000 (default:\n"
               "                       cpufreq's maximum, else /proc/cpuinfo)\n"
+              "  --vm-memory-mib N    memory this host gives to VMs, 16..MemTotal\n"
+              "                       (default: MemTotal)\n"
+              "  --ksm auto|off       auto: KSM on and tuned while the cluster's\n"
+              "                       memory overcommit is on (default); off: never\n"
+              "                       touch /sys/kernel/mm/ksm\n"
               "  --help, --version\n",
               f);
 }
@@ -383,6 +392,24 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                                 r = -EINVAL;
                         } else {
                                 cfg->cpu_mhz = v;
+                        }
+                        break;
+                case OPT_VM_MEMORY_MIB:
+                        if (dv_parse_int64(optarg, 16, INT64_C(1) << 30, &v) < 0) {
+                                snprintf(err, err_len, "--vm-memory-mib: expected 16..2^30, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->vm_memory_mib = v;
+                        }
+                        break;
+                case OPT_KSM:
+                        if (!dv_streq(optarg, "auto") && !dv_streq(optarg, "off")) {
+                                snprintf(err, err_len, "--ksm: expected auto or off, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->ksm_off = dv_streq(optarg, "off");
                         }
                         break;
                 case 'h':

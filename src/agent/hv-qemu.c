@@ -108,6 +108,10 @@ struct vm {
         size_t n_disks;          /* disks of the spec (0 without a spec) */
         int64_t cg_quota_us;     /* [lock] last applied cfs quota (-1 none) */
         int64_t cg_weight;       /* [lock] last applied weight */
+        int64_t memory_mib;      /* guest RAM of the spec (0 without a spec) */
+        struct dv_mem_qos mem_qos; /* [lock] memory QoS (from the spec, then set_qos) */
+        int64_t balloon_target_mib; /* [lock] last balloon target set (memory_mib: none) */
+        int64_t balloon_actual_mib; /* [lock] guest RAM after the balloon (BALLOON_CHANGE) */
 };
 
 struct dv_hv {
@@ -354,6 +358,19 @@ static int proc_stat(pid_t pid, uint64_t *ret_ticks, uint64_t *ret_start)
         return 0;
 }
 
+/* A "Name:   N kB" field of /proc/PID/status, 0 when absent. */
+static int64_t proc_status_kib(pid_t pid, const char *field)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/proc/%d/status", (int)pid);
+        _cleanup_(freep) char *buf = NULL, *key = dv_asprintf("\n%s:", field);
+        char *p;
+
+        if (dv_read_file(path, 65536, &buf, NULL) < 0)
+                return 0;
+        p = strstr(buf, key);
+        return p ? strtoll(p + strlen(key), NULL, 10) : 0;
+}
+
 static int64_t proc_rss_kib(pid_t pid)
 {
         _cleanup_(freep) char *path = dv_asprintf("/proc/%d/status", (int)pid);
@@ -553,10 +570,15 @@ static int vm_open_taps(struct vm *vm, int fds[DV_VM_MAX_NICS], struct dv_error 
 static void vm_load_qos(struct vm *vm)
 {
         dv_cpu_qos_default(&vm->cpu_qos);
+        dv_mem_qos_default(&vm->mem_qos);
         vm->n_disks = 0;
         if (!vm->spec)
                 return;
         vm->cpu_qos = vm->spec->cpu_qos;
+        vm->mem_qos = vm->spec->mem_qos;
+        vm->memory_mib = vm->spec->memory_mib;
+        vm->balloon_target_mib = vm->memory_mib;
+        vm->balloon_actual_mib = vm->memory_mib;
         vm->n_disks = vm->spec->n_disks;
         for (size_t i = 0; i < vm->n_disks; i++)
                 vm->disk_qos[i] = vm->spec->disks[i].qos;
@@ -640,9 +662,26 @@ static int qos_apply_all(struct dv_hv *hv)
         return ret;
 }
 
+/* QEMU's own memory beyond guest RAM that the memory limit allows for
+ * (device state, TCG's translation buffer, I/O buffers). */
+#define MEM_OVERHEAD_MIB 512
+
+/* The memory cgroup of a VM (docs/qos.md "Memory"): limit = its size +
+ * QEMU's overhead, protected = its reservation. Nothing without a spec
+ * (an adopted VM whose spec.json is gone) or a memory controller. */
+static int vm_apply_mem(struct vm *vm, const struct dv_mem_qos *q)
+{
+        if (!vm->hv->cg || !dv_cgroup_has_memory(vm->hv->cg) || vm->memory_mib <= 0)
+                return 0;
+        return dv_cgroup_vm_set_mem(vm->hv->cg, vm->id,
+                                    (vm->memory_mib + MEM_OVERHEAD_MIB) * INT64_C(1048576),
+                                    q->reservation_mib * INT64_C(1048576));
+}
+
 /* Put a started or adopted QEMU into the VM's cgroup. */
 static int vm_enter_cgroup(struct vm *vm)
 {
+        struct dv_mem_qos mq;
         int r;
 
         if (!vm->hv->cg)
@@ -652,7 +691,11 @@ static int vm_enter_cgroup(struct vm *vm)
                 return r;
         pthread_mutex_lock(&vm->lock);
         vm->in_cgroup = true;
+        mq = vm->mem_qos;
         pthread_mutex_unlock(&vm->lock);
+        r = vm_apply_mem(vm, &mq);
+        if (r < 0)
+                return r;
         return qos_apply_all(vm->hv);
 }
 
@@ -735,6 +778,11 @@ static void vm_on_qmp_event(void *userdata, const char *name, json_t *data, int6
                         notify = vm_set_state_locked(vm, "paused", "paused");
         } else if (strcmp(name, "RESUME") == 0) {
                 notify = vm_set_state_locked(vm, "running", NULL);
+        } else if (strcmp(name, "BALLOON_CHANGE") == 0) {
+                json_t *actual = json_object_get(data, "actual");
+
+                if (json_is_integer(actual))
+                        vm->balloon_actual_mib = json_integer_value(actual) / 1048576;
         } else if (strcmp(name, "GUEST_PANICKED") == 0) {
                 notify = vm_set_state_locked(vm, "crashed", "guest-panicked");
         } else if (strcmp(name, "RESET") == 0) {
@@ -1001,6 +1049,15 @@ static json_t *vm_status(struct vm *vm)
                               "started_at", started, "cpu_pct", (double)(int64_t)(cpu * 10) / 10,
                               "rss_mib", (json_int_t)(proc_rss_kib(vm->pid) / 1024),
                               "console_log", console, "vnc", vnc_url, "reason", vm->reason);
+                /* Memory overcommit (docs/qos.md): the balloon and swap. */
+                if (j && vm->memory_mib > 0) {
+                        json_object_set_new(j, "balloon_target_mib",
+                                            json_integer(vm->balloon_target_mib));
+                        json_object_set_new(j, "balloon_mib", json_integer(vm->balloon_actual_mib));
+                }
+                if (j)
+                        json_object_set_new(j, "swap_mib",
+                                            json_integer(proc_status_kib(vm->pid, "VmSwap") / 1024));
         }
         pthread_mutex_unlock(&vm->lock);
         if (!j)
@@ -1566,6 +1623,27 @@ static json_t *vm_qos_info(struct vm *vm)
                          in_cg ? json_integer(weight) : json_null(), "cpu_usage_ns",
                          have_usage ? json_integer((json_int_t)usage) : json_null());
         json_object_set_new(info, "disks", disks);
+        {
+                int64_t used = 0, swap = 0;
+                bool have_mem = in_cg && hv->cg && dv_cgroup_has_memory(hv->cg) &&
+                                dv_cgroup_vm_mem_usage(hv->cg, vm->id, &used, &swap) >= 0;
+
+                pthread_mutex_lock(&vm->lock);
+                json_object_set_new(info, "mem_qos", dv_mem_qos_to_json(&vm->mem_qos, vm->memory_mib));
+                json_object_set_new(info, "mem_limit_bytes",
+                                    have_mem ? json_integer((vm->memory_mib + MEM_OVERHEAD_MIB) *
+                                                            INT64_C(1048576))
+                                             : json_null());
+                json_object_set_new(info, "mem_protected_bytes",
+                                    have_mem ? json_integer(vm->mem_qos.reservation_mib *
+                                                            INT64_C(1048576))
+                                             : json_null());
+                json_object_set_new(info, "balloon_target_mib", json_integer(vm->balloon_target_mib));
+                json_object_set_new(info, "balloon_mib", json_integer(vm->balloon_actual_mib));
+                pthread_mutex_unlock(&vm->lock);
+                json_object_set_new(info, "mem_usage_bytes", have_mem ? json_integer(used) : json_null());
+                json_object_set_new(info, "mem_swap_bytes", have_mem ? json_integer(swap) : json_null());
+        }
         return info;
 }
 
@@ -1580,6 +1658,9 @@ static void vm_persist_qos(struct vm *vm)
                 return;
         pthread_mutex_lock(&vm->lock);
         json_object_set_new(vm->spec->json, "cpu_qos", dv_cpu_qos_to_json(&vm->cpu_qos));
+        json_object_set_new(vm->spec->json, "mem_qos",
+                            dv_mem_qos_to_json(&vm->mem_qos, vm->spec->memory_mib));
+        vm->spec->mem_qos = vm->mem_qos;
         disks = json_object_get(vm->spec->json, "disks");
         for (size_t i = 0; i < vm->n_disks && i < json_array_size(disks); i++) {
                 json_t *d = json_array_get(disks, i);
@@ -1599,10 +1680,12 @@ static void vm_persist_qos(struct vm *vm)
 static int qemu_set_qos(struct dv_hv *hv, const char *vm_id, json_t *body, json_t **ret_info,
                         struct dv_error *err)
 {
-        static const char *const keys[] = { "cpu_qos", "disks", NULL };
+        static const char *const keys[] = { "cpu_qos", "mem_qos", "disks", NULL };
         static const char *const disk_keys[] = { "index", "iops_max", "bps_max", NULL };
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         struct dv_cpu_qos q, old;
+        struct dv_mem_qos mq, old_mq;
+        int64_t target;
         struct dv_disk_qos disks[DV_VM_MAX_DISKS], old_disks[DV_VM_MAX_DISKS];
         json_t *jd, *d;
         size_t i;
@@ -1618,12 +1701,23 @@ static int qemu_set_qos(struct dv_hv *hv, const char *vm_id, json_t *body, json_
                 return r;
         pthread_mutex_lock(&vm->lock);
         q = old = vm->cpu_qos;
+        mq = old_mq = vm->mem_qos;
+        target = vm->balloon_target_mib;
         memcpy(disks, vm->disk_qos, sizeof(disks));
         pthread_mutex_unlock(&vm->lock);
         memcpy(old_disks, disks, sizeof(disks));
         r = dv_cpu_qos_merge(json_object_get(body, "cpu_qos"), &q, err);
         if (r < 0)
                 return r;
+        r = dv_mem_qos_merge(json_object_get(body, "mem_qos"), &mq, err);
+        if (r >= 0 && vm->memory_mib > 0)
+                r = dv_mem_qos_check(&mq, vm->memory_mib, err);
+        if (r < 0)
+                return r;
+        mq.limit_mib = -1;
+        if (json_object_get(body, "mem_qos") && !vm->memory_mib)
+                return dv_error_set(err, 409, "not-supported",
+                                    "vm '%s' was adopted without its spec: no memory QoS", vm->name);
         r = qos_supported(hv, &q, err);
         if (r < 0)
                 return r;
@@ -1653,15 +1747,37 @@ static int qemu_set_qos(struct dv_hv *hv, const char *vm_id, json_t *body, json_
                 (void)vm_apply_disk_qos(vm, old_disks, NULL);
                 return r;
         }
+        r = vm_apply_mem(vm, &mq);
+        if (r < 0) {
+                (void)vm_apply_mem(vm, &old_mq);
+                (void)vm_apply_disk_qos(vm, old_disks, NULL);
+                return set_err(err, r, 500, "cgroup-error",
+                               "vm '%s': cannot write its memory cgroup: %s", vm->name,
+                               strerror(-r));
+        }
+        /* A balloon below a raised reservation goes back up to it. */
+        if (target < mq.reservation_mib) {
+                _cleanup_(json_decrefp) json_t *args =
+                        json_pack("{s:I}", "value", (json_int_t)mq.reservation_mib * 1048576);
+
+                if (vm_exec(vm, "balloon", args, NULL, NULL) >= 0) {
+                        pthread_mutex_lock(&vm->lock);
+                        vm->balloon_target_mib = mq.reservation_mib;
+                        pthread_mutex_unlock(&vm->lock);
+                }
+        }
         pthread_mutex_lock(&vm->lock);
         vm->cpu_qos = q;
+        vm->mem_qos = mq;
         pthread_mutex_unlock(&vm->lock);
         r = qos_apply_all(hv);
         if (r < 0) {
                 pthread_mutex_lock(&vm->lock);
                 vm->cpu_qos = old;
+                vm->mem_qos = old_mq;
                 pthread_mutex_unlock(&vm->lock);
                 (void)qos_apply_all(hv);
+                (void)vm_apply_mem(vm, &old_mq);
                 (void)vm_apply_disk_qos(vm, old_disks, NULL);
                 return set_err(err, r, 500, "cgroup-error", "vm '%s': cannot write its cgroup: %s",
                                vm->name, strerror(-r));
@@ -1669,6 +1785,43 @@ static int qemu_set_qos(struct dv_hv *hv, const char *vm_id, json_t *body, json_
         vm_persist_qos(vm);
         if (ret_info)
                 *ret_info = vm_qos_info(vm);
+        return 0;
+}
+
+/* Balloon target (docs/qos.md "Ballooning"): never below the VM's memory
+ * reservation, never above its size. */
+static int qemu_set_balloon(struct dv_hv *hv, const char *vm_id, int64_t target_mib,
+                            json_t **ret_info, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *args = NULL;
+        int64_t rsv, size;
+        int r = vm_get_running(hv, vm_id, &vm, err);
+
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&vm->lock);
+        rsv = vm->mem_qos.reservation_mib;
+        size = vm->memory_mib;
+        pthread_mutex_unlock(&vm->lock);
+        if (size <= 0)
+                return set_err(err, -EOPNOTSUPP, 409, "not-supported",
+                               "vm '%s' was adopted without its spec: no ballooning", vm->name);
+        if (target_mib < rsv || target_mib > size)
+                return set_err(err, -EINVAL, 409, "qos-conflict",
+                               "balloon target %lld MiB of vm '%s' is outside its reservation "
+                               "%lld MiB .. size %lld MiB",
+                               (long long)target_mib, vm->name, (long long)rsv, (long long)size);
+        args = json_pack("{s:I}", "value", (json_int_t)target_mib * 1048576);
+        r = vm_exec(vm, "balloon", args, NULL, err);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&vm->lock);
+        vm->balloon_target_mib = target_mib;
+        if (ret_info)
+                *ret_info = json_pack("{s:I,s:I}", "balloon_target_mib", (json_int_t)target_mib,
+                                      "balloon_mib", (json_int_t)vm->balloon_actual_mib);
+        pthread_mutex_unlock(&vm->lock);
         return 0;
 }
 
@@ -2578,4 +2731,5 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .migrate_abort = qemu_migrate_abort,
         .set_qos = qemu_set_qos,
         .get_qos = qemu_get_qos,
+        .set_balloon = qemu_set_balloon,
 };

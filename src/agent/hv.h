@@ -95,6 +95,11 @@ struct dv_hv_ops {
                        struct dv_error *err);
         int (*get_qos)(struct dv_hv *hv, const char *vm_id, json_t **ret_info,
                        struct dv_error *err);
+        /* Balloon target of a running VM, reservation..memory_mib (409
+         * qos-conflict otherwise). *ret_info: {"balloon_target_mib",
+         * "balloon_mib"}. May be NULL: not supported. */
+        int (*set_balloon)(struct dv_hv *hv, const char *vm_id, int64_t target_mib,
+                           json_t **ret_info, struct dv_error *err);
 };
 
 extern const struct dv_hv_ops dv_hv_qemu_ops;

@@ -157,6 +157,15 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                 .console_log_max = (uint64_t)agent->cfg.console_log_max_kib * 1024,
                 .host_mhz = agent->facts.cpu_mhz,
         };
+        /* The memory this host gives to VMs (docs/qos.md): what it
+         * registers, so that admission and ballooning count it. */
+        if (agent->cfg.vm_memory_mib > 0) {
+                if (agent->cfg.vm_memory_mib > agent->facts.memory_mib)
+                        dv_warn("--vm-memory-mib %lld is more than the host's %lld MiB",
+                                (long long)agent->cfg.vm_memory_mib,
+                                (long long)agent->facts.memory_mib);
+                agent->facts.memory_mib = agent->cfg.vm_memory_mib;
+        }
         if (agent->cfg.cpu_mhz > 0)
                 agent->facts.cpu_mhz = hvcfg.host_mhz = agent->cfg.cpu_mhz;
         if (!dv_streq(agent->cfg.cgroup_mode, "off")) {

@@ -287,7 +287,7 @@ int dv_vm_spec_parse(json_t *spec, struct dv_vm_spec **ret_spec, struct dv_error
          * (tools-mgr.c checks it): the command line does not depend on it. */
         static const char *const keys[] = { "id",    "name", "uid",  "cpus", "max_cpus",
                                             "memory_mib", "disks", "nics", "boot", "tools",
-                                            "cpu_qos", NULL };
+                                            "cpu_qos", "mem_qos", NULL };
         _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *s = NULL;
         int64_t uid = 0, cpus = 0, max_cpus = 0, mem = 0;
         int r;
@@ -341,6 +341,12 @@ int dv_vm_spec_parse(json_t *spec, struct dv_vm_spec **ret_spec, struct dv_error
                 return r;
         dv_cpu_qos_default(&s->cpu_qos);
         r = dv_cpu_qos_merge(json_object_get(spec, "cpu_qos"), &s->cpu_qos, err);
+        if (r < 0)
+                return r;
+        dv_mem_qos_default(&s->mem_qos);
+        r = dv_mem_qos_merge(json_object_get(spec, "mem_qos"), &s->mem_qos, err);
+        if (r >= 0)
+                r = dv_mem_qos_check(&s->mem_qos, s->memory_mib, err);
         if (r < 0)
                 return r;
         if (s->boot == DV_VM_BOOT_DISK && s->n_disks == 0)

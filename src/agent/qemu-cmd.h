@@ -71,6 +71,7 @@ struct dv_vm_spec {
         const char *initrd;    /* DV_VM_BOOT_KERNEL: initrd path, or NULL */
         const char *cmdline;   /* DV_VM_BOOT_KERNEL: kernel command line, or NULL */
         struct dv_cpu_qos cpu_qos; /* "cpu_qos" (docs/qos.md), defaults when absent */
+        struct dv_mem_qos mem_qos; /* "mem_qos" (docs/qos.md), defaults when absent */
 };
 
 /* A disk's "iops_max"/"bps_max" (absent: 0) over *ret; errors name them. */

@@ -55,7 +55,8 @@ static int parse_bytes(const char *s, int64_t *ret)
 bool cli_vm_qos_given(const struct cli_args *a)
 {
         static const char *const names[] = { "cpu-shares", "cpu-limit", "cpu-reservation",
-                                             "cpu-affinity", "iops-max", "bps-max", NULL };
+                                             "cpu-affinity", "iops-max", "bps-max",
+                                             "mem-shares", "mem-reservation", NULL };
 
         for (const char *const *n = names; *n; n++)
                 if (cli_args_has(a, *n))
@@ -83,9 +84,22 @@ static int disk_limits(struct cli_ctx *ctx, const struct cli_args *a, json_t *d)
         return 0;
 }
 
+static int parse_shares(const char *v, int64_t *ret)
+{
+        if (strcmp(v, "low") == 0)
+                *ret = 500;
+        else if (strcmp(v, "normal") == 0)
+                *ret = DV_QOS_SHARES_DEFAULT;
+        else if (strcmp(v, "high") == 0)
+                *ret = 2000;
+        else
+                return dv_parse_int64(v, DV_QOS_SHARES_MIN, DV_QOS_SHARES_MAX, ret);
+        return 0;
+}
+
 int cli_vm_qos_body(struct cli_ctx *ctx, const struct cli_args *a, json_t *body, json_t *disks)
 {
-        _cleanup_(json_decrefp) json_t *cpu = json_object();
+        _cleanup_(json_decrefp) json_t *cpu = json_object(), *mem = json_object();
         const char *v;
         json_t *d;
         size_t i;
@@ -133,6 +147,28 @@ int cli_vm_qos_body(struct cli_ctx *ctx, const struct cli_args *a, json_t *body,
         }
         if (json_object_size(cpu) > 0)
                 json_object_set(body, "cpu_qos", cpu);
+        if ((v = cli_args_get(a, "mem-shares"))) {
+                if (parse_shares(v, &n) < 0)
+                        return cli_usage(ctx, "--mem-shares: expected %d..%d, low, normal or high, got '%s'",
+                                         DV_QOS_SHARES_MIN, DV_QOS_SHARES_MAX, v);
+                json_object_set_new(mem, "shares", json_integer(n));
+        }
+        if ((v = cli_args_get(a, "mem-reservation"))) {
+                char buf[32];
+                size_t len = strlen(v);
+
+                snprintf(buf, sizeof(buf), "%s", v);
+                if (len > 3 && len < sizeof(buf) && strcasecmp(buf + len - 3, "mib") == 0)
+                        buf[len - 3] = 0;
+                if (strcmp(v, "none") == 0)
+                        n = 0;
+                else if (dv_parse_int64(buf, 0, DV_QOS_MEM_MIB_MAX, &n) < 0)
+                        return cli_usage(ctx, "--mem-reservation: expected MiB (0..%d) or none, got '%s'",
+                                         DV_QOS_MEM_MIB_MAX, v);
+                json_object_set_new(mem, "reservation_mib", json_integer(n));
+        }
+        if (json_object_size(mem) > 0)
+                json_object_set(body, "mem_qos", mem);
         if (!disks)
                 return 0;
         if ((cli_args_has(a, "iops-max") || cli_args_has(a, "bps-max")) &&
@@ -202,6 +238,19 @@ void cli_vm_qos_print(struct cli_table *t, json_t *vm)
                              "shares %" JSON_INTEGER_FORMAT ", limit %s, reservation %s, affinity %s",
                              json_integer_value(json_object_get(q, "shares")), limit, rsv,
                              aff ? aff : "all CPUs");
+        }
+        q = json_object_get(vm, "mem_qos");
+        if (json_is_object(q)) {
+                res = json_integer_value(json_object_get(q, "reservation_mib"));
+                if (res > 0)
+                        snprintf(rsv, sizeof(rsv), "%" JSON_INTEGER_FORMAT " MiB", res);
+                else
+                        snprintf(rsv, sizeof(rsv), "none");
+                cli_table_kv(t, "memory qos",
+                             "shares %" JSON_INTEGER_FORMAT ", limit %" JSON_INTEGER_FORMAT
+                             " MiB, reservation %s",
+                             json_integer_value(json_object_get(q, "shares")),
+                             json_integer_value(json_object_get(q, "limit_mib")), rsv);
         }
         json_array_foreach(json_object_get(vm, "disks"), i, d) {
                 json_int_t io = json_integer_value(json_object_get(d, "iops_max"));

@@ -12,7 +12,9 @@
         { "cpu-reservation", 0, "MHZ|none", "CPU it is guaranteed under contention (admission-controlled)" }, \
         { "cpu-affinity", 0, "CPUS|none", "host CPUs it may run on, e.g. 0-3,8" },            \
         { "iops-max", 0, "N", "disk I/O operations per second (0 = unlimited)" },              \
-        { "bps-max", 0, "BYTES", "disk bytes per second, K/M/G suffixes (0 = unlimited)" }
+        { "bps-max", 0, "BYTES", "disk bytes per second, K/M/G suffixes (0 = unlimited)" },     \
+        { "mem-shares", 0, "N|low|normal|high", "memory shares: lower gives memory back first (normal = 1000)" }, \
+        { "mem-reservation", 0, "MIB|none", "memory never reclaimed from it (admission-controlled)" }
 
 /* Adds "cpu_qos" from the options to body when any is given. With disks
  * (create): --iops-max/--bps-max go into every element of it. Returns 0,

@@ -359,3 +359,146 @@ int64_t dv_qos_cpuinfo_mhz(const char *cpuinfo)
         }
         return best;
 }
+
+/* ---- memory ------------------------------------------------------------------ */
+
+void dv_mem_qos_default(struct dv_mem_qos *q)
+{
+        q->shares = DV_QOS_SHARES_DEFAULT;
+        q->reservation_mib = 0;
+        q->limit_mib = -1;
+}
+
+static int in_mem_qos(int r, struct dv_error *err)
+{
+        char msg[sizeof(err->message) + 16];
+        size_t n;
+
+        if (r >= 0 || !err)
+                return r;
+        snprintf(msg, sizeof(msg), "mem_qos: %s", err->message);
+        n = DV_MIN(strlen(msg), sizeof(err->message) - 1);
+        memcpy(err->message, msg, n);
+        err->message[n] = 0;
+        return r;
+}
+
+int dv_mem_qos_merge(json_t *obj, struct dv_mem_qos *q, struct dv_error *err)
+{
+        static const char *const keys[] = { "shares", "reservation_mib", "limit_mib", NULL };
+        struct dv_mem_qos n = *q;
+        int r;
+
+        if (!obj || json_is_null(obj))
+                return 0;
+        if (!json_is_object(obj))
+                return dv_error_set(err, 400, "invalid-field", "field 'mem_qos' must be an object");
+        r = dv_json_check_keys(obj, keys, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "shares", false, DV_QOS_SHARES_MIN, DV_QOS_SHARES_MAX,
+                                    &n.shares, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "reservation_mib", false, 0, DV_QOS_MEM_MIB_MAX,
+                                    &n.reservation_mib, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "limit_mib", false, 1, DV_QOS_MEM_MIB_MAX, &n.limit_mib,
+                                    err);
+        if (r < 0)
+                return in_mem_qos(r, err);
+        *q = n;
+        return 0;
+}
+
+json_t *dv_mem_qos_to_json(const struct dv_mem_qos *q, int64_t memory_mib)
+{
+        return json_pack("{s:I,s:I,s:I}", "shares", (json_int_t)q->shares, "reservation_mib",
+                         (json_int_t)q->reservation_mib, "limit_mib", (json_int_t)memory_mib);
+}
+
+int dv_mem_qos_check(const struct dv_mem_qos *q, int64_t memory_mib, struct dv_error *err)
+{
+        if (q->limit_mib > 0 && q->limit_mib != memory_mib)
+                return dv_error_set(err, 409, "qos-conflict",
+                                    "the memory limit is the vm's configured memory (%lld MiB); "
+                                    "change memory_mib instead of limit_mib %lld",
+                                    (long long)memory_mib, (long long)q->limit_mib);
+        if (q->reservation_mib > memory_mib)
+                return dv_error_set(err, 409, "qos-conflict",
+                                    "memory reservation %lld MiB is over the vm's memory "
+                                    "(its limit) %lld MiB",
+                                    (long long)q->reservation_mib, (long long)memory_mib);
+        return 0;
+}
+
+/* ---- the balloon controller's decision ------------------------------------------ */
+
+int64_t dv_balloon_floor(const struct dv_balloon_vm *v, int64_t margin_mib)
+{
+        int64_t f = v->guest_used_mib >= 0 ? v->guest_used_mib + margin_mib : v->target_mib;
+
+        f = DV_MAX(f, v->reservation_mib);
+        return DV_MIN(f, v->memory_mib);
+}
+
+/* Order: ascending shares (reclaim) or descending (give back); ties by
+ * name, so that a round is deterministic. */
+static bool before(const struct dv_balloon_vm *a, const struct dv_balloon_vm *b, bool reclaim)
+{
+        if (a->shares != b->shares)
+                return reclaim ? a->shares < b->shares : a->shares > b->shares;
+        return strcmp(a->name ? a->name : "", b->name ? b->name : "") < 0;
+}
+
+int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_vm *vms, size_t n)
+{
+        int64_t free_mib = p->capacity_mib - p->used_mib;
+        int64_t low = p->capacity_mib * p->low_pct / 100;
+        int64_t high = p->capacity_mib * p->high_pct / 100;
+        int64_t step = p->step_mib > 0 ? p->step_mib : INT64_MAX;
+        int64_t want, done = 0;
+        bool reclaim, *seen;
+
+        for (size_t i = 0; i < n; i++) {
+                /* A target out of bounds (a new VM, a changed reservation)
+                 * is brought back into them first. */
+                int64_t t = DV_MIN(DV_MAX(vms[i].target_mib, vms[i].reservation_mib),
+                                   vms[i].memory_mib);
+
+                vms[i].new_target_mib = t;
+        }
+        if (free_mib < low) {
+                reclaim = true;
+                want = high - free_mib;
+        } else if (free_mib > high) {
+                reclaim = false;
+                want = free_mib - high;
+        } else {
+                return 0;
+        }
+        seen = calloc(n + 1, sizeof(*seen));
+        if (!seen)
+                return 0;
+        while (want > 0) {
+                size_t k = SIZE_MAX;
+                int64_t room, d;
+
+                for (size_t i = 0; i < n; i++)
+                        if (!seen[i] && (k == SIZE_MAX || before(&vms[i], &vms[k], reclaim)))
+                                k = i;
+                if (k == SIZE_MAX)
+                        break;
+                seen[k] = true;
+                if (reclaim)
+                        room = vms[k].new_target_mib - dv_balloon_floor(&vms[k], p->margin_mib);
+                else
+                        room = vms[k].memory_mib - vms[k].new_target_mib;
+                d = DV_MIN(DV_MIN(room, want), step);
+                if (d <= 0)
+                        continue;
+                vms[k].new_target_mib += reclaim ? -d : d;
+                want -= d;
+                done += d;
+        }
+        free(seen);
+        return reclaim ? done : -done;
+}

@@ -21,6 +21,7 @@
 #define DV_QOS_AFFINITY_LEN_MAX 256      /* "0-3,8" text */
 #define DV_CPUSET_MAX 256                /* CPUs 0..255 */
 #define DV_QOS_DISKS_MAX 16              /* disks of a VM */
+#define DV_QOS_MEM_MIB_MAX 1048576       /* memory reservation / limit, MiB */
 
 /* cgroup CPU period (cpu.cfs_period_us / cpu.max's second number). */
 #define DV_QOS_PERIOD_US 100000
@@ -116,3 +117,64 @@ struct dv_disk_qos {
         int64_t iops_max; /* 0..1000000 */
         int64_t bps_max;  /* 0..2^40 */
 };
+
+/* ---- memory (docs/qos.md "Memory") ---- */
+
+/* A VM's memory QoS, as stored (VM "mem_qos") and sent to agents (SPEC
+ * "mem_qos"). The limit is the VM's configured size (memory_mib): shown
+ * as "limit_mib", accepted only when equal to it. */
+struct dv_mem_qos {
+        int64_t shares;          /* 10..100000 (default 1000): who gives memory back first */
+        int64_t reservation_mib; /* 0..memory_mib: never reclaimed, admission-controlled */
+        int64_t limit_mib;       /* as given in a request (-1: not given); not stored */
+};
+
+void dv_mem_qos_default(struct dv_mem_qos *q);
+/* Read {"shares"?,"reservation_mib"?,"limit_mib"?} (NULL or null: nothing)
+ * over *q, as dv_cpu_qos_merge (messages name "mem_qos.FIELD"). */
+int dv_mem_qos_merge(json_t *obj, struct dv_mem_qos *q, struct dv_error *err);
+/* {"shares","reservation_mib","limit_mib"} (limit_mib = memory_mib). */
+json_t *dv_mem_qos_to_json(const struct dv_mem_qos *q, int64_t memory_mib);
+/* 409 qos-conflict: a reservation over the configured size; a limit other
+ * than the configured size. */
+int dv_mem_qos_check(const struct dv_mem_qos *q, int64_t memory_mib, struct dv_error *err);
+
+/* What a VM counts against a host's memory for admission and placement:
+ * its reservation with memory overcommit on, else its configured size. */
+static inline int64_t dv_mem_admitted_mib(const struct dv_mem_qos *q, int64_t memory_mib,
+                                          bool overcommit)
+{
+        return overcommit ? q->reservation_mib : memory_mib;
+}
+
+/* ---- the balloon controller's decision (docs/qos.md "Ballooning") ---- */
+
+struct dv_balloon_vm {
+        const char *name;        /* for messages */
+        int64_t memory_mib;      /* configured size: the most a balloon gives back */
+        int64_t reservation_mib; /* never ballooned below */
+        int64_t shares;          /* lower shares give memory back first */
+        int64_t guest_used_mib;  /* Tools' report (-1: unknown) */
+        int64_t target_mib;      /* the current balloon target (memory_mib: deflated) */
+        int64_t new_target_mib;  /* out: the target to set */
+};
+
+struct dv_balloon_params {
+        int64_t capacity_mib;    /* memory the host gives to VMs */
+        int64_t used_mib;        /* what the VMs use now (RSS less KSM's savings) */
+        int64_t low_pct;         /* free below this % of capacity: reclaim */
+        int64_t high_pct;        /* free above this %: give back; reclaim aims here */
+        int64_t margin_mib;      /* floor = guest used + margin */
+        int64_t step_mib;        /* the most one VM's target moves per round */
+};
+
+/* The floor of a VM's balloon target: max(reservation, guest used +
+ * margin) (guest used unknown: its current target, i.e. no reclaim),
+ * at most memory_mib. */
+int64_t dv_balloon_floor(const struct dv_balloon_vm *v, int64_t margin_mib);
+/* One round: sets every vms[i].new_target_mib. Under pressure (free <
+ * low) it takes memory from the VMs with the lowest shares first, each
+ * down to its floor, until free would reach high; when free > high it gives
+ * memory back, highest shares first, up to memory_mib. At most step_mib
+ * per VM per round. Returns the MiB reclaimed (> 0) or given back (< 0). */
+int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_vm *vms, size_t n);

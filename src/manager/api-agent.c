@@ -268,6 +268,10 @@ static void do_heartbeat(struct dv_api *a)
         host = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(a->agent_host, "id"));
         if (host) {
                 dv_mgr_host_seen(m, dv_doc_str(host, "id"), json_object_get(body, "metrics"));
+                /* The VMs' memory (rss, balloon, swap) for the balloon
+                 * controller (overcommit.c). */
+                json_object_set(json_object_get(m->host_rt, dv_doc_str(host, "id")), "vms",
+                                json_object_get(body, "vms"));
                 state = dv_doc_str(host, "state");
                 /* unreachable, or failed / isolated as HA saw it: back. */
                 if (dv_streq(state, "unreachable") || dv_streq(state, "failed") ||

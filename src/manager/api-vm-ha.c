@@ -11,7 +11,8 @@
 
 void dv_api_vm_patch(struct dv_api *a, json_t *vm)
 {
-        static const char *const keys[] = { "ha", "ha_priority", "cpu_qos", "disks", NULL };
+        static const char *const keys[] = { "ha", "ha_priority", "cpu_qos", "mem_qos", "disks",
+                                            NULL };
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         json_t *body = NULL, *cur = NULL, *patched = NULL, *before = NULL;
@@ -24,10 +25,11 @@ void dv_api_vm_patch(struct dv_api *a, json_t *vm)
         if (dv_api_body(a, &body) < 0)
                 return;
         r = dv_json_check_keys(body, keys, &err);
-        qos = json_object_get(body, "cpu_qos") || json_object_get(body, "disks");
+        qos = json_object_get(body, "cpu_qos") || json_object_get(body, "mem_qos") ||
+              json_object_get(body, "disks");
         if (r >= 0 && !json_object_get(body, "ha") && !json_object_get(body, "ha_priority") && !qos)
                 r = dv_error_set(&err, 400, "missing-field",
-                                 "give 'ha', 'ha_priority', 'cpu_qos' or 'disks'");
+                                 "give 'ha', 'ha_priority', 'cpu_qos', 'mem_qos' or 'disks'");
         if (r >= 0)
                 r = dv_json_get_bool(body, "ha", false, &ha, &err);
         if (r >= 0)
@@ -93,9 +95,10 @@ void dv_api_vm_patch(struct dv_api *a, json_t *vm)
         }
         if (qos) {
                 _cleanup_(freep) char *c = json_dumps(json_object_get(cur, "cpu_qos"), JSON_COMPACT);
+                _cleanup_(freep) char *mem = json_dumps(json_object_get(cur, "mem_qos"), JSON_COMPACT);
 
-                dv_mgr_event(m, a->user, "vm.qos-set", "vm", cur, "vm '%s': cpu %s%s",
-                             dv_doc_str(cur, "name"), c ? c : "?",
+                dv_mgr_event(m, a->user, "vm.qos-set", "vm", cur, "vm '%s': cpu %s, memory %s%s",
+                             dv_doc_str(cur, "name"), c ? c : "?", mem ? mem : "default",
                              json_object_get(body, "disks") ? ", disk limits changed" : "");
         }
         if (json_object_get(body, "ha") || json_object_get(body, "ha_priority"))

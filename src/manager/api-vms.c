@@ -150,7 +150,9 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         struct sched_snapshot snap = { 0 };
-        struct dv_sched_req sreq = { .cpus = q->cpus, .memory_mib = q->memory_mib,
+        struct dv_sched_req sreq = { .cpus = q->cpus,
+                                     .memory_mib = dv_mem_admitted_mib(&q->mem_qos, q->memory_mib,
+                                                                       dv_mem_overcommit(m)),
                                      .cpu_reservation_mhz = q->cpu_qos.reservation_mhz };
         const char *ds_names[DV_VM_DISKS_MAX], *dvs_names[DV_VM_NICS_MAX];
         const char *gateways[DV_VM_NICS_MAX];
@@ -339,6 +341,8 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                 json_object_set_new(vm, "kernel_args", json_string(q->kernel_args));
         if (vm)
                 json_object_set_new(vm, "cpu_qos", dv_cpu_qos_to_json(&q->cpu_qos));
+        if (vm)
+                json_object_set_new(vm, "mem_qos", dv_mem_qos_to_json(&q->mem_qos, q->memory_mib));
         r = 0;
         *ret_vm = vm;
 out:

@@ -20,6 +20,7 @@
 #include "precheck.h"
 #include "view.h"
 #include "vm-ops.h"
+#include "vm-qos.h"
 
 #define MIGRATE_OUT_TIMEOUT_S 600        /* the memory phase */
 #define MIGRATE_FINISH_TIMEOUT_S 60      /* the target resumes the guest */
@@ -102,6 +103,13 @@ static json_t *gather_facts(struct dv_mgr *m, json_t *vm, const char *state, jso
         size_t i;
 
         json_object_set_new(v, "state", json_string(state));
+        /* Memory QoS (docs/qos.md): the reservation counts with overcommit. */
+        {
+                struct dv_mem_qos mq;
+
+                dv_vm_mem_qos_get(vm, &mq);
+                json_object_set_new(v, "memory_reservation_mib", json_integer(mq.reservation_mib));
+        }
         json_array_foreach(json_object_get(v, "nics"), i, nic) {
                 json_t *pg = dv_mgr_get(m, DV_KIND_PORTGROUP, dv_doc_str(nic, "portgroup"));
                 json_t *dvs = pg ? dv_mgr_get(m, DV_KIND_DVS, dv_doc_str(pg, "dvs_id")) : NULL;

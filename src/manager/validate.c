@@ -162,7 +162,7 @@ int dv_validate_vm_create(json_t *body, struct dv_vm_req *ret, struct dv_error *
 {
         static const char *const keys[] = { "name", "cpus", "max_cpus", "memory_mib", "disks",
                                             "nics", "host", "image", "ha", "kernel_args",
-                                            "cpu_qos", NULL };
+                                            "cpu_qos", "mem_qos", NULL };
         static const char *const disk_keys[] = { "size_gib", "datastore", "iops_max", "bps_max",
                                                  NULL };
         struct dv_vm_req q = { 0 };
@@ -197,6 +197,12 @@ int dv_validate_vm_create(json_t *body, struct dv_vm_req *ret, struct dv_error *
                 dv_cpu_qos_default(&q.cpu_qos);
                 r = dv_cpu_qos_merge(json_object_get(body, "cpu_qos"), &q.cpu_qos, err);
         }
+        if (r >= 0) {
+                dv_mem_qos_default(&q.mem_qos);
+                r = dv_mem_qos_merge(json_object_get(body, "mem_qos"), &q.mem_qos, err);
+        }
+        if (r >= 0)
+                r = dv_mem_qos_check(&q.mem_qos, q.memory_mib, err);
         if (r >= 0)
                 r = get_array(body, "disks", DV_VM_DISKS_MAX, &disks, err);
         if (r >= 0)
@@ -392,7 +398,8 @@ static int validate_vmstatus(json_t *o, struct dv_error *err)
 {
         static const char *const keys[] = { "id", "name", "state", "pid", "started_at",
                                             "cpu_pct", "rss_mib", "console_log", "vnc",
-                                            "reason", "tools", NULL };
+                                            "reason", "tools", "balloon_target_mib",
+                                            "balloon_mib", "swap_mib", NULL };
         const char *id = NULL, *state = NULL, *s = NULL;
         int64_t pid;
         json_t *v;
@@ -421,8 +428,10 @@ static int validate_vmstatus(json_t *o, struct dv_error *err)
                 r = get_short_string(o, "started_at", false, 64, &s, err);
         if (r >= 0)
                 r = dv_validate_vm_tools_status(json_object_get(o, "tools"), err); /* vm-tools.c */
-        for (int k = 0; r >= 0 && k < 2; k++) {
-                const char *key = k == 0 ? "cpu_pct" : "rss_mib";
+        for (int k = 0; r >= 0 && k < 5; k++) {
+                static const char *const nums[] = { "cpu_pct", "rss_mib", "balloon_target_mib",
+                                                    "balloon_mib", "swap_mib" };
+                const char *key = nums[k];
                 v = json_object_get(o, key);
                 if (v && !json_is_null(v) && !json_is_number(v))
                         r = dv_error_set(err, 400, "invalid-field", "field '%s' must be a number",
@@ -435,7 +444,10 @@ int dv_validate_heartbeat(json_t *body, struct dv_error *err)
 {
         static const char *const keys[] = { "metrics", "vms", NULL };
         static const char *const mkeys[] = { "cpu_usage_pct", "mem_total_mib", "mem_used_mib",
-                                             "load1", "uptime_s", NULL };
+                                             "load1", "uptime_s", "swap_total_mib",
+                                             "swap_used_mib", "ksm_run", "ksm_shared_mib",
+                                             "ksm_saved_mib", "ksm_pages_to_scan",
+                                             "ksm_sleep_ms", NULL };
         json_t *metrics, *vms = NULL, *v;
         const char *key;
         size_t i;

@@ -45,6 +45,7 @@ struct dv_vm_req {
         bool ha;                               /* restart elsewhere on failure */
         const char *kernel_args;               /* extra kernel arguments, or NULL */
         struct dv_cpu_qos cpu_qos;             /* "cpu_qos", defaults when absent */
+        struct dv_mem_qos mem_qos;             /* "mem_qos" (docs/qos.md), defaults when absent */
 };
 
 /* Extra kernel command-line arguments: at most this many bytes. */

@@ -7,14 +7,16 @@ int dv_host_usage(struct dv_mgr *m, const char *host_id, int64_t *ret_reserved_m
         struct dv_store_filter f = { .host_id = host_id };
         json_t *vms = NULL, *vm;
         int64_t sum = 0;
+        bool over = dv_mem_overcommit(m);
         size_t i;
         int r;
 
         r = dv_store_list(m->store, DV_KIND_VM, &f, &vms);
         if (r < 0)
                 return r;
+        /* Configured sizes, or reservations with memory overcommit on. */
         json_array_foreach(vms, i, vm)
-                sum += dv_doc_int(vm, "memory_mib", 0);
+                sum += dv_vm_mem_admitted_mib(vm, over);
         *ret_reserved_mib = sum;
         *ret_vm_count = (int64_t)json_array_size(vms);
         json_decref(vms);

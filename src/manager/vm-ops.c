@@ -76,6 +76,8 @@ json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets)
                          disks, "nics", nics, "boot", boot);
         if (spec && json_is_object(json_object_get(vm, "cpu_qos")))
                 json_object_set(spec, "cpu_qos", json_object_get(vm, "cpu_qos"));
+        if (spec && json_is_object(json_object_get(vm, "mem_qos")))
+                json_object_set(spec, "mem_qos", json_object_get(vm, "mem_qos"));
         tools = dv_vm_tools_spec(vm, nets); /* Tools' net-config (vm-tools.c) */
         if (spec && tools)
                 json_object_set_new(spec, "tools", tools);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "ha-env.h"
 #include "json.h"
 
 #define DEFAULT_HOST_MHZ 1000
@@ -26,6 +27,62 @@ void dv_vm_cpu_qos_get(json_t *vm, struct dv_cpu_qos *ret)
         *ret = q;
 }
 
+bool dv_mem_overcommit(struct dv_mgr *m)
+{
+        json_t *doc = NULL;
+        bool on = false;
+
+        if (dv_store_get(m->store, DV_KIND_CLUSTER, DV_CLUSTER_DEFAULT, &doc) >= 0)
+                on = json_is_true(json_object_get(doc, "overcommit"));
+        json_decref(doc);
+        return on;
+}
+
+void dv_vm_mem_qos_get(json_t *vm, struct dv_mem_qos *ret)
+{
+        struct dv_mem_qos q;
+
+        dv_mem_qos_default(&q);
+        if (dv_mem_qos_merge(json_object_get(vm, "mem_qos"), &q, NULL) < 0)
+                dv_mem_qos_default(&q);
+        q.limit_mib = -1;
+        *ret = q;
+}
+
+int64_t dv_vm_mem_admitted_mib(json_t *vm, bool overcommit)
+{
+        struct dv_mem_qos q;
+
+        dv_vm_mem_qos_get(vm, &q);
+        return dv_mem_admitted_mib(&q, dv_doc_int(vm, "memory_mib", 0), overcommit);
+}
+
+/* Memory admission on a host: what its VMs count (dv_mem_admitted_mib),
+ * with vm (id vm_id, or a new one) counted as admitted_mib, fits in the
+ * memory the host gives to VMs. */
+static int mem_admit(struct dv_mgr *m, json_t *host, json_t *vms, const char *vm_id,
+                     const char *vm_name, int64_t admitted_mib, bool overcommit,
+                     struct dv_error *err)
+{
+        int64_t cap = dv_doc_int(host, "memory_mib", 0), sum = admitted_mib;
+        json_t *vm;
+        size_t i;
+
+        (void)m;
+        json_array_foreach(vms, i, vm)
+                if (!vm_id || !dv_streq(dv_doc_str(vm, "id"), vm_id))
+                        sum += dv_vm_mem_admitted_mib(vm, overcommit);
+        if (sum <= cap)
+                return 0;
+        return dv_error_set(err, 409, "insufficient-resources",
+                            "host '%s' gives %lld MiB of memory to vms; with vm '%s' they would "
+                            "%s %lld MiB (memory overcommit is %s: %s count)",
+                            dv_doc_str(host, "name"), (long long)cap, vm_name,
+                            overcommit ? "reserve" : "need", (long long)sum,
+                            overcommit ? "on" : "off",
+                            overcommit ? "memory reservations" : "configured memory sizes");
+}
+
 int64_t dv_host_cpu_reserved_mhz(struct dv_mgr *m, const char *host_id)
 {
         struct dv_store_filter f = { .host_id = host_id };
@@ -43,6 +100,27 @@ int64_t dv_host_cpu_reserved_mhz(struct dv_mgr *m, const char *host_id)
         }
         json_decref(vms);
         return sum;
+}
+
+int dv_vm_mem_admit(struct dv_mgr *m, json_t *host, const char *vm_id, const char *vm_name,
+                    int64_t memory_mib, const struct dv_mem_qos *mq, struct dv_error *err)
+{
+        struct dv_store_filter f = { .host_id = dv_doc_str(host, "id") };
+        bool over = dv_mem_overcommit(m);
+        json_t *vms = NULL;
+        int r;
+
+        r = dv_mem_qos_check(mq, memory_mib, err);
+        if (r < 0)
+                return r;
+        r = dv_store_list(m->store, DV_KIND_VM, &f, &vms);
+        if (r < 0)
+                return dv_error_set(err, 500, "internal", "reading the host's vms: %s",
+                                    strerror(-r));
+        r = mem_admit(m, host, vms, vm_id, vm_name, dv_mem_admitted_mib(mq, memory_mib, over),
+                      over, err);
+        json_decref(vms);
+        return r;
 }
 
 int dv_vm_qos_admit(struct dv_mgr *m, json_t *host, const char *vm_id, const char *vm_name,
@@ -125,6 +203,7 @@ int dv_vm_qos_patch(struct dv_api *a, json_t *vm, json_t *body, struct dv_cpu_qo
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         struct dv_cpu_qos q, old;
+        struct dv_mem_qos mq;
         struct dv_disk_qos dq[DV_QOS_DISKS_MAX] = { { 0 } };
         json_t *disks = json_object_get(vm, "disks"), *jd = json_object_get(body, "disks");
         json_t *d, *host = NULL, *agent_body = NULL, *adisks = NULL;
@@ -135,7 +214,12 @@ int dv_vm_qos_patch(struct dv_api *a, json_t *vm, json_t *body, struct dv_cpu_qo
 
         dv_vm_cpu_qos_get(vm, &old);
         q = old;
+        dv_vm_mem_qos_get(vm, &mq);
         r = dv_cpu_qos_merge(json_object_get(body, "cpu_qos"), &q, &err);
+        if (r >= 0)
+                r = dv_mem_qos_merge(json_object_get(body, "mem_qos"), &mq, &err);
+        if (r >= 0)
+                r = dv_mem_qos_check(&mq, dv_doc_int(vm, "memory_mib", 0), &err);
         if (r >= 0 && jd && !json_is_array(jd))
                 r = dv_error_set(&err, 400, "invalid-field", "field 'disks' must be an array");
         if (r >= 0 && json_array_size(disks) > DV_QOS_DISKS_MAX)
@@ -188,7 +272,10 @@ int dv_vm_qos_patch(struct dv_api *a, json_t *vm, json_t *body, struct dv_cpu_qo
         if (host)
                 r = dv_vm_qos_admit(m, host, dv_doc_str(vm, "id"), dv_doc_str(vm, "name"),
                                     dv_doc_int(vm, "cpus", 1), &q, &err);
-        else if (live)
+        if (host && r >= 0)
+                r = dv_vm_mem_admit(m, host, dv_doc_str(vm, "id"), dv_doc_str(vm, "name"),
+                                    dv_doc_int(vm, "memory_mib", 0), &mq, &err);
+        else if (!host && live)
                 r = dv_error_set(&err, 409, "invalid-state", "vm '%s' has no host",
                                  dv_doc_str(vm, "name"));
         dv_mgr_unlock(m);
@@ -210,14 +297,17 @@ int dv_vm_qos_patch(struct dv_api *a, json_t *vm, json_t *body, struct dv_cpu_qo
                                                                 (json_int_t)i, "iops_max",
                                                                 (json_int_t)dq[i].iops_max,
                                                                 "bps_max", (json_int_t)dq[i].bps_max));
-                agent_body = json_pack("{s:o,s:o}", "cpu_qos", dv_cpu_qos_to_json(&q), "disks",
-                                       adisks);
+                agent_body = json_pack("{s:o,s:o,s:o}", "cpu_qos", dv_cpu_qos_to_json(&q),
+                                       "mem_qos",
+                                       dv_mem_qos_to_json(&mq, dv_doc_int(vm, "memory_mib", 0)),
+                                       "disks", adisks);
                 r = dv_agent_call(host, "POST", path, agent_body, AGENT_QOS_TIMEOUT_MS, NULL,
                                   &err);
                 if (r < 0)
                         goto fail;
         }
         json_object_set_new(vm, "cpu_qos", dv_cpu_qos_to_json(&q));
+        json_object_set_new(vm, "mem_qos", dv_mem_qos_to_json(&mq, dv_doc_int(vm, "memory_mib", 0)));
         json_array_foreach(disks, i, d) {
                 json_object_set_new(d, "iops_max", json_integer(dq[i].iops_max));
                 json_object_set_new(d, "bps_max", json_integer(dq[i].bps_max));
@@ -244,6 +334,13 @@ int dv_vm_qos_recheck(struct dv_mgr *m, json_t *vm, struct dv_error *err)
         dv_vm_cpu_qos_get(vm, &q);
         r = dv_vm_qos_admit(m, host, dv_doc_str(vm, "id"), dv_doc_str(vm, "name"),
                             dv_doc_int(vm, "cpus", 1), &q, err);
+        if (r >= 0) {
+                struct dv_mem_qos mq;
+
+                dv_vm_mem_qos_get(vm, &mq);
+                r = dv_vm_mem_admit(m, host, dv_doc_str(vm, "id"), dv_doc_str(vm, "name"),
+                                    dv_doc_int(vm, "memory_mib", 0), &mq, err);
+        }
         json_decref(host);
         return r;
 }
@@ -258,6 +355,8 @@ int dv_vm_qos_commit_locked(struct dv_mgr *m, json_t *cur, json_t *patched, stru
         if (r < 0)
                 return r;
         json_object_set(cur, "cpu_qos", json_object_get(patched, "cpu_qos"));
+        if (json_object_get(patched, "mem_qos"))
+                json_object_set(cur, "mem_qos", json_object_get(patched, "mem_qos"));
         json_array_foreach(json_object_get(cur, "disks"), i, d) {
                 json_t *p = json_array_get(pd, i);
 
@@ -290,6 +389,13 @@ void dv_vm_qos_undo(struct dv_mgr *m, json_t *before)
                                                         "iops_max", (json_int_t)dv_doc_int(d, "iops_max", 0),
                                                         "bps_max", (json_int_t)dv_doc_int(d, "bps_max", 0)));
         body = json_pack("{s:o,s:o}", "cpu_qos", dv_cpu_qos_to_json(&q), "disks", adisks);
+        {
+                struct dv_mem_qos mq;
+
+                dv_vm_mem_qos_get(before, &mq);
+                json_object_set_new(body, "mem_qos",
+                                    dv_mem_qos_to_json(&mq, dv_doc_int(before, "memory_mib", 0)));
+        }
         if (host) {
                 _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/qos", dv_doc_str(before, "id"));
                 (void)dv_agent_call(host, "POST", path, body, AGENT_QOS_TIMEOUT_MS, NULL, &err);

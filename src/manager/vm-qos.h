@@ -24,6 +24,20 @@ int64_t dv_host_cpu_reserved_mhz(struct dv_mgr *m, const char *host_id);
 int dv_vm_qos_admit(struct dv_mgr *m, json_t *host, const char *vm_id, const char *vm_name,
                     int64_t vcpus, const struct dv_cpu_qos *q, struct dv_error *err);
 
+/* The cluster's memory-overcommit switch (docs/qos.md). */
+bool dv_mem_overcommit(struct dv_mgr *m);
+/* A VM's stored "mem_qos" (defaults when absent; limit_mib -1). */
+void dv_vm_mem_qos_get(json_t *vm, struct dv_mem_qos *ret);
+/* What a VM counts against its host's memory: its reservation with
+ * overcommit on, else its memory_mib. */
+int64_t dv_vm_mem_admitted_mib(json_t *vm, bool overcommit);
+/* Memory admission of vm (as dv_vm_qos_admit): dv_mem_qos_check(), then
+ * the VMs of host (with this one) fit in the host's memory_mib, counted
+ * by dv_vm_mem_admitted_mib(). 409 qos-conflict / insufficient-resources.
+ * m->lock held. */
+int dv_vm_mem_admit(struct dv_mgr *m, json_t *host, const char *vm_id, const char *vm_name,
+                    int64_t memory_mib, const struct dv_mem_qos *mq, struct dv_error *err);
+
 /* Create: read "cpu_qos" of the body (NULL: defaults) into ret. */
 int dv_validate_cpu_qos(json_t *body, struct dv_cpu_qos *ret, struct dv_error *err);
 

@@ -52,7 +52,8 @@ static int teardown(void **state)
 static void test_v2(void **state)
 {
         static const char *const files[] = { "cgroup.subtree_control", "cgroup.procs", "cpu.max",
-                                             "cpu.weight", "cpuset.cpus", "cpu.stat", NULL };
+                                             "cpu.weight", "cpuset.cpus", "cpu.stat", "memory.max",
+                                             "memory.min", "memory.low", "memory.current", NULL };
         struct dv_cgroup_config cfg = { .root = root, .mode = "auto", .parent = "drover/h1" };
         struct dv_cgroup *cg = NULL;
         struct dv_error err = { 0 };
@@ -74,11 +75,12 @@ static void test_v2(void **state)
         assert_int_equal(dv_cgroup_open(&cfg, &cg, &err), 0);
         assert_int_equal(dv_cgroup_version(cg), DV_CG_V2);
         assert_true(dv_cgroup_has_cpuset(cg));
+        assert_true(dv_cgroup_has_memory(cg));
         s = get("cgroup.subtree_control");
-        assert_string_equal(s, "+cpu +cpuset");
+        assert_string_equal(s, "+cpu +cpuset +memory");
         free(s);
         s = get("drover/h1/cgroup.subtree_control");
-        assert_string_equal(s, "+cpu +cpuset");
+        assert_string_equal(s, "+cpu +cpuset +memory");
         free(s);
         dv_cgroup_host_cpus(cg, &cpus);
         assert_int_equal(dv_cpuset_count(&cpus), 4);
@@ -107,6 +109,14 @@ static void test_v2(void **state)
         free(s);
         assert_int_equal(dv_cgroup_vm_usage_ns(cg, VM, &ns), 0);
         assert_int_equal(ns, 5000);
+        /* Memory: the limit, and the reservation protected from reclaim. */
+        assert_int_equal(dv_cgroup_vm_set_mem(cg, VM, 805306368, 134217728), 0);
+        s = get("drover/h1/vm-" VM "/memory.max");
+        assert_string_equal(s, "805306368");
+        free(s);
+        s = get("drover/h1/vm-" VM "/memory.min");
+        assert_string_equal(s, "134217728");
+        free(s);
         /* No CPU of the host in the affinity: refused. */
         assert_int_equal(dv_cpuset_parse("9", &one), 0);
         assert_true(dv_cgroup_vm_set_cpu(cg, VM, -1, 100, &one) < 0);
@@ -144,9 +154,16 @@ static void test_v1(void **state)
         put("cpuset/drover/h1/vm-" VM "/cgroup.procs", "");
         put("cpuset/drover/h1/vm-" VM "/cpuset.cpus", "");
         put("cpuset/drover/h1/vm-" VM "/cpuset.mems", "");
+        put("memory/memory.limit_in_bytes", "9223372036854771712\n");
+        put("memory/drover/h1/vm-" VM "/cgroup.procs", "");
+        put("memory/drover/h1/vm-" VM "/memory.limit_in_bytes", "");
+        put("memory/drover/h1/vm-" VM "/memory.soft_limit_in_bytes", "");
+        put("memory/drover/h1/vm-" VM "/memory.usage_in_bytes", "1048576\n");
+        put("memory/drover/h1/vm-" VM "/memory.stat", "cache 0\nrss 1048576\nswap 4096\n");
 
         assert_int_equal(dv_cgroup_open(&cfg, &cg, &err), 0);
         assert_int_equal(dv_cgroup_version(cg), DV_CG_V1);
+        assert_true(dv_cgroup_has_memory(cg));
         s = get("cpuset/drover/h1/cpuset.cpus");
         assert_string_equal(s, "0-1"); /* copied down from the root */
         free(s);
@@ -157,6 +174,23 @@ static void test_v1(void **state)
         s = get("cpuacct/drover/h1/vm-" VM "/cgroup.procs");
         assert_string_equal(s, "77");
         free(s);
+        {
+                int64_t used = 0, swap = 0;
+
+                assert_int_equal(dv_cgroup_vm_set_mem(cg, VM, 805306368, 134217728), 0);
+                s = get("memory/drover/h1/vm-" VM "/memory.limit_in_bytes");
+                assert_string_equal(s, "805306368");
+                free(s);
+                s = get("memory/drover/h1/vm-" VM "/memory.soft_limit_in_bytes");
+                assert_string_equal(s, "134217728");
+                free(s);
+                s = get("memory/drover/h1/vm-" VM "/cgroup.procs");
+                assert_string_equal(s, "77");
+                free(s);
+                assert_int_equal(dv_cgroup_vm_mem_usage(cg, VM, &used, &swap), 0);
+                assert_int_equal(used, 1048576);
+                assert_int_equal(swap, 4096);
+        }
         assert_int_equal(dv_cgroup_vm_set_cpu(cg, VM, -1, 33333, NULL), 0);
         s = get("cpu/drover/h1/vm-" VM "/cpu.cfs_quota_us");
         assert_string_equal(s, "-1");
