@@ -170,6 +170,29 @@ int dv_disk_create_from(struct dv_datastores *ds, const char *datastore, const c
 int dv_disk_delete(struct dv_datastores *ds, const char *path, bool *ret_deleted,
                    struct dv_error *err);
 
+/* ---- KSM (ksm.c, docs/qos.md) ---- */
+
+struct dv_ksm {
+        bool disabled;        /* --ksm off, or KSM not usable */
+        bool known;           /* the manager told us the switch once */
+        bool on;              /* we switched KSM on */
+        bool saved;           /* orig_* hold what we found */
+        char orig_run[16];    /* /sys/kernel/mm/ksm/run before us */
+        char orig_pages[16];  /* pages_to_scan before us */
+        char orig_sleep[16];  /* sleep_millisecs before us */
+};
+
+/* pages_to_scan for a host giving vm_memory_mib to VMs: a pass over it
+ * in about 10 s at 20 ms per batch, 100..10000. */
+int64_t dv_ksm_pages_to_scan(int64_t vm_memory_mib);
+/* Follow the cluster's overcommit switch (heartbeat thread only). */
+void dv_ksm_apply(struct dv_ksm *k, bool on, int64_t vm_memory_mib);
+/* Put back what the agent found (at exit). */
+void dv_ksm_restore(struct dv_ksm *k);
+/* ksm_run, ksm_shared_mib, ksm_saved_mib, ksm_pages_to_scan,
+ * ksm_sleep_ms into metrics (nothing without KSM). */
+void dv_ksm_metrics(json_t *metrics);
+
 /* ---- the daemon ---- */
 
 struct dv_agent {
@@ -182,6 +205,7 @@ struct dv_agent {
         struct dv_tools_mgr *tools;  /* per-VM Tools channels (agent-tools.c), or NULL */
         struct dv_cgroup *cgroup;    /* per-VM cgroups (cgroup.h), or NULL: no CPU QoS */
         char *credential_path;       /* DATA/credential */
+        struct dv_ksm ksm;           /* KSM under memory overcommit (heartbeat thread) */
 
         pthread_mutex_t lock;        /* protects the fields below */
         pthread_cond_t cond;         /* signalled on kick / stopping */

@@ -233,6 +233,7 @@ static int send_heartbeat(struct dv_agent *agent, const char *url, const char *c
                 metrics = json_pack("{s:f,s:i,s:i,s:f,s:i}", "cpu_usage_pct", 0.0, "mem_total_mib",
                                     0, "mem_used_mib", 0, "load1", 0.0, "uptime_s", 0);
         }
+        dv_ksm_metrics(metrics);
         body = json_pack("{s:O,s:O}", "metrics", metrics, "vms", vms);
         if (!body)
                 return -ENOMEM;
@@ -261,6 +262,9 @@ static int send_heartbeat(struct dv_agent *agent, const char *url, const char *c
         dv_heartbeat_forget(agent->pending, vms);
         pthread_mutex_unlock(&agent->lock);
         act_on_stop_list(agent, json_object_get(reply, "stop"));
+        if (json_is_boolean(json_object_get(reply, "overcommit")))
+                dv_ksm_apply(&agent->ksm, json_is_true(json_object_get(reply, "overcommit")),
+                             agent->facts.memory_mib);
         return 0;
 }
 

@@ -166,6 +166,7 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                                 (long long)agent->facts.memory_mib);
                 agent->facts.memory_mib = agent->cfg.vm_memory_mib;
         }
+        agent->ksm.disabled = agent->cfg.ksm_off;
         if (agent->cfg.cpu_mhz > 0)
                 agent->facts.cpu_mhz = hvcfg.host_mhz = agent->cfg.cpu_mhz;
         if (!dv_streq(agent->cfg.cgroup_mode, "off")) {
@@ -247,6 +248,7 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
         dv_agent_link_request_stop(agent);
         dv_http_server_stop(server); /* waits for requests in flight */
         pthread_join(link, NULL);
+        dv_ksm_restore(&agent->ksm); /* the heartbeat thread is gone */
         dv_dshb_stop(dshb);
         r = 0;
 out_hv:

@@ -118,6 +118,17 @@ int dv_metrics_collect(struct dv_cpu_sample *prev, json_t **ret)
                       (json_int_t)up);
         if (!m)
                 return -ENOMEM;
+        /* Host swap (docs/qos.md): the last resort of memory overcommit. */
+        {
+                uint64_t st = 0, sf = 0;
+
+                if (dv_hostinfo_parse_meminfo(meminfo, "SwapTotal", &st) >= 0 &&
+                    dv_hostinfo_parse_meminfo(meminfo, "SwapFree", &sf) >= 0) {
+                        json_object_set_new(m, "swap_total_mib", json_integer((json_int_t)(st / 1024)));
+                        json_object_set_new(m, "swap_used_mib",
+                                            json_integer((json_int_t)((st - DV_MIN(sf, st)) / 1024)));
+                }
+        }
         *prev = cur;
         *ret = m;
         return 0;

@@ -45,6 +45,8 @@ static void cluster_print(json_t *c)
         cli_table_kvj(t, "name", c, "name", NULL);
         cli_table_kvj(t, "id", c, "id", NULL);
         cli_table_kvj(t, "ha", ha, "enabled", NULL);
+        cli_table_kv(t, "memory overcommit", "%s",
+                     json_is_true(json_object_get(c, "overcommit")) ? "on" : "off");
         cli_table_kvj(t, "isolation response", ha, "isolation_response", NULL);
         cli_table_kv(t, "admission", "%s", fmt_admission(c, buf, sizeof(buf)));
         cli_table_kvj(t, "restarts per hour", ha, "max_restarts_per_hour", NULL);
@@ -111,7 +113,7 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
 {
         _cleanup_(json_decrefp) json_t *ha = json_object(), *body = NULL, *reply = NULL;
         const char *on = cli_args_get(a, "ha"), *iso = cli_args_get(a, "isolation-response");
-        const char *adm = cli_args_get(a, "admission");
+        const char *adm = cli_args_get(a, "admission"), *over = cli_args_get(a, "overcommit");
         int64_t v = -1;
         int r;
 
@@ -138,12 +140,18 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
                 if (r == 0)
                         json_object_set_new(ha, "max_restarts_per_hour", json_integer(v));
         }
-        if (r == 0 && json_object_size(ha) == 0)
-                r = cli_usage(ctx, "nothing to set: give --ha, --isolation-response, --admission "
-                                   "or --max-restarts");
+        if (r == 0 && over && strcmp(over, "on") != 0 && strcmp(over, "off") != 0)
+                r = cli_usage(ctx, "--overcommit must be on or off, not '%s'", over);
+        if (r == 0 && json_object_size(ha) == 0 && !over)
+                r = cli_usage(ctx, "nothing to set: give --ha, --isolation-response, --admission, "
+                                   "--max-restarts or --overcommit");
         if (r != 0)
                 return r;
-        body = json_pack("{s:O}", "ha", ha);
+        body = json_object();
+        if (json_object_size(ha) > 0)
+                json_object_set(body, "ha", ha);
+        if (over)
+                json_object_set_new(body, "overcommit", json_boolean(strcmp(over, "on") == 0));
         r = cli_api(ctx, "PATCH", body, &reply, "clusters/%s", a->pos[0]);
         if (r != 0)
                 return r;
@@ -153,10 +161,11 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
                 json_t *h = json_object_get(reply, "ha");
                 char buf[64];
 
-                printf("cluster %s: HA %s, isolation response %s, admission %s\n", a->pos[0],
-                       json_is_true(json_object_get(h, "enabled")) ? "on" : "off",
+                printf("cluster %s: HA %s, isolation response %s, admission %s, memory overcommit %s\n",
+                       a->pos[0], json_is_true(json_object_get(h, "enabled")) ? "on" : "off",
                        json_string_value(json_object_get(h, "isolation_response")) ?: "-",
-                       fmt_admission(reply, buf, sizeof(buf)));
+                       fmt_admission(reply, buf, sizeof(buf)),
+                       json_is_true(json_object_get(reply, "overcommit")) ? "on" : "off");
         }
         return 0;
 }
@@ -168,6 +177,8 @@ static const struct cli_opt set_opts[] = {
         { "admission", 0, "POLICY",
           "admission control: off, hosts[:N] (room for N failed hosts) or percent[:P]" },
         { "max-restarts", 0, "N", "restarts per hour of a VM after VM failures (0..1000)" },
+        { "overcommit", 0, "on|off",
+          "memory overcommit: KSM, ballooning and swap; admission counts memory reservations" },
         { NULL },
 };
 

@@ -57,6 +57,32 @@ static void host_print(json_t *h)
         cli_table_kvj(t, "memory", h, "memory_mib", "MiB");
         cli_table_kvj(t, "memory used", h, "memory_used_mib", "MiB");
         cli_table_kvj(t, "memory reserved", h, "memory_reserved_mib", "MiB");
+        {
+                json_t *ksm = json_object_get(h, "ksm"), *sw = json_object_get(h, "swap"), *e;
+                size_t k;
+
+                cli_table_kv(t, "memory overcommit", "%s",
+                             json_is_true(json_object_get(h, "memory_overcommit")) ? "on" : "off");
+                if (json_object_get(ksm, "run"))
+                        cli_table_kv(t, "ksm", "%s, saving %" JSON_INTEGER_FORMAT " MiB (%"
+                                     JSON_INTEGER_FORMAT " MiB shared pages)",
+                                     json_integer_value(json_object_get(ksm, "run")) == 1 ? "on" : "off",
+                                     json_integer_value(json_object_get(ksm, "saved_mib")),
+                                     json_integer_value(json_object_get(ksm, "shared_mib")));
+                if (json_object_get(sw, "total_mib"))
+                        cli_table_kv(t, "swap", "%" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " MiB used",
+                                     json_integer_value(json_object_get(sw, "used_mib")),
+                                     json_integer_value(json_object_get(sw, "total_mib")));
+                json_array_foreach(json_object_get(h, "vm_memory"), k, e)
+                        cli_table_kv(t, "vm memory", "%s  rss %" JSON_INTEGER_FORMAT " MiB, balloon %"
+                                     JSON_INTEGER_FORMAT " MiB (target %" JSON_INTEGER_FORMAT
+                                     "), swap %" JSON_INTEGER_FORMAT " MiB",
+                                     json_string_value(json_object_get(e, "name")) ?: "?",
+                                     json_integer_value(json_object_get(e, "rss_mib")),
+                                     json_integer_value(json_object_get(e, "balloon_mib")),
+                                     json_integer_value(json_object_get(e, "balloon_target_mib")),
+                                     json_integer_value(json_object_get(e, "swap_mib")));
+        }
         cli_table_kvj(t, "vms", h, "vm_count", NULL);
         cli_table_kvj(t, "uplink", h, "uplink", NULL);
         cli_table_kvj(t, "ha state", h, "ha_state", NULL);

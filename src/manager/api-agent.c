@@ -10,6 +10,7 @@
 #include "validate.h"
 #include "view.h"
 #include "vm-tools.h"
+#include "vm-qos.h"
 
 static json_t *datastores_json(const struct dv_register_req *q)
 {
@@ -293,7 +294,10 @@ static void do_heartbeat(struct dv_api *a)
         dv_mgr_unlock(m);
         json_decref(host);
         json_decref(body);
-        dv_api_reply(a, 200, json_pack("{s:o}", "stop", stop));
+        /* The cluster's memory-overcommit switch: the agent runs KSM
+         * while it is on (docs/qos.md). */
+        dv_api_reply(a, 200, json_pack("{s:o,s:b}", "stop", stop, "overcommit",
+                                       dv_mem_overcommit(m)));
 }
 
 void dv_api_agent(struct dv_api *a)

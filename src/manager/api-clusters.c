@@ -5,6 +5,7 @@
 #include "api.h"
 #include "ha-env.h"
 #include "json.h"
+#include "vm-qos.h"
 
 /* CLUSTER: the document plus its hosts. */
 static json_t *cluster_view(struct dv_mgr *m, json_t *doc)
@@ -15,6 +16,7 @@ static json_t *cluster_view(struct dv_mgr *m, json_t *doc)
 
         dv_cluster_ha_settings(doc, &s);
         json_object_set_new(v, "ha", dv_ha_settings_to_json(&s));
+        json_object_set_new(v, "overcommit", json_boolean(json_is_true(json_object_get(doc, "overcommit"))));
         if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) >= 0)
                 json_array_foreach(hosts, i, h)
                         json_array_append(names, json_object_get(h, "name"));
@@ -23,13 +25,48 @@ static json_t *cluster_view(struct dv_mgr *m, json_t *doc)
         return v;
 }
 
+/* Memory overcommit off: every host must hold its VMs' configured memory
+ * (m->lock held). 409 insufficient-resources naming the first that does not. */
+static int overcommit_off_fits(struct dv_mgr *m, struct dv_error *err)
+{
+        json_t *hosts = NULL, *h;
+        size_t i;
+        int r = 0;
+
+        if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) < 0)
+                return dv_error_set(err, 500, "internal", "reading the hosts");
+        json_array_foreach(hosts, i, h) {
+                struct dv_store_filter f = { .host_id = dv_doc_str(h, "id") };
+                json_t *vms = NULL, *vm;
+                int64_t sum = 0, cap = dv_doc_int(h, "memory_mib", 0);
+                size_t j;
+
+                if (dv_store_list(m->store, DV_KIND_VM, &f, &vms) < 0)
+                        continue;
+                json_array_foreach(vms, j, vm)
+                        sum += dv_vm_mem_admitted_mib(vm, false);
+                json_decref(vms);
+                if (sum > cap) {
+                        r = dv_error_set(err, 409, "insufficient-resources",
+                                         "memory overcommit cannot be turned off: host '%s' gives "
+                                         "%lld MiB to vms, the configured memory of its vms is "
+                                         "%lld MiB (move or shrink vms first)",
+                                         dv_doc_str(h, "name"), (long long)cap, (long long)sum);
+                        break;
+                }
+        }
+        json_decref(hosts);
+        return r;
+}
+
 static void cluster_patch(struct dv_api *a)
 {
-        static const char *const keys[] = { "ha", NULL };
+        static const char *const keys[] = { "ha", "overcommit", NULL };
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         struct dv_ha_settings s, before;
-        json_t *body = NULL, *doc = NULL, *ha;
+        json_t *body = NULL, *doc = NULL, *ha, *over;
+        bool was_over;
         int r;
 
         if (dv_api_body(a, &body) < 0)
@@ -39,8 +76,13 @@ static void cluster_patch(struct dv_api *a)
                 goto out;
         }
         ha = json_object_get(body, "ha");
-        if (!ha) {
-                dv_api_error(a, 400, "missing-field", "field 'ha' is required");
+        over = json_object_get(body, "overcommit");
+        if (!ha && !over) {
+                dv_api_error(a, 400, "missing-field", "give 'ha' or 'overcommit'");
+                goto out;
+        }
+        if (over && !json_is_boolean(over)) {
+                dv_api_error(a, 400, "invalid-field", "field 'overcommit' must be true or false");
                 goto out;
         }
         dv_mgr_lock(m);
@@ -52,19 +94,34 @@ static void cluster_patch(struct dv_api *a)
         }
         dv_cluster_ha_settings(doc, &s);
         before = s;
-        if (dv_ha_settings_patch(&s, ha, &err) < 0) {
+        was_over = json_is_true(json_object_get(doc, "overcommit"));
+        if (ha && dv_ha_settings_patch(&s, ha, &err) < 0) {
+                dv_mgr_unlock(m);
+                dv_api_dv_error(a, &err);
+                goto out;
+        }
+        if (over && was_over && !json_is_true(over) && overcommit_off_fits(m, &err) < 0) {
                 dv_mgr_unlock(m);
                 dv_api_dv_error(a, &err);
                 goto out;
         }
         json_object_set_new(doc, "ha", dv_ha_settings_to_json(&s));
+        if (over)
+                json_object_set_new(doc, "overcommit", json_boolean(json_is_true(over)));
         r = dv_store_update(m->store, DV_KIND_CLUSTER, doc);
         if (r < 0) {
                 dv_mgr_unlock(m);
                 dv_api_internal(a, r, "writing the cluster");
                 goto out;
         }
-        dv_mgr_event(m, a->user, "cluster.ha-set", "cluster", doc,
+        if (over && was_over != json_is_true(over))
+                dv_mgr_event(m, a->user, "cluster.overcommit-set", "cluster", doc,
+                             "cluster '%s': memory overcommit %s", dv_doc_str(doc, "name"),
+                             json_is_true(over) ? "on (KSM, ballooning, swap; admission counts "
+                                                  "reservations)"
+                                                : "off");
+        if (ha)
+                dv_mgr_event(m, a->user, "cluster.ha-set", "cluster", doc,
                      "cluster '%s': HA %s, isolation response %s, admission %s%s",
                      dv_doc_str(doc, "name"), s.enabled ? "on" : "off",
                      dv_ha_isolation_to_string(s.isolation), dv_ha_admission_to_string(s.admission),

@@ -49,7 +49,47 @@ json_t *dv_view_host(struct dv_mgr *m, json_t *host)
                 json_object_set(v, "cpu_usage_pct", json_object_get(metrics, "cpu_usage_pct"));
         if (json_object_get(rt, "last_heartbeat"))
                 json_object_set(v, "last_heartbeat", json_object_get(rt, "last_heartbeat"));
+        /* Memory overcommit (docs/qos.md): KSM, swap, and each VM's
+         * balloon as the agent last reported them. */
+        {
+                json_t *ksm = json_object(), *swap = json_object(), *vms = json_array(), *s;
+                size_t i;
+                static const char *const kk[][2] = {
+                        { "ksm_run", "run" }, { "ksm_saved_mib", "saved_mib" },
+                        { "ksm_shared_mib", "shared_mib" },
+                        { "ksm_pages_to_scan", "pages_to_scan" }, { "ksm_sleep_ms", "sleep_ms" },
+                };
+
+                for (size_t k = 0; k < ELEMENTSOF(kk); k++)
+                        if (json_object_get(metrics, kk[k][0]))
+                                json_object_set(ksm, kk[k][1], json_object_get(metrics, kk[k][0]));
+                if (json_object_get(metrics, "swap_total_mib"))
+                        json_object_set(swap, "total_mib", json_object_get(metrics, "swap_total_mib"));
+                if (json_object_get(metrics, "swap_used_mib"))
+                        json_object_set(swap, "used_mib", json_object_get(metrics, "swap_used_mib"));
+                json_array_foreach(json_object_get(rt, "vms"), i, s) {
+                        json_t *e;
+
+                        if (!dv_streq(dv_doc_str(s, "state"), "running") &&
+                            !dv_streq(dv_doc_str(s, "state"), "paused"))
+                                continue;
+                        e = json_pack("{s:O?,s:O?}", "name", json_object_get(s, "name"),
+                                      "rss_mib", json_object_get(s, "rss_mib"));
+                        if (json_object_get(s, "balloon_mib"))
+                                json_object_set(e, "balloon_mib", json_object_get(s, "balloon_mib"));
+                        if (json_object_get(s, "balloon_target_mib"))
+                                json_object_set(e, "balloon_target_mib",
+                                                json_object_get(s, "balloon_target_mib"));
+                        if (json_object_get(s, "swap_mib"))
+                                json_object_set(e, "swap_mib", json_object_get(s, "swap_mib"));
+                        json_array_append_new(vms, e);
+                }
+                json_object_set_new(v, "ksm", ksm);
+                json_object_set_new(v, "swap", swap);
+                json_object_set_new(v, "vm_memory", vms);
+        }
         dv_mgr_unlock(m);
+        json_object_set_new(v, "memory_overcommit", json_boolean(dv_mem_overcommit(m)));
         return v;
 }
 
