@@ -1,4 +1,5 @@
 #include "cron.h"
+#include "overcommit.h"
 
 #include <string.h>
 
@@ -23,6 +24,8 @@ struct dv_cron {
         json_t *retry_at;      /* vm id -> earliest next cleanup (monotonic ms) */
         int64_t last_cleanup;  /* monotonic ms */
         int64_t last_prune;    /* monotonic ms */
+        pthread_t oc_thread;   /* the overcommit controller: its agent and Tools
+                                * calls block, so not on the cron thread */
         int64_t last_ha;       /* monotonic ms */
 };
 
@@ -154,6 +157,26 @@ static void *cron_main(void *arg)
         return NULL;
 }
 
+static void *overcommit_main(void *arg)
+{
+        struct dv_cron *c = arg;
+
+        pthread_mutex_lock(&c->lock);
+        while (!c->stop) {
+                struct timespec ts;
+
+                pthread_mutex_unlock(&c->lock);
+                dv_overcommit_tick(c->m); /* overcommit.c: balloons */
+                pthread_mutex_lock(&c->lock);
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += DV_OVERCOMMIT_EVERY_MS / 1000;
+                if (!c->stop)
+                        pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+}
+
 int dv_cron_start(struct dv_mgr *m, struct dv_cron **ret)
 {
         struct dv_cron *c = calloc(1, sizeof(*c));
@@ -172,6 +195,9 @@ int dv_cron_start(struct dv_mgr *m, struct dv_cron **ret)
                 free(c);
                 return -r;
         }
+        r = pthread_create(&c->oc_thread, NULL, overcommit_main, c);
+        if (r != 0)
+                abort(); /* as out of memory */
         *ret = c;
         return 0;
 }
@@ -182,9 +208,10 @@ void dv_cron_stop(struct dv_cron *c)
                 return;
         pthread_mutex_lock(&c->lock);
         c->stop = true;
-        pthread_cond_signal(&c->cond);
+        pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->lock);
         pthread_join(c->thread, NULL);
+        pthread_join(c->oc_thread, NULL);
         pthread_cond_destroy(&c->cond);
         pthread_mutex_destroy(&c->lock);
         json_decref(c->retry_at);

@@ -222,13 +222,114 @@ static void test_cpuinfo(void **state)
         assert_int_equal(dv_qos_cpuinfo_mhz("cpu MHz : x\n"), 0);
 }
 
+static void test_mem_qos(void **state)
+{
+        struct dv_mem_qos q;
+        struct dv_error err = { 0 };
+        json_t *j;
+
+        (void)state;
+        dv_mem_qos_default(&q);
+        assert_int_equal(q.shares, 1000);
+        j = json_pack("{s:i,s:i}", "shares", 500, "reservation_mib", 128);
+        assert_int_equal(dv_mem_qos_merge(j, &q, &err), 0);
+        json_decref(j);
+        assert_int_equal(q.shares, 500);
+        assert_int_equal(q.reservation_mib, 128);
+        assert_int_equal(dv_mem_qos_check(&q, 256, &err), 0);
+        assert_true(dv_mem_qos_check(&q, 100, &err) < 0);
+        assert_string_equal(err.code, "qos-conflict");
+        assert_non_null(strstr(err.message, "memory reservation 128 MiB is over"));
+        /* The limit is the configured size. */
+        j = json_pack("{s:i}", "limit_mib", 512);
+        assert_int_equal(dv_mem_qos_merge(j, &q, &err), 0);
+        json_decref(j);
+        assert_true(dv_mem_qos_check(&q, 256, &err) < 0);
+        assert_int_equal(dv_mem_qos_check(&q, 512, &err), 0);
+        /* Bounds and unknown fields name mem_qos. */
+        j = json_pack("{s:i}", "shares", 5);
+        assert_true(dv_mem_qos_merge(j, &q, &err) < 0);
+        json_decref(j);
+        assert_non_null(strstr(err.message, "mem_qos"));
+        j = json_pack("{s:i}", "weight", 5);
+        assert_true(dv_mem_qos_merge(j, &q, &err) < 0);
+        json_decref(j);
+        assert_int_equal(q.shares, 500); /* unchanged by the failures */
+        assert_int_equal(dv_mem_admitted_mib(&q, 512, true), 128);
+        assert_int_equal(dv_mem_admitted_mib(&q, 512, false), 512);
+}
+
+static void vm_init(struct dv_balloon_vm *v, const char *name, int64_t mem, int64_t rsv,
+                    int64_t shares, int64_t used, int64_t target)
+{
+        *v = (struct dv_balloon_vm){ .name = name, .memory_mib = mem, .reservation_mib = rsv,
+                                     .shares = shares, .guest_used_mib = used,
+                                     .target_mib = target };
+}
+
+static void test_balloon(void **state)
+{
+        struct dv_balloon_params p = { .capacity_mib = 1000, .low_pct = 10, .high_pct = 20,
+                                       .margin_mib = 32, .step_mib = 0 };
+        struct dv_balloon_vm v[3];
+
+        (void)state;
+        /* Floors: reservation, guest used + margin; unknown use: no reclaim. */
+        vm_init(&v[0], "a", 512, 100, 1000, 40, 512);
+        assert_int_equal(dv_balloon_floor(&v[0], 32), 100);
+        vm_init(&v[0], "a", 512, 100, 1000, 200, 512);
+        assert_int_equal(dv_balloon_floor(&v[0], 32), 232);
+        vm_init(&v[0], "a", 512, 100, 1000, -1, 400);
+        assert_int_equal(dv_balloon_floor(&v[0], 32), 400);
+        vm_init(&v[0], "a", 512, 100, 1000, 600, 512);
+        assert_int_equal(dv_balloon_floor(&v[0], 32), 512);
+
+        /* Pressure (free 50 < low 100): reclaim 150 (to high 200), low
+         * shares first, each down to its floor. */
+        p.used_mib = 950;
+        vm_init(&v[0], "high", 512, 0, 2000, 64, 512);
+        vm_init(&v[1], "low", 512, 400, 500, 64, 512);   /* floor = reservation 400 */
+        vm_init(&v[2], "normal", 512, 0, 1000, 64, 512);
+        assert_int_equal(dv_balloon_decide(&p, v, 3), 150);
+        assert_int_equal(v[1].new_target_mib, 400);       /* low gave 112, down to its reservation */
+        assert_int_equal(v[2].new_target_mib, 512 - 38);  /* normal the remaining 38 */
+        assert_int_equal(v[0].new_target_mib, 512);       /* high untouched */
+
+        /* No pressure, nothing to do (free between low and high). */
+        p.used_mib = 850;
+        vm_init(&v[0], "a", 512, 0, 1000, 64, 300);
+        assert_int_equal(dv_balloon_decide(&p, v, 1), 0);
+        assert_int_equal(v[0].new_target_mib, 300);
+
+        /* Pressure gone (free 600 > high 200): give back, highest shares
+         * first, up to the size; at most step per VM. */
+        p.used_mib = 400;
+        p.step_mib = 100;
+        vm_init(&v[0], "low", 512, 0, 500, 64, 200);
+        vm_init(&v[1], "high", 512, 0, 2000, 64, 200);
+        assert_int_equal(dv_balloon_decide(&p, v, 2), -200);
+        assert_int_equal(v[1].new_target_mib, 300);
+        assert_int_equal(v[0].new_target_mib, 300);
+
+        /* Everyone at its floor: nothing more is taken, never below a
+         * reservation even when the target was (a raised reservation). */
+        p.used_mib = 990;
+        p.step_mib = 0;
+        vm_init(&v[0], "a", 512, 300, 500, 500, 250);
+        vm_init(&v[1], "b", 512, 0, 1000, -1, 512);
+        assert_int_equal(dv_balloon_decide(&p, v, 2), 0);
+        assert_int_equal(v[0].new_target_mib, 300);
+        assert_int_equal(v[1].new_target_mib, 512);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpuset),  cmocka_unit_test(test_merge),
                 cmocka_unit_test(test_check),   cmocka_unit_test(test_admit),
                 cmocka_unit_test(test_quota),   cmocka_unit_test(test_weights),
-                cmocka_unit_test(test_cpuinfo),
+                cmocka_unit_test(test_cpuinfo), cmocka_unit_test(test_mem_qos),
+                cmocka_unit_test(test_balloon),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

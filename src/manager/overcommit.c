@@ -1,0 +1,166 @@
+#include "overcommit.h"
+
+#include <string.h>
+
+#include "agent.h"
+#include "json.h"
+#include "log.h"
+#include "qos.h"
+#include "vm-qos.h"
+#include "vm-tools.h"
+
+#define LOW_PCT 10          /* free below 10 % of the VM memory: reclaim */
+#define HIGH_PCT 20         /* free above 20 %: give back; reclaim aims here */
+#define MARGIN_MIB 32       /* above what the guest uses */
+#define STEP_MIB 128        /* per VM per round */
+#define CALL_TIMEOUT_MS 5000
+
+/* Guest memory in use, from Tools (MiB), or -1. */
+static int64_t guest_used_mib(json_t *host, const char *vm_id)
+{
+        struct dv_error err = { 0 };
+        json_t *info = NULL, *mem;
+        int64_t used = -1;
+
+        if (dv_vm_tools_call(host, vm_id, "tools/info", NULL, CALL_TIMEOUT_MS, &info, &err) < 0)
+                return -1;
+        mem = json_object_get(info, "memory");
+        if (json_is_integer(json_object_get(mem, "total_kib")) &&
+            json_is_integer(json_object_get(mem, "available_kib")))
+                used = (json_integer_value(json_object_get(mem, "total_kib")) -
+                        json_integer_value(json_object_get(mem, "available_kib"))) / 1024;
+        json_decref(info);
+        return used;
+}
+
+/* The agent's report of a VM (from the last heartbeat), or NULL. */
+static json_t *reported(json_t *rvms, const char *id)
+{
+        json_t *s;
+        size_t i;
+
+        json_array_foreach(rvms, i, s)
+                if (dv_streq(dv_doc_str(s, "id"), id))
+                        return s;
+        return NULL;
+}
+
+static void set_target(struct dv_mgr *m, json_t *host, json_t *vm, int64_t from, int64_t to,
+                       const char *why)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/balloon", dv_doc_str(vm, "id"));
+        struct dv_error err = { 0 };
+        json_t *body = json_pack("{s:I}", "target_mib", (json_int_t)to);
+        int r;
+
+        r = dv_agent_call(host, "POST", path, body, CALL_TIMEOUT_MS, NULL, &err);
+        json_decref(body);
+        if (r < 0) {
+                dv_warn("overcommit: vm %s: balloon %lld -> %lld MiB failed: %s",
+                        dv_doc_str(vm, "name"), (long long)from, (long long)to, err.message);
+                return;
+        }
+        dv_mgr_lock(m);
+        dv_mgr_event(m, "system", to < from ? "vm.balloon-inflate" : "vm.balloon-deflate", "vm",
+                     vm, "vm '%s' on host '%s': balloon target %lld -> %lld MiB (%s)",
+                     dv_doc_str(vm, "name"), dv_doc_str(host, "name"), (long long)from,
+                     (long long)to, why);
+        dv_mgr_unlock(m);
+}
+
+static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, bool over)
+{
+        json_t *rvms = json_object_get(rt, "vms"), *metrics = json_object_get(rt, "metrics");
+        size_t n = json_array_size(vms), k = 0, i;
+        _cleanup_(freep) struct dv_balloon_vm *b = calloc(n + 1, sizeof(*b));
+        _cleanup_(freep) json_t **docs = calloc(n + 1, sizeof(*docs));
+        struct dv_balloon_params p = {
+                .capacity_mib = dv_doc_int(host, "memory_mib", 0), .low_pct = LOW_PCT,
+                .high_pct = HIGH_PCT, .margin_mib = MARGIN_MIB, .step_mib = STEP_MIB,
+        };
+        json_t *vm;
+        char why[160];
+
+        if (!b || !docs)
+                return;
+        json_array_foreach(vms, i, vm) {
+                json_t *s = reported(rvms, dv_doc_str(vm, "id"));
+                struct dv_mem_qos q;
+
+                if (!s || !dv_streq(dv_doc_str(s, "state"), "running") ||
+                    !json_is_integer(json_object_get(s, "balloon_target_mib")))
+                        continue;
+                p.used_mib += dv_doc_int(s, "rss_mib", 0);
+                /* An inflation under way frees memory soon: counted now. */
+                p.used_mib -= DV_MAX(dv_doc_int(s, "balloon_mib", 0) -
+                                     dv_doc_int(s, "balloon_target_mib", 0), 0);
+                dv_vm_mem_qos_get(vm, &q);
+                b[k] = (struct dv_balloon_vm){
+                        .name = dv_doc_str(vm, "name"),
+                        .memory_mib = dv_doc_int(vm, "memory_mib", 0),
+                        .reservation_mib = q.reservation_mib,
+                        .shares = q.shares,
+                        .guest_used_mib = -1,
+                        .target_mib = dv_doc_int(s, "balloon_target_mib", 0),
+                };
+                docs[k++] = vm;
+        }
+        if (k == 0)
+                return;
+        /* Pages KSM shares are counted once. */
+        if (dv_doc_int(metrics, "ksm_run", 0) == 1)
+                p.used_mib -= dv_doc_int(metrics, "ksm_saved_mib", 0);
+        p.used_mib = DV_MAX(p.used_mib, 0);
+        if (!over) {
+                for (i = 0; i < k; i++)
+                        if (b[i].target_mib < b[i].memory_mib)
+                                set_target(m, host, docs[i], b[i].target_mib, b[i].memory_mib,
+                                           "memory overcommit is off");
+                return;
+        }
+        if (p.capacity_mib - p.used_mib < p.capacity_mib * LOW_PCT / 100)
+                for (i = 0; i < k; i++)
+                        b[i].guest_used_mib = guest_used_mib(host, dv_doc_str(docs[i], "id"));
+        dv_balloon_decide(&p, b, k);
+        snprintf(why, sizeof(why), "VMs use %lld of %lld MiB, shares %s", (long long)p.used_mib,
+                 (long long)p.capacity_mib, "");
+        for (i = 0; i < k; i++) {
+                if (b[i].new_target_mib == b[i].target_mib)
+                        continue;
+                snprintf(why, sizeof(why), "VMs use %lld of %lld MiB; shares %lld, floor %lld MiB",
+                         (long long)p.used_mib, (long long)p.capacity_mib, (long long)b[i].shares,
+                         (long long)dv_balloon_floor(&b[i], MARGIN_MIB));
+                set_target(m, host, docs[i], b[i].target_mib, b[i].new_target_mib, why);
+        }
+}
+
+void dv_overcommit_tick(struct dv_mgr *m)
+{
+        json_t *hosts = NULL, *h;
+        bool over = dv_mem_overcommit(m);
+        size_t i;
+
+        dv_mgr_lock(m);
+        if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) < 0) {
+                dv_mgr_unlock(m);
+                return;
+        }
+        dv_mgr_unlock(m);
+        json_array_foreach(hosts, i, h) {
+                struct dv_store_filter f = { .host_id = dv_doc_str(h, "id") };
+                json_t *vms = NULL, *rt;
+
+                if (!dv_streq(dv_doc_str(h, "state"), "connected"))
+                        continue;
+                dv_mgr_lock(m);
+                rt = json_deep_copy(json_object_get(m->host_rt, dv_doc_str(h, "id")));
+                if (dv_store_list(m->store, DV_KIND_VM, &f, &vms) < 0)
+                        vms = NULL;
+                dv_mgr_unlock(m);
+                if (rt && vms)
+                        host_round(m, h, vms, rt, over);
+                json_decref(rt);
+                json_decref(vms);
+        }
+        json_decref(hosts);
+}
