@@ -371,6 +371,48 @@ static int64_t proc_status_kib(pid_t pid, const char *field)
         return p ? strtoll(p + strlen(key), NULL, 10) : 0;
 }
 
+/* Resident KiB of the guest's RAM in QEMU: the Rss of the mapping (in
+ * /proc/PID/smaps) whose size is memory_mib up to 64 MiB more, largest
+ * Rss first; QEMU's own memory (TCG's code buffer, devices) is left out.
+ * -1 when not found. */
+static int64_t proc_guest_rss_kib(pid_t pid, int64_t memory_mib)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/proc/%d/smaps", (int)pid);
+        _cleanup_(fclosep) FILE *f = fopen(path, "re");
+        char line[512];
+        bool in = false;
+        int64_t best = -1;
+
+        if (!f || memory_mib <= 0)
+                return -1;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long long lo, hi;
+                long long v;
+
+                if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+                        unsigned long long mib = (hi - lo) >> 20;
+
+                        in = mib >= (unsigned long long)memory_mib &&
+                             mib <= (unsigned long long)memory_mib + 64;
+                } else if (in && sscanf(line, "Rss: %lld kB", &v) == 1) {
+                        best = DV_MAX(best, (int64_t)v);
+                        in = false;
+                }
+        }
+        return best;
+}
+
+/* Pages of the process KSM merged (kernel 6.1+), KiB; 0 when unknown. */
+static int64_t proc_ksm_kib(pid_t pid)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/proc/%d/ksm_merging_pages", (int)pid);
+        _cleanup_(freep) char *buf = NULL;
+
+        if (dv_read_file(path, 4096, &buf, NULL) < 0)
+                return 0;
+        return strtoll(buf, NULL, 10) * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 static int64_t proc_rss_kib(pid_t pid)
 {
         _cleanup_(freep) char *path = dv_asprintf("/proc/%d/status", (int)pid);
@@ -1051,9 +1093,15 @@ static json_t *vm_status(struct vm *vm)
                               "console_log", console, "vnc", vnc_url, "reason", vm->reason);
                 /* Memory overcommit (docs/qos.md): the balloon and swap. */
                 if (j && vm->memory_mib > 0) {
+                        int64_t g = proc_guest_rss_kib(vm->pid, vm->memory_mib);
+
                         json_object_set_new(j, "balloon_target_mib",
                                             json_integer(vm->balloon_target_mib));
                         json_object_set_new(j, "balloon_mib", json_integer(vm->balloon_actual_mib));
+                        if (g >= 0)
+                                json_object_set_new(j, "guest_rss_mib", json_integer(g / 1024));
+                        json_object_set_new(j, "ksm_merged_mib",
+                                            json_integer(proc_ksm_kib(vm->pid) / 1024));
                 }
                 if (j)
                         json_object_set_new(j, "swap_mib",

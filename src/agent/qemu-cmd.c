@@ -522,7 +522,7 @@ int dv_qemu_build_argv(const struct dv_vm_spec *spec, const struct dv_qemu_confi
         argv_add2(&a, "-device", "virtserialport,bus=vser0.0,chardev=tools0,id=tools0,name="
                                  DV_TOOLS_PORT_NAME);
 
-        argv_add2(&a, "-device", "virtio-balloon-pci,id=balloon0");
+        argv_add2(&a, "-device", "virtio-balloon-pci,id=balloon0,deflate-on-oom=on");
         argv_add2(&a, "-device", "pvpanic");
         argv_add2(&a, "-action", "panic=pause");
 

@@ -11,9 +11,10 @@
 
 #define LOW_PCT 10          /* free below 10 % of the VM memory: reclaim */
 #define HIGH_PCT 20         /* free above 20 %: give back; reclaim aims here */
-#define MARGIN_MIB 32       /* above what the guest uses */
-#define STEP_MIB 128        /* per VM per round */
+#define MARGIN_MIB 48       /* above what the guest uses */
+#define STEP_MIB 64         /* per VM per round */
 #define CALL_TIMEOUT_MS 5000
+#define BALLOON_SLACK_MIB 8 /* a balloon this far above its target is stuck */
 
 /* Guest memory in use, from Tools (MiB), or -1. */
 static int64_t guest_used_mib(json_t *host, const char *vm_id)
@@ -74,6 +75,7 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         size_t n = json_array_size(vms), k = 0, i;
         _cleanup_(freep) struct dv_balloon_vm *b = calloc(n + 1, sizeof(*b));
         _cleanup_(freep) json_t **docs = calloc(n + 1, sizeof(*docs));
+        _cleanup_(freep) int64_t *stuck = calloc(n + 1, sizeof(*stuck)); /* old target, or 0 */
         struct dv_balloon_params p = {
                 .capacity_mib = dv_doc_int(host, "memory_mib", 0), .low_pct = LOW_PCT,
                 .high_pct = HIGH_PCT, .margin_mib = MARGIN_MIB, .step_mib = STEP_MIB,
@@ -81,7 +83,7 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         json_t *vm;
         char why[160];
 
-        if (!b || !docs)
+        if (!b || !docs || !stuck)
                 return;
         json_array_foreach(vms, i, vm) {
                 json_t *s = reported(rvms, dv_doc_str(vm, "id"));
@@ -90,10 +92,10 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                 if (!s || !dv_streq(dv_doc_str(s, "state"), "running") ||
                     !json_is_integer(json_object_get(s, "balloon_target_mib")))
                         continue;
-                p.used_mib += dv_doc_int(s, "rss_mib", 0);
-                /* An inflation under way frees memory soon: counted now. */
-                p.used_mib -= DV_MAX(dv_doc_int(s, "balloon_mib", 0) -
-                                     dv_doc_int(s, "balloon_target_mib", 0), 0);
+                /* The guest's resident RAM less what KSM shares (QEMU's
+                 * own memory is not the VMs' memory). */
+                p.used_mib += DV_MAX(dv_doc_int(s, "guest_rss_mib", dv_doc_int(s, "rss_mib", 0)) -
+                                     dv_doc_int(s, "ksm_merged_mib", 0), 0);
                 dv_vm_mem_qos_get(vm, &q);
                 b[k] = (struct dv_balloon_vm){
                         .name = dv_doc_str(vm, "name"),
@@ -103,13 +105,23 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                         .guest_used_mib = -1,
                         .target_mib = dv_doc_int(s, "balloon_target_mib", 0),
                 };
+                /* A balloon that stays above its target: the guest could not
+                 * give more (or took pages back under OOM, deflate-on-oom).
+                 * Its size now is its floor, and the target follows it so
+                 * that QEMU stops pushing. */
+                if (dv_doc_int(s, "balloon_mib", 0) > b[k].target_mib + BALLOON_SLACK_MIB) {
+                        b[k].target_mib = DV_MIN(dv_doc_int(s, "balloon_mib", 0), b[k].memory_mib);
+                        b[k].reservation_mib = DV_MAX(b[k].reservation_mib, b[k].target_mib);
+                        stuck[k] = dv_doc_int(s, "balloon_target_mib", 0);
+                }
                 docs[k++] = vm;
         }
         if (k == 0)
                 return;
-        /* Pages KSM shares are counted once. */
+        /* The pages KSM shares count once (the host's KSM pages: an upper
+         * bound of what our VMs map). */
         if (dv_doc_int(metrics, "ksm_run", 0) == 1)
-                p.used_mib -= dv_doc_int(metrics, "ksm_saved_mib", 0);
+                p.used_mib += dv_doc_int(metrics, "ksm_shared_mib", 0);
         p.used_mib = DV_MAX(p.used_mib, 0);
         if (!over) {
                 for (i = 0; i < k; i++)
@@ -122,15 +134,19 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                 for (i = 0; i < k; i++)
                         b[i].guest_used_mib = guest_used_mib(host, dv_doc_str(docs[i], "id"));
         dv_balloon_decide(&p, b, k);
-        snprintf(why, sizeof(why), "VMs use %lld of %lld MiB, shares %s", (long long)p.used_mib,
-                 (long long)p.capacity_mib, "");
         for (i = 0; i < k; i++) {
+                if (stuck[i] && b[i].new_target_mib == b[i].target_mib) {
+                        set_target(m, host, docs[i], stuck[i], b[i].target_mib,
+                                   "the guest did not give more");
+                        continue;
+                }
                 if (b[i].new_target_mib == b[i].target_mib)
                         continue;
                 snprintf(why, sizeof(why), "VMs use %lld of %lld MiB; shares %lld, floor %lld MiB",
                          (long long)p.used_mib, (long long)p.capacity_mib, (long long)b[i].shares,
                          (long long)dv_balloon_floor(&b[i], MARGIN_MIB));
-                set_target(m, host, docs[i], b[i].target_mib, b[i].new_target_mib, why);
+                set_target(m, host, docs[i], stuck[i] ? stuck[i] : b[i].target_mib,
+                           b[i].new_target_mib, why);
         }
 }
 

@@ -399,7 +399,8 @@ static int validate_vmstatus(json_t *o, struct dv_error *err)
         static const char *const keys[] = { "id", "name", "state", "pid", "started_at",
                                             "cpu_pct", "rss_mib", "console_log", "vnc",
                                             "reason", "tools", "balloon_target_mib",
-                                            "balloon_mib", "swap_mib", NULL };
+                                            "balloon_mib", "swap_mib", "guest_rss_mib",
+                                            "ksm_merged_mib", NULL };
         const char *id = NULL, *state = NULL, *s = NULL;
         int64_t pid;
         json_t *v;
@@ -428,9 +429,10 @@ static int validate_vmstatus(json_t *o, struct dv_error *err)
                 r = get_short_string(o, "started_at", false, 64, &s, err);
         if (r >= 0)
                 r = dv_validate_vm_tools_status(json_object_get(o, "tools"), err); /* vm-tools.c */
-        for (int k = 0; r >= 0 && k < 5; k++) {
+        for (int k = 0; r >= 0 && k < 7; k++) {
                 static const char *const nums[] = { "cpu_pct", "rss_mib", "balloon_target_mib",
-                                                    "balloon_mib", "swap_mib" };
+                                                    "balloon_mib", "swap_mib", "guest_rss_mib",
+                                                    "ksm_merged_mib" };
                 const char *key = nums[k];
                 v = json_object_get(o, key);
                 if (v && !json_is_null(v) && !json_is_number(v))

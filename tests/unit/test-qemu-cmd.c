@@ -46,7 +46,7 @@ static const char *const typical_argv_tcg[] = {
         "-device", "virtio-serial-pci,id=vser0",
         "-chardev", "socket,id=tools0,path=" DIR "/tools.sock,server=on,wait=off",
         "-device", "virtserialport,bus=vser0.0,chardev=tools0,id=tools0,name=org.drover.tools.0",
-        "-device", "virtio-balloon-pci,id=balloon0",
+        "-device", "virtio-balloon-pci,id=balloon0,deflate-on-oom=on",
         "-device", "pvpanic",
         "-action", "panic=pause",
         "-vnc", "unix:" DIR "/vnc.sock,password=on",
