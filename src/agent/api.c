@@ -578,7 +578,8 @@ static void api_dvs_sync(struct dv_agent *agent, const struct dv_http_request *r
 static void api_ports_vlan(struct dv_agent *agent, const struct dv_http_request *req,
                            struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "mac", "port", "vlan", "missing_ok", NULL };
+        static const char *const keys[] = { "mac", "port", "vlan", "missing_ok", "shaping", NULL };
+        struct dv_shaping shaping = {};
         _cleanup_(json_decrefp) json_t *body = NULL;
         const char *mac = NULL, *port = NULL;
         json_t *ports = NULL;
@@ -599,6 +600,8 @@ static void api_ports_vlan(struct dv_agent *agent, const struct dv_http_request 
         if (r == 0 && !!mac == !!port)
                 r = dv_error_set(&err, 400, "invalid-field", "give exactly one of 'mac' and 'port'");
         if (r == 0)
+                r = dv_shaping_merge(json_object_get(body, "shaping"), &shaping, &err);
+        if (r == 0)
                 r = dv_ovs_port_set_vlan(&agent->ovs, mac, port, (int)vlan, &ports, &err);
         if (r < 0 && missing_ok && err.status == 404) {
                 dv_http_reply(resp, 200, json_pack("{s:[],s:I}", "ports", "vlan", (json_int_t)vlan));
@@ -609,6 +612,26 @@ static void api_ports_vlan(struct dv_agent *agent, const struct dv_http_request 
                 return;
         }
         dv_info("vlan %lld on port(s) of %s", (long long)vlan, mac ? mac : port);
+        /* Traffic shaping (docs/qos.md), with the VLAN when the port group
+         * changes: a port never shaped has no OpenFlow 1.3 to undo. */
+        if (mac && json_object_get(body, "shaping")) {
+                bool on = shaping.ingress.average_kbps > 0 || shaping.egress.average_kbps > 0;
+                json_t *p;
+                size_t i;
+
+                json_array_foreach(ports, i, p) {
+                        r = dv_ovs_port_shape(&agent->ovs, json_string_value(p), mac, &shaping, &err);
+                        if (r < 0 && on) {
+                                json_decref(ports);
+                                dv_http_reply_dv_error(resp, &err);
+                                return;
+                        }
+                        dv_info("port %s: shaping %s (in %lld, out %lld kbit/s)",
+                                json_string_value(p), on ? "set" : "removed",
+                                (long long)shaping.ingress.average_kbps,
+                                (long long)shaping.egress.average_kbps);
+                }
+        }
         dv_http_reply(resp, 200, json_pack("{s:o,s:I}", "ports", ports, "vlan", (json_int_t)vlan));
 }
 

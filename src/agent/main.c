@@ -115,6 +115,16 @@ static int nic_hook(void *userdata, bool plug, const char *vm_id, const char *ta
                 else
                         dv_info("vm %s: %s on bridge %s, vlan %d (%s)", vm_id, tap, nic->bridge,
                                 nic->vlan < 0 ? 0 : nic->vlan, nic->mac);
+                if (r >= 0 && (nic->shaping.ingress.average_kbps > 0 ||
+                               nic->shaping.egress.average_kbps > 0)) {
+                        r = dv_ovs_port_shape(&agent->ovs, tap, nic->mac, &nic->shaping, err);
+                        if (r < 0)
+                                dv_warn("vm %s: shaping %s: %s", vm_id, tap, err->message);
+                        else
+                                dv_info("vm %s: %s shaped: in %lld, out %lld kbit/s", vm_id, tap,
+                                        (long long)nic->shaping.ingress.average_kbps,
+                                        (long long)nic->shaping.egress.average_kbps);
+                }
                 return r;
         }
         r = dv_ovs_port_unplug(&agent->ovs, tap, err);

@@ -80,6 +80,13 @@ int dv_ovs_port_unplug(struct dv_ovs *ovs, const char *port, struct dv_error *er
 int dv_ovs_port_set_vlan(struct dv_ovs *ovs, const char *mac, const char *port, int vlan,
                          json_t **ret_ports, struct dv_error *err);
 
+/* Traffic shaping of a VM port (docs/qos.md "Network"): OpenFlow meters
+ * and flows on its bridge for s's ingress (what the VM sends) and egress
+ * (what goes to mac); a direction without an average removes them. */
+struct dv_shaping;
+int dv_ovs_port_shape(struct dv_ovs *ovs, const char *port, const char *mac,
+                      const struct dv_shaping *s, struct dv_error *err);
+
 /* Bring the host in line with the manager (after a registration): ensure
  * every {"name","bridge","uplink"} of dvs, delete Drover's other bridges,
  * give every {"mac","vlan"} of ports its VLAN, and drop VM ports whose tap

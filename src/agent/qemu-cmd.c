@@ -175,7 +175,7 @@ int dv_disk_qos_parse(json_t *obj, struct dv_disk_qos *ret, struct dv_error *err
 
 static int parse_nics(struct dv_vm_spec *s, json_t *nics, struct dv_error *err)
 {
-        static const char *const keys[] = { "mac", "portgroup", "vlan", "bridge", NULL };
+        static const char *const keys[] = { "mac", "portgroup", "vlan", "bridge", "shaping", NULL };
         size_t i;
         json_t *n;
 
@@ -205,6 +205,8 @@ static int parse_nics(struct dv_vm_spec *s, json_t *nics, struct dv_error *err)
                         r = dv_json_get_int(n, "vlan", false, 0, 4094, &vlan, err);
                 if (r >= 0)
                         r = dv_json_get_string(n, "bridge", false, &nic->bridge, err);
+                if (r >= 0)
+                        r = dv_shaping_merge(json_object_get(n, "shaping"), &nic->shaping, err);
                 if (r < 0)
                         return prefix_error(err, r, "nics[%zu]", i);
                 if (!dv_mac_valid(mac))

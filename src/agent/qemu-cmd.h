@@ -46,6 +46,7 @@ struct dv_vm_nic {
         const char *portgroup; /* port group name, or NULL */
         int vlan;              /* 0..4094, or -1 when not given */
         const char *bridge;    /* bridge to plug the tap into, or NULL: no backend */
+        struct dv_shaping shaping; /* the port group's traffic shaping (docs/qos.md) */
 };
 
 enum dv_vm_boot {

@@ -502,3 +502,93 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
         free(seen);
         return reclaim ? done : -done;
 }
+
+/* ---- port-group traffic shaping ----------------------------------------------- */
+
+static int shape_merge(json_t *obj, const char *dir, struct dv_shape *ret, struct dv_error *err)
+{
+        static const char *const keys[] = { "average_kbps", "peak_kbps", "burst_kb", NULL };
+        struct dv_shape s = { 0 };
+        int r;
+
+        if (!obj)
+                return 0;
+        if (json_is_null(obj)) {
+                *ret = s;
+                return 0;
+        }
+        if (!json_is_object(obj))
+                return dv_error_set(err, 400, "invalid-field",
+                                    "shaping.%s must be an object or null", dir);
+        r = dv_json_check_keys(obj, keys, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "average_kbps", true, 1, DV_SHAPE_KBPS_MAX,
+                                    &s.average_kbps, err);
+        if (r >= 0) {
+                s.peak_kbps = s.average_kbps;
+                r = dv_json_get_int(obj, "peak_kbps", false, 1, DV_SHAPE_KBPS_MAX, &s.peak_kbps,
+                                    err);
+        }
+        if (r >= 0) {
+                s.burst_kb = DV_MAX(s.average_kbps / 80, 16); /* 100 ms */
+                r = dv_json_get_int(obj, "burst_kb", false, 1, DV_SHAPE_BURST_KB_MAX, &s.burst_kb,
+                                    err);
+        }
+        if (r < 0) {
+                char msg[sizeof(err->message) + 32];
+                size_t len;
+
+                snprintf(msg, sizeof(msg), "shaping.%s: %s", dir, err->message);
+                len = DV_MIN(strlen(msg), sizeof(err->message) - 1);
+                memcpy(err->message, msg, len);
+                err->message[len] = 0;
+                return r;
+        }
+        if (s.peak_kbps < s.average_kbps)
+                return dv_error_set(err, 409, "qos-conflict",
+                                    "shaping.%s: peak %lld kbit/s is below the average %lld kbit/s",
+                                    dir, (long long)s.peak_kbps, (long long)s.average_kbps);
+        *ret = s;
+        return 0;
+}
+
+int dv_shaping_merge(json_t *obj, struct dv_shaping *s, struct dv_error *err)
+{
+        static const char *const keys[] = { "ingress", "egress", NULL };
+        struct dv_shaping n = *s;
+        int r;
+
+        if (!obj)
+                return 0;
+        if (json_is_null(obj)) {
+                memset(s, 0, sizeof(*s));
+                return 0;
+        }
+        if (!json_is_object(obj))
+                return dv_error_set(err, 400, "invalid-field", "field 'shaping' must be an object or null");
+        r = dv_json_check_keys(obj, keys, err);
+        if (r >= 0)
+                r = shape_merge(json_object_get(obj, "ingress"), "ingress", &n.ingress, err);
+        if (r >= 0)
+                r = shape_merge(json_object_get(obj, "egress"), "egress", &n.egress, err);
+        if (r < 0)
+                return r;
+        *s = n;
+        return 0;
+}
+
+static json_t *shape_json(const struct dv_shape *s)
+{
+        if (s->average_kbps <= 0)
+                return json_null();
+        return json_pack("{s:I,s:I,s:I}", "average_kbps", (json_int_t)s->average_kbps, "peak_kbps",
+                         (json_int_t)s->peak_kbps, "burst_kb", (json_int_t)s->burst_kb);
+}
+
+json_t *dv_shaping_to_json(const struct dv_shaping *s)
+{
+        if (s->ingress.average_kbps <= 0 && s->egress.average_kbps <= 0)
+                return json_null();
+        return json_pack("{s:o,s:o}", "ingress", shape_json(&s->ingress), "egress",
+                         shape_json(&s->egress));
+}

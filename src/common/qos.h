@@ -178,3 +178,30 @@ int64_t dv_balloon_floor(const struct dv_balloon_vm *v, int64_t margin_mib);
  * memory back, highest shares first, up to memory_mib. At most step_mib
  * per VM per round. Returns the MiB reclaimed (> 0) or given back (< 0). */
 int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_vm *vms, size_t n);
+
+/* ---- port-group traffic shaping (docs/qos.md "Network") ---- */
+
+#define DV_SHAPE_KBPS_MAX 100000000    /* 100 Gbit/s */
+#define DV_SHAPE_BURST_KB_MAX 1048576  /* 1 GiB */
+
+/* One direction: 0 average = not shaped. */
+struct dv_shape {
+        int64_t average_kbps; /* 1..DV_SHAPE_KBPS_MAX, kbit/s */
+        int64_t peak_kbps;    /* >= average (default: average) */
+        int64_t burst_kb;     /* KiB (default: 100 ms at the average, at least 16) */
+};
+
+/* "ingress": traffic the VMs send into the switch; "egress": traffic the
+ * switch sends to the VMs (as vSphere names them). */
+struct dv_shaping {
+        struct dv_shape ingress;
+        struct dv_shape egress;
+};
+
+/* {"ingress"?: SHAPE|null, "egress"?: SHAPE|null} or null (no shaping)
+ * over *s; SHAPE {"average_kbps", "peak_kbps"?, "burst_kb"?}. 400 for
+ * types, ranges, unknown fields; 409 qos-conflict for a peak below the
+ * average. *s changes only on success. */
+int dv_shaping_merge(json_t *obj, struct dv_shaping *s, struct dv_error *err);
+/* {"ingress": SHAPE|null, "egress": SHAPE|null}, or null when neither. */
+json_t *dv_shaping_to_json(const struct dv_shaping *s);

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "dvs.h"
 #include "log.h"
+#include "qos.h"
 #include "validate.h"
 #include "view.h"
 
@@ -32,6 +33,7 @@ static void pg_create(struct dv_api *a)
 {
         struct dv_mgr *m = a->m;
         struct dv_portgroup_req q;
+        struct dv_shaping shaping = {};
         struct dv_error err = { 0 };
         json_t *body = NULL, *doc = NULL, *dvs = NULL, *old;
         char id[37], now[32];
@@ -39,7 +41,8 @@ static void pg_create(struct dv_api *a)
 
         if (dv_api_body(a, &body) < 0)
                 return;
-        if (dv_validate_portgroup_create(body, &q, &err) < 0) {
+        if (dv_validate_portgroup_create(body, &q, &err) < 0 ||
+            dv_shaping_merge(json_object_get(body, "shaping"), &shaping, &err) < 0) {
                 dv_api_dv_error(a, &err);
                 json_decref(body);
                 return;
@@ -68,6 +71,7 @@ static void pg_create(struct dv_api *a)
                 json_object_set_new(doc, "subnet", json_null());
         if (!q.gateway)
                 json_object_set_new(doc, "gateway", json_null());
+        json_object_set_new(doc, "shaping", dv_shaping_to_json(&shaping));
         r = dv_store_insert(m->store, DV_KIND_PORTGROUP, doc);
         if (r < 0) {
                 if (r == -EEXIST)
@@ -139,8 +143,8 @@ out:
 }
 
 /* Retag the NICs on port group pg of the VMs in users: "" or what failed. */
-static char *retag(struct dv_mgr *m, const char *pg, int64_t vlan, json_t *users,
-                   int *ret_count)
+static char *retag(struct dv_mgr *m, const char *pg, int64_t vlan, json_t *shaping,
+                   json_t *users, int *ret_count)
 {
         char *failed = dv_strdup("");
         json_t *vm, *nic;
@@ -162,8 +166,12 @@ static char *retag(struct dv_mgr *m, const char *pg, int64_t vlan, json_t *users
                         if (!dv_streq(dv_doc_str(nic, "portgroup"), pg))
                                 continue;
                         /* missing_ok: QEMU may not run there any more. */
-                        body = json_pack("{s:s?,s:I,s:b}", "mac", dv_doc_str(nic, "mac"), "vlan",
-                                         (json_int_t)vlan, "missing_ok", 1);
+                        body = json_pack("{s:s?,s:I,s:b}", "mac", dv_doc_str(nic, "mac"),
+                                         "vlan", (json_int_t)vlan, "missing_ok", 1);
+                        /* The shaping only when it changed: a vlan change
+                         * leaves it alone. */
+                        if (shaping)
+                                json_object_set(body, "shaping", shaping);
                         r = host ? dv_agent_call(host, "POST", "/agent/v1/ports/vlan", body,
                                                  DV_AGENT_TIMEOUT_MS, &reply, &err)
                                  : dv_error_set(&err, 503, "agent-unreachable", "no host");
@@ -188,14 +196,26 @@ static void pg_patch(struct dv_api *a, json_t *pg_in)
 {
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
-        json_t *body = NULL, *pg = NULL, *users = NULL, *view;
+        json_t *body = NULL, *pg = NULL, *users = NULL, *view, *jshape;
         _cleanup_(freep) char *failed = NULL;
-        int64_t vlan, old;
-        int r, count = 0;
+        struct dv_shaping shaping = {};
+        int64_t vlan = dv_doc_int(pg_in, "vlan", 0), old;
+        bool new_shaping;
+        int r = 0, count = 0;
 
         if (dv_api_body(a, &body) < 0)
                 return;
-        r = dv_validate_portgroup_patch(body, &vlan, &err);
+        /* Traffic shaping (docs/qos.md): {"shaping": {...}|null}, merged
+         * over the current one; checked before anything changes. */
+        jshape = json_incref(json_object_get(body, "shaping"));
+        new_shaping = jshape != NULL;
+        json_object_del(body, "shaping");
+        (void)dv_shaping_merge(json_object_get(pg_in, "shaping"), &shaping, NULL);
+        if (new_shaping)
+                r = dv_shaping_merge(jshape, &shaping, &err);
+        json_decref(jshape);
+        if (r >= 0 && (json_object_size(body) > 0 || !new_shaping))
+                r = dv_validate_portgroup_patch(body, &vlan, &err);
         json_decref(body);
         if (r < 0) {
                 dv_api_dv_error(a, &err);
@@ -211,7 +231,9 @@ static void pg_patch(struct dv_api *a, json_t *pg_in)
         }
         old = dv_doc_int(pg, "vlan", 0);
         json_object_set_new(pg, "vlan", json_integer(vlan));
-        r = old == vlan ? 0 : dv_store_update(m->store, DV_KIND_PORTGROUP, pg);
+        if (new_shaping)
+                json_object_set_new(pg, "shaping", dv_shaping_to_json(&shaping));
+        r = old == vlan && !new_shaping ? 0 : dv_store_update(m->store, DV_KIND_PORTGROUP, pg);
         if (r >= 0)
                 r = dv_portgroup_users(m, dv_doc_str(pg, "name"), NULL, &users);
         if (r < 0) {
@@ -219,13 +241,22 @@ static void pg_patch(struct dv_api *a, json_t *pg_in)
                 dv_api_internal(a, r, "writing the portgroup");
                 goto out;
         }
+        if (new_shaping) {
+                _cleanup_(freep) char *t = json_dumps(json_object_get(pg, "shaping"),
+                                                      JSON_COMPACT | JSON_ENCODE_ANY);
+
+                dv_mgr_event(m, a->user, "portgroup.shaping", "portgroup", pg,
+                             "portgroup '%s': traffic shaping %s", dv_doc_str(pg, "name"),
+                             t ? t : "?");
+        }
         if (old != vlan)
                 dv_mgr_event(m, a->user, "portgroup.vlan", "portgroup", pg,
                              "portgroup '%s': vlan %lld -> %lld", dv_doc_str(pg, "name"),
                              (long long)old, (long long)vlan);
         dv_mgr_unlock(m);
         /* Every port, also when the VLAN did not change: a retry repairs. */
-        failed = retag(m, dv_doc_str(pg, "name"), vlan, users, &count);
+        failed = retag(m, dv_doc_str(pg, "name"), vlan,
+                       new_shaping ? json_object_get(pg, "shaping") : NULL, users, &count);
         if (*failed) {
                 dv_mgr_event(m, a->user, "portgroup.retag-failed", "portgroup", pg,
                              "portgroup '%s' is vlan %lld; retag failed: %s",

@@ -623,7 +623,8 @@ int dv_validate_dvs_add_host(json_t *body, struct dv_dvs_host_req *ret, struct d
 int dv_validate_portgroup_create(json_t *body, struct dv_portgroup_req *ret,
                                  struct dv_error *err)
 {
-        static const char *const keys[] = { "name", "dvs", "vlan", "subnet", "gateway", NULL };
+        static const char *const keys[] = { "name", "dvs", "vlan", "subnet", "gateway",
+                                            "shaping", NULL };
         struct dv_portgroup_req q = { 0 };
         uint32_t net = 0, gw, mask;
         int prefix = 0, r;

@@ -47,6 +47,10 @@ json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets)
                                                       dv_doc_str(d, "portgroup"), "vlan",
                                                       vlan ? vlan : json_null(), "bridge",
                                                       bridge ? bridge : json_null()));
+                /* Traffic shaping of the port group (docs/qos.md). */
+                if (json_is_object(json_object_get(net, "shaping")))
+                        json_object_set(json_array_get(nics, json_array_size(nics) - 1), "shaping",
+                                        json_object_get(net, "shaping"));
                 if (arg) {
                         char *n = dv_asprintf("%s %s", netargs, arg);
                         free(netargs);
@@ -370,9 +374,10 @@ int dv_vm_nets(struct dv_mgr *m, json_t *vm, json_t *host, json_t **ret_nets,
                                          dv_doc_str(dvs, "name"), name);
                 else
                         json_object_set_new(nets, name,
-                                            json_pack("{s:O,s:O}", "vlan",
+                                            json_pack("{s:O,s:O,s:O?}", "vlan",
                                                       json_object_get(pg, "vlan"), "bridge",
-                                                      json_object_get(dvs, "bridge")));
+                                                      json_object_get(dvs, "bridge"), "shaping",
+                                                      json_object_get(pg, "shaping")));
                 json_decref(pg);
                 json_decref(dvs);
                 if (r < 0)
