@@ -461,8 +461,13 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
         for (size_t i = 0; i < n; i++) {
                 /* A target out of bounds (a new VM, a changed reservation)
                  * is brought back into them first. */
-                int64_t t = DV_MIN(DV_MAX(vms[i].target_mib, vms[i].reservation_mib),
-                                   vms[i].memory_mib);
+                int64_t t = DV_MAX(vms[i].target_mib, vms[i].reservation_mib);
+
+                /* A guest that now uses more than its target allows gets
+                 * its floor back at once: never below its use + margin. */
+                if (vms[i].guest_used_mib >= 0)
+                        t = DV_MAX(t, vms[i].guest_used_mib + p->margin_mib);
+                t = DV_MIN(t, vms[i].memory_mib);
 
                 vms[i].new_target_mib = t;
         }

@@ -1,5 +1,6 @@
 #include "overcommit.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
@@ -11,10 +12,11 @@
 
 #define LOW_PCT 10          /* free below 10 % of the VM memory: reclaim */
 #define HIGH_PCT 20         /* free above 20 %: give back; reclaim aims here */
-#define MARGIN_MIB 48       /* above what the guest uses */
+#define MARGIN_MIB 48       /* above what the guest uses: at least this, */
+#define MARGIN_PCT 25       /* or this % of its size, whichever is more */
 #define STEP_MIB 64         /* per VM per round */
 #define CALL_TIMEOUT_MS 5000
-#define BALLOON_SLACK_MIB 8 /* a balloon this far above its target is stuck */
+#define MIN_MOVE_MIB 8      /* smaller target changes are not sent */
 
 /* Guest memory in use, from Tools (MiB), or -1. */
 static int64_t guest_used_mib(json_t *host, const char *vm_id)
@@ -75,7 +77,6 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         size_t n = json_array_size(vms), k = 0, i;
         _cleanup_(freep) struct dv_balloon_vm *b = calloc(n + 1, sizeof(*b));
         _cleanup_(freep) json_t **docs = calloc(n + 1, sizeof(*docs));
-        _cleanup_(freep) int64_t *stuck = calloc(n + 1, sizeof(*stuck)); /* old target, or 0 */
         struct dv_balloon_params p = {
                 .capacity_mib = dv_doc_int(host, "memory_mib", 0), .low_pct = LOW_PCT,
                 .high_pct = HIGH_PCT, .margin_mib = MARGIN_MIB, .step_mib = STEP_MIB,
@@ -83,7 +84,7 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         json_t *vm;
         char why[160];
 
-        if (!b || !docs || !stuck)
+        if (!b || !docs)
                 return;
         json_array_foreach(vms, i, vm) {
                 json_t *s = reported(rvms, dv_doc_str(vm, "id"));
@@ -105,15 +106,6 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                         .guest_used_mib = -1,
                         .target_mib = dv_doc_int(s, "balloon_target_mib", 0),
                 };
-                /* A balloon that stays above its target: the guest could not
-                 * give more (or took pages back under OOM, deflate-on-oom).
-                 * Its size now is its floor, and the target follows it so
-                 * that QEMU stops pushing. */
-                if (dv_doc_int(s, "balloon_mib", 0) > b[k].target_mib + BALLOON_SLACK_MIB) {
-                        b[k].target_mib = DV_MIN(dv_doc_int(s, "balloon_mib", 0), b[k].memory_mib);
-                        b[k].reservation_mib = DV_MAX(b[k].reservation_mib, b[k].target_mib);
-                        stuck[k] = dv_doc_int(s, "balloon_target_mib", 0);
-                }
                 docs[k++] = vm;
         }
         if (k == 0)
@@ -130,23 +122,33 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                                            "memory overcommit is off");
                 return;
         }
-        if (p.capacity_mib - p.used_mib < p.capacity_mib * LOW_PCT / 100)
-                for (i = 0; i < k; i++)
-                        b[i].guest_used_mib = guest_used_mib(host, dv_doc_str(docs[i], "id"));
+        /* The guests' use (Tools) whenever memory is short of the high
+         * mark or a balloon is inflated: the floors of this round. */
+        for (i = 0; i < k && p.capacity_mib - p.used_mib >= p.capacity_mib * HIGH_PCT / 100; i++)
+                if (b[i].target_mib < b[i].memory_mib)
+                        break;
+        if (i < k || p.capacity_mib - p.used_mib < p.capacity_mib * HIGH_PCT / 100)
+                for (i = 0; i < k; i++) {
+                        int64_t used = guest_used_mib(host, dv_doc_str(docs[i], "id"));
+
+                        /* The margin grows with the guest: its extra over
+                         * the fixed one is counted as use. */
+                        if (used >= 0)
+                                used += DV_MAX(b[i].memory_mib * MARGIN_PCT / 100 - MARGIN_MIB, 0);
+                        b[i].guest_used_mib = used;
+                }
         dv_balloon_decide(&p, b, k);
         for (i = 0; i < k; i++) {
-                if (stuck[i] && b[i].new_target_mib == b[i].target_mib) {
-                        set_target(m, host, docs[i], stuck[i], b[i].target_mib,
-                                   "the guest did not give more");
-                        continue;
-                }
-                if (b[i].new_target_mib == b[i].target_mib)
+                /* Small moves are noise (the guest's use moves a little
+                 * every round), except the last step back to full size. */
+                if (b[i].new_target_mib == b[i].target_mib ||
+                    (llabs((long long)(b[i].new_target_mib - b[i].target_mib)) < MIN_MOVE_MIB &&
+                     b[i].new_target_mib != b[i].memory_mib))
                         continue;
                 snprintf(why, sizeof(why), "VMs use %lld of %lld MiB; shares %lld, floor %lld MiB",
                          (long long)p.used_mib, (long long)p.capacity_mib, (long long)b[i].shares,
                          (long long)dv_balloon_floor(&b[i], MARGIN_MIB));
-                set_target(m, host, docs[i], stuck[i] ? stuck[i] : b[i].target_mib,
-                           b[i].new_target_mib, why);
+                set_target(m, host, docs[i], b[i].target_mib, b[i].new_target_mib, why);
         }
 }
 

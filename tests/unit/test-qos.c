@@ -315,10 +315,18 @@ static void test_balloon(void **state)
          * reservation even when the target was (a raised reservation). */
         p.used_mib = 990;
         p.step_mib = 0;
-        vm_init(&v[0], "a", 512, 300, 500, 500, 250);
+        vm_init(&v[0], "a", 512, 300, 500, 100, 250);
         vm_init(&v[1], "b", 512, 0, 1000, -1, 512);
         assert_int_equal(dv_balloon_decide(&p, v, 2), 0);
         assert_int_equal(v[0].new_target_mib, 300);
+        assert_int_equal(v[1].new_target_mib, 512);
+
+        /* A guest whose use grew over its target gets its floor back at
+         * once, even under pressure (and at most its size). */
+        vm_init(&v[0], "a", 512, 0, 500, 300, 200);
+        vm_init(&v[1], "b", 512, 0, 500, 500, 200);
+        dv_balloon_decide(&p, v, 2);
+        assert_int_equal(v[0].new_target_mib, 332);
         assert_int_equal(v[1].new_target_mib, 512);
 }
 

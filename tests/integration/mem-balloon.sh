@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Acceptance (issue 8, ballooning), measured outside the guests: a host
+# giving 600 MiB to VMs, memory overcommit on, three 256 MiB guests (two
+# with low memory shares, one high; each reserves 64 MiB). Each writes
+#
+# them) and frees them 15 s later: the host's pages stay touched, the
+# guests' are free, the VMs use more than the host gives them. The
+# manager's controller then inflates balloons, the low-share VMs first,
+# never below a reservation nor below what Tools says the guest uses plus
+# a margin; QEMU gives the pages back (the VMs' resident RAM falls); once
+# the pressure is over it deflates them again. No guest is killed. Swap is
+# reported per host.
+. "$(dirname "$0")/lib.sh"
+
+dv_start_manager
+dv_start_agent host1 --vm-memory-mib 600 --ksm off
+"$DROVER" cluster set default --overcommit on >/dev/null
+mk() { "$DROVER" vm create "$1" --cpus 1 --memory 256 --mem-reservation 64 --mem-shares "$2" \
+        --kernel-args drover.fill=128,20 >/dev/null; }
+mk lo1 low
+mk lo2 low
+mk hi1 high
+for v in lo1 lo2 hi1; do "$DROVER" vm start $v >/dev/null; done
+
+samples=$DV_TMP/balloons
+: >"$samples"
+sample() {
+        "$DROVER" -o json host show host1 |
+                jq -r '.vm_memory[] | "\(.name) \(.balloon_target_mib) \(.balloon_mib) \(.rss_mib)"' >>"$samples"
+        echo "--" >>"$samples"
+}
+inflated() { sample; "$DROVER" -o json event list | jq -e '[.events[] | select(.kind == "vm.balloon-inflate")] | length > 0' >/dev/null; }
+check "under pressure the controller inflates balloons" wait_until 150 "an inflation" inflated
+kinds() { "$DROVER" -o json event list | jq -r '[.events[] | select(.kind == "vm.balloon-inflate" or .kind == "vm.balloon-deflate")] | sort_by(.time) | .[] | "\(.kind) \(.message)"'; }
+deflated() {
+        sample
+        [ "$("$DROVER" -o json host show host1 | jq '[.vm_memory[] | select(.balloon_target_mib == 256)] | length')" = 3 ] &&
+                kinds | grep -q balloon-deflate
+}
+check "once the pressure is over, memory is given back (all targets 256 MiB again)" wait_until 300 "deflated" deflated
+kinds | sed 's/^/    /' >&2
+first=$(kinds | grep -m1 balloon-inflate)
+check "the first balloon inflated is a low-share VM's" grep -q "vm 'lo[12]'" <<<"$first"
+# hi1 may be inflated only after both low-share VMs reached their floors:
+# its first inflation comes after every inflation of lo1 and lo2 that
+# precedes any deflation.
+order_ok() {
+        local seen_hi=0 line
+        while read -r line; do
+                case "$line" in
+                vm.balloon-deflate*) break ;;
+                *"vm 'hi1'"*) seen_hi=1 ;;
+                *"vm 'lo"*) [ $seen_hi = 0 ] || return 1 ;;
+                esac
+        done < <(kinds)
+}
+check "no low-share VM was inflated after the high-share one" order_ok
+min_target=$(awk '$2 ~ /^[0-9]+$/ {print $2}' "$samples" | sort -n | head -1)
+dv_log "lowest balloon target seen: $min_target MiB; samples: $(grep -c -- -- "$samples")"
+check "no balloon below a reservation (64 MiB)" [ "${min_target:-0}" -ge 64 ]
+check "the messages name the floors" bash -c "'$DROVER' -o json event list | jq -r '.events[].message' | grep -q 'floor'"
+check "no guest was killed" bash -c "! '$DROVER' -o json event list | jq -r '.events[].kind' | grep -q 'vm.crashed\|vm.stopped'"
+check "three QEMUs still run" [ "$(dv_qemu_pids | wc -l)" = 3 ]
+check "host show reports swap" bash -c "'$DROVER' -o json host show host1 | jq -e '.swap.total_mib != null and .swap.used_mib != null' >/dev/null"
+check "and each VM's swap" bash -c "'$DROVER' -o json host show host1 | jq -e '[.vm_memory[] | select(.swap_mib != null)] | length == 3' >/dev/null"
+dv_finish
