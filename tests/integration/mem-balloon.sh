@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Acceptance (issue 8, ballooning), measured outside the guests: a host
 # giving 600 MiB to VMs, memory overcommit on, three 256 MiB guests (two
-# with low memory shares, one high; each reserves 64 MiB). Each writes
-#
-# them) and frees them 15 s later: the host's pages stay touched, the
+# with low memory shares, one high; each reserves 64 MiB), KSM left off
+# (--ksm off) so that nothing is shared. Each writes 128 MiB into its RAM
+# (drover.fill=128,20) and frees it 20 s later: the host's pages stay
+# touched, the
 # guests' are free, the VMs use more than the host gives them. The
 # manager's controller then inflates balloons, the low-share VMs first,
 # never below a reservation nor below what Tools says the guest uses plus
