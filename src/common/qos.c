@@ -493,6 +493,11 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
                 if (k == SIZE_MAX)
                         break;
                 seen[k] = true;
+                /* A VM whose use is unknown (no Tools answer) may still
+                 * have room: the VMs with higher shares wait for it. */
+                if (reclaim && vms[k].guest_used_mib < 0 &&
+                    vms[k].new_target_mib > vms[k].reservation_mib)
+                        break;
                 if (reclaim)
                         room = vms[k].new_target_mib - dv_balloon_floor(&vms[k], p->margin_mib);
                 else

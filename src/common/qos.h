@@ -175,7 +175,8 @@ int64_t dv_balloon_floor(const struct dv_balloon_vm *v, int64_t margin_mib);
 /* One round: sets every vms[i].new_target_mib. First every target is
  * brought within [floor, memory_mib] when the guest's use is known (a
  * guest whose use grew gets memory back at once). Under pressure (free <
- * low) it takes memory from the VMs with the lowest shares first, each
+ * low) it takes memory from the VMs with the lowest shares first (a VM
+ * whose use is unknown stops the round: higher shares wait), each
  * down to its floor, until free would reach high; when free > high it gives
  * memory back, highest shares first, up to memory_mib. At most step_mib
  * per VM per round. Returns the MiB reclaimed (> 0) or given back (< 0). */

@@ -77,6 +77,7 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         size_t n = json_array_size(vms), k = 0, i;
         _cleanup_(freep) struct dv_balloon_vm *b = calloc(n + 1, sizeof(*b));
         _cleanup_(freep) json_t **docs = calloc(n + 1, sizeof(*docs));
+        _cleanup_(freep) int64_t *ballooned = calloc(n + 1, sizeof(*ballooned)); /* MiB in the balloon */
         struct dv_balloon_params p = {
                 .capacity_mib = dv_doc_int(host, "memory_mib", 0), .low_pct = LOW_PCT,
                 .high_pct = HIGH_PCT, .margin_mib = MARGIN_MIB, .step_mib = STEP_MIB,
@@ -84,7 +85,7 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         json_t *vm;
         char why[160];
 
-        if (!b || !docs)
+        if (!b || !docs || !ballooned)
                 return;
         json_array_foreach(vms, i, vm) {
                 json_t *s = reported(rvms, dv_doc_str(vm, "id"));
@@ -106,6 +107,7 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                         .guest_used_mib = -1,
                         .target_mib = dv_doc_int(s, "balloon_target_mib", 0),
                 };
+                ballooned[k] = DV_MAX(b[k].memory_mib - dv_doc_int(s, "balloon_mib", b[k].memory_mib), 0);
                 docs[k++] = vm;
         }
         if (k == 0)
@@ -131,6 +133,10 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                 for (i = 0; i < k; i++) {
                         int64_t used = guest_used_mib(host, dv_doc_str(docs[i], "id"));
 
+                        /* With deflate-on-oom the guest's MemTotal keeps the
+                         * pages in its balloon: they are not its use. */
+                        if (used >= 0)
+                                used = DV_MAX(used - ballooned[i], 0);
                         /* The margin grows with the guest: its extra over
                          * the fixed one is counted as use. */
                         if (used >= 0)

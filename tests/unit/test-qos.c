@@ -321,6 +321,14 @@ static void test_balloon(void **state)
         assert_int_equal(v[0].new_target_mib, 300);
         assert_int_equal(v[1].new_target_mib, 512);
 
+        /* Shares order holds without Tools: a low-share VM whose use is
+         * unknown is not skipped for a high-share one. */
+        p.used_mib = 990;
+        vm_init(&v[0], "low", 512, 0, 500, -1, 512);
+        vm_init(&v[1], "high", 512, 0, 2000, 64, 512);
+        assert_int_equal(dv_balloon_decide(&p, v, 2), 0);
+        assert_int_equal(v[1].new_target_mib, 512);
+
         /* A guest whose use grew over its target gets its floor back at
          * once, even under pressure (and at most its size). */
         vm_init(&v[0], "a", 512, 0, 500, 300, 200);
