@@ -144,6 +144,20 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                         b[i].guest_used_mib = used;
                 }
         dv_balloon_decide(&p, b, k);
+        /* Sent (and recorded) in the order of the decision: lowest
+         * shares first. */
+        for (size_t x = 0; x < k; x++)
+                for (size_t y = x + 1; y < k; y++)
+                        if (b[y].shares < b[x].shares ||
+                            (b[y].shares == b[x].shares && strcmp(b[y].name, b[x].name) < 0)) {
+                                struct dv_balloon_vm tb = b[x];
+                                json_t *td = docs[x];
+
+                                b[x] = b[y];
+                                b[y] = tb;
+                                docs[x] = docs[y];
+                                docs[y] = td;
+                        }
         for (i = 0; i < k; i++) {
                 /* Small moves are noise (the guest's use moves a little
                  * every round), except the last step back to full size. */
