@@ -58,6 +58,11 @@ static void host_print(json_t *h)
         cli_table_kvj(t, "memory used", h, "memory_used_mib", "MiB");
         cli_table_kvj(t, "memory reserved", h, "memory_reserved_mib", "MiB");
         cli_table_kvj(t, "vms", h, "vm_count", NULL);
+        cli_table_demand(t, h);
+        if (json_is_object(json_object_get(h, "maintenance")))
+                cli_table_kv(t, "maintenance", "since %s (task %s)",
+                             json_string_value(cli_jpath(h, "maintenance.since")) ?: "?",
+                             json_string_value(cli_jpath(h, "maintenance.task")) ?: "?");
         cli_table_kvj(t, "uplink", h, "uplink", NULL);
         cli_table_kvj(t, "ha state", h, "ha_state", NULL);
         if (json_is_object(json_object_get(h, "bmc"))) {
@@ -203,7 +208,10 @@ static const struct cli_opt set_opts[] = {
 static int host_maintenance(struct cli_ctx *ctx, const struct cli_args *a)
 {
         _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL, *task = NULL;
+        _cleanup_(freep) char *path = NULL;
         const char *action = a->pos[1];
+        char err[512];
+        long status = 0;
         bool stop = cli_args_has(a, "stop-unmovable");
         struct cli_wait w;
         json_t *e;
@@ -219,10 +227,24 @@ static int host_maintenance(struct cli_ctx *ctx, const struct cli_args *a)
                 r = cli_wait_from_args(ctx, a, &w);
         if (r != 0)
                 return r;
-        body = json_pack("{s:s,s:b}", "action", action, "stop_unmovable", stop);
-        r = cli_api(ctx, "POST", body, &reply, "hosts/%s/maintenance", a->pos[0]);
+        /* The GET loads the token and names a missing host; the POST's
+         * refusal carries every VM's fate, shown whole with -o json. */
+        r = cli_api(ctx, "GET", NULL, &reply, "hosts/%s", a->pos[0]);
         if (r != 0)
                 return r;
+        json_decref(TAKE_PTR(reply));
+        body = json_pack("{s:s,s:b}", "action", action, "stop_unmovable", stop);
+        path = dv_asprintf("hosts/%s/maintenance", a->pos[0]);
+        r = cli_api_try(ctx, "POST", path, body, &status, &reply, err, sizeof(err));
+        if (r < 0)
+                return cli_fail(ctx, CLI_EXIT_FAIL, "unreachable", "%s", err);
+        if (status >= 300) {
+                if (ctx->json && reply) {
+                        cli_print_json(ctx, reply);
+                        ctx->printed = true;
+                }
+                return cli_reply_fail(ctx, "POST", path, status, reply);
+        }
         if (strcmp(action, "exit") == 0) {
                 if (ctx->json)
                         cli_print_json(ctx, reply);

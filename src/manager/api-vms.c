@@ -570,8 +570,22 @@ void dv_api_vms(struct dv_api *a)
                 return;
         }
         if (sub && strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "reboot") &&
-            strcmp(sub, "console") && strcmp(sub, "migrate")) {
+            strcmp(sub, "console") && strcmp(sub, "migrate") && strcmp(sub, "metrics")) {
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
+                return;
+        }
+        if (sub && strcmp(sub, "metrics") == 0) {
+                if (!dv_api_is(a, "GET")) {
+                        dv_api_bad_method(a);
+                        return;
+                }
+                vm = dv_mgr_get(a->m, DV_KIND_VM, a->segs[1]);
+                if (!vm) {
+                        dv_api_not_found(a, "vm", a->segs[1]);
+                        return;
+                }
+                dv_api_reply(a, 200, dv_view_metrics(a->m, "vm", vm));
+                json_decref(vm);
                 return;
         }
         if (sub ? !dv_api_is(a, "POST")
@@ -585,7 +599,7 @@ void dv_api_vms(struct dv_api *a)
                 return;
         }
         if (!sub && dv_api_is(a, "GET"))
-                dv_api_reply(a, 200, dv_view(vm));
+                dv_api_reply(a, 200, dv_view_vm(a->m, vm));
         else if (!sub && dv_api_is(a, "PATCH"))
                 dv_api_vm_patch(a, vm); /* HA settings: api-vm-ha.c */
         else if (!sub)

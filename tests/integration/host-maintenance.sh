@@ -37,6 +37,13 @@ for v in m1 m2; do
         wait_until 60 "$v running" dv_vm_state_is "$v" running
         wait_until 120 "$v tools" dv_tools_state_is "$v" running
 done
+# Load metrics (the same heartbeats): host and VM demand, and the series.
+has_demand() { "$DROVER" -o json $1 show $2 | jq -e '.demand.cpu_pct.now | type == "number"' >/dev/null; }
+check "host show has the CPU demand of host1" wait_until 20 "host demand" has_demand host host1
+check "vm show has m1's demand" wait_until 20 "vm demand" has_demand vm m1
+check "GET /vms/m1/metrics has samples" \
+        bash -c "curl -sf -H \"Authorization: Bearer \$(cat \$DROVER_TOKEN_FILE)\" \$DROVER_URL/api/v1/vms/m1/metrics | jq -e '(.samples | length) > 0 and .memory_mib.now > 0' >/dev/null"
+dv_log "host1: $("$DROVER" host show host1 | grep demand | tr -s ' ' | paste -sd';')"
 on_host() { [ "$(dv_json .host vm show "$1")" = "$2" ]; }
 all_on_host1() { on_host m1 host1 && on_host m2 host1 && on_host cold host1; }
 
