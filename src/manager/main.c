@@ -14,6 +14,7 @@
 #include "log.h"
 #include "manager.h"
 #include "mstats.h"
+#include "drs-run.h"
 #include "recover.h"
 #include "store.h"
 #include "token.h"
@@ -165,6 +166,11 @@ int main(int argc, char **argv)
                 dv_err("cannot allocate the metrics registry");
                 goto out;
         }
+        r = dv_drs_rt_new(&m, &m.drs);
+        if (r < 0) {
+                dv_log_errno(r, "cannot set up DRS: %m");
+                goto out;
+        }
         r = dv_ha_rt_new(&m, &m.ha);
         if (r < 0) {
                 dv_log_errno(r, "cannot set up HA: %m");
@@ -204,6 +210,8 @@ out:
         dv_cron_stop(cron);
         dv_ha_rt_free(m.ha); /* after the cron thread and the API: joins the BMC workers */
         dv_mstats_free(m.mstats);
+        dv_drs_rt_free(m.drs);
+        m.drs = NULL;
         m.mstats = NULL;
         m.ha = NULL;
         if (m.tasks) {
