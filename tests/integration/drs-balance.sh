@@ -81,7 +81,7 @@ balanced() {
         watch_apart
         local js
         js=$("$DROVER" -o json drs recommendations default)
-        jq -e '(.imbalance <= .target) and .migrations_in_flight == 0' <<<"$js" >/dev/null
+        jq -e '.mode == "automatic" and (.imbalance <= .target) and .migrations_in_flight == 0 and (.recommendations | length) == 0' <<<"$js" >/dev/null
 }
 "$DROVER" cluster set default --drs automatic >/dev/null
 t0=$(date +%s)
