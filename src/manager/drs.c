@@ -186,7 +186,9 @@ struct sim {
         const struct dv_drs_input *in;
         size_t *place;       /* vm -> host */
         int64_t *reserved;   /* host -> reserved MiB */
-        int *migrations;     /* host -> migrations in flight + recommended */
+        int *migrations;     /* host -> migrations in flight (the pass's own moves are
+                              * a plan; automatic mode submits them max_concurrent at a
+                              * time) */
         bool *moved;         /* vm -> already in a recommendation */
         double *cpu, *mem;   /* scratch: loads */
         struct dv_drs_result *res;
@@ -314,8 +316,6 @@ static void recommend(struct sim *s, size_t vm, size_t to, enum dv_drs_why why,
         va_end(ap);
         s->reserved[rec->from] -= v->memory_mib;
         s->reserved[to] += v->memory_mib;
-        s->migrations[rec->from]++;
-        s->migrations[to]++;
         s->moved[vm] = true;
         s->place[vm] = to;
 }

@@ -19,7 +19,9 @@
  *     single move with the largest gain (ties: the least memory to copy)
  *     that keeps every rule, fits the target (unreserved memory, CPUs),
  *     copies at most max_copy_mib, touches no host already running
- *     max_concurrent migrations, and gains at least the threshold's minimum.
+ *     max_concurrent migrations (in flight: the pass's own moves are a plan,
+ *     which automatic mode submits max_concurrent at a time), and gains at
+ *     least the threshold's minimum.
  *     Damping: only when the imbalance has been above the target for
  *     persist_passes passes in a row (this one included).
  * At most max_moves recommendations per pass. */

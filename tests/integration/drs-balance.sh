@@ -29,6 +29,8 @@ ln -s "$S/manager.log" "$DV_TMP/manager.log"
 for n in 1 2 3; do wait_until 30 "host$n connected" dv_host_state_is "host$n" connected; done
 
 VMS="b1 b2 b3 b4"
+# jq over the last report (a function: the reasons hold quotes)
+jqjs() { jq -e "$1" <<<"$js" >/dev/null; }
 for v in $VMS; do
         "$DROVER" vm create $v --cpus 1 --memory 128 --host host1 --kernel-args drover.burn=1 >/dev/null
         "$DROVER" vm start $v --no-wait >/dev/null
@@ -58,10 +60,10 @@ js=$("$DROVER" -o json drs recommendations default)
 nrec=$(jq '.recommendations | length' <<<"$js")
 check "manual mode: recommendations listed ($nrec)" [ "$nrec" -ge 2 ]
 check "... the rule is fixed first" \
-        bash -c "jq -e '.recommendations[0].why == \"rule\" and .recommendations[0].rule == \"apart\"' <<<'$js' >/dev/null"
+        jqjs '.recommendations[0].why == "rule" and .recommendations[0].rule == "apart"'
 check "... each says imbalance before/after, gain, cost and why" \
-        bash -c "jq -e 'all(.recommendations[]; .cost_mib > 0 and (.reason | length) > 20 and (.gain | type) == \"number\" and (.why == \"rule\" or .imbalance_before > .imbalance_after))' <<<'$js' >/dev/null"
-check "... the imbalance is above the target" bash -c "jq -e '.imbalance > .target' <<<'$js' >/dev/null"
+        jqjs 'all(.recommendations[]; .cost_mib > 0 and (.reason | length) > 20 and (.gain | type) == "number" and (.why == "rule" or .imbalance_before > .imbalance_after))'
+check "... the imbalance is above the target" jqjs '.imbalance > .target'
 sleep_polls() { local i; for i in 1 2 3; do "$DROVER" drs recommendations default >/dev/null; done; }
 sleep_polls
 all_on_host1() { local v; for v in $VMS; do [ "$(dv_json .host vm show $v)" = host1 ] || return 1; done; }
@@ -96,7 +98,7 @@ check "b1 and b2 are on different hosts" [ "$(dv_json .host vm show b1)" != "$(d
 check "... and never shared one after the rule was fixed" [ "$apart_ok" = 1 ]
 js=$("$DROVER" -o json drs recommendations default)
 check "every host's CPU load is within the band (mean +/- 2 x target)" \
-        bash -c "jq -e '([.hosts[].cpu_load_pct] | add / length) as \$m | .target as \$t | all(.hosts[]; ((.cpu_load_pct - \$m) | if . < 0 then -. else . end) <= 200 * \$t)' <<<'$js' >/dev/null"
+        jqjs '([.hosts[].cpu_load_pct] | add / length) as $m | .target as $t | all(.hosts[]; ((.cpu_load_pct - $m) | if . < 0 then -. else . end) <= 200 * $t)'
 dv_log "host loads: $(jq -c '[.hosts[] | {name, cpu_load_pct}]' <<<"$js")"
 check "the migrations are DRS's" bash -c "'$DROVER' -o json task list | jq -e '[.tasks[] | select(.op==\"vm.migrate\" and .user==\"drs\")] | length >= 2' >/dev/null"
 

@@ -213,8 +213,7 @@ static void test_capacity_and_concurrency(void **state)
         in.settings.max_concurrent = 1;
         assert_int_equal(dv_drs_pass(&in, &res), 0);
         assert_int_equal(res.n_recs, 0);
-        /* Free: one move to b, and only one per pass with max_concurrent 1
-         * (a then has one in flight). */
+        /* Free: one move to b. */
         h[1].migrations = 0;
         assert_int_equal(dv_drs_pass(&in, &res), 0);
         assert_int_equal(res.n_recs, 1);
