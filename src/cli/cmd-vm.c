@@ -77,6 +77,7 @@ static void vm_print(json_t *vm)
         else
                 cli_table_kvj(t, "cpus", vm, "cpus", NULL);
         cli_table_kvj(t, "memory", vm, "memory_mib", "MiB");
+        cli_table_demand(t, vm);
         cli_table_kvj(t, "image", vm, "image", NULL);
         cli_table_kvj(t, "ha", vm, "ha", NULL);
         if (json_string_value(cli_jpath(vm, "tools.version")))

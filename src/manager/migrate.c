@@ -11,6 +11,7 @@
  * VM to the target in the store. Any failure before the switchover aborts
  * the target and leaves the VM running on the source. */
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "api.h"
@@ -395,6 +396,95 @@ out:
         json_decref(target);
 }
 
+int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id,
+                      const char *user, json_t **ret_task, struct dv_error *err)
+{
+        _cleanup_(json_decrefp) json_t *vm = NULL, *target = NULL, *source = NULL,
+                                      *task = NULL;
+        int r;
+
+        dv_mgr_lock(m);
+        vm = dv_mgr_get(m, DV_KIND_VM, vm_id);
+        target = dv_mgr_get(m, DV_KIND_HOST, target_id);
+        source = vm ? dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "host_id")) : NULL;
+        if (!vm)
+                r = dv_error_set(err, 404, "not-found", "vm '%s' not found", vm_id);
+        else if (!target)
+                r = dv_error_set(err, 404, "unknown-host", "host '%s' not found", target_id);
+        else if (!source)
+                r = dv_error_set(err, 409, "invalid-state", "vm '%s' has no host",
+                                 dv_doc_str(vm, "name"));
+        else if (dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")))
+                r = dv_error_set(err, 409, "invalid-state", "vm '%s' is busy with task %s",
+                                 dv_doc_str(vm, "name"), dv_doc_str(vm, "_task"));
+        else if (!dv_streq(dv_doc_str(vm, "state"), "running"))
+                /* The task's prechecks name every blocker; a VM that is not
+                 * running is refused at once (check=true explains more). */
+                r = dv_error_set(err, 409, "invalid-state", "cannot migrate vm '%s': it is %s",
+                                 dv_doc_str(vm, "name"), dv_doc_str(vm, "state"));
+        else if (!dv_tasks_can_accept(m->tasks))
+                r = dv_error_set(err, 503, "busy", "too many tasks are pending; try again later");
+        else {
+                struct migrate_op *op = calloc(1, sizeof(*op));
+                char now[32];
+
+                if (!op)
+                        abort();
+                op->m = m;
+                snprintf(op->vm_id, sizeof(op->vm_id), "%s", dv_doc_str(vm, "id"));
+                snprintf(op->target_id, sizeof(op->target_id), "%s", dv_doc_str(target, "id"));
+                snprintf(op->user, sizeof(op->user), "%s", user);
+                task = dv_task_doc_new("vm.migrate", "vm", dv_doc_str(vm, "id"),
+                                       dv_doc_str(vm, "name"), user);
+                dv_mgr_now(now);
+                json_object_set(vm, "_task", json_object_get(task, "id"));
+                json_object_set(vm, "_prev_state", json_object_get(vm, "state"));
+                json_object_set_new(vm, "state", json_string("migrating"));
+                json_object_set_new(vm, "state_reason", json_null());
+                json_object_set_new(vm, "migration",
+                                    json_pack("{s:s,s:s?,s:s?,s:s}", "phase", "precheck", "target",
+                                              dv_doc_str(target, "name"), "target_id",
+                                              dv_doc_str(target, "id"), "started_at", now));
+                r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
+                if (r < 0) {
+                        free(op);
+                        dv_error_set(err, 500, "internal", "writing the task: %s", strerror(-r));
+                } else if (dv_tasks_submit(m->tasks, task, task_migrate, op, free) < 0) {
+                        r = dv_error_set(err, 503, "shutting-down",
+                                         "the manager is shutting down");
+                } else {
+                        dv_mgr_event(m, user, "vm.migrate", "vm", vm,
+                                     "migrate vm '%s' from host '%s' to host '%s'",
+                                     dv_doc_str(vm, "name"), dv_doc_str(source, "name"),
+                                     dv_doc_str(target, "name"));
+                        *ret_task = TAKE_PTR(task);
+                        r = 0;
+                }
+        }
+        dv_mgr_unlock(m);
+        return r;
+}
+
+int dv_task_wait_doc(struct dv_mgr *m, const char *task_id, int64_t timeout_ms,
+                     json_t **ret_task)
+{
+        int64_t deadline = dv_now_ms() + timeout_ms;
+
+        for (;;) {
+                json_t *t = dv_mgr_get(m, DV_KIND_TASK, task_id);
+                const char *st = dv_doc_str(t, "state");
+
+                if (t && !dv_streq(st, "queued") && !dv_streq(st, "running")) {
+                        *ret_task = t;
+                        return 0;
+                }
+                json_decref(t);
+                if (dv_now_ms() >= deadline)
+                        return -ETIMEDOUT;
+                usleep(200 * 1000);
+        }
+}
+
 /* ---- the API ---------------------------------------------------------------- */
 
 void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
@@ -403,7 +493,7 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         _cleanup_(json_decrefp) json_t *body = NULL, *target = NULL, *source = NULL,
-                                      *vm = NULL, *task = NULL;
+                                      *task = NULL;
         const char *host = NULL;
         bool check = false;
         int r;
@@ -444,54 +534,10 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                 return;
         }
 
-        dv_mgr_lock(m);
-        vm = dv_mgr_get(m, DV_KIND_VM, dv_doc_str(vm_in, "id"));
-        if (!vm)
-                dv_api_not_found(a, "vm", dv_doc_str(vm_in, "name"));
-        else if (dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")))
-                dv_api_error(a, 409, "invalid-state", "vm '%s' is busy with task %s",
-                             dv_doc_str(vm, "name"), dv_doc_str(vm, "_task"));
-        else if (!dv_streq(dv_doc_str(vm, "state"), "running"))
-                /* The task's prechecks name every blocker; a VM that is not
-                 * running is refused at once (check=true explains more). */
-                dv_api_error(a, 409, "invalid-state", "cannot migrate vm '%s': it is %s",
-                             dv_doc_str(vm, "name"), dv_doc_str(vm, "state"));
-        else if (!dv_tasks_can_accept(m->tasks))
-                dv_api_error(a, 503, "busy", "too many tasks are pending; try again later");
-        else {
-                struct migrate_op *op = calloc(1, sizeof(*op));
-                char now[32];
-
-                if (!op)
-                        abort();
-                op->m = m;
-                snprintf(op->vm_id, sizeof(op->vm_id), "%s", dv_doc_str(vm, "id"));
-                snprintf(op->target_id, sizeof(op->target_id), "%s", dv_doc_str(target, "id"));
-                snprintf(op->user, sizeof(op->user), "%s", a->user);
-                task = dv_task_doc_new("vm.migrate", "vm", dv_doc_str(vm, "id"),
-                                       dv_doc_str(vm, "name"), a->user);
-                dv_mgr_now(now);
-                json_object_set(vm, "_task", json_object_get(task, "id"));
-                json_object_set(vm, "_prev_state", json_object_get(vm, "state"));
-                json_object_set_new(vm, "state", json_string("migrating"));
-                json_object_set_new(vm, "state_reason", json_null());
-                json_object_set_new(vm, "migration",
-                                    json_pack("{s:s,s:s?,s:s?,s:s}", "phase", "precheck", "target",
-                                              dv_doc_str(target, "name"), "target_id",
-                                              dv_doc_str(target, "id"), "started_at", now));
-                r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
-                if (r < 0) {
-                        free(op);
-                        dv_api_internal(a, r, "writing the task");
-                } else if (dv_tasks_submit(m->tasks, task, task_migrate, op, free) < 0) {
-                        dv_api_error(a, 503, "shutting-down", "the manager is shutting down");
-                } else {
-                        dv_mgr_event(m, a->user, "vm.migrate", "vm", vm,
-                                     "migrate vm '%s' from host '%s' to host '%s'",
-                                     dv_doc_str(vm, "name"), dv_doc_str(source, "name"),
-                                     dv_doc_str(target, "name"));
-                        dv_api_reply(a, 202, json_pack("{s:o}", "task", dv_view(task)));
-                }
-        }
-        dv_mgr_unlock(m);
+        r = dv_migrate_submit(m, dv_doc_str(vm_in, "id"), dv_doc_str(target, "id"), a->user,
+                              &task, &err);
+        if (r < 0)
+                dv_api_dv_error(a, &err);
+        else
+                dv_api_reply(a, 202, json_pack("{s:o}", "task", dv_view(task)));
 }
