@@ -168,6 +168,9 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
         size_t i;
 
         json_object_set_new(v, "state", json_string(state));
+        /* Facts are added to these: copies, not the VM's own objects. */
+        json_object_set_new(v, "nics", json_deep_copy(json_object_get(vm, "nics")));
+        json_object_set_new(v, "disks", json_deep_copy(json_object_get(vm, "disks")));
         json_array_foreach(json_object_get(v, "nics"), i, nic) {
                 json_t *pg = dv_mgr_get(m, DV_KIND_PORTGROUP, dv_doc_str(nic, "portgroup"));
                 json_t *dvs = pg ? dv_mgr_get(m, DV_KIND_DVS, dv_doc_str(pg, "dvs_id")) : NULL;
