@@ -179,12 +179,12 @@ static void api_migrate_in(struct dv_agent *agent, const char *id,
 static void api_migrate_out(struct dv_agent *agent, const char *id,
                             const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "uri", "timeout_s", NULL };
+        static const char *const keys[] = { "uri", "timeout_s", "max_bandwidth", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         json_t *stats = NULL;
         const char *uri = NULL;
         struct dv_error err = {};
-        int64_t timeout_s = 600;
+        int64_t timeout_s = 600, max_bandwidth = 0;
         int64_t t0 = dv_now_ms();
         int r;
 
@@ -193,6 +193,9 @@ static void api_migrate_out(struct dv_agent *agent, const char *id,
                 r = dv_json_get_string(body, "uri", true, &uri, &err);
         if (r == 0)
                 r = dv_json_get_int(body, "timeout_s", false, 1, MIGRATE_OUT_MAX_S, &timeout_s, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "max_bandwidth", false, 0, INT64_C(1) << 40,
+                                    &max_bandwidth, &err);
         if (r == 0 && !agent->ops->migrate_out)
                 r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
         if (r < 0) {
@@ -200,7 +203,8 @@ static void api_migrate_out(struct dv_agent *agent, const char *id,
                 return;
         }
         dv_info("vm %s: migrating to %s", id, uri);
-        r = agent->ops->migrate_out(agent->hv, id, uri, (int)timeout_s, &stats, &err);
+        r = agent->ops->migrate_out(agent->hv, id, uri, (int)timeout_s, max_bandwidth, &stats,
+                                    &err);
         if (r < 0) {
                 reply_error(resp, r, &err, id, "migrate-out");
                 return;
@@ -279,6 +283,50 @@ static void api_migrate_abort(struct dv_agent *agent, const char *id,
         }
         dv_info("vm %s: incoming migration aborted", id);
         dv_http_reply(resp, 200, json_pack("{s:b}", "aborted", 1));
+}
+
+/* Progress of an outgoing migration (while migrate-out runs). */
+static void api_migrate_status(struct dv_agent *agent, const char *id,
+                               const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        json_t *stats = NULL;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->migrate_status)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_status(agent->hv, id, &stats, &err);
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_http_reply(resp, 200, json_pack("{s:o}", "migration", stats));
+}
+
+/* Cancel an outgoing migration: migrate-out resumes the guest and fails. */
+static void api_migrate_cancel(struct dv_agent *agent, const char *id,
+                               const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->migrate_cancel)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_cancel(agent->hv, id, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-cancel");
+                return;
+        }
+        dv_info("vm %s: outgoing migration cancelled", id);
+        dv_http_reply(resp, 200, json_pack("{s:b}", "cancelled", 1));
 }
 
 /* ---- disk mirrors -------------------------------------------------------- */
@@ -551,6 +599,10 @@ bool dv_agent_migrate_route(struct dv_agent *agent, const char *id, const char *
                 fn = api_migrate_abort;
         else if (strcmp(action, "migrate-probe") == 0)
                 fn = api_migrate_probe;
+        else if (strcmp(action, "migrate-status") == 0)
+                fn = api_migrate_status;
+        else if (strcmp(action, "migrate-cancel") == 0)
+                fn = api_migrate_cancel;
         else if (strcmp(action, "disk-info") == 0)
                 fn = api_disk_info;
         else if (strcmp(action, "mirror-start") == 0)

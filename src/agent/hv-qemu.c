@@ -2269,7 +2269,8 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 /* Our migration settings; source and target both need multifd. */
 /* mirrors: the source has disk mirrors to end at the switchover (the
  * migration pauses before it: pause-before-switchover). */
-static int migrate_setup(struct vm *vm, bool source, bool mirrors, struct dv_error *err)
+static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_bandwidth,
+                         struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
         int r;
@@ -2278,7 +2279,9 @@ static int migrate_setup(struct vm *vm, bool source, bool mirrors, struct dv_err
                          "multifd", "state", 1, "capability", "auto-converge", "state", source,
                          "capability", "pause-before-switchover", "state", mirrors);
         params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", MIGRATE_CHANNELS,
-                                    "max-bandwidth", (json_int_t)MIGRATE_MAX_BANDWIDTH,
+                                    "max-bandwidth",
+                                    (json_int_t)(max_bandwidth > 0 ? max_bandwidth
+                                                                   : MIGRATE_MAX_BANDWIDTH),
                                     "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS)
                         : json_pack("{s:i}", "multifd-channels", MIGRATE_CHANNELS);
         if (!caps || !params)
@@ -2369,7 +2372,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         }
         uri = dv_asprintf("tcp:%s:%d", addr, port);
         args = json_pack("{s:s}", "uri", uri);
-        r = migrate_setup(vm, false, false, err);
+        r = migrate_setup(vm, false, false, 0, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-incoming", args, NULL, err);
         if (r < 0) {
@@ -2408,7 +2411,7 @@ static void migrate_resume_source(struct vm *vm)
 }
 
 static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                            json_t **ret_stats, struct dv_error *err)
+                            int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
@@ -2427,7 +2430,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         pthread_mutex_lock(&vm->lock);
         mirrors = vm->n_mirrors > 0;
         pthread_mutex_unlock(&vm->lock);
-        r = migrate_setup(vm, true, mirrors, err);
+        r = migrate_setup(vm, true, mirrors, max_bandwidth, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
@@ -2494,6 +2497,33 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         if (ret_stats)
                 *ret_stats = migrate_stats(q);
         return 0;
+}
+
+static int qemu_migrate_status(struct dv_hv *hv, const char *vm_id, json_t **ret_stats,
+                               struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *q = NULL;
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r >= 0)
+                r = vm_exec(vm, "query-migrate", NULL, &q, err);
+        if (r < 0)
+                return r;
+        *ret_stats = migrate_stats(q);
+        return 0;
+}
+
+static int qemu_migrate_cancel(struct dv_hv *hv, const char *vm_id, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        return vm_exec(vm, "migrate_cancel", NULL, NULL, err);
 }
 
 static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_s,
@@ -2673,6 +2703,8 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .migrate_out = qemu_migrate_out,
         .migrate_finish = qemu_migrate_finish,
         .migrate_abort = qemu_migrate_abort,
+        .migrate_status = qemu_migrate_status,
+        .migrate_cancel = qemu_migrate_cancel,
         .disk_info = qemu_disk_info,
         .mirror_start = qemu_mirror_start,
         .mirror_status = qemu_mirror_status,

@@ -82,16 +82,23 @@ struct dv_hv_ops {
         /* Source side: migrate a running VM to uri and wait (up to
          * timeout_s) until QEMU reports completed, then quit the source QEMU
          * (its exit is reported with reason "migrated"). On failure the
-         * migration is cancelled and the source keeps running. *ret_stats:
+         * migration is cancelled and the source keeps running.
+         * max_bandwidth: bytes/s of the memory stream, 0: no cap. *ret_stats:
          * {"total_ms","downtime_ms","setup_ms","transferred","passes",...}. */
         int (*migrate_out)(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                           json_t **ret_stats, struct dv_error *err);
+                           int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err);
         /* Target side: wait up to timeout_s for the incoming migration to
          * complete and the guest to run (cont if needed), announce the
          * guest's MACs (announce-self); from now on list() reports it.
          * *ret_status: its VMSTATUS. */
         int (*migrate_finish)(struct dv_hv *hv, const char *vm_id, int timeout_s,
                               json_t **ret_status, struct dv_error *err);
+        /* Source side, while migrate_out runs (from another thread): its
+         * progress (query-migrate: the STATS of migrate_out), or cancel it
+         * (migrate_out then resumes the guest and fails). */
+        int (*migrate_status)(struct dv_hv *hv, const char *vm_id, json_t **ret_stats,
+                              struct dv_error *err);
+        int (*migrate_cancel)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);
         /* Target side: kill a prepared target that did not finish and forget
          * it. 0 when there is none. */
         int (*migrate_abort)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);

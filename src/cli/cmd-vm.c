@@ -352,6 +352,14 @@ static int vm_migrate(struct cli_ctx *ctx, const struct cli_args *a)
                         return cli_usage(ctx, "vm migrate: --disk-rate takes 1..1048576 (MiB/s)");
                 json_object_set_new(body, "disk_rate_limit", json_integer(mib << 20));
         }
+        if (cli_args_get(a, "memory-rate")) {
+                char *end;
+                long long mib = strtoll(cli_args_get(a, "memory-rate"), &end, 10);
+
+                if (*end || mib < 1 || mib > 1048576)
+                        return cli_usage(ctx, "vm migrate: --memory-rate takes 1..1048576 (MiB/s)");
+                json_object_set_new(body, "memory_rate_limit", json_integer(mib << 20));
+        }
         r = cli_api(ctx, "POST", body, &reply, "vms/%s/migrate", a->pos[0]);
         if (r != 0)
                 return r;
@@ -476,6 +484,7 @@ static const struct cli_opt migrate_opts[] = {
         { "host", 0, "HOST", "the host to move the running VM to (shared storage unless --datastore)" },
         { "datastore", 0, "DS", "move the disks to datastore DS (alone: storage live migration on the same host)" },
         { "disk-rate", 0, "MIB", "limit each disk's background copy to MIB MiB/s (guest writes are never held back)" },
+        { "memory-rate", 0, "MIB", "limit the memory stream to MIB MiB/s" },
         { "check", 0, NULL, "only run the prechecks and print them (exit 1 when blocked)" },
         { NULL },
 };

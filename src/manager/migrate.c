@@ -14,7 +14,9 @@
  * migrate, finishes the target (resume, announce, Tools) and then moves the
  * VM to the target in the store. Any failure before the switchover aborts
  * the target and leaves the VM running on the source. */
+#include <pthread.h>
 #include <stdarg.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,6 +49,7 @@ struct migrate_op {
         int64_t memory_timeout_s;
         int64_t switchover_timeout_s;
         int64_t disk_rate_limit;         /* bytes/s of each disk's background copy; 0: none */
+        int64_t memory_rate_limit;       /* bytes/s of the memory stream; 0: none */
         char user[80];
 };
 
@@ -737,6 +740,92 @@ static int make_copies(struct migrate_op *op, json_t *vm, json_t *source, json_t
         return 0;
 }
 
+/* The memory phase's progress: while the source's migrate-out call
+ * blocks the task's thread, this thread polls migrate-status (pass,
+ * bytes, rate, time left into the task's detail) and turns a cancel
+ * request into migrate-cancel on the source. The task's thread does not
+ * touch the task until it has joined this one. */
+struct memory_watch {
+        struct dv_task *t;       /* the task */
+        json_t *source;          /* the source host (borrowed) */
+        const char *vm_id;       /* the VM */
+        int pct0, pct1;          /* task progress range of the phase */
+        pthread_mutex_t lock;    /* guards done */
+        pthread_cond_t cond;     /* signalled when done */
+        bool done;               /* [lock] migrate-out returned */
+        bool cancel_sent;        /* migrate-cancel was sent (read after the join) */
+};
+
+static void memory_watch_tick(struct memory_watch *w)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/migrate-status", w->vm_id);
+        struct dv_error err = { 0 };
+        json_t *reply = NULL, *st;
+        double rate, left;
+        int64_t done, total, remaining, pass;
+        char b1[32], b2[32], b3[32];
+
+        if (dv_task_cancel_requested(w->t) && !w->cancel_sent) {
+                _cleanup_(freep) char *cp =
+                        dv_asprintf("/agent/v1/vms/%s/migrate-cancel", w->vm_id);
+
+                w->cancel_sent = true;
+                (void)dv_agent_call(w->source, "POST", cp, NULL, DV_AGENT_TIMEOUT_MS, NULL, &err);
+                return;
+        }
+        if (dv_agent_call(w->source, "POST", path, NULL, DV_AGENT_TIMEOUT_MS, &reply, &err) < 0)
+                return;
+        st = json_object_get(reply, "migration");
+        done = dv_doc_int(st, "transferred", 0);
+        total = dv_doc_int(st, "total", 0);
+        remaining = dv_doc_int(st, "remaining", 0);
+        pass = dv_doc_int(st, "passes", 0);
+        rate = json_number_value(json_object_get(st, "mbps")) * 1e6 / 8;
+        left = rate > 0 ? (double)remaining / rate : -1;
+        if (dv_streq(dv_doc_str(st, "status"), "active") ||
+            dv_streq(dv_doc_str(st, "status"), "pre-switchover")) {
+                dv_task_detail(w->t, json_pack("{s:s,s:I,s:I,s:I,s:I,s:f,s:f}", "phase", "memory",
+                                               "pass", (json_int_t)pass, "bytes_done",
+                                               (json_int_t)done, "bytes_total", (json_int_t)total,
+                                               "remaining_bytes", (json_int_t)remaining, "rate",
+                                               rate, "remaining_s", left));
+                fmt_bytes((double)done, b1, sizeof(b1));
+                fmt_bytes((double)remaining, b2, sizeof(b2));
+                fmt_bytes(rate, b3, sizeof(b3));
+                dv_task_progress(w->t,
+                                 w->pct0 + (int)((w->pct1 - w->pct0) *
+                                                 (total ? 1.0 - (double)remaining / total : 0)),
+                                 "memory pass %lld: %s sent, %s left (%s/s)", (long long)pass, b1,
+                                 b2, b3);
+        }
+        json_decref(reply);
+}
+
+static void *memory_watch_main(void *arg)
+{
+        struct memory_watch *w = arg;
+
+        for (;;) {
+                struct timespec ts;
+                bool done;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += MIRROR_POLL_MS * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                pthread_mutex_lock(&w->lock);
+                if (!w->done)
+                        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+                done = w->done;
+                pthread_mutex_unlock(&w->lock);
+                if (done)
+                        return NULL;
+                memory_watch_tick(w);
+        }
+}
+
 static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *vm,
                               json_t *source, json_t *target)
 {
@@ -830,9 +919,32 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
         t_mem = dv_now_ms();
         free(path);
         path = dv_asprintf("/agent/v1/vms/%s/migrate-out", op->vm_id);
-        body = json_pack("{s:s,s:I}", "uri", uri, "timeout_s", (json_int_t)op->memory_timeout_s);
-        r = dv_agent_call(source, "POST", path, body, (op->memory_timeout_s + 30) * 1000L, &reply,
-                          &err);
+        body = json_pack("{s:s,s:I,s:I}", "uri", uri, "timeout_s",
+                         (json_int_t)op->memory_timeout_s, "max_bandwidth",
+                         (json_int_t)op->memory_rate_limit);
+        {
+                struct memory_watch w = { .t = t, .source = source, .vm_id = op->vm_id,
+                                          .pct0 = hd ? 62 : 30, .pct1 = 84 };
+                pthread_t th;
+                bool watching;
+
+                pthread_mutex_init(&w.lock, NULL);
+                pthread_cond_init(&w.cond, NULL);
+                watching = pthread_create(&th, NULL, memory_watch_main, &w) == 0;
+                r = dv_agent_call(source, "POST", path, body, (op->memory_timeout_s + 30) * 1000L,
+                                  &reply, &err);
+                if (watching) {
+                        pthread_mutex_lock(&w.lock);
+                        w.done = true;
+                        pthread_cond_signal(&w.cond);
+                        pthread_mutex_unlock(&w.lock);
+                        pthread_join(th, NULL);
+                }
+                pthread_cond_destroy(&w.cond);
+                pthread_mutex_destroy(&w.lock);
+                if (r < 0 && r != -EHOSTUNREACH && w.cancel_sent)
+                        r = -ECANCELED;
+        }
         json_decref(body);
         if (r >= 0)
                 stats = json_incref(json_object_get(reply, "migration"));
@@ -1006,7 +1118,7 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
 {
         static const char *const keys[] = { "host", "datastore", "check", "disk_timeout_s",
                                             "memory_timeout_s", "switchover_timeout_s",
-                                            "disk_rate_limit", NULL };
+                                            "disk_rate_limit", "memory_rate_limit", NULL };
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         _cleanup_(json_decrefp) json_t *body = NULL, *target = NULL, *source = NULL,
@@ -1015,7 +1127,7 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
         int64_t budgets[3] = { MIGRATE_DISK_TIMEOUT_S, MIGRATE_OUT_TIMEOUT_S,
                                MIGRATE_FINISH_TIMEOUT_S };
         enum dv_migrate_kind kind;
-        int64_t disk_rate_limit = 0;
+        int64_t disk_rate_limit = 0, memory_rate_limit = 0;
         bool check = false;
         int r;
 
@@ -1039,6 +1151,9 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
         if (r >= 0)
                 r = dv_json_get_int(body, "disk_rate_limit", false, 0, INT64_C(1) << 40,
                                     &disk_rate_limit, &err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "memory_rate_limit", false, 0, INT64_C(1) << 40,
+                                    &memory_rate_limit, &err);
         if (r >= 0 && !host && !datastore)
                 r = dv_error_set(&err, 400, "missing-field",
                                  "give 'host' (change host), 'datastore' (storage migration) "
@@ -1113,6 +1228,7 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                 op->memory_timeout_s = budgets[1];
                 op->switchover_timeout_s = budgets[2];
                 op->disk_rate_limit = disk_rate_limit;
+                op->memory_rate_limit = memory_rate_limit;
                 snprintf(op->user, sizeof(op->user), "%s", a->user);
                 task = dv_task_doc_new("vm.migrate", "vm", dv_doc_str(vm, "id"),
                                        dv_doc_str(vm, "name"), a->user);

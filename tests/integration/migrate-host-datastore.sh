@@ -4,15 +4,16 @@
 # the guest's disk writer (drover.writer=50) moves to host2 and host2's
 # local datastore while it runs: host2 exports the new disks over NBD on
 # its management address, host1 mirrors them (write-blocking), then memory
-# follows. Before that, two failures leave the VM running on host1 with
+# follows. Before that, three failures leave the VM running on host1 with
 # nothing left on host2: a target that cannot make a disk's copy (the file
-# is in the way), and a cancel during the (throttled) disk copy, while the
-# target's NBD server is seen listening. After the move: `vm show` says
-# host2 / host2-local, one QEMU runs it (host2's), the old files are gone,
-# the NBD server is gone, the writer continues from where it was, Tools
-# and the network work. After a clean stop the copies are read on host2:
-# writer.log is gap-free and reaches what the guest printed on host1, and
-# disk1 holds the pattern written before the start.
+# is in the way), a cancel during the (throttled) disk copy while the
+# target's NBD server is seen listening, and a cancel in the (throttled)
+# memory phase. After the move: `vm show` says host2 / host2-local, one
+# QEMU runs it (host2's), the old files are gone, the NBD server is gone,
+# the writer continues from where it was, Tools and the network work.
+# After a clean stop the copies are read on host2: writer.log is gap-free
+# and reaches what the guest printed on host1, and disk1 holds the pattern
+# written before the start.
 # Run under `flock /tmp/drover-lab.lock` when others use the machine.
 . "$(dirname "$0")/lib.sh"
 
@@ -110,6 +111,22 @@ check "... in one QEMU, host1's" wait_until 10 "one qemu" one_qemu_in h1
 check "... host2 has no copy left" bash -c "[ -z \"\$(find '$S/h2/datastores/local' -name '*.qcow2')\" ]"
 check "... and no NBD server" [ "$(qemu_listeners_h2)" = 0 ]
 check "... the writer goes on" wait_until 10 "writer" bash -c \
+        "[ \$(grep -a '^drover-writer: ' '$log1' | tail -1 | awk '{print \$2}') -gt $(grep -a '^drover-writer: ' "$log1" | tail -1 | awk '{print $2}') ]"
+
+# Failure 3: a cancel in the memory phase (the stream held at 2 MiB/s), the
+# disks in sync by then: the source's mirrors end, the target goes.
+task=$("$DROVER" -o json vm migrate mig --host host2 --datastore host2-local --memory-rate 2 --no-wait | jq -r '.task.id // .id')
+in_memory() { "$DROVER" -o json task show "$task" | jq -e '.detail.phase == "memory" and (.detail.pass // 0) >= 1 and .detail.bytes_done > 0' >/dev/null; }
+check "the memory phase shows its pass, bytes and rate" wait_until 60 "memory phase" in_memory
+dv_log "memory phase: $("$DROVER" -o json task show "$task" | jq -c '[.message, .detail]')"
+"$DROVER" task cancel "$task" >/dev/null
+wait_until 60 "the task ends" ended
+check "the task cancelled in the memory phase says cancelled" [ "$(dv_json .state task show "$task")" = cancelled ]
+check "... the VM keeps running on host1 on its disks" on_host1
+check "... in one QEMU, host1's" wait_until 10 "one qemu" one_qemu_in h1
+check "... host2 has no copy left and no NBD server" \
+        bash -c "[ -z \"\$(find '$S/h2/datastores/local' -name '*.qcow2')\" ] && [ \"\$(ip netns exec drvlab-h2 ss -ltnpH | grep -c qemu-system)\" = 0 ]"
+check "... the VM is not paused (the writer goes on)" wait_until 10 "writer" bash -c \
         "[ \$(grep -a '^drover-writer: ' '$log1' | tail -1 | awk '{print \$2}') -gt $(grep -a '^drover-writer: ' "$log1" | tail -1 | awk '{print $2}') ]"
 
 # The migration.
