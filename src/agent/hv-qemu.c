@@ -1843,7 +1843,8 @@ static void qemu_free(struct dv_hv *hv)
 
 /* ---- storage mirroring ---------------------------------------------------- */
 
-#define MIRROR_POLL_MS 100              /* query-block-jobs interval while waiting */
+#define MIRROR_POLL_MS 10               /* query-block-jobs interval while waiting (the
+                                         * guest may be paused for the switchover) */
 
 /* The disk index of a query-block entry: its qdev path names the device
  * "virtio-diskN" (qemu-cmd.c). -1 when it is none of ours. */
@@ -2265,6 +2266,7 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
+#define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
 
 /* Our migration settings; source and target both need multifd. */
 /* mirrors: the source has disk mirrors to end at the switchover (the
@@ -2476,7 +2478,9 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                                             "vm '%s': migration to %s not done after %d s",
                                             vm->name, uri, timeout_s);
                 }
-                usleep(MIGRATE_POLL_MS * 1000);
+                /* With mirrors the guest waits paused in pre-switchover
+                 * until we notice: look more often. */
+                usleep((mirrors ? MIGRATE_POLL_MIRROR_MS : MIGRATE_POLL_MS) * 1000);
         }
         if (!dv_streq(status, "completed")) {
                 const char *desc = json_string_value(json_object_get(q, "error-desc"));
