@@ -2147,7 +2147,9 @@ static int qemu_mirror_status(struct dv_hv *hv, const char *vm_id, json_t **ret_
         pthread_mutex_unlock(&vm->lock);
         if (n == 0)
                 return set_err(err, -ENOENT, 409, "invalid-state",
-                               "vm '%s' mirrors no disk", vm->name);
+                               "vm '%s' mirrors no disk (none was started, or the agent "
+                               "restarted since)",
+                               vm->name);
         r = vm_exec(vm, "query-block-jobs", NULL, &jobs, err);
         if (r < 0)
                 return r;
@@ -2234,6 +2236,61 @@ static int mirrors_pivot(struct vm *vm, struct vm_mirror *m, size_t n, int64_t d
         return r;
 }
 
+/* An agent restarted during a mirror knows nothing of it: find our jobs
+ * ("mirror-diskN") and copy nodes ("diskN-mSTAMP" that no device uses) in
+ * QEMU itself, so that they can be dropped. */
+static struct vm_mirror *mirrors_found(struct vm *vm, size_t *ret_n)
+{
+        _cleanup_(json_decrefp) json_t *jobs = NULL, *nodes = NULL, *disks = NULL,
+                                      *flat = json_pack("{s:b}", "flat", 1);
+        struct vm_mirror *m = calloc(DV_VM_MAX_DISKS, sizeof(*m));
+        size_t n = 0, i, k;
+        json_t *j, *x;
+
+        *ret_n = 0;
+        if (!m || vm_exec(vm, "query-block-jobs", NULL, &jobs, NULL) < 0 ||
+            vm_exec(vm, "query-named-block-nodes", flat, &nodes, NULL) < 0 ||
+            vm_disks(vm, &disks, NULL) < 0) {
+                free(m);
+                return NULL;
+        }
+        json_array_foreach(jobs, i, j) {
+                const char *id = json_string_value(json_object_get(j, "device"));
+                int d;
+
+                if (id && sscanf(id, "mirror-disk%d", &d) == 1 && d >= 0 && n < DV_VM_MAX_DISKS) {
+                        m[n].disk = d;
+                        snprintf(m[n].job, sizeof(m[n].job), "%s", id);
+                        n++;
+                }
+        }
+        json_array_foreach(nodes, i, j) {
+                const char *name = json_string_value(json_object_get(j, "node-name"));
+                bool root = false;
+                long long stamp;
+                int d;
+                size_t e;
+
+                if (!name || sscanf(name, "disk%d-m%lld", &d, &stamp) != 2)
+                        continue;
+                json_array_foreach(disks, k, x)
+                        root = root || dv_streq(json_string_value(json_object_get(x, "node")), name);
+                if (root)
+                        continue;
+                for (e = 0; e < n && !(m[e].disk == d && !m[e].target[0]); e++)
+                        ;
+                if (e == n && n == DV_VM_MAX_DISKS)
+                        continue;
+                if (e == n) {
+                        m[n].disk = d;
+                        n++;
+                }
+                snprintf(m[e].target, sizeof(m[e].target), "%s", name);
+        }
+        *ret_n = n;
+        return m;
+}
+
 static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirror_end how,
                               int timeout_s, struct dv_error *err)
 {
@@ -2248,6 +2305,10 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
                 timeout_s = 60;
         deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
         m = mirrors_take(vm, &n);
+        if (n == 0 && how != DV_MIRROR_PIVOT) {
+                free(m);
+                m = mirrors_found(vm, &n);
+        }
         if (n == 0) {
                 free(m);
                 return how == DV_MIRROR_PIVOT

@@ -37,6 +37,7 @@
 #define MIGRATE_MAX_TIMEOUT_S 86400
 #define MIGRATE_PROBE_TIMEOUT_MS 10000
 #define MIRROR_POLL_MS 500               /* mirror progress interval */
+#define MIRROR_AGENT_LOST_MS 30000       /* the disk phase outlives an agent restart this long */
 #define MIGRATE_MAX_DISKS 16             /* disks of a VM (the agent's bound) */
 
 struct migrate_op {
@@ -383,12 +384,22 @@ struct mirror_stats {
 /* The disks phase: poll the source's mirrors until every copy is in sync
  * (BLOCK_JOB_READY), reporting bytes, rate and time left in the task.
  * -ECANCELED on a cancel request; errors name the cause in err. */
-static int mirror_wait_ready(struct dv_task *t, json_t *host, const char *vm_id,
-                             int64_t budget_s, int pct0, int pct1, struct mirror_stats *ret,
-                             struct dv_error *err)
+/* The host's document as the store has it now (an agent that restarted
+ * may have a new address). New reference. */
+static json_t *host_fresh(struct dv_mgr *m, json_t *host)
+{
+        json_t *h = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(host, "id"));
+
+        return h ? h : json_incref(host);
+}
+
+static int mirror_wait_ready(struct dv_task *t, struct dv_mgr *m, json_t *host_doc,
+                             const char *vm_id, int64_t budget_s, int pct0, int pct1,
+                             struct mirror_stats *ret, struct dv_error *err)
 {
         _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/mirror-status", vm_id);
         int64_t t0 = dv_now_ms(), deadline = t0 + budget_s * 1000, prev_ms = t0, prev_done = 0;
+        int64_t lost = 0; /* when the agent stopped answering, 0: it answers */
         double window_rate = 0;
 
         for (;;) {
@@ -400,9 +411,18 @@ static int mirror_wait_ready(struct dv_task *t, json_t *host, const char *vm_id,
                 char b1[32], b2[32], b3[32];
                 int r;
 
+                _cleanup_(json_decrefp) json_t *host = host_fresh(m, host_doc);
+
                 r = dv_agent_call(host, "POST", path, NULL, DV_AGENT_TIMEOUT_MS, &reply, err);
+                if (r == -EHOSTUNREACH && dv_now_ms() - (lost ? lost : (lost = dv_now_ms())) <
+                                                  MIRROR_AGENT_LOST_MS) {
+                        /* An agent restarting: QEMU copies on meanwhile. */
+                        usleep(MIRROR_POLL_MS * 1000);
+                        continue;
+                }
                 if (r < 0)
                         return r;
+                lost = 0;
                 json_array_foreach(json_object_get(reply, "jobs"), i, j) {
                         const char *st = dv_doc_str(j, "status");
 
@@ -591,10 +611,12 @@ static void task_migrate_storage(struct dv_task *t, struct migrate_op *op, json_
 
         /* disks: the background copy, writes mirrored synchronously */
         record_phase(m, op->vm_id, &(struct phase){ .phase = "disks" });
-        r = mirror_wait_ready(t, host, op->vm_id, op->disk_timeout_s, 15, 85, &ms, &err);
+        r = mirror_wait_ready(t, m, host, op->vm_id, op->disk_timeout_s, 15, 85, &ms, &err);
         if (r < 0) {
-                (void)mirror_finish(host, op->vm_id, "abort", op->switchover_timeout_s, NULL);
-                delete_files(host, copies, name);
+                _cleanup_(json_decrefp) json_t *h = host_fresh(m, host);
+
+                (void)mirror_finish(h, op->vm_id, "abort", op->switchover_timeout_s, NULL);
+                delete_files(h, copies, name);
                 if (r == -ECANCELED)
                         fail_back(t, op, "cancelled", "migration cancelled",
                                   "cancelled; vm '%s' keeps running on its disks", name);
@@ -904,7 +926,7 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                 json_decref(body);
                 mirroring = r >= 0;
                 if (r >= 0)
-                        r = mirror_wait_ready(t, source, op->vm_id, op->disk_timeout_s, 15, 60,
+                        r = mirror_wait_ready(t, m, source, op->vm_id, op->disk_timeout_s, 15, 60,
                                               &ms, &err);
                 if (r < 0)
                         goto abort;
@@ -1045,10 +1067,16 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
 abort:
         /* Before the switchover: the VM keeps running on the source, on
          * its own disks; the target and its copies go. */
-        if (mirroring)
-                (void)mirror_finish(source, op->vm_id, "abort", op->switchover_timeout_s, NULL);
-        abort_target(target, op->vm_id);
-        delete_files(target, copies, name);
+        {
+                _cleanup_(json_decrefp) json_t *s_now = host_fresh(m, source),
+                                              *t_now = host_fresh(m, target);
+
+                if (mirroring)
+                        (void)mirror_finish(s_now, op->vm_id, "abort", op->switchover_timeout_s,
+                                            NULL);
+                abort_target(t_now, op->vm_id);
+                delete_files(t_now, copies, name);
+        }
         if (r >= 0)
                 fail_back(t, op, "cancelled", "migration cancelled",
                           "cancelled; vm '%s' stays on host '%s'", name,

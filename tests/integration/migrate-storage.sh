@@ -10,8 +10,9 @@
 # disks are read from the host: writer.log is a gap-free sequence reaching
 # at least the last number the guest printed before the pivot, and disk1
 # still holds the pattern. Also: --check passes, a datastore too small for
-# the disks is blocked by datastore-capacity, a cancel during the copy
-# leaves the VM running on its disks with the copies removed.
+# the disks is blocked by datastore-capacity, a cancel during the copy and
+# an agent restart during the copy leave the VM running on its disks with
+# the copies removed.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -67,6 +68,22 @@ check "... the VM runs, in the same QEMU" \
         bash -c "[ \"\$('$DROVER' -o json vm show st | jq -r '.state + \" \" + (.pid|tostring)')\" = 'running $pid' ]"
 check "... no copy is left on ds2" bash -c "[ -z \"\$(find '$DV_TMP/ds2' -name '*.qcow2')\" ]"
 check "... QEMU has no copy open" bash -c "! ls -l /proc/$pid/fd | grep -q '$DV_TMP/ds2'"
+
+# The agent killed (-9) and restarted during the copy: QEMU copies on, the
+# new agent adopts the VM but knows nothing of the mirror; the task fails
+# naming it, the jobs are dropped (found in QEMU) and the copies removed.
+task=$("$DROVER" -o json vm migrate st --datastore ds2 --disk-rate 8 --no-wait | jq -r '.task.id // .id')
+check "a second throttled copy runs" wait_until 30 "the copy starts" copying
+kill -9 "$DV_AGENT_PID"
+dv_start_agent host1 --datastore "ds2=$DV_TMP/ds2" --datastore "tiny=$DV_TMP/tiny"
+wait_until 90 "the task ends" ended
+dv_log "after an agent restart: $(dv_json .state task show "$task"): $(dv_json .message task show "$task")"
+check "the task fails after the agent restart" [ "$(dv_json .state task show "$task")" = failed ]
+check "... the VM runs on, in the same QEMU, on host1-local" \
+        bash -c "[ \"\$('$DROVER' -o json vm show st | jq -r '.state + \" \" + (.pid|tostring) + \" \" + ([.disks[].datastore] | unique | join(\",\"))')\" = 'running $pid host1-local' ]"
+check "... no copy is left on ds2" bash -c "[ -z \"\$(find '$DV_TMP/ds2' -name '*.qcow2')\" ]"
+check "... QEMU has no copy open (its mirror jobs were dropped)" \
+        bash -c "! ls -l /proc/$pid/fd | grep -q '$DV_TMP/ds2'"
 
 # The move, with the task's progress sampled while it runs.
 before=$(grep -a '^drover-writer: ' "$log" | tail -1 | awk '{print $2}')
