@@ -69,6 +69,25 @@ check "... the VM runs, in the same QEMU" \
 check "... no copy is left on ds2" bash -c "[ -z \"\$(find '$DV_TMP/ds2' -name '*.qcow2')\" ]"
 check "... QEMU has no copy open" bash -c "! ls -l /proc/$pid/fd | grep -q '$DV_TMP/ds2'"
 
+# The disk phase's own budget (API: disk_timeout_s 3 s for a copy held at
+# 8 MiB/s): the task fails with disk-timeout, nothing else changes.
+api() { curl -s -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" -H 'Content-Type: application/json' "$@"; }
+export -f api
+task=$(api -X POST -d '{"datastore":"ds2","disk_rate_limit":8388608,"disk_timeout_s":3}' \
+        "$DROVER_URL/api/v1/vms/st/migrate" | jq -r .task.id)
+wait_until 60 "the task ends" ended
+dv_log "with a 3 s disk budget: $(dv_json .state task show "$task"): $(dv_json .message task show "$task")"
+check "a disk copy over its budget fails the task with disk-timeout" \
+        [ "$("$DROVER" -o json task show "$task" | jq -r '.state + " " + .error.code')" = "failed disk-timeout" ]
+check "... the VM runs on host1-local, no copy left" \
+        bash -c "'$DROVER' -o json vm show st | jq -e '.state == \"running\" and ([.disks[].datastore] | unique) == [\"host1-local\"]' >/dev/null && [ -z \"\$(find '$DV_TMP/ds2' -name '*.qcow2')\" ]"
+check "bad input is refused: no host and no datastore (400)" \
+        bash -c "api -X POST -d '{}' '$DROVER_URL/api/v1/vms/st/migrate' | jq -e '.error.code == \"missing-field\"' >/dev/null"
+check "... an unknown datastore (404)" \
+        bash -c "api -X POST -d '{\"datastore\":\"nope\"}' '$DROVER_URL/api/v1/vms/st/migrate' | jq -e '.error.code == \"unknown-datastore\"' >/dev/null"
+check "... a bad budget (400)" \
+        bash -c "api -X POST -d '{\"datastore\":\"ds2\",\"disk_timeout_s\":0}' '$DROVER_URL/api/v1/vms/st/migrate' | jq -e '.error.code == \"invalid-field\" or .error.code == \"out-of-range\"' >/dev/null"
+
 # The agent killed (-9) and restarted during the copy: QEMU copies on, the
 # new agent adopts the VM but knows nothing of the mirror; the task fails
 # naming it, the jobs are dropped (found in QEMU) and the copies removed.
