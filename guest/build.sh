@@ -3,7 +3,9 @@
 #
 # Builds Drover's default guest image from Debian packages: the current cloud
 # kernel (linux-image-cloud-amd64) and busybox-static, fetched with
-# `apt-get download` into OUTDIR/cache. Writes OUTDIR/vmlinuz,
+# `apt-get download` into OUTDIR/cache, plus this machine's /usr/sbin/nft
+# (package nftables) and the shared libraries it needs, for the
+# drover.firewall= test aid. Writes OUTDIR/vmlinuz,
 # OUTDIR/initrd.img and OUTDIR/image.json (with --tools also a copy of the
 # binary, OUTDIR/drover-tools, for upgrades). The build is skipped when
 # OUTDIR/.stamp holds the hash of the current inputs. See guest/README.md.
@@ -24,6 +26,15 @@ MODULES=(
         pvpanic_pci         # report guest panics to QEMU (-device pvpanic-pci)
         pvpanic_mmio        # ... and to the ISA/ACPI -device pvpanic
 )
+# Modules that /init loads only for the drover.firewall= test aid, never at a
+# normal boot (see below). nf_tables has the inet family, filter chains and
+# the meta/cmp/immediate expressions built in: all that
+# `meta l4proto icmp drop` needs.
+FIREWALL_MODULES=(
+        nf_tables           # nftables (+ nfnetlink, libcrc32c)
+)
+# The nft binary copied into the image with the shared libraries ldd names.
+NFT=/usr/sbin/nft
 CMDLINE="console=ttyS0 quiet"
 KERNEL_META=${DROVER_GUEST_KERNEL_META:-linux-image-cloud-amd64}
 BUSYBOX_PKG=busybox-static
@@ -48,9 +59,10 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$outdir" ] || usage
 
-for cmd in apt-cache apt-get dpkg-deb depmod modprobe cpio gzip sha256sum flock; do
+for cmd in apt-cache apt-get dpkg-deb depmod modprobe modinfo cpio gzip sha256sum flock ldd; do
         command -v "$cmd" >/dev/null || die "missing command: $cmd"
 done
+[ -x "$NFT" ] || die "missing $NFT (install nftables: scripts/install-deps.sh)"
 
 umask 022
 t_start=$(date +%s%N)
@@ -107,6 +119,22 @@ bb_ver=$(candidate "$BUSYBOX_PKG")
 [ -n "$kpkg_ver" ] && [ "$kpkg_ver" != "(none)" ] || die "no installable version of $kpkg (run apt-get update)"
 [ -n "$bb_ver" ] && [ "$bb_ver" != "(none)" ] || die "no installable version of $BUSYBOX_PKG (run apt-get update)"
 
+# nft and every shared object it loads (the dynamic loader too), as ldd
+# resolves them on this machine; copied to the same paths in the image.
+nft_ldd=$(ldd "$NFT") || die "ldd $NFT failed"
+! grep -q 'not found' <<<"$nft_ldd" || die "ldd $NFT: $(grep 'not found' <<<"$nft_ldd" | tr -s '\t\n' '  ')"
+nft_files=("$NFT")
+while read -r f; do
+        nft_files+=("$f")
+done < <(awk '$2 == "=>" && $3 ~ /^\// { print $3; next }
+              $1 ~ /^\// { print $1 }' <<<"$nft_ldd")
+[ ${#nft_files[@]} -gt 1 ] || die "ldd $NFT found no shared libraries"
+for f in "${nft_files[@]}"; do
+        [ -r "$f" ] || die "$NFT needs $f, which is not readable"
+done
+nft_ver=$(dpkg-query -W -f='${Version}' nftables 2>/dev/null) || nft_ver=""
+[ -n "$nft_ver" ] || nft_ver=unknown
+
 # --- cache check -----------------------------------------------------------------
 hash=$(
         {
@@ -116,6 +144,10 @@ hash=$(
                 echo "kernel $kpkg $kpkg_ver"
                 echo "busybox $BUSYBOX_PKG $bb_ver"
                 echo "tools $tools_sha"
+                echo "nftables $nft_ver"
+                for f in "${nft_files[@]}"; do
+                        echo "file $f $(sha256sum <"$f" | cut -d' ' -f1)"
+                done
         } | sha256sum | cut -d' ' -f1
 )
 if [ -f "$outdir/.stamp" ] && [ "$(cat "$outdir/.stamp")" = "$hash" ] &&
@@ -216,6 +248,53 @@ depmod -b "$root" "$kver"
 printf '%s\n' "${top[@]}" >"$root/etc/drover/modules"
 printf '%s\n' "${order[@]}" >"$root/etc/drover/modules.load-order"
 
+# Firewall modules (drover.firewall=): kept out of /lib/modules so that the
+# kernel's on-demand loading (modprobe via modules.alias, e.g. when
+# drover-tools opens a NETLINK_NETFILTER socket) never loads them at a
+# normal boot. /init insmods them from /lib/drover/firewall in the order of
+# /etc/drover/modules.firewall: hard dependencies (modules.dep, depth first)
+# before the modules that need them. Soft dependencies are left out
+# (libcrc32c's crc32c: crc32c_generic is built in).
+fwdir="$root/lib/drover/firewall"
+fw_order=()
+declare -A fw_seen=()
+fw_visit() {
+        local rel=$1 line d base deps=()
+        [ -z "${fw_seen[$rel]:-}" ] || return 0
+        fw_seen[$rel]=1
+        line=$(awk -v r="$rel:" '$1 == r { $1 = ""; print; f = 1 } END { exit !f }' \
+                "$kroot/lib/modules/$kver/modules.dep") || die "$rel is not in modules.dep"
+        read -ra deps <<<"$line"
+        for d in ${deps[@]+"${deps[@]}"}; do
+                fw_visit "$d"
+        done
+        base=${rel##*/}; base=${base%.ko*}.ko
+        case "$rel" in
+        *.ko)     cp "$kroot/lib/modules/$kver/$rel" "$fwdir/$base" ;;
+        *.ko.xz)  xz -dc <"$kroot/lib/modules/$kver/$rel" >"$fwdir/$base" ;;
+        *.ko.zst) zstd -dcq <"$kroot/lib/modules/$kver/$rel" >"$fwdir/$base" ;;
+        *.ko.gz)  gzip -dc <"$kroot/lib/modules/$kver/$rel" >"$fwdir/$base" ;;
+        *)        die "unknown module file $rel" ;;
+        esac
+        fw_order+=("$base")
+}
+mkdir -p "$fwdir"
+for m in "${FIREWALL_MODULES[@]}"; do
+        path=$(modinfo -b "$kroot" -k "$kver" -n "$m" 2>/dev/null) ||
+                die "module $m not found in $kver"
+        [[ "$path" == /* ]] || continue         # built into the kernel
+        fw_visit "${path#"$kroot/lib/modules/$kver/"}"
+done
+printf '%s\n' ${fw_order[@]+"${fw_order[@]}"} >"$root/etc/drover/modules.firewall"
+
+# nft for drover.firewall=, with its libraries and loader at the paths ldd
+# gave (the loader's default search path then finds them without a cache).
+for f in "${nft_files[@]}"; do
+        mkdir -p "$root$(dirname "$f")"
+        cp -L "$f" "$root$f"
+done
+chmod 0755 "$root$NFT"
+
 # Busybox and its applet links.
 install -m 0755 "$bb" "$root/bin/busybox"
 while read -r applet; do
@@ -233,6 +312,8 @@ chmod 0755 "$root/etc/acpi/power"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$root/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
+# Protocol names, so that `nft list ruleset` prints "icmp" rather than "1".
+printf 'ip 0 IP\nicmp 1 ICMP\ntcp 6 TCP\nudp 17 UDP\nipv6-icmp 58 IPv6-ICMP\n' >"$root/etc/protocols"
 printf 'drover\n' >"$root/etc/hostname"
 cat >"$root/etc/profile" <<'EOF'
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -262,7 +343,7 @@ find "$root" -exec touch -h -d @0 {} +
 
 # --- publish -------------------------------------------------------------------------
 cat >"$work/image.json" <<EOF
-{"name":"default","kind":"kernel","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"$CMDLINE","kernel_version":"$kver","kernel_package":"$kpkg=$kpkg_ver","busybox_version":"$bb_ver","tools":$([ -n "$tools" ] && echo true || echo false),$([ -n "$tools" ] && echo '"tools_binary":"drover-tools",')"hash":"$hash"}
+{"name":"default","kind":"kernel","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"$CMDLINE","kernel_version":"$kver","kernel_package":"$kpkg=$kpkg_ver","busybox_version":"$bb_ver","nftables_version":"$nft_ver","tools":$([ -n "$tools" ] && echo true || echo false),$([ -n "$tools" ] && echo '"tools_binary":"drover-tools",')"hash":"$hash"}
 EOF
 rm -f "$outdir/.stamp"
 install -m 0644 "$kroot/boot/vmlinuz-$kver" "$outdir/.vmlinuz.new"

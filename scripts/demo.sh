@@ -53,6 +53,12 @@ echo "web1 -> its gateway on the TOR:"
 echo "web1 -> db1 (VLAN 100 to VLAN 200: isolated):"
 "$D" vm ping web1 192.168.200.11 --count 2 || true
 echo
+echo "Why can web1 and db1 not talk? (every check with its evidence, then the fault):"
+"$D" net diagnose web1 db1 || true
+echo
+echo "The distributed switch's health check (which VLANs reach which hosts):"
+"$D" dvs health dvs0 || true
+echo
 echo "The cluster keeps running. Use it with:"
 echo "  $("$D" lab env)"
 echo "  $D vm list"

@@ -7,6 +7,7 @@ pkgs=(
         qemu-system-x86 qemu-utils
         openvswitch-switch openipmi ipmitool
         busybox-static cpio kmod zstd xz-utils
+        nftables                # nft for the guest image (guest/build.sh, drover.firewall=)
         iproute2 procps curl jq socat e2fsprogs
         clang                   # libFuzzer for tests/fuzz (tests/integration/tools-fuzz.sh)
 )

@@ -52,6 +52,10 @@ struct dv_agent_config {
         char *uplink;        /* --uplink: the default DVS uplink reported to the manager, or NULL */
         int tools_timeout_s; /* --tools-timeout-s: Tools heartbeat loss after this */
         int64_t console_log_max_kib; /* --console-log-max-kib: bound of a VM's console log */
+        char *cgroup_mode;   /* --cgroup: "auto", "v1", "v2" or "off" */
+        char *cgroup_root;   /* --cgroup-root: the cgroup mount point */
+        char *cgroup_parent; /* --cgroup-parent: our subtree, default "drover/NAME" */
+        int64_t cpu_mhz;     /* --cpu-mhz: nominal MHz of a core, 0 = detect */
         struct dv_agent_ds_arg datastores[DV_AGENT_MAX_DATASTORES]; /* --datastore */
         size_t n_datastores; /* entries used in datastores[] */
 };
@@ -77,6 +81,7 @@ struct dv_host_facts {
         json_t *cpu_flags;  /* array of strings, sorted as in /proc/cpuinfo */
         int64_t memory_mib; /* MemTotal */
         const char *accel;  /* "kvm" or "tcg" (static string) */
+        int64_t cpu_mhz;    /* nominal MHz of a core (--cpu-mhz, cpufreq, /proc/cpuinfo, 1000) */
 };
 
 /* Pure parsers (tested): the first "model name" and "flags" of a cpuinfo
@@ -178,6 +183,7 @@ struct dv_agent {
         struct dv_hv *hv;            /* the driver instance */
         struct dv_ovs ovs;           /* the host's Open vSwitch (the DVS) */
         struct dv_tools_mgr *tools;  /* per-VM Tools channels (agent-tools.c), or NULL */
+        struct dv_cgroup *cgroup;    /* per-VM cgroups (cgroup.h), or NULL: no CPU QoS */
         char *credential_path;       /* DATA/credential */
 
         pthread_mutex_t lock;        /* protects the fields below */

@@ -245,7 +245,7 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
 {
         static const char *const keys[] = { "id", "name", "uid", "cpus", "max_cpus",
                                             "memory_mib", "disks", "nics", "boot", "tools",
-                                            NULL };
+                                            "cpu_qos", NULL };
         _cleanup_(json_decrefp) json_t *spec = NULL;
         json_t *status = NULL;
         const char *spec_id = NULL;
@@ -339,6 +339,48 @@ static void api_vm_reboot(struct dv_agent *agent, const char *id,
                 return;
         }
         dv_http_reply(resp, 200, json_pack("{s:s}", "path", path));
+}
+
+/* GET: the VM's QoS as applied (cgroup values, CPU time used); POST:
+ * change it live (docs/qos.md). */
+static void api_vm_qos(struct dv_agent *agent, const char *id, const struct dv_http_request *req,
+                       struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "cpu_qos", "disks", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        json_t *info = NULL;
+        struct dv_error err = {};
+        bool post = strcmp(req->method, "POST") == 0;
+        int r;
+
+        if (!agent->ops->set_qos || !agent->ops->get_qos) {
+                dv_http_reply_error(resp, 409, "not-supported", "the %s driver has no QoS",
+                                    agent->ops->name);
+                return;
+        }
+        if (post) {
+                r = parse_body(req, keys, false, &body, &err);
+                if (r < 0) {
+                        dv_http_reply_dv_error(resp, &err);
+                        return;
+                }
+                r = agent->ops->set_qos(agent->hv, id, body, &info, &err);
+        } else {
+                r = agent->ops->get_qos(agent->hv, id, &info, &err);
+        }
+        if (r < 0 || !info) {
+                reply_hv_error(resp, r < 0 ? r : -EIO, &err, id, post ? "set qos" : "qos");
+                return;
+        }
+        if (post) {
+                _cleanup_(freep) char *text = json_dumps(json_object_get(info, "cpu_qos"),
+                                                         JSON_COMPACT);
+                dv_info("vm %s: qos set: cpu %s, weight %lld, quota %lld us", id,
+                        text ? text : "?",
+                        (long long)json_integer_value(json_object_get(info, "weight")),
+                        (long long)json_integer_value(json_object_get(info, "quota_us")));
+        }
+        dv_http_reply(resp, 200, info);
 }
 
 static void api_vm_console(struct dv_agent *agent, const char *id,
@@ -637,10 +679,15 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
                 const char *id = seg[3], *action = seg[4];
 
                 if (strcmp(action, "start") != 0 && strcmp(action, "stop") != 0 &&
-                    strcmp(action, "reboot") != 0 && strcmp(action, "console") != 0)
+                    strcmp(action, "reboot") != 0 && strcmp(action, "console") != 0 &&
+                    strcmp(action, "qos") != 0)
                         goto not_found;
-                if (!want(req, "POST", resp))
+                if (strcmp(action, "qos") == 0) {
+                        if (strcmp(req->method, "GET") != 0 && !want(req, "POST", resp))
+                                return;
+                } else if (!want(req, "POST", resp)) {
                         return;
+                }
                 if (!dv_name_valid(id))
                         dv_http_reply_error(resp, 400, "invalid-name", "'%.80s' is not a valid VM id",
                                             id);
@@ -650,6 +697,8 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
                         api_vm_stop(agent, id, req, resp);
                 else if (strcmp(action, "reboot") == 0)
                         api_vm_reboot(agent, id, req, resp);
+                else if (strcmp(action, "qos") == 0)
+                        api_vm_qos(agent, id, req, resp);
                 else
                         api_vm_console(agent, id, req, resp);
         } else {

@@ -22,6 +22,10 @@ enum {
         OPT_UPLINK,
         OPT_TOOLS_TIMEOUT_S,
         OPT_CONSOLE_LOG_MAX_KIB,
+        OPT_CGROUP,
+        OPT_CGROUP_ROOT,
+        OPT_CGROUP_PARENT,
+        OPT_CPU_MHZ,
         OPT_VERSION,
 };
 
@@ -42,6 +46,10 @@ static const struct option options[] = {
         { "uplink", required_argument, NULL, OPT_UPLINK },
         { "tools-timeout-s", required_argument, NULL, OPT_TOOLS_TIMEOUT_S },
         { "console-log-max-kib", required_argument, NULL, OPT_CONSOLE_LOG_MAX_KIB },
+        { "cgroup", required_argument, NULL, OPT_CGROUP },
+        { "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+        { "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
+        { "cpu-mhz", required_argument, NULL, OPT_CPU_MHZ },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         {},
@@ -78,6 +86,13 @@ void dv_agent_config_usage(FILE *f)
               "  --console-log-max-kib N  a VM's serial console log is cut back to\n"
               "                       nothing once it outgrows N KiB, 4..1048576\n"
               "                       (default 16384): the guest writes it\n"
+              "  --cgroup auto|v1|v2|off  cgroups for CPU QoS (default auto: v2 when\n"
+              "                       its cpu controller is available, else v1)\n"
+              "  --cgroup-root DIR    cgroup mount point (default /sys/fs/cgroup)\n"
+              "  --cgroup-parent PATH Drover's subtree in each hierarchy\n"
+              "                       (default drover/NAME)\n"
+              "  --cpu-mhz N          nominal MHz of a core, 1..1000000 (default:\n"
+              "                       cpufreq's maximum, else /proc/cpuinfo)\n"
               "  --help, --version\n",
               f);
 }
@@ -224,6 +239,8 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                 .ovs_datapath = dv_strdup("netdev"),
                 .tools_timeout_s = DV_TOOLS_DEFAULT_TIMEOUT_S,
                 .console_log_max_kib = 16384,
+                .cgroup_mode = dv_strdup("auto"),
+                .cgroup_root = dv_strdup("/sys/fs/cgroup"),
         };
         err[0] = 0;
         optind = 0; /* full reinitialisation (GNU), so tests can parse twice */
@@ -328,6 +345,46 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                                 cfg->console_log_max_kib = v;
                         }
                         break;
+                case OPT_CGROUP:
+                        if (!dv_streq(optarg, "auto") && !dv_streq(optarg, "v1") &&
+                            !dv_streq(optarg, "v2") && !dv_streq(optarg, "off")) {
+                                snprintf(err, err_len, "--cgroup: expected auto, v1, v2 or off, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->cgroup_mode, optarg);
+                        }
+                        break;
+                case OPT_CGROUP_ROOT:
+                        if (optarg[0] != '/' || strlen(optarg) > 256) {
+                                snprintf(err, err_len, "--cgroup-root: '%s' is not an absolute path",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->cgroup_root, optarg);
+                        }
+                        break;
+                case OPT_CGROUP_PARENT:
+                        /* Checked in full by dv_cgroup_open(). */
+                        if (!*optarg || optarg[0] == '/' || strlen(optarg) > 200 ||
+                            strstr(optarg, "..")) {
+                                snprintf(err, err_len,
+                                         "--cgroup-parent: '%s' is not a relative path of [A-Za-z0-9._-] names",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->cgroup_parent, optarg);
+                        }
+                        break;
+                case OPT_CPU_MHZ:
+                        if (dv_parse_int64(optarg, 1, 1000000, &v) < 0) {
+                                snprintf(err, err_len, "--cpu-mhz: expected 1..1000000, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->cpu_mhz = v;
+                        }
+                        break;
                 case 'h':
                         dv_agent_config_usage(stdout);
                         return DV_AGENT_CONFIG_EXIT;
@@ -370,6 +427,9 @@ void dv_agent_config_done(struct dv_agent_config *cfg)
         free(cfg->ovs_db);
         free(cfg->ovs_datapath);
         free(cfg->uplink);
+        free(cfg->cgroup_mode);
+        free(cfg->cgroup_root);
+        free(cfg->cgroup_parent);
         for (size_t i = 0; i < cfg->n_datastores; i++) {
                 free(cfg->datastores[i].name);
                 free(cfg->datastores[i].path);

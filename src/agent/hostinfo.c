@@ -1,5 +1,6 @@
 /* Host facts reported at registration: hostname, CPUs, memory, accelerator. */
 #include "agent.h"
+#include "qos.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -115,6 +116,23 @@ bool dv_hostinfo_kvm_vendor_module(void)
                access("/sys/module/kvm_amd", F_OK) == 0;
 }
 
+/* Nominal MHz of a core: cpufreq's maximum, else the highest "cpu MHz" of
+ * /proc/cpuinfo, else 1000. */
+static int64_t host_cpu_mhz(const char *cpuinfo)
+{
+        _cleanup_(freep) char *khz = NULL;
+        int64_t v;
+
+        if (dv_read_file("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", 64, &khz,
+                         NULL) >= 0) {
+                khz[strcspn(khz, "\n")] = 0;
+                if (dv_parse_int64(khz, 1000, INT64_C(1000000000), &v) >= 0)
+                        return v / 1000;
+        }
+        v = dv_qos_cpuinfo_mhz(cpuinfo);
+        return v > 0 ? v : 1000;
+}
+
 int dv_hostinfo_collect(const char *accel_opt, struct dv_host_facts *ret)
 {
         _cleanup_(freep) char *cpuinfo = NULL, *meminfo = NULL, *model = NULL;
@@ -148,6 +166,7 @@ int dv_hostinfo_collect(const char *accel_opt, struct dv_host_facts *ret)
                 return -EINVAL;
         if (strcmp(f.accel, "kvm") == 0 && access("/dev/kvm", R_OK | W_OK) < 0)
                 return -ENODEV;
+        f.cpu_mhz = host_cpu_mhz(cpuinfo);
         f.cpu_model = TAKE_PTR(model);
         f.cpu_flags = TAKE_PTR(flags);
         *ret = f;

@@ -55,6 +55,8 @@
 #include <sys/wait.h>
 #include <linux/if_tun.h>
 
+#include "cgroup.h"
+#include "json.h"
 #include "qemu-cmd.h"
 #include "qmp.h"
 
@@ -105,6 +107,12 @@ struct vm {
         uint64_t cpu_ticks;      /* [lock] utime+stime at the last sample */
         int64_t cpu_ms;          /* [lock] monotonic ms of the last sample, 0 = none */
         double cpu_pct;          /* [lock] the last computed CPU use */
+        bool in_cgroup;          /* [lock] QEMU is in its cgroup (cgroup.h) */
+        struct dv_cpu_qos cpu_qos; /* [lock] CPU QoS (from the spec, then set_qos) */
+        struct dv_disk_qos disk_qos[DV_VM_MAX_DISKS]; /* [lock] per disk I/O limits */
+        size_t n_disks;          /* disks of the spec (0 without a spec) */
+        int64_t cg_quota_us;     /* [lock] last applied cfs quota (-1 none) */
+        int64_t cg_weight;       /* [lock] last applied weight */
 };
 
 /* One disk mirror job (blockdev-mirror) of a VM. */
@@ -124,6 +132,10 @@ struct dv_hv {
         uint64_t console_log_max;  /* bytes before a console log is cut back */
         dv_hv_event_cb cb;         /* state change callback */
         void *userdata;            /* for cb */
+        struct dv_cgroup *cg;      /* per-VM cgroups (borrowed), or NULL */
+        int64_t host_mhz;          /* nominal MHz of a core */
+        pthread_mutex_t qos_lock;  /* serializes cgroup weight updates; taken
+                                    * before hv->lock, never held over QMP */
         dv_hv_qemu_nic_hook nic_hook; /* DVS hook, or NULL */
         void *nic_userdata;        /* for nic_hook */
 
@@ -173,6 +185,8 @@ static struct vm *vm_new(struct dv_hv *hv, const char *id, const char *name, uid
         vm->pidfd = -1;
         vm->wake_fd = -1;
         vm->state = "running";
+        dv_cpu_qos_default(&vm->cpu_qos);
+        vm->cg_quota_us = -1;
         pthread_mutex_init(&vm->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -551,6 +565,130 @@ static int vm_open_taps(struct vm *vm, int fds[DV_VM_MAX_NICS], struct dv_error 
         return 0;
 }
 
+/* ---- CPU QoS in cgroups (docs/qos.md) ------------------------------------ */
+
+/* The VM's QoS from its spec (none: defaults). Before the VM is shared. */
+static void vm_load_qos(struct vm *vm)
+{
+        dv_cpu_qos_default(&vm->cpu_qos);
+        vm->n_disks = 0;
+        if (!vm->spec)
+                return;
+        vm->cpu_qos = vm->spec->cpu_qos;
+        vm->n_disks = vm->spec->n_disks;
+        for (size_t i = 0; i < vm->n_disks; i++)
+                vm->disk_qos[i] = vm->spec->disks[i].qos;
+}
+
+static bool cpu_qos_is_default(const struct dv_cpu_qos *q)
+{
+        struct dv_cpu_qos d;
+
+        dv_cpu_qos_default(&d);
+        return memcmp(&d, q, sizeof(d)) == 0;
+}
+
+/* Recompute and write the cgroup values of every VM in a cgroup: weights
+ * depend on all running VMs (dv_qos_weights), so any start, stop or change
+ * rewrites them all. Returns the first error. */
+static int qos_apply_all(struct dv_hv *hv)
+{
+        _cleanup_(freep) struct vm **vms = NULL;
+        _cleanup_(freep) struct dv_cpu_qos *qs = NULL;
+        _cleanup_(freep) const struct dv_cpu_qos **qp = NULL;
+        _cleanup_(freep) int *cpus = NULL;
+        _cleanup_(freep) int64_t *w = NULL;
+        struct dv_cpuset host;
+        size_t n = 0, cap = 0;
+        int ret = 0;
+
+        if (!hv->cg)
+                return 0;
+        dv_cgroup_host_cpus(hv->cg, &host);
+        pthread_mutex_lock(&hv->qos_lock);
+        pthread_mutex_lock(&hv->lock);
+        for (struct vm *v = hv->vms; v; v = v->next)
+                cap++;
+        vms = calloc(cap + 1, sizeof(*vms));
+        qs = calloc(cap + 1, sizeof(*qs));
+        qp = calloc(cap + 1, sizeof(*qp));
+        cpus = calloc(cap + 1, sizeof(*cpus));
+        w = calloc(cap + 1, sizeof(*w));
+        if (!vms || !qs || !qp || !cpus || !w) {
+                pthread_mutex_unlock(&hv->lock);
+                pthread_mutex_unlock(&hv->qos_lock);
+                return -ENOMEM;
+        }
+        for (struct vm *v = hv->vms; v; v = v->next) {
+                struct dv_cpuset e = host;
+
+                pthread_mutex_lock(&v->lock);
+                if (v->in_cgroup && !v->exited) {
+                        qs[n] = v->cpu_qos;
+                        if (qs[n].has_affinity)
+                                dv_cpuset_and(&e, &qs[n].affinity);
+                        cpus[n] = DV_MAX(dv_cpuset_count(&e), 1);
+                        qp[n] = &qs[n];
+                        v->refs++; /* [hv->lock] ours, dropped below */
+                        vms[n++] = v;
+                }
+                pthread_mutex_unlock(&v->lock);
+        }
+        pthread_mutex_unlock(&hv->lock);
+
+        dv_qos_weights(dv_cgroup_version(hv->cg), n, qp, cpus, hv->host_mhz, w);
+        for (size_t i = 0; i < n; i++) {
+                int64_t quota = dv_qos_quota_us(dv_cpu_qos_limit_mhz(&qs[i], hv->host_mhz),
+                                                hv->host_mhz);
+                int r = dv_cgroup_vm_set_cpu(hv->cg, vms[i]->id, quota, w[i],
+                                             qs[i].has_affinity ? &qs[i].affinity : NULL);
+
+                if (r < 0 && ret == 0)
+                        ret = r;
+                pthread_mutex_lock(&vms[i]->lock);
+                if (r >= 0) {
+                        vms[i]->cg_quota_us = quota;
+                        vms[i]->cg_weight = w[i];
+                }
+                pthread_mutex_unlock(&vms[i]->lock);
+        }
+        pthread_mutex_unlock(&hv->qos_lock);
+        for (size_t i = 0; i < n; i++)
+                vm_unref(vms[i]);
+        return ret;
+}
+
+/* Put a started or adopted QEMU into the VM's cgroup. */
+static int vm_enter_cgroup(struct vm *vm)
+{
+        int r;
+
+        if (!vm->hv->cg)
+                return 0;
+        r = dv_cgroup_vm_attach(vm->hv->cg, vm->id, vm->pid);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&vm->lock);
+        vm->in_cgroup = true;
+        pthread_mutex_unlock(&vm->lock);
+        return qos_apply_all(vm->hv);
+}
+
+/* After QEMU exited: its cgroup goes, the others' weights change. */
+static void vm_leave_cgroup(struct vm *vm)
+{
+        bool was;
+
+        pthread_mutex_lock(&vm->lock);
+        was = vm->in_cgroup;
+        vm->in_cgroup = false;
+        pthread_mutex_unlock(&vm->lock);
+        if (!was)
+                return;
+        (void)dv_cgroup_vm_remove(vm->hv->cg, vm->id);
+        (void)qos_apply_all(vm->hv);
+}
+
 /* Remove what a VM leaves behind (not console.log and qemu.log). Once. */
 static void vm_cleanup(struct vm *vm)
 {
@@ -567,6 +705,7 @@ static void vm_cleanup(struct vm *vm)
                 unlink(p);
         }
         vm_unplug_taps(vm);
+        vm_leave_cgroup(vm);
 }
 
 /* ---- QMP events and the watcher ---------------------------------------- */
@@ -1194,6 +1333,15 @@ static int vm_launch(struct vm *vm, struct dv_error *err)
                         dv_error_set(err, 500, "qemu-failed", "cannot watch QEMU: %s",
                                      strerror(-r));
                 }
+                if (r >= 0) {
+                        r = vm_enter_cgroup(vm);
+                        if (r < 0) {
+                                vm_kill_wait(vm);
+                                dv_error_set(err, 500, "cgroup-error",
+                                             "cannot put QEMU into its cgroup: %s", strerror(-r));
+                                return r;
+                        }
+                }
         }
         if (r < 0) {
                 vm_cleanup(vm);
@@ -1217,6 +1365,32 @@ static int vm_launch(struct vm *vm, struct dv_error *err)
         return -EIO;
 }
 
+static int vm_apply_disk_qos(struct vm *vm, const struct dv_disk_qos *only, struct dv_error *err);
+
+/* 409 not-supported when the host cannot realise q. */
+static int qos_supported(struct dv_hv *hv, const struct dv_cpu_qos *q, struct dv_error *err)
+{
+        struct dv_cpuset host;
+
+        if (cpu_qos_is_default(q))
+                return 0;
+        if (!hv->cg)
+                return set_err(err, -EOPNOTSUPP, 409, "not-supported",
+                               "this host runs without cgroups (--cgroup off or none usable): "
+                               "no CPU limits, shares, reservations or affinity");
+        if (q->has_affinity) {
+                if (!dv_cgroup_has_cpuset(hv->cg))
+                        return set_err(err, -EOPNOTSUPP, 409, "not-supported",
+                                       "this host has no cpuset cgroup controller: no CPU affinity");
+                dv_cgroup_host_cpus(hv->cg, &host);
+                dv_cpuset_and(&host, &q->affinity);
+                if (dv_cpuset_count(&host) == 0)
+                        return set_err(err, -EINVAL, 409, "qos-conflict",
+                                       "the cpu affinity names none of the CPUs this host gives its VMs");
+        }
+        return 0;
+}
+
 static int qemu_start(struct dv_hv *hv, json_t *spec_json, json_t **ret_status,
                       struct dv_error *err)
 {
@@ -1234,6 +1408,10 @@ static int qemu_start(struct dv_hv *hv, json_t *spec_json, json_t **ret_status,
                 return -ENOMEM;
         vm->spec = TAKE_PTR(spec);
         vm->starting = true;
+        vm_load_qos(vm);
+        r = qos_supported(hv, &vm->cpu_qos, err);
+        if (r < 0)
+                return r;
 
         pthread_mutex_lock(&hv->lock);
         old = vm_find_locked(hv, vm->id);
@@ -1270,6 +1448,13 @@ static int qemu_start(struct dv_hv *hv, json_t *spec_json, json_t **ret_status,
         vm_unref(stale);
 
         r = vm_launch(vm, err);
+        if (r >= 0) {
+                /* QEMU runs the guest already; the throttles follow within
+                 * milliseconds, long before the guest's first I/O. */
+                r = vm_apply_disk_qos(vm, NULL, err);
+                if (r < 0)
+                        vm_kill_wait(vm);
+        }
 
         pthread_mutex_lock(&hv->lock);
         if (r < 0) {
@@ -1322,6 +1507,221 @@ static int vm_get_running(struct dv_hv *hv, const char *vm_id, struct vm **ret_v
                 return -EBUSY;
         }
         *ret_vm = vm;
+        return 0;
+}
+
+/* ---- QoS: disk throttles (QMP) and live changes ------------------------- */
+
+/* block_set_io_throttle for each disk (only: the new values, one per disk,
+ * and only those that differ from the VM's are sent; NULL: every disk with
+ * a limit, at start). */
+static int vm_apply_disk_qos(struct vm *vm, const struct dv_disk_qos *only, struct dv_error *err)
+{
+        for (size_t i = 0; i < vm->n_disks; i++) {
+                _cleanup_(json_decrefp) json_t *args = NULL;
+                struct dv_disk_qos cur, q;
+                char id[80];
+                int r;
+
+                pthread_mutex_lock(&vm->lock);
+                cur = vm->disk_qos[i];
+                pthread_mutex_unlock(&vm->lock);
+                q = only ? only[i] : cur;
+                if (only ? memcmp(&q, &cur, sizeof(q)) == 0 : (q.iops_max == 0 && q.bps_max == 0))
+                        continue;
+                /* The virtio-blk device inside its PCI proxy holds the backend. */
+                snprintf(id, sizeof(id), "/machine/peripheral/virtio-disk%zu/virtio-backend", i);
+                args = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "id", id, "bps",
+                                 (json_int_t)q.bps_max, "bps_rd", (json_int_t)0, "bps_wr",
+                                 (json_int_t)0, "iops", (json_int_t)q.iops_max, "iops_rd",
+                                 (json_int_t)0, "iops_wr", (json_int_t)0);
+                r = vm_exec(vm, "block_set_io_throttle", args, NULL, err);
+                if (r < 0)
+                        return r;
+                pthread_mutex_lock(&vm->lock);
+                vm->disk_qos[i] = q;
+                pthread_mutex_unlock(&vm->lock);
+        }
+        return 0;
+}
+
+static json_t *vm_qos_info(struct vm *vm)
+{
+        struct dv_hv *hv = vm->hv;
+        _cleanup_(freep) char *path = hv->cg ? dv_cgroup_vm_path(hv->cg, vm->id) : NULL;
+        json_t *disks = json_array(), *info;
+        struct dv_cpu_qos q;
+        struct dv_cpuset cpus;
+        char text[DV_QOS_AFFINITY_LEN_MAX * 2] = "";
+        uint64_t usage = 0;
+        bool in_cg, have_usage;
+        int64_t quota, weight;
+
+        pthread_mutex_lock(&vm->lock);
+        q = vm->cpu_qos;
+        in_cg = vm->in_cgroup;
+        quota = vm->cg_quota_us;
+        weight = vm->cg_weight;
+        for (size_t i = 0; i < vm->n_disks; i++)
+                json_array_append_new(disks, json_pack("{s:I,s:I,s:I}", "index", (json_int_t)i,
+                                                       "iops_max", (json_int_t)vm->disk_qos[i].iops_max,
+                                                       "bps_max", (json_int_t)vm->disk_qos[i].bps_max));
+        pthread_mutex_unlock(&vm->lock);
+        have_usage = in_cg && dv_cgroup_vm_usage_ns(hv->cg, vm->id, &usage) >= 0;
+        if (hv->cg) {
+                dv_cgroup_host_cpus(hv->cg, &cpus);
+                if (q.has_affinity)
+                        dv_cpuset_and(&cpus, &q.affinity);
+                dv_cpuset_format(&cpus, text, sizeof(text));
+        }
+        info = json_pack("{s:o,s:s?,s:o,s:I,s:I,s:I,s:s?,s:o,s:o}", "cpu_qos",
+                         dv_cpu_qos_to_json(&q), "cgroup", in_cg ? path : NULL,
+                         "cgroup_version",
+                         hv->cg ? json_integer(dv_cgroup_version(hv->cg)) : json_null(),
+                         "host_mhz", (json_int_t)hv->host_mhz, "quota_us", (json_int_t)quota,
+                         "period_us", (json_int_t)DV_QOS_PERIOD_US, "cpus",
+                         hv->cg ? text : NULL, "weight",
+                         in_cg ? json_integer(weight) : json_null(), "cpu_usage_ns",
+                         have_usage ? json_integer((json_int_t)usage) : json_null());
+        json_object_set_new(info, "disks", disks);
+        return info;
+}
+
+/* Keep the VM's spec.json in step with its QoS (a later agent adopting it
+ * reads it). */
+static void vm_persist_qos(struct vm *vm)
+{
+        _cleanup_(freep) char *text = NULL, *path = NULL;
+        json_t *disks;
+
+        if (!vm->spec)
+                return;
+        pthread_mutex_lock(&vm->lock);
+        json_object_set_new(vm->spec->json, "cpu_qos", dv_cpu_qos_to_json(&vm->cpu_qos));
+        disks = json_object_get(vm->spec->json, "disks");
+        for (size_t i = 0; i < vm->n_disks && i < json_array_size(disks); i++) {
+                json_t *d = json_array_get(disks, i);
+
+                json_object_set_new(d, "iops_max", json_integer(vm->disk_qos[i].iops_max));
+                json_object_set_new(d, "bps_max", json_integer(vm->disk_qos[i].bps_max));
+                vm->spec->disks[i].qos = vm->disk_qos[i];
+        }
+        vm->spec->cpu_qos = vm->cpu_qos;
+        text = json_dumps(vm->spec->json, JSON_COMPACT);
+        pthread_mutex_unlock(&vm->lock);
+        path = vm_path(vm, DV_QEMU_SPEC);
+        if (text)
+                (void)dv_write_file_atomic(path, text, strlen(text), 0600);
+}
+
+static int qemu_set_qos(struct dv_hv *hv, const char *vm_id, json_t *body, json_t **ret_info,
+                        struct dv_error *err)
+{
+        static const char *const keys[] = { "cpu_qos", "disks", NULL };
+        static const char *const disk_keys[] = { "index", "iops_max", "bps_max", NULL };
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        struct dv_cpu_qos q, old;
+        struct dv_disk_qos disks[DV_VM_MAX_DISKS], old_disks[DV_VM_MAX_DISKS];
+        json_t *jd, *d;
+        size_t i;
+        int r;
+
+        if (!json_is_object(body))
+                return dv_error_set(err, 400, "invalid-json", "the body must be a JSON object");
+        r = dv_json_check_keys(body, keys, err);
+        if (r < 0)
+                return r;
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&vm->lock);
+        q = old = vm->cpu_qos;
+        memcpy(disks, vm->disk_qos, sizeof(disks));
+        pthread_mutex_unlock(&vm->lock);
+        memcpy(old_disks, disks, sizeof(disks));
+        r = dv_cpu_qos_merge(json_object_get(body, "cpu_qos"), &q, err);
+        if (r < 0)
+                return r;
+        r = qos_supported(hv, &q, err);
+        if (r < 0)
+                return r;
+        jd = json_object_get(body, "disks");
+        if (jd && !json_is_array(jd))
+                return dv_error_set(err, 400, "invalid-field", "field 'disks' must be an array");
+        json_array_foreach(jd, i, d) {
+                int64_t idx = -1;
+
+                if (!json_is_object(d))
+                        return dv_error_set(err, 400, "invalid-field", "disks[%zu] must be an object", i);
+                r = dv_json_check_keys(d, disk_keys, err);
+                if (r >= 0)
+                        r = dv_json_get_int(d, "index", true, 0, DV_VM_MAX_DISKS - 1, &idx, err);
+                if (r >= 0 && (size_t)idx >= vm->n_disks)
+                        r = dv_error_set(err, 400, "out-of-range",
+                                         "disks[%zu]: vm '%s' has %zu disks here", i, vm->name,
+                                         vm->n_disks);
+                if (r >= 0)
+                        r = dv_disk_qos_parse(d, &disks[idx], err);
+                if (r < 0)
+                        return r;
+        }
+        /* Disks first (QMP, may fail): roll back what was applied on failure. */
+        r = vm_apply_disk_qos(vm, disks, err);
+        if (r < 0) {
+                (void)vm_apply_disk_qos(vm, old_disks, NULL);
+                return r;
+        }
+        pthread_mutex_lock(&vm->lock);
+        vm->cpu_qos = q;
+        pthread_mutex_unlock(&vm->lock);
+        r = qos_apply_all(hv);
+        if (r < 0) {
+                pthread_mutex_lock(&vm->lock);
+                vm->cpu_qos = old;
+                pthread_mutex_unlock(&vm->lock);
+                (void)qos_apply_all(hv);
+                (void)vm_apply_disk_qos(vm, old_disks, NULL);
+                return set_err(err, r, 500, "cgroup-error", "vm '%s': cannot write its cgroup: %s",
+                               vm->name, strerror(-r));
+        }
+        vm_persist_qos(vm);
+        if (ret_info)
+                *ret_info = vm_qos_info(vm);
+        return 0;
+}
+
+static int qemu_get_qos(struct dv_hv *hv, const char *vm_id, json_t **ret_info,
+                        struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *stats = NULL;
+        json_t *info, *d, *s;
+        size_t i, j;
+        int r = vm_get_running(hv, vm_id, &vm, err);
+
+        if (r < 0)
+                return r;
+        info = vm_qos_info(vm);
+        /* The disks' counters, as the guest's I/O reaches QEMU (a read of
+         * an unallocated qcow2 cluster never reaches the host's file). */
+        if (vm_exec(vm, "query-blockstats", NULL, &stats, NULL) >= 0)
+                json_array_foreach(json_object_get(info, "disks"), i, d) {
+                        char qdev[48];
+
+                        snprintf(qdev, sizeof(qdev), "/virtio-disk%zu/", i);
+                        json_array_foreach(stats, j, s) {
+                                const char *q = json_string_value(json_object_get(s, "qdev"));
+                                json_t *st = json_object_get(s, "stats");
+
+                                if (!q || !strstr(q, qdev) || !json_is_object(st))
+                                        continue;
+                                json_object_set(d, "rd_operations", json_object_get(st, "rd_operations"));
+                                json_object_set(d, "wr_operations", json_object_get(st, "wr_operations"));
+                                json_object_set(d, "rd_bytes", json_object_get(st, "rd_bytes"));
+                                json_object_set(d, "wr_bytes", json_object_get(st, "wr_bytes"));
+                        }
+                }
+        *ret_info = info;
         return 0;
 }
 
@@ -1673,7 +2073,19 @@ static struct vm *adopt_one(struct dv_hv *hv, const char *id)
         vm->pid = pid;
         vm->pidfd = pidfd;
         vm->started_at = proc_start_wall_ms(pid);
+        vm_load_qos(vm);
         return vm;
+}
+
+static bool vm_is_known(void *userdata, const char *id)
+{
+        struct dv_hv *hv = userdata;
+        bool known;
+
+        pthread_mutex_lock(&hv->lock);
+        known = vm_find_locked(hv, id) != NULL;
+        pthread_mutex_unlock(&hv->lock);
+        return known;
 }
 
 static int qemu_adopt(struct dv_hv *hv)
@@ -1726,6 +2138,18 @@ static int qemu_adopt(struct dv_hv *hv)
                 adopted[n++] = vm;
         }
         closedir(d);
+        /* Adopted QEMUs keep (or get back) their cgroups; cgroups of VMs
+         * whose QEMU is gone are removed. */
+        if (hv->cg) {
+                for (size_t i = 0; i < n; i++)
+                        if (dv_cgroup_vm_attach(hv->cg, adopted[i]->id, adopted[i]->pid) >= 0) {
+                                pthread_mutex_lock(&adopted[i]->lock);
+                                adopted[i]->in_cgroup = !adopted[i]->exited;
+                                pthread_mutex_unlock(&adopted[i]->lock);
+                        }
+                (void)qos_apply_all(hv);
+                (void)dv_cgroup_sweep(hv->cg, vm_is_known, hv);
+        }
 
         /* Let every watcher connect QMP and learn the run state; a VM
          * whose QMP does not answer stays listed as running and its
@@ -1787,6 +2211,9 @@ static int qemu_init(const struct dv_hv_config *cfg, dv_hv_event_cb cb, void *us
         hv->sandbox = cfg->sandbox;
         hv->console_log_max = cfg->console_log_max ? cfg->console_log_max : 16u * 1024 * 1024;
         hv->run_dir = dv_strdup(cfg->run_dir);
+        hv->cg = cfg->cgroup;
+        hv->host_mhz = cfg->host_mhz > 0 ? cfg->host_mhz : 1000;
+        pthread_mutex_init(&hv->qos_lock, NULL);
         r = dv_qemu_resolve_accel(cfg->accel ? cfg->accel : "auto", NULL, &hv->accel);
         if (r >= 0)
                 r = find_executable(cfg->qemu_bin ? cfg->qemu_bin : "qemu-system-x86_64",
@@ -2396,6 +2823,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         vm->spec = TAKE_PTR(spec);
         vm->starting = true; /* hidden until migrate_finish */
         vm->incoming = true;
+        vm_load_qos(vm);
 
         pthread_mutex_lock(&hv->lock);
         old = vm_find_locked(hv, vm->id);
@@ -2674,6 +3102,8 @@ static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_
         announce = json_pack("{s:i,s:i,s:i,s:i}", "initial", 50, "max", 550, "rounds", 5,
                              "step", 100);
         (void)vm_exec(vm, "announce-self", announce, NULL, NULL);
+        /* Throttles are host configuration, not migrated guest state. */
+        (void)vm_apply_disk_qos(vm, NULL, NULL);
         vm_notify(vm, "running", NULL);
         if (ret_status)
                 *ret_status = vm_status(vm);
@@ -2775,4 +3205,6 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .mirror_status = qemu_mirror_status,
         .mirror_finish = qemu_mirror_finish,
         .nbd_export = qemu_nbd_export,
+        .set_qos = qemu_set_qos,
+        .get_qos = qemu_get_qos,
 };

@@ -9,6 +9,7 @@
 #include "util.h"
 
 struct dv_hv;
+struct dv_cgroup;
 
 /* Called from a driver thread when a VM changes state (QMP event or process
  * exit). state is "running", "paused", "crashed" or "stopped"; reason is a
@@ -23,6 +24,9 @@ struct dv_hv_config {
         bool sandbox;          /* run QEMU with -sandbox on,... (default true) */
         uint64_t console_log_max; /* bytes a console log may reach before it is
                                    * cut back (0: 16 MiB); the guest writes it */
+        struct dv_cgroup *cgroup; /* per-VM cgroups (cgroup.h; borrowed, outlives the
+                                   * driver), or NULL: no CPU QoS */
+        int64_t host_mhz;         /* nominal MHz of a host core, for CPU limits */
 };
 
 /* Where a disk is mirrored to: a local image file (qcow2, made by the
@@ -137,6 +141,18 @@ struct dv_hv_ops {
          * migrate_finish or migrate_abort. */
         int (*nbd_export)(struct dv_hv *hv, const char *vm_id, const char *addr, int port,
                           const int *disks, size_t n_disks, struct dv_error *err);
+        /* QoS (docs/qos.md). set_qos changes a running VM's QoS at once:
+         * body {"cpu_qos"?: CPU_QOS (merged over the current one),
+         * "disks"?: [{"index", "iops_max"?, "bps_max"?}]}; all is checked
+         * before anything changes; the spec.json of the VM keeps it.
+         * *ret_info (may be NULL) as get_qos. get_qos: {"cpu_qos",
+         * "cgroup", "cgroup_version", "quota_us", "weight", "cpus",
+         * "cpu_usage_ns", "disks": [{"index","iops_max","bps_max"}]}. Either
+         * may be NULL: not supported. */
+        int (*set_qos)(struct dv_hv *hv, const char *vm_id, json_t *body, json_t **ret_info,
+                       struct dv_error *err);
+        int (*get_qos)(struct dv_hv *hv, const char *vm_id, json_t **ret_info,
+                       struct dv_error *err);
 };
 
 extern const struct dv_hv_ops dv_hv_qemu_ops;

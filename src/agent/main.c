@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "agent-tools.h"
+#include "cgroup.h"
 #include "dshb.h"
 #include "log.h"
 #include "qemu-cmd.h"
@@ -154,7 +155,32 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                 .qemu_bin = agent->cfg.qemu_bin,
                 .sandbox = agent->cfg.sandbox,
                 .console_log_max = (uint64_t)agent->cfg.console_log_max_kib * 1024,
+                .host_mhz = agent->facts.cpu_mhz,
         };
+        if (agent->cfg.cpu_mhz > 0)
+                agent->facts.cpu_mhz = hvcfg.host_mhz = agent->cfg.cpu_mhz;
+        if (!dv_streq(agent->cfg.cgroup_mode, "off")) {
+                _cleanup_(freep) char *parent = agent->cfg.cgroup_parent
+                                                        ? dv_strdup(agent->cfg.cgroup_parent)
+                                                        : dv_asprintf("drover/%s", agent->cfg.name);
+                struct dv_cgroup_config cgc = { .root = agent->cfg.cgroup_root,
+                                                .mode = agent->cfg.cgroup_mode,
+                                                .parent = parent };
+                struct dv_error cgerr = { 0 };
+
+                r = dv_cgroup_open(&cgc, &agent->cgroup, &cgerr);
+                if (r < 0 && !dv_streq(agent->cfg.cgroup_mode, "auto"))
+                        return dv_log_errno(r, "--cgroup %s: %s", agent->cfg.cgroup_mode,
+                                            cgerr.message);
+                if (r < 0)
+                        dv_warn("no cgroups (%s): VMs with CPU QoS cannot start here",
+                                cgerr.message);
+                else
+                        dv_info("cgroup v%d, VMs under %s/.../%s, %lld MHz per core",
+                                (int)dv_cgroup_version(agent->cgroup), agent->cfg.cgroup_root,
+                                parent, (long long)agent->facts.cpu_mhz);
+                hvcfg.cgroup = agent->cgroup;
+        }
         r = dv_agent_tools_init(agent, run_dir);
         if (r < 0)
                 return dv_log_errno(r, "starting the Tools registry: %m");
@@ -217,6 +243,8 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
 out_hv:
         agent->ops->free(agent->hv);
         agent->hv = NULL;
+        dv_cgroup_free(agent->cgroup); /* after the driver, which borrows it */
+        agent->cgroup = NULL;
         dv_agent_tools_done(agent); /* after the driver: no more VM events */
         return r;
 }

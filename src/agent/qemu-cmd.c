@@ -112,7 +112,7 @@ static int prefix_error(struct dv_error *err, int r, const char *fmt, ...)
 
 static int parse_disks(struct dv_vm_spec *s, json_t *disks, struct dv_error *err)
 {
-        static const char *const keys[] = { "path", "format", NULL };
+        static const char *const keys[] = { "path", "format", "iops_max", "bps_max", NULL };
         size_t i;
         json_t *d;
 
@@ -141,6 +141,8 @@ static int parse_disks(struct dv_vm_spec *s, json_t *disks, struct dv_error *err
                         return prefix_error(err, r, "disks[%zu]", i);
                 disk->format = "qcow2";
                 r = dv_json_get_string(d, "format", false, &disk->format, err);
+                if (r >= 0)
+                        r = dv_disk_qos_parse(d, &disk->qos, err);
                 if (r < 0)
                         return prefix_error(err, r, "disks[%zu]", i);
                 if (!dv_streq(disk->format, "qcow2") && !dv_streq(disk->format, "raw"))
@@ -154,6 +156,20 @@ static int parse_disks(struct dv_vm_spec *s, json_t *disks, struct dv_error *err
                                                     i, disk->path, j);
                 s->n_disks = i + 1;
         }
+        return 0;
+}
+
+int dv_disk_qos_parse(json_t *obj, struct dv_disk_qos *ret, struct dv_error *err)
+{
+        struct dv_disk_qos q = *ret;
+        int r;
+
+        r = dv_json_get_int(obj, "iops_max", false, 0, DV_QOS_IOPS_MAX, &q.iops_max, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "bps_max", false, 0, DV_QOS_BPS_MAX, &q.bps_max, err);
+        if (r < 0)
+                return r;
+        *ret = q;
         return 0;
 }
 
@@ -271,7 +287,7 @@ int dv_vm_spec_parse(json_t *spec, struct dv_vm_spec **ret_spec, struct dv_error
          * (tools-mgr.c checks it): the command line does not depend on it. */
         static const char *const keys[] = { "id",    "name", "uid",  "cpus", "max_cpus",
                                             "memory_mib", "disks", "nics", "boot", "tools",
-                                            NULL };
+                                            "cpu_qos", NULL };
         _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *s = NULL;
         int64_t uid = 0, cpus = 0, max_cpus = 0, mem = 0;
         int r;
@@ -321,6 +337,10 @@ int dv_vm_spec_parse(json_t *spec, struct dv_vm_spec **ret_spec, struct dv_error
         if (r < 0)
                 return r;
         r = parse_boot(s, json_object_get(spec, "boot"), err);
+        if (r < 0)
+                return r;
+        dv_cpu_qos_default(&s->cpu_qos);
+        r = dv_cpu_qos_merge(json_object_get(spec, "cpu_qos"), &s->cpu_qos, err);
         if (r < 0)
                 return r;
         if (s->boot == DV_VM_BOOT_DISK && s->n_disks == 0)

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "qos.h"
 #include "util.h"
 
 /* Bounds of a SPEC. */
@@ -37,6 +38,7 @@
 struct dv_vm_disk {
         const char *path;      /* absolute path of the image */
         const char *format;    /* "qcow2" or "raw" */
+        struct dv_disk_qos qos; /* I/O limits (QMP block_set_io_throttle), 0 = none */
 };
 
 struct dv_vm_nic {
@@ -68,7 +70,11 @@ struct dv_vm_spec {
         const char *kernel;    /* DV_VM_BOOT_KERNEL: kernel image path */
         const char *initrd;    /* DV_VM_BOOT_KERNEL: initrd path, or NULL */
         const char *cmdline;   /* DV_VM_BOOT_KERNEL: kernel command line, or NULL */
+        struct dv_cpu_qos cpu_qos; /* "cpu_qos" (docs/qos.md), defaults when absent */
 };
+
+/* A disk's "iops_max"/"bps_max" (absent: 0) over *ret; errors name them. */
+int dv_disk_qos_parse(json_t *obj, struct dv_disk_qos *ret, struct dv_error *err);
 
 /* Validate a SPEC; 400 errors name the field ("disks[1].path: ..."). On
  * success *ret_spec holds a new reference to spec. */

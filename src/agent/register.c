@@ -25,6 +25,8 @@ json_t *dv_agent_info_json(struct dv_agent *agent)
                          (json_int_t)agent->facts.memory_mib, "accel", agent->facts.accel,
                          "version", DROVER_VERSION, "datastores", ds);
         /* Only when set: an older manager refuses unknown fields. */
+        if (info)
+                json_object_set_new(info, "cpu_mhz", json_integer(agent->facts.cpu_mhz));
         if (info && agent->cfg.uplink)
                 json_object_set_new(info, "uplink", json_string(agent->cfg.uplink));
         return info;

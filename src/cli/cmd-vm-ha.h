@@ -10,5 +10,5 @@ int cli_vm_set(struct cli_ctx *ctx, const struct cli_args *a);
 
 #define CLI_VM_HA_VERBS                                                                          \
         { .name = "set", .args = "VM", .min_args = 1, .max_args = 1,                             \
-          .summary = "change a VM's settings: --ha on|off, --ha-priority N",                      \
+          .summary = "change a VM's settings: HA (--ha, --ha-priority), QoS (--cpu-*, --iops-max, --bps-max)",                      \
           .opts = cli_vm_set_opts, .run = cli_vm_set },

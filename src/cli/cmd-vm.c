@@ -2,6 +2,7 @@
  * verbs of cmd-vm-tools.c) */
 #include "cli.h"
 #include "cmd-vm-ha.h"
+#include "cmd-vm-qos.h"
 #include "cmd-vm-tools.h"
 
 #include <string.h>
@@ -76,6 +77,7 @@ static void vm_print(json_t *vm)
         else
                 cli_table_kvj(t, "cpus", vm, "cpus", NULL);
         cli_table_kvj(t, "memory", vm, "memory_mib", "MiB");
+        cli_table_demand(t, vm);
         cli_table_kvj(t, "image", vm, "image", NULL);
         cli_table_kvj(t, "ha", vm, "ha", NULL);
         if (json_string_value(cli_jpath(vm, "tools.version")))
@@ -111,6 +113,7 @@ static void vm_print(json_t *vm)
                              nic_addr(n, b2, sizeof(b2)) ?: "-",
                              gw ? "  gw " : "", gw ? gw : "");
         }
+        cli_vm_qos_print(t, vm);
         cli_table_kvj(t, "console log", vm, "console_log", NULL);
         cli_table_kvj(t, "vnc", vm, "vnc", NULL);
         cli_table_kvj(t, "pid", vm, "pid", NULL);
@@ -199,6 +202,9 @@ static int create_body(struct cli_ctx *ctx, const struct cli_args *a, json_t **r
         v = cli_args_get(a, "kernel-args");
         if (v)
                 json_object_set_new(body, "kernel_args", json_string(v));
+        r = cli_vm_qos_body(ctx, a, body, json_object_get(body, "disks"));
+        if (r != 0)
+                return r;
         *ret = TAKE_PTR(body);
         return 0;
 }
@@ -466,6 +472,7 @@ static const struct cli_opt create_opts[] = {
         { "ha", 0, NULL, "restart it elsewhere when its host or guest fails" },
         { "kernel-args", 0, "ARGS", "extra kernel command line for kernel images" },
         { "start", 0, NULL, "start it once created (waits for the create even with --no-wait)" },
+        CLI_VM_QOS_OPTS,
         { NULL },
 };
 

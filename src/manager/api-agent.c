@@ -2,6 +2,7 @@
  * and what they report about their VMs (reconciled against the records). */
 #include <string.h>
 
+#include "mstats.h"
 #include "api.h"
 #include "dvs.h"
 #include "ha-env.h"
@@ -81,6 +82,8 @@ static void do_register(struct dv_api *a)
         json_object_set_new(host, "cluster", json_null());
         json_object_set_new(host, "cpus", json_integer(q.cpus));
         json_object_set_new(host, "cpu_model", json_string(q.cpu_model));
+        if (q.cpu_mhz > 0)
+                json_object_set_new(host, "cpu_mhz", json_integer(q.cpu_mhz));
         json_object_set_new(host, "cpu_flags",
                             q.cpu_flags ? json_deep_copy(q.cpu_flags) : json_array());
         json_object_set_new(host, "accel", json_string(q.accel));
@@ -243,6 +246,32 @@ static void reconcile_vms(struct dv_api *a, json_t *host, json_t *reported, json
         json_decref(seen);
 }
 
+/* Load metrics (mstats.h): each running VM's cpu_pct and rss_mib, and
+ * their sums for the host (the CPU sum over the host's CPUs). */
+static void record_metrics(struct dv_mgr *m, json_t *host, json_t *reported)
+{
+        int64_t now = dv_wall_ms(), cpus = dv_doc_int(host, "cpus", 1);
+        double cpu = 0, mem = 0;
+        json_t *st;
+        size_t i;
+
+        json_array_foreach(reported, i, st) {
+                const char *state = dv_doc_str(st, "state");
+                double c = json_number_value(json_object_get(st, "cpu_pct"));
+                double r = json_number_value(json_object_get(st, "rss_mib"));
+
+                if (!dv_streq(state, "running") && !dv_streq(state, "paused"))
+                        continue;
+                c = c > 0 ? c : 0;
+                r = r > 0 ? r : 0;
+                dv_mstats_add(m->mstats, "vm", dv_doc_str(st, "id"), now, c, r);
+                cpu += c;
+                mem += r;
+        }
+        dv_mstats_add(m->mstats, "host", dv_doc_str(host, "id"), now,
+                      cpu / (double)(cpus > 0 ? cpus : 1), mem);
+}
+
 static void do_heartbeat(struct dv_api *a)
 {
         struct dv_mgr *m = a->m;
@@ -283,6 +312,7 @@ static void do_heartbeat(struct dv_api *a)
                 reconcile_vms(a, host, json_object_get(body, "vms"), stop);
                 dv_vm_tools_heartbeat(m, host, json_object_get(body, "vms"), a->user);
                 dv_ha_rt_heartbeat(m, host, json_object_get(body, "vms"));
+                record_metrics(m, host, json_object_get(body, "vms"));
         }
         dv_mgr_unlock(m);
         json_decref(host);

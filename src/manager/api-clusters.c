@@ -1,8 +1,10 @@
 /* GET /api/v1/clusters, GET|PATCH /api/v1/clusters/{id|name}: for now one
- * cluster, "default", holding every host and the HA settings (ha-env.h). */
+ * cluster, "default", holding every host, the HA settings (ha-env.h) and
+ * the DRS settings and rules (drs-run.h; /clusters/{id}/drs/... there). */
 #include <string.h>
 
 #include "api.h"
+#include "drs-run.h"
 #include "ha-env.h"
 #include "json.h"
 
@@ -15,6 +17,8 @@ static json_t *cluster_view(struct dv_mgr *m, json_t *doc)
 
         dv_cluster_ha_settings(doc, &s);
         json_object_set_new(v, "ha", dv_ha_settings_to_json(&s));
+        json_object_del(v, "drs_rules");
+        json_object_set_new(v, "drs", dv_cluster_drs_view(doc));
         if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) >= 0)
                 json_array_foreach(hosts, i, h)
                         json_array_append(names, json_object_get(h, "name"));
@@ -25,11 +29,12 @@ static json_t *cluster_view(struct dv_mgr *m, json_t *doc)
 
 static void cluster_patch(struct dv_api *a)
 {
-        static const char *const keys[] = { "ha", NULL };
+        static const char *const keys[] = { "ha", "drs", NULL };
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         struct dv_ha_settings s, before;
-        json_t *body = NULL, *doc = NULL, *ha;
+        struct dv_drs_settings ds;
+        json_t *body = NULL, *doc = NULL, *ha, *drs;
         int r;
 
         if (dv_api_body(a, &body) < 0)
@@ -39,8 +44,9 @@ static void cluster_patch(struct dv_api *a)
                 goto out;
         }
         ha = json_object_get(body, "ha");
-        if (!ha) {
-                dv_api_error(a, 400, "missing-field", "field 'ha' is required");
+        drs = json_object_get(body, "drs");
+        if (!ha && !drs) {
+                dv_api_error(a, 400, "missing-field", "field 'ha' or 'drs' is required");
                 goto out;
         }
         dv_mgr_lock(m);
@@ -51,20 +57,31 @@ static void cluster_patch(struct dv_api *a)
                 goto out;
         }
         dv_cluster_ha_settings(doc, &s);
+        dv_cluster_drs_settings(doc, &ds);
         before = s;
-        if (dv_ha_settings_patch(&s, ha, &err) < 0) {
+        if ((ha && dv_ha_settings_patch(&s, ha, &err) < 0) ||
+            (drs && dv_drs_settings_patch(&ds, drs, &err) < 0)) {
                 dv_mgr_unlock(m);
                 dv_api_dv_error(a, &err);
                 goto out;
         }
-        json_object_set_new(doc, "ha", dv_ha_settings_to_json(&s));
+        if (ha)
+                json_object_set_new(doc, "ha", dv_ha_settings_to_json(&s));
+        if (drs)
+                json_object_set_new(doc, "drs", dv_drs_settings_to_json(&ds));
         r = dv_store_update(m->store, DV_KIND_CLUSTER, doc);
         if (r < 0) {
                 dv_mgr_unlock(m);
                 dv_api_internal(a, r, "writing the cluster");
                 goto out;
         }
-        dv_mgr_event(m, a->user, "cluster.ha-set", "cluster", doc,
+        if (drs)
+                dv_mgr_event(m, a->user, "cluster.drs-set", "cluster", doc,
+                             "cluster '%s': DRS %s, threshold %d, every %lld s",
+                             dv_doc_str(doc, "name"), dv_drs_mode_to_string(ds.mode), ds.threshold,
+                             (long long)ds.interval_s);
+        if (ha)
+                dv_mgr_event(m, a->user, "cluster.ha-set", "cluster", doc,
                      "cluster '%s': HA %s, isolation response %s, admission %s%s",
                      dv_doc_str(doc, "name"), s.enabled ? "on" : "off",
                      dv_ha_isolation_to_string(s.isolation), dv_ha_admission_to_string(s.admission),
@@ -82,6 +99,16 @@ void dv_api_clusters(struct dv_api *a)
         json_t *doc = NULL;
         int r;
 
+        if (a->nseg >= 3 && dv_streq(a->segs[2], "drs")) {
+                r = dv_cluster_get_default(a->m, &doc);
+                if (r < 0 || !(dv_streq(a->segs[1], DV_CLUSTER_DEFAULT) ||
+                               dv_streq(dv_doc_str(doc, "id"), a->segs[1])))
+                        dv_api_not_found(a, "cluster", a->segs[1]);
+                else
+                        dv_api_cluster_drs(a, doc); /* drs-run.c */
+                json_decref(doc);
+                return;
+        }
         if (a->nseg > 2) {
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
                 return;

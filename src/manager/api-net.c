@@ -118,33 +118,67 @@ static void pick_nics(struct dv_mgr *m, struct side *s)
                 s[i].pg = portgroup(m, s[i].nic);
 }
 
-/* Other NICs on the same layer-2 network (DVS and VLAN) with the same MAC
- * or address: from the specs and from the guests' last reported info. */
-static json_t *conflicts(json_t *vms, struct side *me, struct side *peer)
+/* Does the guest info of vm show ip on the NIC with this MAC? */
+static bool guest_has_ip(json_t *vm, const char *mac, const char *ip)
 {
-        json_t *out = json_array(), *vm, *nic, *pg = me->pg;
-        const char *mac = dv_doc_str(me->nic, "mac"), *ip = dv_doc_str(me->nic, "ip");
+        json_t *info = json_object_get(json_object_get(vm, "_guest"), "info"), *n, *a;
         size_t i, k;
 
-        if (!pg || !me->nic)
-                return out;
+        json_array_foreach(json_object_get(info, "nics"), i, n) {
+                if (!mac || !dv_doc_str(n, "mac") || strcasecmp(dv_doc_str(n, "mac"), mac) != 0)
+                        continue;
+                json_array_foreach(json_object_get(n, "addresses"), k, a)
+                        if (dv_streq(dv_doc_str(a, "address"), ip))
+                                return true;
+        }
+        return false;
+}
+
+/* Other NICs on the same layer-2 network (DVS and VLAN) with the same MAC,
+ * or the same address in their spec or in what their guest last reported
+ * (the VMs' cached guest info). ip: the address the side really uses. */
+static json_t *conflicts(struct dv_mgr *m, json_t *vms, struct side *me, struct side *peer,
+                         const char *ip)
+{
+        json_t *out = json_array(), *vm, *nic, *pgs = json_object();
+        const char *mac = dv_doc_str(me->nic, "mac");
+        size_t i, k;
+
+        if (!me->pg || !me->nic)
+                goto done;
         json_array_foreach(vms, i, vm) {
                 if (dv_streq(dv_doc_str(vm, "id"), dv_doc_str(me->vm, "id")) ||
-                    dv_streq(dv_doc_str(vm, "id"), dv_doc_str(peer->vm, "id")))
-                        continue;
+                    dv_streq(dv_doc_str(vm, "id"), dv_doc_str(peer->vm, "id")) ||
+                    !dv_vm_state_has_ports(dv_doc_str(vm, "state")))
+                        continue; /* a stopped VM holds no address on the wire */
                 json_array_foreach(json_object_get(vm, "nics"), k, nic) {
+                        const char *pgname = dv_doc_str(nic, "portgroup");
+                        json_t *pg = pgname ? json_object_get(pgs, pgname) : NULL;
+
                         if (mac && dv_doc_str(nic, "mac") &&
                             strcasecmp(mac, dv_doc_str(nic, "mac")) == 0)
                                 json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "kind",
                                                                      "mac", "value", mac, "vm",
                                                                      dv_doc_str(vm, "name")));
-                        if (ip && dv_streq(ip, dv_doc_str(nic, "ip")) &&
-                            dv_streq(dv_doc_str(nic, "portgroup"), dv_doc_str(pg, "name")))
+                        if (!ip || !pgname)
+                                continue;
+                        if (!pg) {
+                                pg = dv_mgr_get(m, DV_KIND_PORTGROUP, pgname);
+                                json_object_set_new(pgs, pgname, pg ? pg : json_null());
+                        }
+                        if (!json_is_object(pg) ||
+                            !dv_streq(dv_doc_str(pg, "dvs_id"), dv_doc_str(me->pg, "dvs_id")) ||
+                            dv_doc_int(pg, "vlan", -1) != dv_doc_int(me->pg, "vlan", -2))
+                                continue;
+                        if (dv_streq(ip, dv_doc_str(nic, "ip")) ||
+                            guest_has_ip(vm, dv_doc_str(nic, "mac"), ip))
                                 json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "kind",
                                                                      "ip", "value", ip, "vm",
                                                                      dv_doc_str(vm, "name")));
                 }
         }
+done:
+        json_decref(pgs);
         return out;
 }
 
@@ -241,7 +275,6 @@ static void diagnose(struct dv_api *a, json_t *refs)
         peer_f = json_object_get(json_object_get(facts, "probes"), "peer");
         for (i = 0; i < 2; i++) {
                 s[i].facts = vm_facts(&s[i]);
-                json_object_set_new(s[i].facts, "conflicts", conflicts(all_vms, &s[i], &s[1 - i]));
                 json_array_append_new(vms_f, s[i].facts);
         }
 
@@ -283,6 +316,18 @@ static void diagnose(struct dv_api *a, json_t *refs)
         jobs_free(jobs, n);
         memset(jobs, 0, sizeof(jobs));
         n = 0;
+
+        /* Address conflicts, with the addresses the guests really use. */
+        for (i = 0; i < 2; i++) {
+                const char *ip = NULL, *gw = NULL;
+                int prefix;
+                bool from_guest;
+
+                if (!dv_netdiag_effective_ip(s[i].facts, &ip, &prefix, &gw, &from_guest))
+                        ip = NULL;
+                json_object_set_new(s[i].facts, "conflicts",
+                                    conflicts(m, all_vms, &s[i], &s[1 - i], ip));
+        }
 
         /* Round 2: the DVS health check and the pings, together. */
         if (s[0].pg && s[1].pg &&

@@ -6,13 +6,15 @@
 #include "agent.h"
 #include "api.h"
 #include "api-vm-ha.h"
+#include "ha-env.h"
 #include "dvs.h"
 #include "log.h"
 #include "net.h"
-#include "sched-place.h"
+#include "sched-snap.h"
 #include "validate.h"
 #include "view.h"
 #include "vm-ops.h"
+#include "vm-qos.h"
 #include "vm-tools.h"
 
 #define VM_UID_FIRST 100000
@@ -26,76 +28,6 @@ static bool host_has_datastore(json_t *host, const char *name)
                 if (dv_streq(dv_doc_str(d, "name"), name))
                         return true;
         return false;
-}
-
-/* The hosts as the scheduler sees them. Keeps references in *ret_hosts
- * (array of documents) and the datastore names in *ret_names. */
-struct sched_snapshot {
-        json_t *hosts;                 /* host documents */
-        struct dv_sched_host *sh;      /* one per host */
-        const char **names;            /* datastore names, all hosts */
-        json_t *dvs;                   /* per host: array of DVS names (sh[i].dvs points in) */
-        const char **dvs_names;        /* DVS names, all hosts */
-};
-
-static void snapshot_free(struct sched_snapshot *s)
-{
-        free(s->sh);
-        free(s->names);
-        free(s->dvs_names);
-        json_decref(s->dvs);
-        json_decref(s->hosts);
-}
-
-static int snapshot(struct dv_mgr *m, struct sched_snapshot *s)
-{
-        size_t i, n, total = 0, k = 0, total_dvs = 0, kd = 0;
-        json_t *h, *d;
-        int r;
-
-        r = dv_store_list(m->store, DV_KIND_HOST, NULL, &s->hosts);
-        if (r < 0)
-                return r;
-        n = json_array_size(s->hosts);
-        s->dvs = json_array();
-        json_array_foreach(s->hosts, i, h) {
-                json_t *names = NULL;
-
-                total += json_array_size(json_object_get(h, "datastores"));
-                r = dv_dvs_of_host(m, dv_doc_str(h, "id"), &names);
-                if (r < 0)
-                        return r;
-                total_dvs += json_array_size(names);
-                json_array_append_new(s->dvs, names);
-        }
-        s->sh = calloc(n + 1, sizeof(*s->sh));
-        s->names = calloc(total + 1, sizeof(*s->names));
-        s->dvs_names = calloc(total_dvs + 1, sizeof(*s->dvs_names));
-        if (!s->sh || !s->names || !s->dvs_names)
-                return -ENOMEM;
-        json_array_foreach(s->hosts, i, h) {
-                struct dv_sched_host *x = &s->sh[i];
-                size_t j;
-                int64_t count;
-
-                x->id = dv_doc_str(h, "id");
-                x->name = dv_doc_str(h, "name");
-                x->connected = dv_streq(dv_doc_str(h, "state"), "connected");
-                x->cpus = dv_doc_int(h, "cpus", 0);
-                x->memory_mib = dv_doc_int(h, "memory_mib", 0);
-                r = dv_host_usage(m, x->id, &x->reserved_mib, &count);
-                if (r < 0)
-                        return r;
-                x->datastores = &s->names[k];
-                json_array_foreach(json_object_get(h, "datastores"), j, d)
-                        s->names[k++] = dv_doc_str(d, "name");
-                x->n_datastores = json_array_size(json_object_get(h, "datastores"));
-                x->dvs = &s->dvs_names[kd];
-                json_array_foreach(json_array_get(s->dvs, i), j, d)
-                        s->dvs_names[kd++] = json_string_value(d);
-                x->n_dvs = json_array_size(json_array_get(s->dvs, i));
-        }
-        return 0;
 }
 
 /* Every MAC in use by any VM. */
@@ -145,8 +77,9 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
 {
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
-        struct sched_snapshot snap = { 0 };
-        struct dv_sched_req sreq = { .cpus = q->cpus, .memory_mib = q->memory_mib };
+        struct dv_sched_snapshot snap = { 0 };
+        struct dv_sched_req sreq = { .cpus = q->cpus, .memory_mib = q->memory_mib,
+                                     .cpu_reservation_mhz = q->cpu_qos.reservation_mhz };
         const char *ds_names[DV_VM_DISKS_MAX], *dvs_names[DV_VM_NICS_MAX];
         const char *gateways[DV_VM_NICS_MAX];
         json_t *image = NULL, *host = NULL, *existing, *macs = NULL, *vm = NULL, *disks, *nics;
@@ -197,7 +130,7 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                 }
                 sreq.host_id = dv_doc_str(host, "id");
         }
-        r = snapshot(m, &snap);
+        r = dv_sched_snapshot_take(m, &snap);
         if (r < 0) {
                 dv_api_internal(a, r, "reading hosts");
                 goto out;
@@ -247,6 +180,13 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
         }
         json_decref(host);
         host = json_incref(json_array_get(snap.hosts, idx));
+        /* CPU QoS on that host: its contradictions (a limit in percent
+         * depends on the host's MHz) and affinity-aware admission. */
+        r = dv_vm_qos_admit(m, host, NULL, q->name, q->cpus, &q->cpu_qos, &err);
+        if (r < 0) {
+                fail(a, &err);
+                goto out;
+        }
 
         r = m->store->ops->counter_next(m->store, "next_vm_uid", VM_UID_FIRST, &uid);
         if (r < 0) {
@@ -258,10 +198,12 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                 _cleanup_(freep) char *name = dv_asprintf("disk%zu", i);
                 _cleanup_(freep) char *local = dv_asprintf("%s-local", dv_doc_str(host, "name"));
                 json_array_append_new(
-                        disks, json_pack("{s:s,s:I,s:s,s:n,s:s}", "name", name, "size_gib",
+                        disks, json_pack("{s:s,s:I,s:s,s:n,s:s,s:I,s:I}", "name", name, "size_gib",
                                          (json_int_t)q->disks[i].size_gib, "datastore",
                                          q->disks[i].datastore ? q->disks[i].datastore : local,
-                                         "path", "format", "qcow2"));
+                                         "path", "format", "qcow2", "iops_max",
+                                         (json_int_t)q->disks[i].qos.iops_max, "bps_max",
+                                         (json_int_t)q->disks[i].qos.bps_max));
         }
         /* A disk image boots from the VM's first disk: that disk is made as
          * an independent copy of the image (grown to the size asked for),
@@ -323,10 +265,12 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                        "_creating", true);
         if (vm && q->kernel_args)
                 json_object_set_new(vm, "kernel_args", json_string(q->kernel_args));
+        if (vm)
+                json_object_set_new(vm, "cpu_qos", dv_cpu_qos_to_json(&q->cpu_qos));
         r = 0;
         *ret_vm = vm;
 out:
-        snapshot_free(&snap);
+        dv_sched_snapshot_done(&snap);
         json_decref(pgs);
         json_decref(macs);
         json_decref(image);
@@ -441,6 +385,18 @@ static int check_vm_action(struct dv_api *a, json_t *vm, const char *verb,
                 return 0;
         host = dv_mgr_get(a->m, DV_KIND_HOST, dv_doc_str(vm, "host_id"));
         ok = host && dv_streq(dv_doc_str(host, "state"), "connected");
+        if (!ok && host && dv_streq(dv_doc_str(host, "state"), "maintenance")) {
+                /* The agent is there; only new work is kept off the host. */
+                if (strcmp(verb, "start") != 0) {
+                        json_decref(host);
+                        return 0;
+                }
+                dv_api_error(a, 409, "invalid-state",
+                             "host '%s' of vm '%s' is in maintenance mode: migrate the vm or "
+                             "take the host out of maintenance", dv_doc_str(vm, "host"), name);
+                json_decref(host);
+                return -1;
+        }
         if (!ok)
                 dv_api_error(a, 503, "agent-unreachable", "host '%s' of vm '%s' is not connected",
                              dv_doc_str(vm, "host"), name);
@@ -497,6 +453,14 @@ static void vm_action(struct dv_api *a, json_t *vm, enum action act)
         case ACT_START:
                 opname = "vm.start", verb = "start", fn = dv_vm_task_start;
                 r = check_vm_action(a, vm, verb, start_ok, true);
+                if (r >= 0 && (r = dv_ha_admit(m, vm, &err)) < 0)
+                        dv_api_dv_error(a, &err);
+                /* Its CPU reservation still fits where it is (the host may
+                 * have come back with fewer CPUs). */
+                if (r >= 0 && dv_vm_qos_recheck(m, vm, &err) < 0) {
+                        dv_api_dv_error(a, &err);
+                        r = -1;
+                }
                 break;
         case ACT_STOP:
                 opname = "vm.stop", verb = "stop", fn = dv_vm_task_stop;
@@ -628,8 +592,22 @@ void dv_api_vms(struct dv_api *a)
                 return;
         }
         if (sub && strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "reboot") &&
-            strcmp(sub, "console") && strcmp(sub, "migrate")) {
+            strcmp(sub, "console") && strcmp(sub, "migrate") && strcmp(sub, "metrics")) {
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
+                return;
+        }
+        if (sub && strcmp(sub, "metrics") == 0) {
+                if (!dv_api_is(a, "GET")) {
+                        dv_api_bad_method(a);
+                        return;
+                }
+                vm = dv_mgr_get(a->m, DV_KIND_VM, a->segs[1]);
+                if (!vm) {
+                        dv_api_not_found(a, "vm", a->segs[1]);
+                        return;
+                }
+                dv_api_reply(a, 200, dv_view_metrics(a->m, "vm", vm));
+                json_decref(vm);
                 return;
         }
         if (sub ? !dv_api_is(a, "POST")
@@ -643,7 +621,7 @@ void dv_api_vms(struct dv_api *a)
                 return;
         }
         if (!sub && dv_api_is(a, "GET"))
-                dv_api_reply(a, 200, dv_view(vm));
+                dv_api_reply(a, 200, dv_view_vm(a->m, vm));
         else if (!sub && dv_api_is(a, "PATCH"))
                 dv_api_vm_patch(a, vm); /* HA settings: api-vm-ha.c */
         else if (!sub)

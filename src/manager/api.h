@@ -40,6 +40,7 @@ bool dv_api_is(struct dv_api *a, const char *method);
 
 /* Resources: segs[0] is the collection. */
 void dv_api_hosts(struct dv_api *a);
+void dv_api_host_maintenance(struct dv_api *a, json_t *host); /* maintenance.c */
 void dv_api_vms(struct dv_api *a);
 void dv_api_images(struct dv_api *a);
 void dv_api_tasks(struct dv_api *a);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "drs-run.h"
 #include "ha-env.h"
 #include "log.h"
 #include "vm-ops.h"
@@ -12,6 +13,7 @@
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
 #define KEEP_EVENTS 100000
 #define KEEP_TASKS 10000
+#define DRS_EVERY_MS 1000 /* checks whether a DRS pass is due */
 #define HA_EVERY_MS 400 /* with CRON_TICK_MS: an HA tick every ~400-600 ms */
 
 struct dv_cron {
@@ -24,6 +26,7 @@ struct dv_cron {
         int64_t last_cleanup;  /* monotonic ms */
         int64_t last_prune;    /* monotonic ms */
         int64_t last_ha;       /* monotonic ms */
+        int64_t last_drs;      /* monotonic ms */
 };
 
 /* Hosts silent for longer than the timeout become unreachable. */
@@ -119,6 +122,10 @@ static void tick(struct dv_cron *c)
         if (now - c->last_ha >= HA_EVERY_MS) {
                 c->last_ha = now;
                 dv_ha_rt_tick(c->m); /* ha-env.c */
+        }
+        if (now - c->last_drs >= DRS_EVERY_MS) {
+                c->last_drs = now;
+                dv_drs_tick(c->m); /* drs-run.c: a pass when its interval is due */
         }
         if (now - c->last_cleanup >= CLEANUP_EVERY_MS) {
                 c->last_cleanup = now;

@@ -55,6 +55,11 @@ void dv_ha_rt_host_view(struct dv_mgr *m, json_t *view);
 
 #define DV_CLUSTER_DEFAULT "default"
 
+/* Admission control for a user's power-on of vm (ha-admit.c): 0 when
+ * allowed (or not an HA VM, or admission off); 409 ha-admission with the
+ * reason when it would break the failover capacity. */
+int dv_ha_admit(struct dv_mgr *m, json_t *vm, struct dv_error *err);
+
 /* The default cluster's document (a new reference), created with the
  * default HA settings when missing. */
 int dv_cluster_get_default(struct dv_mgr *m, json_t **ret);

@@ -13,6 +13,8 @@
 #include "image.h"
 #include "log.h"
 #include "manager.h"
+#include "mstats.h"
+#include "drs-run.h"
 #include "recover.h"
 #include "store.h"
 #include "token.h"
@@ -159,6 +161,16 @@ int main(int argc, char **argv)
                         goto out;
                 }
         }
+        m.mstats = dv_mstats_new();
+        if (!m.mstats) {
+                dv_err("cannot allocate the metrics registry");
+                goto out;
+        }
+        r = dv_drs_rt_new(&m, &m.drs);
+        if (r < 0) {
+                dv_log_errno(r, "cannot set up DRS: %m");
+                goto out;
+        }
         r = dv_ha_rt_new(&m, &m.ha);
         if (r < 0) {
                 dv_log_errno(r, "cannot set up HA: %m");
@@ -197,6 +209,10 @@ out:
         dv_netsync_stop(&m);
         dv_cron_stop(cron);
         dv_ha_rt_free(m.ha); /* after the cron thread and the API: joins the BMC workers */
+        dv_mstats_free(m.mstats);
+        dv_drs_rt_free(m.drs);
+        m.drs = NULL;
+        m.mstats = NULL;
         m.ha = NULL;
         if (m.tasks) {
                 left = dv_tasks_shutdown(m.tasks, SHUTDOWN_WAIT_MS);

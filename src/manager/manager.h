@@ -30,6 +30,8 @@ struct dv_mgr_config {
 
 struct dv_netsync;
 struct dv_ha_rt;
+struct dv_mstats;
+struct dv_drs_rt;
 
 struct dv_mgr {
         struct dv_mgr_config cfg;  /* from the command line */
@@ -41,6 +43,8 @@ struct dv_mgr {
         pthread_mutex_t net_lock;  /* see the lock order above */
         struct dv_netsync *netsync; /* pushes DVS configuration to agents, or NULL */
         struct dv_ha_rt *ha;       /* HA runtime (ha-env.h), or NULL */
+        struct dv_mstats *mstats;  /* load metrics of hosts and VMs (mstats.h), or NULL */
+        struct dv_drs_rt *drs;     /* DRS runtime (drs-run.h), or NULL */
 };
 
 /* Users named in tasks and events. */

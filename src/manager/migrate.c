@@ -1124,6 +1124,136 @@ static void task_migrate(struct dv_task *t, void *data)
         json_decref(target);
 }
 
+/* What a migration request asks beyond the VM and the target host. */
+struct migrate_req {
+        enum dv_migrate_kind kind;
+        const char *datastore;        /* HD and D, else NULL */
+        int64_t budgets[3];           /* disk, memory, switchover (s) */
+        int64_t disk_rate_limit;      /* bytes/s; 0: none */
+        int64_t memory_rate_limit;    /* bytes/s; 0: none */
+};
+
+#define MIGRATE_REQ_DEFAULT                                                          \
+        {                                                                            \
+                .kind = DV_MIGRATE_HOST,                                             \
+                .budgets = { MIGRATE_DISK_TIMEOUT_S, MIGRATE_OUT_TIMEOUT_S,          \
+                             MIGRATE_FINISH_TIMEOUT_S },                             \
+        }
+
+static int migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id,
+                          const struct migrate_req *req, const char *user, json_t **ret_task,
+                          struct dv_error *err)
+{
+        _cleanup_(json_decrefp) json_t *vm = NULL, *target = NULL, *source = NULL,
+                                      *task = NULL;
+        int r;
+
+        dv_mgr_lock(m);
+        vm = dv_mgr_get(m, DV_KIND_VM, vm_id);
+        target = dv_mgr_get(m, DV_KIND_HOST, target_id);
+        source = vm ? dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "host_id")) : NULL;
+        if (!vm)
+                r = dv_error_set(err, 404, "not-found", "vm '%s' not found", vm_id);
+        else if (!target)
+                r = dv_error_set(err, 404, "unknown-host", "host '%s' not found", target_id);
+        else if (!source)
+                r = dv_error_set(err, 409, "invalid-state", "vm '%s' has no host",
+                                 dv_doc_str(vm, "name"));
+        else if (dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")))
+                r = dv_error_set(err, 409, "invalid-state", "vm '%s' is busy with task %s",
+                                 dv_doc_str(vm, "name"), dv_doc_str(vm, "_task"));
+        else if (!dv_streq(dv_doc_str(vm, "state"), "running"))
+                /* The task's prechecks name every blocker; a VM that is not
+                 * running is refused at once (check=true explains more). */
+                r = dv_error_set(err, 409, "invalid-state", "cannot migrate vm '%s': it is %s",
+                                 dv_doc_str(vm, "name"), dv_doc_str(vm, "state"));
+        else if (!dv_tasks_can_accept(m->tasks))
+                r = dv_error_set(err, 503, "busy", "too many tasks are pending; try again later");
+        else {
+                struct migrate_op *op = calloc(1, sizeof(*op));
+                const char *ds = req->datastore;
+                char now[32];
+
+                if (!op)
+                        abort();
+                op->m = m;
+                op->kind = req->kind;
+                snprintf(op->vm_id, sizeof(op->vm_id), "%s", dv_doc_str(vm, "id"));
+                snprintf(op->target_id, sizeof(op->target_id), "%s", dv_doc_str(target, "id"));
+                snprintf(op->datastore, sizeof(op->datastore), "%s", ds ? ds : "");
+                op->disk_timeout_s = req->budgets[0];
+                op->memory_timeout_s = req->budgets[1];
+                op->switchover_timeout_s = req->budgets[2];
+                op->disk_rate_limit = req->disk_rate_limit;
+                op->memory_rate_limit = req->memory_rate_limit;
+                snprintf(op->user, sizeof(op->user), "%s", user);
+                task = dv_task_doc_new("vm.migrate", "vm", dv_doc_str(vm, "id"),
+                                       dv_doc_str(vm, "name"), user);
+                dv_mgr_now(now);
+                json_object_set(vm, "_task", json_object_get(task, "id"));
+                json_object_set(vm, "_prev_state", json_object_get(vm, "state"));
+                json_object_set_new(vm, "state", json_string("migrating"));
+                json_object_set_new(vm, "state_reason", json_null());
+                json_object_set_new(vm, "migration",
+                                    json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s}", "phase", "precheck",
+                                              "kind", dv_migrate_kind_to_string(req->kind),
+                                              "target", dv_doc_str(target, "name"), "target_id",
+                                              dv_doc_str(target, "id"), "datastore", ds,
+                                              "started_at", now));
+                r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
+                if (r < 0) {
+                        free(op);
+                        dv_error_set(err, 500, "internal", "writing the task: %s", strerror(-r));
+                } else if (dv_tasks_submit(m->tasks, task, task_migrate, op, free) < 0) {
+                        r = dv_error_set(err, 503, "shutting-down",
+                                         "the manager is shutting down");
+                } else {
+                        if (req->kind == DV_MIGRATE_DATASTORE)
+                                dv_mgr_event(m, user, "vm.migrate", "vm", vm,
+                                             "move the disks of vm '%s' to datastore '%s'",
+                                             dv_doc_str(vm, "name"), ds);
+                        else
+                                dv_mgr_event(m, user, "vm.migrate", "vm", vm,
+                                             "migrate vm '%s' from host '%s' to host '%s'%s%s",
+                                             dv_doc_str(vm, "name"), dv_doc_str(source, "name"),
+                                             dv_doc_str(target, "name"),
+                                             ds ? " and datastore " : "", ds ? ds : "");
+                        *ret_task = TAKE_PTR(task);
+                        r = 0;
+                }
+        }
+        dv_mgr_unlock(m);
+        return r;
+}
+
+int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id,
+                      const char *user, json_t **ret_task, struct dv_error *err)
+{
+        const struct migrate_req req = MIGRATE_REQ_DEFAULT;
+
+        return migrate_submit(m, vm_id, target_id, &req, user, ret_task, err);
+}
+
+int dv_task_wait_doc(struct dv_mgr *m, const char *task_id, int64_t timeout_ms,
+                     json_t **ret_task)
+{
+        int64_t deadline = dv_now_ms() + timeout_ms;
+
+        for (;;) {
+                json_t *t = dv_mgr_get(m, DV_KIND_TASK, task_id);
+                const char *st = dv_doc_str(t, "state");
+
+                if (t && !dv_streq(st, "queued") && !dv_streq(st, "running")) {
+                        *ret_task = t;
+                        return 0;
+                }
+                json_decref(t);
+                if (dv_now_ms() >= deadline)
+                        return -ETIMEDOUT;
+                usleep(200 * 1000);
+        }
+}
+
 /* ---- the API ---------------------------------------------------------------- */
 
 /* Does any host have a datastore of that name? */
@@ -1150,12 +1280,10 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         _cleanup_(json_decrefp) json_t *body = NULL, *target = NULL, *source = NULL,
-                                      *vm = NULL, *task = NULL;
+                                      *task = NULL;
         const char *host = NULL, *datastore = NULL;
-        int64_t budgets[3] = { MIGRATE_DISK_TIMEOUT_S, MIGRATE_OUT_TIMEOUT_S,
-                               MIGRATE_FINISH_TIMEOUT_S };
+        struct migrate_req req = MIGRATE_REQ_DEFAULT;
         enum dv_migrate_kind kind;
-        int64_t disk_rate_limit = 0, memory_rate_limit = 0;
         bool check = false;
         int r;
 
@@ -1170,18 +1298,19 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                 r = dv_json_get_bool(body, "check", false, &check, &err);
         if (r >= 0)
                 r = dv_json_get_int(body, "disk_timeout_s", false, 1, MIGRATE_MAX_TIMEOUT_S,
-                                    &budgets[0], &err);
+                                    &req.budgets[0], &err);
         if (r >= 0)
-                r = dv_json_get_int(body, "memory_timeout_s", false, 1, 3600, &budgets[1], &err);
-        if (r >= 0)
-                r = dv_json_get_int(body, "switchover_timeout_s", false, 1, 3600, &budgets[2],
+                r = dv_json_get_int(body, "memory_timeout_s", false, 1, 3600, &req.budgets[1],
                                     &err);
         if (r >= 0)
+                r = dv_json_get_int(body, "switchover_timeout_s", false, 1, 3600,
+                                    &req.budgets[2], &err);
+        if (r >= 0)
                 r = dv_json_get_int(body, "disk_rate_limit", false, 0, INT64_C(1) << 40,
-                                    &disk_rate_limit, &err);
+                                    &req.disk_rate_limit, &err);
         if (r >= 0)
                 r = dv_json_get_int(body, "memory_rate_limit", false, 0, INT64_C(1) << 40,
-                                    &memory_rate_limit, &err);
+                                    &req.memory_rate_limit, &err);
         if (r >= 0 && !host && !datastore)
                 r = dv_error_set(&err, 400, "missing-field",
                                  "give 'host' (change host), 'datastore' (storage migration) "
@@ -1227,70 +1356,12 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                 return;
         }
 
-        dv_mgr_lock(m);
-        vm = dv_mgr_get(m, DV_KIND_VM, dv_doc_str(vm_in, "id"));
-        if (!vm)
-                dv_api_not_found(a, "vm", dv_doc_str(vm_in, "name"));
-        else if (dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")))
-                dv_api_error(a, 409, "invalid-state", "vm '%s' is busy with task %s",
-                             dv_doc_str(vm, "name"), dv_doc_str(vm, "_task"));
-        else if (!dv_streq(dv_doc_str(vm, "state"), "running"))
-                /* The task's prechecks name every blocker; a VM that is not
-                 * running is refused at once (check=true explains more). */
-                dv_api_error(a, 409, "invalid-state", "cannot migrate vm '%s': it is %s",
-                             dv_doc_str(vm, "name"), dv_doc_str(vm, "state"));
-        else if (!dv_tasks_can_accept(m->tasks))
-                dv_api_error(a, 503, "busy", "too many tasks are pending; try again later");
-        else {
-                struct migrate_op *op = calloc(1, sizeof(*op));
-                char now[32];
-
-                if (!op)
-                        abort();
-                op->m = m;
-                op->kind = kind;
-                snprintf(op->vm_id, sizeof(op->vm_id), "%s", dv_doc_str(vm, "id"));
-                snprintf(op->target_id, sizeof(op->target_id), "%s", dv_doc_str(target, "id"));
-                snprintf(op->datastore, sizeof(op->datastore), "%s", datastore ? datastore : "");
-                op->disk_timeout_s = budgets[0];
-                op->memory_timeout_s = budgets[1];
-                op->switchover_timeout_s = budgets[2];
-                op->disk_rate_limit = disk_rate_limit;
-                op->memory_rate_limit = memory_rate_limit;
-                snprintf(op->user, sizeof(op->user), "%s", a->user);
-                task = dv_task_doc_new("vm.migrate", "vm", dv_doc_str(vm, "id"),
-                                       dv_doc_str(vm, "name"), a->user);
-                dv_mgr_now(now);
-                json_object_set(vm, "_task", json_object_get(task, "id"));
-                json_object_set(vm, "_prev_state", json_object_get(vm, "state"));
-                json_object_set_new(vm, "state", json_string("migrating"));
-                json_object_set_new(vm, "state_reason", json_null());
-                json_object_set_new(vm, "migration",
-                                    json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s}", "phase", "precheck",
-                                              "kind", dv_migrate_kind_to_string(kind), "target",
-                                              dv_doc_str(target, "name"), "target_id",
-                                              dv_doc_str(target, "id"), "datastore", datastore,
-                                              "started_at", now));
-                r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
-                if (r < 0) {
-                        free(op);
-                        dv_api_internal(a, r, "writing the task");
-                } else if (dv_tasks_submit(m->tasks, task, task_migrate, op, free) < 0) {
-                        dv_api_error(a, 503, "shutting-down", "the manager is shutting down");
-                } else {
-                        if (kind == DV_MIGRATE_DATASTORE)
-                                dv_mgr_event(m, a->user, "vm.migrate", "vm", vm,
-                                             "move the disks of vm '%s' to datastore '%s'",
-                                             dv_doc_str(vm, "name"), datastore);
-                        else
-                                dv_mgr_event(m, a->user, "vm.migrate", "vm", vm,
-                                             "migrate vm '%s' from host '%s' to host '%s'%s%s",
-                                             dv_doc_str(vm, "name"), dv_doc_str(source, "name"),
-                                             dv_doc_str(target, "name"),
-                                             datastore ? " and datastore " : "",
-                                             datastore ? datastore : "");
-                        dv_api_reply(a, 202, json_pack("{s:o}", "task", dv_view(task)));
-                }
-        }
-        dv_mgr_unlock(m);
+        req.kind = kind;
+        req.datastore = datastore;
+        r = migrate_submit(m, dv_doc_str(vm_in, "id"), dv_doc_str(target, "id"), &req, a->user,
+                           &task, &err);
+        if (r < 0)
+                dv_api_dv_error(a, &err);
+        else
+                dv_api_reply(a, 202, json_pack("{s:o}", "task", dv_view(task)));
 }

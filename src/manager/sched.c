@@ -1,5 +1,6 @@
 #include "sched-place.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static bool has_datastore(const struct dv_sched_host *h, const char *name)
@@ -44,9 +45,18 @@ static int64_t unreserved(const struct dv_sched_host *h)
         return h->memory_mib - h->reserved_mib;
 }
 
+/* CPU capacity not reserved (MHz); INT64_MAX when not known. */
+static int64_t cpu_unreserved(const struct dv_sched_host *h)
+{
+        if (h->cpu_mhz <= 0)
+                return INT64_MAX;
+        return h->cpus * h->cpu_mhz - h->cpu_reserved_mhz;
+}
+
 static bool fits(const struct dv_sched_host *h, const struct dv_sched_req *req)
 {
-        return unreserved(h) >= req->memory_mib && h->cpus >= req->cpus;
+        return unreserved(h) >= req->memory_mib && h->cpus >= req->cpus &&
+               cpu_unreserved(h) >= req->cpu_reservation_mhz;
 }
 
 static bool host_usable(const struct dv_sched_host *h, const struct dv_sched_req *req)
@@ -94,6 +104,11 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
 
                         if (!dv_streq(h->id, req->host_id))
                                 continue;
+                        if (!h->connected && dv_streq(h->state, "maintenance"))
+                                return dv_error_set(err, 409, "invalid-state",
+                                                    "host '%s' is in maintenance mode: it takes "
+                                                    "no new VMs (drover host maintenance %s exit)",
+                                                    h->name, h->name);
                         if (!h->connected)
                                 return dv_error_set(err, 409, "invalid-state",
                                                     "host '%s' is not connected", h->name);
@@ -113,6 +128,12 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                                                     "host '%s' has %lld CPUs, the vm needs %lld",
                                                     h->name, (long long)h->cpus,
                                                     (long long)req->cpus);
+                        if (cpu_unreserved(h) < req->cpu_reservation_mhz)
+                                return dv_error_set(
+                                        err, 409, "insufficient-resources",
+                                        "host '%s' has %lld MHz of unreserved CPU, the vm reserves %lld MHz",
+                                        h->name, (long long)DV_MAX(cpu_unreserved(h), 0),
+                                        (long long)req->cpu_reservation_mhz);
                         if (!fits(h, req))
                                 return dv_error_set(
                                         err, 409, "insufficient-resources",
@@ -153,10 +174,57 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                                             "no connected host has the datastores the vm needs");
                 if (candidates == 0)
                         return dvs_error(hosts, n_hosts, req, no_dvs, err);
+                if (req->cpu_reservation_mhz > 0)
+                        return dv_error_set(err, 409, "insufficient-resources",
+                                            "no connected host has %lld MiB of unreserved memory, "
+                                            "%lld CPUs and %lld MHz of unreserved CPU",
+                                            (long long)req->memory_mib, (long long)req->cpus,
+                                            (long long)req->cpu_reservation_mhz);
                 return dv_error_set(err, 409, "insufficient-resources",
                                     "no connected host has %lld MiB of unreserved memory and %lld CPUs",
                                     (long long)req->memory_mib, (long long)req->cpus);
         }
         *ret_index = best;
         return 0;
+}
+
+size_t dv_sched_evacuate(const struct dv_sched_host *hosts, size_t n_hosts, size_t source,
+                         const struct dv_sched_req *const *reqs, size_t n_vms,
+                         size_t *ret_targets, struct dv_error *errs)
+{
+        struct dv_sched_host *copy = calloc(n_hosts + 1, sizeof(*copy));
+        size_t *order = calloc(n_vms + 1, sizeof(*order)), failed = 0;
+
+        if (!copy || !order)
+                abort();
+        memcpy(copy, hosts, n_hosts * sizeof(*copy));
+        if (source < n_hosts)
+                copy[source].connected = false;
+        for (size_t i = 0; i < n_vms; i++)
+                order[i] = i;
+        /* Largest first (insertion sort: a host holds tens of VMs). */
+        for (size_t i = 1; i < n_vms; i++)
+                for (size_t j = i; j > 0 && reqs[order[j]]->memory_mib >
+                                                    reqs[order[j - 1]]->memory_mib; j--) {
+                        size_t t = order[j];
+                        order[j] = order[j - 1];
+                        order[j - 1] = t;
+                }
+        for (size_t k = 0; k < n_vms; k++) {
+                size_t i = order[k], idx;
+                struct dv_sched_req req = *reqs[i];
+
+                req.host_id = NULL;
+                errs[i] = (struct dv_error){ 0 };
+                if (dv_sched_place(copy, n_hosts, &req, &idx, &errs[i]) < 0) {
+                        ret_targets[i] = SIZE_MAX;
+                        failed++;
+                        continue;
+                }
+                ret_targets[i] = idx;
+                copy[idx].reserved_mib += req.memory_mib;
+        }
+        free(order);
+        free(copy);
+        return failed;
 }

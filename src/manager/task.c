@@ -136,6 +136,18 @@ void dv_task_succeed(struct dv_task *t, json_t *result, const char *fmt, ...)
         finish(t, "succeeded", result, NULL, msg);
 }
 
+void dv_task_fail_result(struct dv_task *t, json_t *result, const char *code,
+                         const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        finish(t, "failed", result, json_pack("{s:s,s:s}", "code", code, "message", msg), msg);
+}
+
 void dv_task_fail(struct dv_task *t, const char *code, const char *fmt, ...)
 {
         char msg[512];

@@ -56,4 +56,7 @@ void dv_task_detail(struct dv_task *t, json_t *detail);
 /* End the task. Consumes result (may be NULL). */
 void dv_task_succeed(struct dv_task *t, json_t *result, const char *fmt, ...) _printf_(3, 4);
 void dv_task_fail(struct dv_task *t, const char *code, const char *fmt, ...) _printf_(3, 4);
+/* Fail with a result too (what was done before the failure). Consumes result. */
+void dv_task_fail_result(struct dv_task *t, json_t *result, const char *code,
+                         const char *fmt, ...) _printf_(4, 5);
 void dv_task_cancelled(struct dv_task *t, const char *fmt, ...) _printf_(2, 3);

@@ -161,8 +161,10 @@ int dv_validate_kernel_args(const char *s, struct dv_error *err)
 int dv_validate_vm_create(json_t *body, struct dv_vm_req *ret, struct dv_error *err)
 {
         static const char *const keys[] = { "name", "cpus", "max_cpus", "memory_mib", "disks",
-                                            "nics", "host", "image", "ha", "kernel_args", NULL };
-        static const char *const disk_keys[] = { "size_gib", "datastore", NULL };
+                                            "nics", "host", "image", "ha", "kernel_args",
+                                            "cpu_qos", NULL };
+        static const char *const disk_keys[] = { "size_gib", "datastore", "iops_max", "bps_max",
+                                                 NULL };
         struct dv_vm_req q = { 0 };
         json_t *disks = NULL, *nics = NULL, *v;
         size_t i;
@@ -191,6 +193,10 @@ int dv_validate_vm_create(json_t *body, struct dv_vm_req *ret, struct dv_error *
                 r = dv_json_get_string(body, "kernel_args", false, &q.kernel_args, err);
         if (r >= 0 && q.kernel_args)
                 r = dv_validate_kernel_args(q.kernel_args, err);
+        if (r >= 0) {
+                dv_cpu_qos_default(&q.cpu_qos);
+                r = dv_cpu_qos_merge(json_object_get(body, "cpu_qos"), &q.cpu_qos, err);
+        }
         if (r >= 0)
                 r = get_array(body, "disks", DV_VM_DISKS_MAX, &disks, err);
         if (r >= 0)
@@ -209,6 +215,12 @@ int dv_validate_vm_create(json_t *body, struct dv_vm_req *ret, struct dv_error *
                                             err);
                 if (r >= 0)
                         r = dv_json_get_name(v, "datastore", false, &d->datastore, err);
+                if (r >= 0)
+                        r = dv_json_get_int(v, "iops_max", false, 0, DV_QOS_IOPS_MAX,
+                                            &d->qos.iops_max, err);
+                if (r >= 0)
+                        r = dv_json_get_int(v, "bps_max", false, 0, DV_QOS_BPS_MAX,
+                                            &d->qos.bps_max, err);
                 if (r < 0)
                         return in_element(r, err, "disks[%zu]", i);
                 q.n_disks++;
@@ -293,7 +305,7 @@ int dv_validate_register(json_t *body, struct dv_register_req *ret, struct dv_er
 {
         static const char *const keys[] = { "name", "url", "hostname", "cpus", "cpu_model",
                                             "cpu_flags", "memory_mib", "accel", "version",
-                                            "datastores", "uplink", NULL };
+                                            "datastores", "uplink", "cpu_mhz", NULL };
         static const char *const ds_keys[] = { "name", "path", "capacity_gib", "free_gib",
                                                NULL };
         struct dv_register_req q = { 0 };
@@ -315,6 +327,8 @@ int dv_validate_register(json_t *body, struct dv_register_req *ret, struct dv_er
         if (r >= 0)
                 r = dv_json_get_int(body, "memory_mib", true, 1, INT64_C(1) << 40, &q.memory_mib,
                                     err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "cpu_mhz", false, 1, 1000000, &q.cpu_mhz, err);
         if (r >= 0)
                 r = dv_json_get_string(body, "accel", true, &q.accel, err);
         if (r >= 0 && !dv_streq(q.accel, "kvm") && !dv_streq(q.accel, "tcg"))

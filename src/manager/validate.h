@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "qos.h"
 #include "util.h"
 
 #define DV_VM_CPUS_MAX 64
@@ -19,6 +20,7 @@
 struct dv_disk_req {
         int64_t size_gib;      /* 1..16384 */
         const char *datastore; /* NULL: the host's "HOST-local" */
+        struct dv_disk_qos qos; /* I/O limits, 0 = none (docs/qos.md) */
 };
 
 struct dv_nic_req {
@@ -42,6 +44,7 @@ struct dv_vm_req {
         const char *image;                     /* image id or name, or NULL */
         bool ha;                               /* restart elsewhere on failure */
         const char *kernel_args;               /* extra kernel arguments, or NULL */
+        struct dv_cpu_qos cpu_qos;             /* "cpu_qos", defaults when absent */
 };
 
 /* Extra kernel command-line arguments: at most this many bytes. */
@@ -82,6 +85,7 @@ struct dv_register_req {
         const char *uplink;    /* the host's default DVS uplink (dv_ifname_valid), or NULL */
         int64_t cpus;          /* logical CPUs */
         int64_t memory_mib;    /* physical memory */
+        int64_t cpu_mhz;       /* MHz of a core, 0 when not reported */
         json_t *cpu_flags;     /* borrowed array of strings, or NULL */
         size_t n_datastores;   /* entries in datastores */
         struct dv_datastore_info datastores[DV_HOST_DATASTORES_MAX];

@@ -26,9 +26,17 @@ json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets)
         _cleanup_(freep) char *netargs = dv_strdup("");
         size_t i;
 
-        json_array_foreach(json_object_get(vm, "disks"), i, d)
-                json_array_append_new(disks, json_pack("{s:s?,s:s}", "path", dv_doc_str(d, "path"),
-                                                       "format", "qcow2"));
+        json_array_foreach(json_object_get(vm, "disks"), i, d) {
+                json_t *sd = json_pack("{s:s?,s:s}", "path", dv_doc_str(d, "path"), "format",
+                                       "qcow2");
+
+                /* I/O limits (docs/qos.md) only when set. */
+                if (sd && dv_doc_int(d, "iops_max", 0) > 0)
+                        json_object_set_new(sd, "iops_max", json_integer(dv_doc_int(d, "iops_max", 0)));
+                if (sd && dv_doc_int(d, "bps_max", 0) > 0)
+                        json_object_set_new(sd, "bps_max", json_integer(dv_doc_int(d, "bps_max", 0)));
+                json_array_append_new(disks, sd);
+        }
         json_array_foreach(json_object_get(vm, "nics"), i, d) {
                 json_t *net = json_object_get(nets, dv_doc_str(d, "portgroup"));
                 _cleanup_(freep) char *arg = dv_net_kernel_arg(d);
@@ -66,6 +74,8 @@ json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets)
                          (json_int_t)dv_doc_int(vm, "max_cpus", dv_doc_int(vm, "cpus", 1)),
                          "memory_mib", (json_int_t)dv_doc_int(vm, "memory_mib", 0), "disks",
                          disks, "nics", nics, "boot", boot);
+        if (spec && json_is_object(json_object_get(vm, "cpu_qos")))
+                json_object_set(spec, "cpu_qos", json_object_get(vm, "cpu_qos"));
         tools = dv_vm_tools_spec(vm, nets); /* Tools' net-config (vm-tools.c) */
         if (spec && tools)
                 json_object_set_new(spec, "tools", tools);

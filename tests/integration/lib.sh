@@ -51,6 +51,10 @@ dv_cleanup() {
         for hook in "${DV_CLEANUP_HOOKS[@]}"; do
                 eval "$hook"
         done
+        # The agents' cgroups (docs/qos.md): a private subtree per test.
+        rmdir /sys/fs/cgroup/*/drover-test/"${DV_TMP##*/}"/*/vm-* \
+                /sys/fs/cgroup/*/drover-test/"${DV_TMP##*/}"/* \
+                /sys/fs/cgroup/*/drover-test/"${DV_TMP##*/}" /sys/fs/cgroup/*/drover-test 2>/dev/null
         rm -rf "$DV_TMP"
         exit "$rc"
 }
@@ -193,6 +197,7 @@ dv_start_agent() {
         "${wrap[@]}" "$DV_BIN/agent/drover-agent" --manager "$DROVER_URL" \
                 --listen "${DV_AGENT_ADDR:-127.0.0.1}:$port" \
                 --name "$name" --data-dir "$DV_TMP/agent-$name" \
+                --cgroup-parent "drover-test/${DV_TMP##*/}/$name" \
                 --token-file "$DROVER_TOKEN_FILE" "$@" >>"$DV_TMP/agent-$name.log" 2>&1 &
         DV_AGENT_PID=$!
         DV_PIDS+=("$DV_AGENT_PID")

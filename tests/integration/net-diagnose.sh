@@ -136,6 +136,15 @@ diag va vg; show
 check "Tools not running: the only fault is tools-not-running, on vg" \
         [ "$(faults)/$(fault_on vm)" = tools-not-running/vg ]
 
+# --- an address used twice on VLAN 10 -----------------------------------------------------
+mkvm vi host1 pg10:10.10.0.12/24
+"$DROVER" vm start vi >/dev/null
+diag va vb; show
+check "vb's address also on running vi: the only fault is address-conflict" \
+        [ "$(faults)" = address-conflict ]
+check "... naming vi" [ "$(jq -r '.faults[0].summary' <<<"$out" | grep -c "vm vi")" = 1 ]
+"$DROVER" vm stop vi --force >/dev/null
+
 # --- the periodic health check ----------------------------------------------------------
 health_alarms() { "$DROVER" -o json alarm list | jq -r '[.alarms[] | select(.kind == "dvs.health") | .message] | join(";")'; }
 h3_alarm() { [[ "$(health_alarms)" == *host3*20* ]]; }

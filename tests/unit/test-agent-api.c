@@ -204,10 +204,10 @@ static void test_info_and_list(void **state)
         _cleanup_(json_decrefp) json_t *info = NULL, *vms = NULL;
         static const char *const keys[] = { "name", "url", "hostname", "cpus", "cpu_model",
                                             "cpu_flags", "memory_mib", "accel", "version",
-                                            "datastores", NULL };
+                                            "datastores", "cpu_mhz", NULL };
 
         assert_int_equal(call("GET", "/agent/v1/info", CRED, NULL, &info), 200);
-        assert_int_equal(json_object_size(info), 10);
+        assert_int_equal(json_object_size(info), 11);
         for (const char *const *k = keys; *k; k++)
                 assert_non_null(json_object_get(info, *k));
         assert_string_equal(json_string_value(json_object_get(info, "accel")), "tcg");

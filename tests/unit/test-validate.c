@@ -134,6 +134,44 @@ static void test_vm_create_bad(void **state)
                      400, "invalid-field", "nics[1]");
 }
 
+/* QoS fields of a create (docs/qos.md). */
+static void test_vm_create_qos(void **state)
+{
+        json_t *j = parse("{\"name\":\"q\",\"cpus\":1,\"memory_mib\":64,"
+                          "\"cpu_qos\":{\"shares\":2000,\"limit_pct\":25,\"affinity\":\"1\"},"
+                          "\"disks\":[{\"size_gib\":1,\"iops_max\":100,\"bps_max\":1048576}]}");
+        struct dv_vm_req q;
+        struct dv_error err = { 0 };
+
+        assert_int_equal(dv_validate_vm_create(j, &q, &err), 0);
+        assert_int_equal(q.cpu_qos.shares, 2000);
+        assert_int_equal(q.cpu_qos.limit_pct, 25);
+        assert_true(q.cpu_qos.has_affinity);
+        assert_int_equal(q.disks[0].qos.iops_max, 100);
+        assert_int_equal(q.disks[0].qos.bps_max, 1048576);
+        json_decref(j);
+        j = parse("{\"name\":\"q\",\"cpus\":1,\"memory_mib\":64}");
+        assert_int_equal(dv_validate_vm_create(j, &q, &err), 0);
+        assert_int_equal(q.cpu_qos.shares, 1000); /* defaults */
+        assert_int_equal(q.cpu_qos.reservation_mhz, 0);
+        json_decref(j);
+        create_fails("{\"name\":\"q\",\"cpus\":1,\"memory_mib\":64,\"cpu_qos\":{\"shares\":1}}",
+                     400, "out-of-range", "cpu_qos: field 'shares'");
+        create_fails("{\"name\":\"q\",\"cpus\":1,\"memory_mib\":64,"
+                     "\"cpu_qos\":{\"limit_mhz\":1,\"limit_pct\":1}}",
+                     400, "invalid-field", "not both");
+        create_fails("{\"name\":\"q\",\"cpus\":1,\"memory_mib\":64,\"cpu_qos\":{\"x\":1}}",
+                     400, "unknown-field", "x");
+        create_fails("{\"name\":\"q\",\"cpus\":1,\"memory_mib\":64,\"cpu_qos\":[]}",
+                     400, "invalid-field", "cpu_qos");
+        create_fails("{\"name\":\"q\",\"cpus\":1,\"memory_mib\":64,"
+                     "\"disks\":[{\"size_gib\":1,\"iops_max\":1000001}]}",
+                     400, "out-of-range", "disks[0]: field 'iops_max'");
+        create_fails("{\"name\":\"q\",\"cpus\":1,\"memory_mib\":64,"
+                     "\"disks\":[{\"size_gib\":1,\"bps_max\":-1}]}",
+                     400, "out-of-range", "bps_max");
+}
+
 static void test_kernel_args(void **state)
 {
         struct dv_error err = { 0 };
@@ -301,6 +339,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_vm_create_ok),   cmocka_unit_test(test_vm_create_bad),
                 cmocka_unit_test(test_kernel_args),
+                cmocka_unit_test(test_vm_create_qos),
                 cmocka_unit_test(test_limits),         cmocka_unit_test(test_stop_and_empty),
                 cmocka_unit_test(test_register),       cmocka_unit_test(test_heartbeat),
                 cmocka_unit_test(test_pieces),

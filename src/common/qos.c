@@ -1,0 +1,361 @@
+#include "qos.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "json.h"
+
+/* ---- CPU sets ------------------------------------------------------------ */
+
+static void set_bit(struct dv_cpuset *s, int n)
+{
+        s->bits[n / 64] |= UINT64_C(1) << (n % 64);
+}
+
+static bool has_bit(const struct dv_cpuset *s, int n)
+{
+        return s->bits[n / 64] & (UINT64_C(1) << (n % 64));
+}
+
+static int parse_cpu(const char **p, int *ret)
+{
+        int v = 0, digits = 0;
+
+        while (**p >= '0' && **p <= '9') {
+                v = v * 10 + (**p - '0');
+                (*p)++;
+                if (++digits > 4)
+                        return -EINVAL;
+        }
+        if (digits == 0 || v >= DV_CPUSET_MAX)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int dv_cpuset_parse(const char *s, struct dv_cpuset *ret)
+{
+        struct dv_cpuset set = { { 0 } };
+        const char *p = s;
+
+        if (!s || !*s || strlen(s) > DV_QOS_AFFINITY_LEN_MAX)
+                return -EINVAL;
+        for (;;) {
+                int lo, hi;
+
+                if (parse_cpu(&p, &lo) < 0)
+                        return -EINVAL;
+                hi = lo;
+                if (*p == '-') {
+                        p++;
+                        if (parse_cpu(&p, &hi) < 0 || hi < lo)
+                                return -EINVAL;
+                }
+                for (int c = lo; c <= hi; c++)
+                        set_bit(&set, c);
+                if (*p == 0)
+                        break;
+                if (*p != ',')
+                        return -EINVAL;
+                p++;
+        }
+        *ret = set;
+        return 0;
+}
+
+void dv_cpuset_format(const struct dv_cpuset *set, char *buf, size_t len)
+{
+        size_t off = 0;
+
+        if (len == 0)
+                return;
+        buf[0] = 0;
+        for (int c = 0; c < DV_CPUSET_MAX; c++) {
+                int hi = c;
+                int n;
+
+                if (!has_bit(set, c))
+                        continue;
+                while (hi + 1 < DV_CPUSET_MAX && has_bit(set, hi + 1))
+                        hi++;
+                if (hi == c)
+                        n = snprintf(buf + off, len - off, "%s%d", off ? "," : "", c);
+                else
+                        n = snprintf(buf + off, len - off, "%s%d-%d", off ? "," : "", c, hi);
+                if (n < 0 || (size_t)n >= len - off) {
+                        buf[off] = 0; /* truncated: keep whole entries only */
+                        return;
+                }
+                off += (size_t)n;
+                c = hi;
+        }
+}
+
+int dv_cpuset_count(const struct dv_cpuset *set)
+{
+        int n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(set->bits); i++)
+                n += __builtin_popcountll(set->bits[i]);
+        return n;
+}
+
+bool dv_cpuset_is_subset(const struct dv_cpuset *a, const struct dv_cpuset *b)
+{
+        for (size_t i = 0; i < ELEMENTSOF(a->bits); i++)
+                if (a->bits[i] & ~b->bits[i])
+                        return false;
+        return true;
+}
+
+void dv_cpuset_first_n(int n, struct dv_cpuset *ret)
+{
+        memset(ret, 0, sizeof(*ret));
+        for (int c = 0; c < n && c < DV_CPUSET_MAX; c++)
+                set_bit(ret, c);
+}
+
+void dv_cpuset_and(struct dv_cpuset *a, const struct dv_cpuset *b)
+{
+        for (size_t i = 0; i < ELEMENTSOF(a->bits); i++)
+                a->bits[i] &= b->bits[i];
+}
+
+/* ---- the CPU QoS object ---------------------------------------------------- */
+
+void dv_cpu_qos_default(struct dv_cpu_qos *q)
+{
+        memset(q, 0, sizeof(*q));
+        q->shares = DV_QOS_SHARES_DEFAULT;
+}
+
+/* Prefix err's message with "cpu_qos." where it names a field. */
+static int in_cpu_qos(int r, struct dv_error *err)
+{
+        char msg[sizeof(err->message) + 16];
+        size_t n;
+
+        if (r >= 0 || !err)
+                return r;
+        snprintf(msg, sizeof(msg), "cpu_qos: %s", err->message);
+        n = DV_MIN(strlen(msg), sizeof(err->message) - 1);
+        memcpy(err->message, msg, n);
+        err->message[n] = 0;
+        return r;
+}
+
+int dv_cpu_qos_merge(json_t *obj, struct dv_cpu_qos *q, struct dv_error *err)
+{
+        static const char *const keys[] = { "shares", "limit_mhz", "limit_pct",
+                                            "reservation_mhz", "affinity", NULL };
+        struct dv_cpu_qos n = *q;
+        int64_t mhz = -1, pct = -1;
+        json_t *aff;
+        int r;
+
+        if (!obj || json_is_null(obj))
+                return 0;
+        if (!json_is_object(obj))
+                return dv_error_set(err, 400, "invalid-field", "field 'cpu_qos' must be an object");
+        r = dv_json_check_keys(obj, keys, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "shares", false, DV_QOS_SHARES_MIN, DV_QOS_SHARES_MAX,
+                                    &n.shares, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "limit_mhz", false, 0, DV_QOS_MHZ_MAX, &mhz, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "limit_pct", false, 0, DV_QOS_LIMIT_PCT_MAX, &pct, err);
+        if (r >= 0)
+                r = dv_json_get_int(obj, "reservation_mhz", false, 0, DV_QOS_MHZ_MAX,
+                                    &n.reservation_mhz, err);
+        if (r < 0)
+                return in_cpu_qos(r, err);
+        if (mhz > 0 && pct > 0)
+                return dv_error_set(err, 400, "invalid-field",
+                                    "cpu_qos: give the limit as 'limit_mhz' or 'limit_pct', not both");
+        if (mhz >= 0 || pct >= 0) {
+                n.limit_mhz = DV_MAX(mhz, 0);
+                n.limit_pct = DV_MAX(pct, 0);
+        }
+        aff = json_object_get(obj, "affinity");
+        if (aff && json_is_null(aff)) {
+                n.has_affinity = false;
+                memset(&n.affinity, 0, sizeof(n.affinity));
+        } else if (aff) {
+                if (!json_is_string(aff) || dv_cpuset_parse(json_string_value(aff), &n.affinity) < 0)
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "cpu_qos: field 'affinity' must be a CPU list such as "
+                                            "\"0-3,8\" (CPUs 0..%d) or null",
+                                            DV_CPUSET_MAX - 1);
+                n.has_affinity = true;
+        }
+        *q = n;
+        return 0;
+}
+
+json_t *dv_cpu_qos_to_json(const struct dv_cpu_qos *q)
+{
+        char aff[DV_QOS_AFFINITY_LEN_MAX * 2];
+
+        dv_cpuset_format(&q->affinity, aff, sizeof(aff));
+        return json_pack("{s:I,s:I,s:I,s:I,s:o}", "shares", (json_int_t)q->shares, "limit_mhz",
+                         (json_int_t)q->limit_mhz, "limit_pct", (json_int_t)q->limit_pct,
+                         "reservation_mhz", (json_int_t)q->reservation_mhz, "affinity",
+                         q->has_affinity ? json_string(aff) : json_null());
+}
+
+int64_t dv_cpu_qos_limit_mhz(const struct dv_cpu_qos *q, int64_t host_mhz)
+{
+        if (q->limit_mhz > 0)
+                return q->limit_mhz;
+        if (q->limit_pct > 0)
+                return DV_MAX((q->limit_pct * host_mhz + 50) / 100, 1);
+        return 0;
+}
+
+int dv_cpu_qos_check(const struct dv_cpu_qos *q, int64_t vcpus, int64_t host_cpus,
+                     int64_t host_mhz, struct dv_error *err)
+{
+        int64_t limit = dv_cpu_qos_limit_mhz(q, host_mhz);
+        int64_t usable = vcpus * host_mhz;
+        struct dv_cpuset host;
+
+        dv_cpuset_first_n((int)DV_MIN(host_cpus, DV_CPUSET_MAX), &host);
+        if (q->has_affinity) {
+                char s[DV_QOS_AFFINITY_LEN_MAX * 2];
+
+                dv_cpuset_format(&q->affinity, s, sizeof(s));
+                if (!dv_cpuset_is_subset(&q->affinity, &host))
+                        return dv_error_set(err, 409, "qos-conflict",
+                                            "cpu affinity %s names CPUs the host lacks "
+                                            "(it has CPUs 0-%lld)",
+                                            s, (long long)host_cpus - 1);
+                if (q->reservation_mhz > dv_cpuset_count(&q->affinity) * host_mhz)
+                        return dv_error_set(err, 409, "qos-conflict",
+                                            "cpu reservation %lld MHz is more than the %d CPUs "
+                                            "of affinity %s give (%lld MHz)",
+                                            (long long)q->reservation_mhz,
+                                            dv_cpuset_count(&q->affinity), s,
+                                            (long long)dv_cpuset_count(&q->affinity) * host_mhz);
+        }
+        if (limit > 0 && q->reservation_mhz > limit)
+                return dv_error_set(err, 409, "qos-conflict",
+                                    "cpu reservation %lld MHz is over the cpu limit %lld MHz%s",
+                                    (long long)q->reservation_mhz, (long long)limit,
+                                    q->limit_pct > 0 ? " (the percent limit on this host)" : "");
+        if (q->reservation_mhz > usable)
+                return dv_error_set(err, 409, "qos-conflict",
+                                    "cpu reservation %lld MHz is more than the vm's %lld vCPUs "
+                                    "can use (%lld MHz at %lld MHz per core)",
+                                    (long long)q->reservation_mhz, (long long)vcpus,
+                                    (long long)usable, (long long)host_mhz);
+        return 0;
+}
+
+static void effective_set(const struct dv_cpu_qos *q, const struct dv_cpuset *host,
+                          struct dv_cpuset *ret)
+{
+        *ret = *host;
+        if (q->has_affinity)
+                dv_cpuset_and(ret, &q->affinity);
+}
+
+int dv_cpu_qos_admit(const char *host, const struct dv_qos_vm *vms, size_t n, int64_t host_cpus,
+                     int64_t host_mhz, struct dv_error *err)
+{
+        struct dv_cpuset all;
+
+        dv_cpuset_first_n((int)DV_MIN(host_cpus, DV_CPUSET_MAX), &all);
+        /* S = the whole host, then each VM's own set. */
+        for (size_t k = 0; k <= n; k++) {
+                struct dv_cpuset s;
+                int64_t sum = 0, cap;
+                char text[DV_QOS_AFFINITY_LEN_MAX * 2];
+
+                if (k < n && !vms[k].q->has_affinity)
+                        continue;
+                if (k == n)
+                        s = all;
+                else
+                        effective_set(vms[k].q, &all, &s);
+                for (size_t i = 0; i < n; i++) {
+                        struct dv_cpuset e;
+
+                        effective_set(vms[i].q, &all, &e);
+                        if (dv_cpuset_is_subset(&e, &s))
+                                sum += vms[i].q->reservation_mhz;
+                }
+                cap = dv_cpuset_count(&s) * host_mhz;
+                if (sum <= cap)
+                        continue;
+                if (k == n)
+                        return dv_error_set(err, 409, "insufficient-resources",
+                                            "host '%s' has %lld MHz of CPU (%lld CPUs at %lld MHz); "
+                                            "its vms would reserve %lld MHz",
+                                            host, (long long)cap, (long long)host_cpus,
+                                            (long long)host_mhz, (long long)sum);
+                dv_cpuset_format(&s, text, sizeof(text));
+                return dv_error_set(err, 409, "insufficient-resources",
+                                    "CPUs %s of host '%s' give %lld MHz; the vms confined to them "
+                                    "(e.g. '%s') would reserve %lld MHz",
+                                    text, host, (long long)cap, vms[k].name, (long long)sum);
+        }
+        return 0;
+}
+
+/* ---- cgroup values ---------------------------------------------------------- */
+
+int64_t dv_qos_quota_us(int64_t limit_mhz, int64_t host_mhz)
+{
+        int64_t q;
+
+        if (limit_mhz <= 0 || host_mhz <= 0)
+                return -1;
+        q = (limit_mhz * DV_QOS_PERIOD_US + host_mhz / 2) / host_mhz;
+        return DV_MAX(q, DV_QOS_QUOTA_MIN_US);
+}
+
+void dv_qos_weights(enum dv_cg_version v, size_t n, const struct dv_cpu_qos *const *qs,
+                    const int *cpus, int64_t host_mhz, int64_t *out)
+{
+        double k = v == DV_CG_V2 ? 10000.0 : 100000.0;
+        int64_t lo = v == DV_CG_V2 ? 1 : 2, hi = v == DV_CG_V2 ? 10000 : 262144;
+        double p = 0, shares = 0, scale = 1;
+
+        for (size_t i = 0; i < n; i++) {
+                double cap = (double)DV_MAX(cpus[i], 1) * (double)DV_MAX(host_mhz, 1);
+
+                p += DV_MIN((double)qs[i]->reservation_mhz / cap, 1.0);
+                shares += (double)qs[i]->shares;
+        }
+        if (p > 1) {
+                scale = 1 / p;
+                p = 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                double cap = (double)DV_MAX(cpus[i], 1) * (double)DV_MAX(host_mhz, 1);
+                double rho = DV_MIN((double)qs[i]->reservation_mhz / cap, 1.0) * scale;
+                double frac = rho + (1 - p) * (shares > 0 ? (double)qs[i]->shares / shares : 0);
+                int64_t w = (int64_t)(frac * k + 0.5);
+
+                out[i] = DV_MIN(DV_MAX(w, lo), hi);
+        }
+}
+
+int64_t dv_qos_cpuinfo_mhz(const char *cpuinfo)
+{
+        int64_t best = 0;
+        const char *p = cpuinfo;
+
+        while (p && (p = strstr(p, "cpu MHz")) != NULL) {
+                const char *c = strchr(p, ':');
+                double v;
+
+                if (!c)
+                        break;
+                if (sscanf(c + 1, "%lf", &v) == 1 && v > best && v < 1e6)
+                        best = (int64_t)(v + 0.5);
+                p = c + 1;
+        }
+        return best;
+}

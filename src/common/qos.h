@@ -1,0 +1,118 @@
+/* QoS arithmetic shared by the manager and the agent (docs/qos.md): CPU
+ * limits, shares and reservations of VMs, their admission on a host, and
+ * their translation into cgroup values. Pure functions, no I/O, unit-tested
+ * in tests/unit/test-qos.c. */
+#pragma once
+
+#include <jansson.h>
+
+#include "error.h"
+#include "util.h"
+
+/* Bounds of the user-visible values. 0 means "none" for limits and
+ * reservations. */
+#define DV_QOS_SHARES_MIN 10
+#define DV_QOS_SHARES_MAX 100000
+#define DV_QOS_SHARES_DEFAULT 1000       /* "normal"; "low" 500, "high" 2000 */
+#define DV_QOS_MHZ_MAX 1048576           /* limit and reservation, MHz */
+#define DV_QOS_LIMIT_PCT_MAX 6400        /* percent of one core (64 vCPUs) */
+#define DV_QOS_IOPS_MAX 1000000          /* per disk, operations/s */
+#define DV_QOS_BPS_MAX (INT64_C(1) << 40) /* per disk, bytes/s */
+#define DV_QOS_AFFINITY_LEN_MAX 256      /* "0-3,8" text */
+#define DV_CPUSET_MAX 256                /* CPUs 0..255 */
+#define DV_QOS_DISKS_MAX 16              /* disks of a VM */
+
+/* cgroup CPU period (cpu.cfs_period_us / cpu.max's second number). */
+#define DV_QOS_PERIOD_US 100000
+/* The smallest quota the kernel accepts is 1 ms: a limit below 1 % of a
+ * core is raised to it. */
+#define DV_QOS_QUOTA_MIN_US 1000
+
+struct dv_cpuset {
+        uint64_t bits[DV_CPUSET_MAX / 64]; /* bit n set: CPU n */
+};
+
+/* Parse a CPU list ("0-3,8,10-11"): 1..DV_CPUSET_MAX-1 CPU numbers, ranges
+ * lo-hi with lo <= hi, no spaces, not empty. -EINVAL otherwise. */
+int dv_cpuset_parse(const char *s, struct dv_cpuset *ret);
+/* Canonical text ("0-3,8") into buf; "" for an empty set. */
+void dv_cpuset_format(const struct dv_cpuset *set, char *buf, size_t len);
+int dv_cpuset_count(const struct dv_cpuset *set);
+bool dv_cpuset_is_subset(const struct dv_cpuset *a, const struct dv_cpuset *b);
+/* CPUs 0..n-1. */
+void dv_cpuset_first_n(int n, struct dv_cpuset *ret);
+void dv_cpuset_and(struct dv_cpuset *a, const struct dv_cpuset *b);
+
+/* A VM's CPU QoS, as stored (VM "cpu_qos") and sent to agents (SPEC
+ * "cpu_qos"). */
+struct dv_cpu_qos {
+        int64_t shares;          /* 10..100000 (default 1000) */
+        int64_t limit_mhz;       /* 0 = none */
+        int64_t limit_pct;       /* percent of one core, 0 = none; at most one of the two */
+        int64_t reservation_mhz; /* 0 = none */
+        bool has_affinity;       /* affinity given */
+        struct dv_cpuset affinity; /* host CPUs the VM may run on */
+};
+
+void dv_cpu_qos_default(struct dv_cpu_qos *q);
+
+/* Read {"shares"?,"limit_mhz"?,"limit_pct"?,"reservation_mhz"?,"affinity"?}
+ * (NULL or JSON null: defaults) over *q: fields present replace those in
+ * *q; giving a limit in one unit clears the other; both non-zero is 400
+ * invalid-field; unknown fields 400 unknown-field; bounds 400 out-of-range.
+ * affinity null clears it. Error messages name "cpu_qos.FIELD". *q is
+ * changed only on success. */
+int dv_cpu_qos_merge(json_t *obj, struct dv_cpu_qos *q, struct dv_error *err);
+/* The stored form: {"shares","limit_mhz","limit_pct","reservation_mhz","affinity"}
+ * (affinity a string or null). */
+json_t *dv_cpu_qos_to_json(const struct dv_cpu_qos *q);
+
+/* The limit in MHz (0: none) on a host whose cores run at host_mhz. */
+int64_t dv_cpu_qos_limit_mhz(const struct dv_cpu_qos *q, int64_t host_mhz);
+
+/* The VM's own contradictions on a host (409 qos-conflict, the message
+ * says which): reservation over the limit; reservation over what the VM's
+ * vCPUs (or its affinity's CPUs) can use; affinity naming CPUs the host
+ * lacks. */
+int dv_cpu_qos_check(const struct dv_cpu_qos *q, int64_t vcpus, int64_t host_cpus,
+                     int64_t host_mhz, struct dv_error *err);
+
+/* Admission of CPU reservations on one host: for the whole host and for
+ * every affinity set S some VM has, the reservations of the VMs confined
+ * to S must fit in |S| x host_mhz. 409 insufficient-resources naming the
+ * host and the amounts otherwise. */
+struct dv_qos_vm {
+        const char *name;          /* for messages */
+        const struct dv_cpu_qos *q;
+};
+int dv_cpu_qos_admit(const char *host, const struct dv_qos_vm *vms, size_t n, int64_t host_cpus,
+                     int64_t host_mhz, struct dv_error *err);
+
+/* ---- realisation in cgroups (the agent) ---- */
+
+enum dv_cg_version { DV_CG_V1 = 1, DV_CG_V2 = 2 };
+
+/* cfs quota in us per DV_QOS_PERIOD_US for a limit (-1: none). */
+int64_t dv_qos_quota_us(int64_t limit_mhz, int64_t host_mhz);
+
+/* cgroup weight of each of n running VMs (out[i]), so that under full
+ * contention among them VM i gets at least its reservation and the rest is
+ * split by shares:
+ *   rho_i  = reservation_i / (CPUs VM i may run on x host_mhz)
+ *   P      = sum rho (if > 1, every rho is scaled down by 1/P and P = 1)
+ *   frac_i = rho_i + (1 - P) x shares_i / sum shares
+ *   w_i    = frac_i x K, clamped to the version's range
+ * (v1 cpu.shares: K = 100000 in 2..262144; v2 cpu.weight: K = 10000 in
+ * 1..10000). cpus[i] is that count (>= 1). */
+void dv_qos_weights(enum dv_cg_version v, size_t n, const struct dv_cpu_qos *const *qs,
+                    const int *cpus, int64_t host_mhz, int64_t *out);
+
+/* Nominal MHz of the host from /proc/cpuinfo's text ("cpu MHz : 2600.000",
+ * the highest), or 0. */
+int64_t dv_qos_cpuinfo_mhz(const char *cpuinfo);
+
+/* A disk's I/O limits (0: none). */
+struct dv_disk_qos {
+        int64_t iops_max; /* 0..1000000 */
+        int64_t bps_max;  /* 0..2^40 */
+};
