@@ -229,12 +229,18 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
                                                              (json_int_t)dv_doc_int(ds, "free_gib", 0)));
                 }
         }
-        json_decref(fresh);
         json_decref(seen);
         doc = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s?}", "kind", dv_migrate_kind_to_string(kind),
                         "vm", v, "source", host_facts(m, source, vms), "target",
                         host_facts(m, target, vms), "clusters", clusters, "datastores", dss,
                         "datastore", datastore);
+        /* What the host the VM ends on reaches: its agent's answer now
+         * (datastore-reachable), when it gave one. */
+        if (fresh && json_is_array(fresh))
+                json_object_set(json_object_get(doc, kind == DV_MIGRATE_DATASTORE ? "source"
+                                                                                    : "target"),
+                                "datastores", fresh);
+        json_decref(fresh);
         if (kind != DV_MIGRATE_DATASTORE)
                 json_object_set_new(doc, "network", probe_network(vm, source, target));
         json_decref(vms);
