@@ -163,6 +163,11 @@ int dv_disk_create_from(struct dv_datastores *ds, const char *datastore, const c
                         const char *name, int64_t size_gib, uid_t uid, const char *source,
                         const char *source_format, char **ret_path, int64_t *ret_size_gib,
                         struct dv_error *err);
+/* A blank qcow2 of exactly size_bytes (a multiple of 512): the copy a
+ * disk mirror writes into, which must have the source's virtual size. */
+int dv_disk_create_bytes(struct dv_datastores *ds, const char *datastore, const char *vm_id,
+                         const char *name, int64_t size_bytes, uid_t uid, char **ret_path,
+                         struct dv_error *err);
 /* Remove a disk file inside a datastore and its VM directory when empty.
  * *ret_deleted is false when the file did not exist. */
 int dv_disk_delete(struct dv_datastores *ds, const char *path, bool *ret_deleted,

@@ -123,12 +123,13 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
                             struct dv_http_response *resp)
 {
         static const char *const keys[] = { "datastore", "vm_id", "name", "size_gib", "format",
-                                            "uid", "source", "source_format", NULL };
+                                            "uid", "source", "source_format", "size_bytes",
+                                            NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         _cleanup_(freep) char *path = NULL;
         const char *datastore = NULL, *vm_id = NULL, *name = NULL, *format = "qcow2";
         const char *source = NULL, *source_format = "qcow2";
-        int64_t size_gib = 0, uid = 0, made_gib = 0;
+        int64_t size_gib = 0, uid = 0, made_gib = 0, size_bytes = 0;
         struct dv_error err = {};
         int r;
 
@@ -140,7 +141,10 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
         if (r == 0)
                 r = dv_json_get_name(body, "name", true, &name, &err);
         if (r == 0)
-                r = dv_json_get_int(body, "size_gib", true, 1, 16384, &size_gib, &err);
+                r = dv_json_get_int(body, "size_bytes", false, 512, INT64_C(16384) << 30,
+                                    &size_bytes, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "size_gib", size_bytes == 0, 1, 16384, &size_gib, &err);
         if (r == 0)
                 r = dv_json_get_string(body, "format", false, &format, &err);
         if (r == 0)
@@ -156,8 +160,21 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
                 dv_http_reply_dv_error(resp, &err);
                 return;
         }
-        r = dv_disk_create_from(&agent->ds, datastore, vm_id, name, size_gib, (uid_t)uid, source,
-                                source_format, &path, &made_gib, &err);
+        if (r == 0 && size_bytes > 0 && source)
+                r = dv_error_set(&err, 400, "invalid-field",
+                                 "size_bytes makes a blank disk: not with 'source'");
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        if (size_bytes > 0) {
+                r = dv_disk_create_bytes(&agent->ds, datastore, vm_id, name, size_bytes,
+                                         (uid_t)uid, &path, &err);
+                made_gib = (size_bytes + (INT64_C(1) << 30) - 1) >> 30;
+        } else {
+                r = dv_disk_create_from(&agent->ds, datastore, vm_id, name, size_gib, (uid_t)uid,
+                                        source, source_format, &path, &made_gib, &err);
+        }
         if (r < 0) {
                 dv_warn("vm %s: creating disk %s on %s: %s", vm_id, name, datastore, err.message);
                 dv_http_reply_dv_error(resp, &err);
