@@ -70,6 +70,15 @@ int dv_api_body(struct dv_api *a, json_t **ret)
         return r;
 }
 
+int dv_api_post_body(struct dv_api *a, json_t **ret)
+{
+        if (!dv_api_is(a, "POST")) {
+                dv_api_bad_method(a);
+                return -EINVAL;
+        }
+        return dv_api_body(a, ret);
+}
+
 struct route {
         const char *collection;        /* first segment after /api/v1 */
         void (*handler)(struct dv_api *a);

@@ -38,6 +38,9 @@ int dv_api_body(struct dv_api *a, json_t **ret);
 
 bool dv_api_is(struct dv_api *a, const char *method);
 
+/* An action's request: 405 unless POST, else as dv_api_body(). */
+int dv_api_post_body(struct dv_api *a, json_t **ret);
+
 /* Resources: segs[0] is the collection. */
 void dv_api_hosts(struct dv_api *a);
 void dv_api_host_maintenance(struct dv_api *a, json_t *host); /* maintenance.c */
