@@ -14,7 +14,15 @@ fi
 
 S=$DV_TMP/lab
 lab() { "$DROVER" lab --state-dir "$S" "$@"; }
-lab_down() { [ -f "$S/lab.env" ] && lab down >/dev/null 2>&1; return 0; }
+# DROVER_TEST_KEEP_LOGS=DIR: the lab's logs are copied there before it goes.
+lab_down() {
+        if [ -n "${DROVER_TEST_KEEP_LOGS:-}" ] && [ -d "$S" ]; then
+                mkdir -p "$DROVER_TEST_KEEP_LOGS"
+                (cd "$S" && find . -name '*.log' -print0 | cpio -0pdm "$DROVER_TEST_KEEP_LOGS" 2>/dev/null)
+        fi
+        [ -f "$S/lab.env" ] && lab down >/dev/null 2>&1
+        return 0
+}
 DV_CLEANUP_HOOKS+=(lab_down)
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
