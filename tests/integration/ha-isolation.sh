@@ -8,7 +8,7 @@
 # lease; the manager restarts it on host2. A poller checks every 100 ms that
 # the VM's disk is never open in two QEMU processes (image locking is off).
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/ha-lab-lib.sh"
+. "$(dirname "$0")/lib-ha-lab.sh"
 
 ha_lab_up 2
 "$DROVER" vm create web --cpus 1 --memory 128 --disk 1@shared --host host1 --ha \

@@ -7,7 +7,7 @@
 # and restarted on host2 once, after the lease. Image locking is off; a
 # poller checks every 100 ms that the disk is never open in two QEMUs.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/ha-lab-lib.sh"
+. "$(dirname "$0")/lib-ha-lab.sh"
 
 ha_lab_up 2
 "$DROVER" vm create web --cpus 1 --memory 128 --disk 1@shared --host host1 --ha \

@@ -7,7 +7,7 @@
 # writer (drover.writer=100, a counter on its disk) shows one writer at a
 # time. Image locking is off: a second copy would not be refused by QEMU.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/ha-lab-lib.sh"
+. "$(dirname "$0")/lib-ha-lab.sh"
 for t in debugfs qemu-img; do command -v "$t" >/dev/null || { echo "SKIP: needs $t"; exit 77; }; done
 
 ha_lab_up 2
