@@ -268,8 +268,9 @@ void dv_agent_ha_lease_started(struct dv_agent_ha *h, const char *vm_id, bool st
                 lease_release(h, vm_id, path);
 }
 
-/* Renew every lease of a VM running here; kill the VMs whose lease is lost. */
-static void renew_all(struct dv_agent_ha *h, json_t *running, int64_t timeout_ms)
+/* Renew every lease of a VM running here; kill the VMs whose lease is
+ * lost (taken by another host; or not renewable before expiry, HA on). */
+static void renew_all(struct dv_agent_ha *h, json_t *running, int64_t timeout_ms, bool enabled)
 {
         const char *me = h->agent->cfg.name, *id;
         _cleanup_(json_decrefp) json_t *leases = NULL;
@@ -325,7 +326,8 @@ static void renew_all(struct dv_agent_ha *h, json_t *running, int64_t timeout_ms
                                 continue;
                         }
                 }
-                if (wall >= expiry - KILL_MARGIN_MS) {
+                /* HA off: nothing would restart it elsewhere; keep it. */
+                if (enabled && wall >= expiry - KILL_MARGIN_MS) {
                         _cleanup_(freep) char *why = dv_asprintf(
                                 "cannot renew its lease %s (%s) and it expires in %lld ms", path,
                                 strerror(-r), (long long)(expiry - wall));
@@ -435,7 +437,9 @@ static void tick(struct dv_agent_ha *h)
         ha_vms = json_deep_copy(h->ha_vms);
         leases = json_deep_copy(h->leases);
         pthread_mutex_unlock(&h->lock);
-        if (h->agent->ops->list(h->agent->hv, &listed) < 0)
+        /* Through the snapshot: a VM's final "stopped" report stays for
+         * the heartbeat (the driver's list() gives it only once). */
+        if (dv_agent_vms_snapshot(h->agent, &listed) < 0)
                 return; /* nothing known: decide nothing */
         json_array_foreach(listed, i, st)
                 if (!dv_streq(json_string_value(json_object_get(st, "state")), "stopped") &&
@@ -473,7 +477,7 @@ static void tick(struct dv_agent_ha *h)
         }
         if (dv_now_ms() - h->renewed_ms >= RENEW_EVERY_MS) {
                 h->renewed_ms = dv_now_ms();
-                renew_all(h, running, s.lease_timeout_ms);
+                renew_all(h, running, s.lease_timeout_ms, s.enabled);
                 /* Never take a lease back while the isolation response holds. */
                 if (!h->applied)
                         adopt_leases(h, ha_vms, running, leases, s.lease_timeout_ms);
