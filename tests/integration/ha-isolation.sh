@@ -52,6 +52,7 @@ check "web still runs on host1 after the link returns" vm_on web host1
 "$DROVER" cluster set default --isolation-response power-off >/dev/null
 wait_until 10 "host1's agent has the new response" \
         dv_file_has "$S/h1/agent.log" "isolation response power-off"
+# shellcheck disable=SC2034  # used in an eval below
 gen0=$(jq -r .generation "$lease")
 t1=$(now_ms)
 lab link h1 mgmt down >/dev/null
