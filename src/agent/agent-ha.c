@@ -41,7 +41,8 @@ struct dv_agent_ha {
         struct dv_ha_settings settings;/* the cluster's HA settings (defaults until known) */
         json_t *ha_vms;                /* id -> lease datastore name (or null): HA VMs placed here */
         int64_t mgr_ok_ms;             /* last accepted heartbeat (monotonic), -1 never */
-        int64_t alive_ms;              /* the HA thread last made progress (monotonic) */
+        int64_t alive_ms;              /* the HA thread made progress then, or may block
+                                        * until then (monotonic) */
         json_t *leases;                /* id -> {"path","generation","expiry","starting"} */
 
         /* HA thread only */
@@ -371,11 +372,18 @@ static void adopt_leases(struct dv_agent_ha *h, json_t *ha_vms, json_t *running,
 
 /* ---- isolation -------------------------------------------------------------- */
 
-static void set_alive(struct dv_agent_ha *h)
+/* The HA thread is alive now, and may block for up to busy_ms more (a
+ * bounded VM stop): the watchdog keeps being petted meanwhile. */
+static void set_alive_for(struct dv_agent_ha *h, int64_t busy_ms)
 {
         pthread_mutex_lock(&h->lock);
-        h->alive_ms = dv_now_ms();
+        h->alive_ms = dv_now_ms() + busy_ms;
         pthread_mutex_unlock(&h->lock);
+}
+
+static void set_alive(struct dv_agent_ha *h)
+{
+        set_alive_for(h, 0);
 }
 
 static void apply_isolation(struct dv_agent_ha *h, enum dv_ha_isolation_action action,
@@ -403,7 +411,7 @@ static void apply_isolation(struct dv_agent_ha *h, enum dv_ha_isolation_action a
                 dv_warn("vm %s: host isolated (isolation response %s): %s it", id,
                         dv_ha_isolation_to_string(s->isolation),
                         force ? "killing" : "shutting down");
-                set_alive(h);
+                set_alive_for(h, (int64_t)timeout_s * 1000 + 2000);
                 r = h->agent->ops->stop(h->agent->hv, id, force, timeout_s, &path, &err);
                 set_alive(h);
                 if (r < 0) {
