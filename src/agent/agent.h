@@ -56,6 +56,13 @@ struct dv_agent_config {
         char *cgroup_root;   /* --cgroup-root: the cgroup mount point */
         char *cgroup_parent; /* --cgroup-parent: our subtree, default "drover/NAME" */
         int64_t cpu_mhz;     /* --cpu-mhz: nominal MHz of a core, 0 = detect */
+        char *isolation_address; /* --isolation-address: pinged by HA's isolation check, or NULL */
+        char *watchdog_bmc;  /* --watchdog-bmc: the BMC whose watchdog we pet, or NULL */
+        uint16_t watchdog_port; /* its IPMI-over-LAN port (623) */
+        char *watchdog_user; /* --watchdog-user */
+        char *watchdog_password_file; /* --watchdog-password-file */
+        int64_t watchdog_timeout_ms; /* --watchdog-timeout-ms (3000) */
+        bool image_locking;  /* false with --no-image-locking (tests only) */
         struct dv_agent_ds_arg datastores[DV_AGENT_MAX_DATASTORES]; /* --datastore */
         size_t n_datastores; /* entries used in datastores[] */
 };
@@ -185,6 +192,7 @@ struct dv_agent {
         struct dv_tools_mgr *tools;  /* per-VM Tools channels (agent-tools.c), or NULL */
         struct dv_cgroup *cgroup;    /* per-VM cgroups (cgroup.h), or NULL: no CPU QoS */
         char *credential_path;       /* DATA/credential */
+        struct dv_agent_ha *ha;      /* isolation response, VM leases, BMC watchdog (agent-ha.h) */
 
         pthread_mutex_t lock;        /* protects the fields below */
         pthread_cond_t cond;         /* signalled on kick / stopping */

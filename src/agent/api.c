@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent-ha.h"
 #include "agent-migrate.h"
 #include "agent-tools.h"
 #include "json.h"
@@ -245,7 +246,7 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
 {
         static const char *const keys[] = { "id", "name", "uid", "cpus", "max_cpus",
                                             "memory_mib", "disks", "nics", "boot", "tools",
-                                            "cpu_qos", NULL };
+                                            "cpu_qos", "lease", NULL };
         _cleanup_(json_decrefp) json_t *spec = NULL;
         json_t *status = NULL;
         const char *spec_id = NULL;
@@ -269,8 +270,16 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
                 dv_http_reply_dv_error(resp, &err);
                 return;
         }
+        /* HA VMs start only where they hold their lease (docs/ha.md). */
+        r = dv_agent_ha_lease_take(agent->ha, id, json_object_get(spec, "lease"), &err);
+        if (r < 0) {
+                dv_warn("vm %s: not started: %s", id, err.message);
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
         dv_info("vm %s: starting", id);
         r = agent->ops->start(agent->hv, spec, &status, &err);
+        dv_agent_ha_lease_started(agent->ha, id, r >= 0 && status);
         if (r < 0 || !status) {
                 reply_hv_error(resp, r < 0 ? r : -EIO, &err, id, "start");
                 return;

@@ -129,6 +129,7 @@ struct dv_hv {
         char *qemu_bin;            /* absolute path of QEMU */
         const char *accel;         /* "kvm" or "tcg" */
         bool sandbox;              /* -sandbox on,... */
+        bool no_locking;           /* disks opened with locking=off (--no-image-locking) */
         uint64_t console_log_max;  /* bytes before a console log is cut back */
         dv_hv_event_cb cb;         /* state change callback */
         void *userdata;            /* for cb */
@@ -1254,6 +1255,7 @@ static int vm_launch(struct vm *vm, struct dv_error *err)
                 .run_dir = hv->run_dir,
                 .accel = hv->accel,
                 .sandbox = hv->sandbox,
+                .no_locking = hv->no_locking,
         };
         _cleanup_(dv_strv_freep) char **argv = NULL;
         _cleanup_(freep) char *spec_text = NULL, *spec_path = NULL, *log_path = NULL;
@@ -2209,6 +2211,7 @@ static int qemu_init(const struct dv_hv_config *cfg, dv_hv_event_cb cb, void *us
         hv->cb = cb;
         hv->userdata = userdata;
         hv->sandbox = cfg->sandbox;
+        hv->no_locking = cfg->no_locking;
         hv->console_log_max = cfg->console_log_max ? cfg->console_log_max : 16u * 1024 * 1024;
         hv->run_dir = dv_strdup(cfg->run_dir);
         hv->cg = cfg->cgroup;

@@ -27,6 +27,7 @@ struct dv_hv_config {
         struct dv_cgroup *cgroup; /* per-VM cgroups (cgroup.h; borrowed, outlives the
                                    * driver), or NULL: no CPU QoS */
         int64_t host_mhz;         /* nominal MHz of a host core, for CPU limits */
+        bool no_locking;          /* QEMU's image locking off (--no-image-locking) */
 };
 
 /* Where a disk is mirrored to: a local image file (qcow2, made by the

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "agent-ha.h"
 #include "agent-tools.h"
 #include "cgroup.h"
 #include "dshb.h"
@@ -156,6 +157,7 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                 .sandbox = agent->cfg.sandbox,
                 .console_log_max = (uint64_t)agent->cfg.console_log_max_kib * 1024,
                 .host_mhz = agent->facts.cpu_mhz,
+                .no_locking = !agent->cfg.image_locking,
         };
         if (agent->cfg.cpu_mhz > 0)
                 agent->facts.cpu_mhz = hvcfg.host_mhz = agent->cfg.cpu_mhz;
@@ -206,6 +208,12 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                         json_decref(vms);
         }
 
+        /* Before the API: VM starts take their leases through it. */
+        r = dv_agent_ha_start(agent, &agent->ha);
+        if (r < 0) {
+                dv_log_errno(r, "starting HA (leases, isolation, watchdog): %m");
+                goto out_hv;
+        }
         r = dv_http_server_start(agent->cfg.listen, DV_AGENT_MAX_BODY, dv_agent_api_handle, agent,
                                  &server);
         if (r < 0) {
@@ -241,6 +249,8 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
         dv_dshb_stop(dshb);
         r = 0;
 out_hv:
+        dv_agent_ha_stop(agent->ha); /* disarms the watchdog; leases stay with the VMs */
+        agent->ha = NULL;
         agent->ops->free(agent->hv);
         agent->hv = NULL;
         dv_cgroup_free(agent->cgroup); /* after the driver, which borrows it */

@@ -3,7 +3,9 @@
 # keeps running, the host stays powered), so both heartbeats stop while the
 # BMC still reads "on". The manager must power host3 off through its BMC
 # (ipmitool chassis power off) before it restarts the HA VM elsewhere, and
-# never run two copies of it. Through the CLI in a 3-host lab.
+# never run two copies of it. Through the CLI in a 3-host lab. (The frozen
+# agent also stops petting host3's BMC watchdog, which resets host3 about
+# 3 s in; the manager's fence and the VM's lease expiry still decide.)
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
