@@ -20,7 +20,7 @@ for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.joi
 const lib = path.join(novnc, 'lib');
 const mods = new Map();
 const visit = (file) => {
-  const id = path.relative(lib, file);
+  const id = path.relative(novnc, file); // ids under the package root: lib/inflator.js requires ../lib/vendor/...
   if (mods.has(id)) return;
   const code = fs.readFileSync(file, 'utf8');
   mods.set(id, code);
@@ -54,7 +54,7 @@ function load(id) {
   }));
   return module.exports;
 }
-const RFB = load('rfb.js').default;
+const RFB = load('lib/rfb.js').default;
 await Promise.all(pending);
 export default RFB;
 `;

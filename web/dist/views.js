@@ -159,7 +159,7 @@ function taskPanel(el, taskId, label) {
 }
 
 function precheckTable(res) {
-  return h('div', { class: 'panel', id: 'precheck', 'data-ok': res.ok },
+  return h('div', { class: 'panel', id: 'precheck', 'data-ok': String(!!res.ok) },
     h('b', {}, res.ok ? 'Every precheck passes.' : `Blocked by: ${(res.blockers || []).join(', ')}`),
     table([
       { key: 'code', label: 'Check', get: (c) => c.code },
@@ -174,11 +174,21 @@ function vmDetail(root, name) {
   const N = encodeURIComponent(name);
   const info = h('div'), charts = h('div'), taskEl = h('div'), migrateEl = h('div'), msg = h('p', { class: 'msg', id: 'vm-msg' });
   const follow = taskPanel(taskEl, () => st.task, () => st.taskLabel);
+  // A task just submitted is followed every 0.4 s until it ends (the
+  // view's 2 s refresh would miss the progress of a short one).
   const act = async (label, method, path, body) => {
     msg.textContent = '';
     try {
       const r = await api(method, path, body);
-      if (r.task) { st.task = r.task.id; st.taskLabel = label; await follow(); }
+      if (!r.task) return;
+      st.task = r.task.id; st.taskLabel = label;
+      const id = st.task;
+      for (let i = 0; i < 1500 && st.task === id && !st.left; i++) {
+        await follow();
+        const state = taskEl.querySelector('#task-panel')?.dataset.taskState;
+        if (state !== 'queued' && state !== 'running') break;
+        await new Promise((res) => setTimeout(res, 400));
+      }
     } catch (e) { msg.textContent = e.message; }
   };
   const confirmDelete = () => swap(migrateEl, h('div', { class: 'panel' }, `Delete VM ${name} and its disks? `,
@@ -237,6 +247,7 @@ function vmDetail(root, name) {
       swap(charts, metricCharts(m));
       await follow();
     },
+    leave() { st.left = true; },
   };
 }
 

@@ -1,6 +1,6 @@
 // noVNC 1.6.0 (MPL-2.0, see novnc-LICENSE.txt), bundled by web/build.mjs
 const defs = {
-"base64.js": async function (module, exports, require) {
+"lib/base64.js": async function (module, exports, require) {
 "use strict";
 
 function _typeof(o) { "@babel/helpers - typeof"; return _typeof = "function" == typeof Symbol && "symbol" == typeof Symbol.iterator ? function (o) { return typeof o; } : function (o) { return o && "function" == typeof Symbol && o.constructor === Symbol && o !== Symbol.prototype ? "symbol" : typeof o; }, _typeof(o); }
@@ -102,7 +102,7 @@ var _default = exports["default"] = {
 };
 /* End of Base64 namespace */
 },
-"crypto/aes.js": async function (module, exports, require) {
+"lib/crypto/aes.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -585,7 +585,7 @@ var AESEAXCipher = exports.AESEAXCipher = /*#__PURE__*/function () {
   }]);
 }();
 },
-"crypto/bigint.js": async function (module, exports, require) {
+"lib/crypto/bigint.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -628,7 +628,7 @@ function u8ArrayToBigInt(arr) {
   return BigInt(hex);
 }
 },
-"crypto/crypto.js": async function (module, exports, require) {
+"lib/crypto/crypto.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -739,7 +739,7 @@ var LegacyCrypto = /*#__PURE__*/function () {
 }();
 var _default = exports["default"] = new LegacyCrypto();
 },
-"crypto/des.js": async function (module, exports, require) {
+"lib/crypto/des.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -1115,7 +1115,7 @@ var DESCBCCipher = exports.DESCBCCipher = /*#__PURE__*/function () {
   }]);
 }();
 },
-"crypto/dh.js": async function (module, exports, require) {
+"lib/crypto/dh.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -1198,7 +1198,7 @@ var DHCipher = exports.DHCipher = /*#__PURE__*/function () {
   }]);
 }();
 },
-"crypto/md5.js": async function (module, exports, require) {
+"lib/crypto/md5.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -1297,7 +1297,7 @@ function rol(d, g) {
   return d << g | d >>> 32 - g;
 }
 },
-"crypto/rsa.js": async function (module, exports, require) {
+"lib/crypto/rsa.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -1611,7 +1611,7 @@ var RSACipher = exports.RSACipher = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/copyrect.js": async function (module, exports, require) {
+"lib/decoders/copyrect.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -1653,7 +1653,7 @@ var CopyRectDecoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/h264.js": async function (module, exports, require) {
+"lib/decoders/h264.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -2004,7 +2004,7 @@ var H264Decoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/hextile.js": async function (module, exports, require) {
+"lib/decoders/hextile.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -2201,7 +2201,7 @@ var HextileDecoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/jpeg.js": async function (module, exports, require) {
+"lib/decoders/jpeg.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -2378,7 +2378,7 @@ var JPEGDecoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/raw.js": async function (module, exports, require) {
+"lib/decoders/raw.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -2446,7 +2446,7 @@ var RawDecoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/rre.js": async function (module, exports, require) {
+"lib/decoders/rre.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -2500,7 +2500,7 @@ var RREDecoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/tight.js": async function (module, exports, require) {
+"lib/decoders/tight.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -2865,7 +2865,7 @@ var TightDecoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/tightpng.js": async function (module, exports, require) {
+"lib/decoders/tightpng.js": async function (module, exports, require) {
 "use strict";
 
 function _typeof(o) { "@babel/helpers - typeof"; return _typeof = "function" == typeof Symbol && "symbol" == typeof Symbol.iterator ? function (o) { return typeof o; } : function (o) { return o && "function" == typeof Symbol && o.constructor === Symbol && o !== Symbol.prototype ? "symbol" : typeof o; }, _typeof(o); }
@@ -2918,7 +2918,7 @@ var TightPNGDecoder = exports["default"] = /*#__PURE__*/function (_TightDecoder)
   }]);
 }(_tight["default"]);
 },
-"decoders/zlib.js": async function (module, exports, require) {
+"lib/decoders/zlib.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -2977,7 +2977,7 @@ var ZlibDecoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"decoders/zrle.js": async function (module, exports, require) {
+"lib/decoders/zrle.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -3171,7 +3171,7 @@ var ZRLEDecoder = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"deflator.js": async function (module, exports, require) {
+"lib/deflator.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -3261,7 +3261,7 @@ var Deflator = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"display.js": async function (module, exports, require) {
+"lib/display.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -3851,7 +3851,7 @@ var Display = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"encodings.js": async function (module, exports, require) {
+"lib/encodings.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -3923,7 +3923,7 @@ function encodingName(num) {
   }
 }
 },
-"inflator.js": async function (module, exports, require) {
+"lib/inflator.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -4002,7 +4002,7 @@ var Inflate = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"input/domkeytable.js": async function (module, exports, require) {
+"lib/input/domkeytable.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -4317,7 +4317,7 @@ addNumpad("8", _keysym["default"].XK_8, _keysym["default"].XK_KP_8);
 addNumpad("9", _keysym["default"].XK_9, _keysym["default"].XK_KP_9);
 var _default = exports["default"] = DOMKeyTable;
 },
-"input/fixedkeys.js": async function (module, exports, require) {
+"lib/input/fixedkeys.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -4446,7 +4446,7 @@ var _default = exports["default"] = {
   'WakeUp': 'WakeUp'
 };
 },
-"input/gesturehandler.js": async function (module, exports, require) {
+"lib/input/gesturehandler.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -5021,7 +5021,7 @@ var GestureHandler = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"input/keyboard.js": async function (module, exports, require) {
+"lib/input/keyboard.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -5316,7 +5316,7 @@ var Keyboard = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"input/keysym.js": async function (module, exports, require) {
+"lib/input/keysym.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -6196,7 +6196,7 @@ var _default = exports["default"] = {
   XF86XK_LogGrabInfo: 0x1008FE25
 };
 },
-"input/keysymdef.js": async function (module, exports, require) {
+"lib/input/keysymdef.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -7549,7 +7549,7 @@ var _default = exports["default"] = {
   }
 };
 },
-"input/util.js": async function (module, exports, require) {
+"lib/input/util.js": async function (module, exports, require) {
 "use strict";
 
 function _typeof(o) { "@babel/helpers - typeof"; return _typeof = "function" == typeof Symbol && "symbol" == typeof Symbol.iterator ? function (o) { return typeof o; } : function (o) { return o && "function" == typeof Symbol && o.constructor === Symbol && o !== Symbol.prototype ? "symbol" : typeof o; }, _typeof(o); }
@@ -7768,7 +7768,7 @@ function getKeysym(evt) {
   return null;
 }
 },
-"input/vkeys.js": async function (module, exports, require) {
+"lib/input/vkeys.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -7891,7 +7891,7 @@ var _default = exports["default"] = {
   0xe1: 'AltRight' // Only when it is AltGraph
 };
 },
-"input/xtscancodes.js": async function (module, exports, require) {
+"lib/input/xtscancodes.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -8236,7 +8236,7 @@ var _default = exports["default"] = {
   "WakeUp": 0xe063 /* html:WakeUp (WakeUp) -> linux:143 (KEY_WAKEUP) -> atset1:57443 */
 };
 },
-"ra2.js": async function (module, exports, require) {
+"lib/ra2.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -8773,7 +8773,7 @@ var RSAAESAuthenticationState = exports["default"] = /*#__PURE__*/function (_Eve
   }]);
 }(_eventtarget["default"]);
 },
-"rfb.js": async function (module, exports, require) {
+"lib/rfb.js": async function (module, exports, require) {
 "use strict";
 
 function _typeof(o) { "@babel/helpers - typeof"; return _typeof = "function" == typeof Symbol && "symbol" == typeof Symbol.iterator ? function (o) { return typeof o; } : function (o) { return o && "function" == typeof Symbol && o.constructor === Symbol && o !== Symbol.prototype ? "symbol" : typeof o; }, _typeof(o); }
@@ -12173,7 +12173,7 @@ RFB.cursors = {
   }
 };
 },
-"util/browser.js": async function (module, exports, require) {
+"lib/util/browser.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -12414,7 +12414,7 @@ function isBlink() {
   return !!navigator.userAgent.match('Chrome/...');
 }
 },
-"util/cursor.js": async function (module, exports, require) {
+"lib/util/cursor.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -12685,7 +12685,7 @@ var Cursor = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"util/element.js": async function (module, exports, require) {
+"lib/util/element.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -12728,7 +12728,7 @@ function clientToElement(x, y, elem) {
   return pos;
 }
 },
-"util/events.js": async function (module, exports, require) {
+"lib/util/events.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -12863,7 +12863,7 @@ function releaseCapture() {
   }
 }
 },
-"util/eventtarget.js": async function (module, exports, require) {
+"lib/util/eventtarget.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -12918,7 +12918,7 @@ var EventTargetMixin = exports["default"] = /*#__PURE__*/function () {
   }]);
 }();
 },
-"util/int.js": async function (module, exports, require) {
+"lib/util/int.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -12941,7 +12941,7 @@ function toSigned32bit(toConvert) {
   return toConvert | 0;
 }
 },
-"util/logging.js": async function (module, exports, require) {
+"lib/util/logging.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -12999,7 +12999,7 @@ function getLogging() {
 // Initialize logging level
 initLogging();
 },
-"util/strings.js": async function (module, exports, require) {
+"lib/util/strings.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -13037,7 +13037,7 @@ function encodeUTF8(DOMString) {
   return unescape(encodeURIComponent(DOMString));
 }
 },
-"vendor/pako/lib/utils/common.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/utils/common.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -13094,7 +13094,7 @@ var Buf8 = exports.Buf8 = Uint8Array;
 var Buf16 = exports.Buf16 = Uint16Array;
 var Buf32 = exports.Buf32 = Int32Array;
 },
-"vendor/pako/lib/zlib/adler32.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/adler32.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -13125,7 +13125,7 @@ function adler32(adler, buf, len, pos) {
   return s1 | s2 << 16 | 0;
 }
 },
-"vendor/pako/lib/zlib/crc32.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/crc32.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -13162,7 +13162,7 @@ function crc32(crc, buf, len, pos) {
   return crc ^ -1; // >>> 0;
 }
 },
-"vendor/pako/lib/zlib/deflate.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/deflate.js": async function (module, exports, require) {
 "use strict";
 
 function _typeof(o) { "@babel/helpers - typeof"; return _typeof = "function" == typeof Symbol && "symbol" == typeof Symbol.iterator ? function (o) { return typeof o; } : function (o) { return o && "function" == typeof Symbol && o.constructor === Symbol && o !== Symbol.prototype ? "symbol" : typeof o; }, _typeof(o); }
@@ -14885,7 +14885,7 @@ exports.deflatePrime = deflatePrime;
 exports.deflateTune = deflateTune;
 */
 },
-"vendor/pako/lib/zlib/inffast.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/inffast.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -15214,7 +15214,7 @@ function inflate_fast(strm, start) {
 }
 ;
 },
-"vendor/pako/lib/zlib/inflate.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/inflate.js": async function (module, exports, require) {
 "use strict";
 
 function _typeof(o) { "@babel/helpers - typeof"; return _typeof = "function" == typeof Symbol && "symbol" == typeof Symbol.iterator ? function (o) { return typeof o; } : function (o) { return o && "function" == typeof Symbol && o.constructor === Symbol && o !== Symbol.prototype ? "symbol" : typeof o; }, _typeof(o); }
@@ -16818,7 +16818,7 @@ exports.inflateSyncPoint = inflateSyncPoint;
 exports.inflateUndermine = inflateUndermine;
 */
 },
-"vendor/pako/lib/zlib/inftrees.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/inftrees.js": async function (module, exports, require) {
 "use strict";
 
 function _typeof(o) { "@babel/helpers - typeof"; return _typeof = "function" == typeof Symbol && "symbol" == typeof Symbol.iterator ? function (o) { return typeof o; } : function (o) { return o && "function" == typeof Symbol && o.constructor === Symbol && o !== Symbol.prototype ? "symbol" : typeof o; }, _typeof(o); }
@@ -17130,7 +17130,7 @@ function inflate_table(type, lens, lens_index, codes, table, table_index, work, 
 }
 ;
 },
-"vendor/pako/lib/zlib/messages.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/messages.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -17157,7 +17157,7 @@ var _default = exports["default"] = {
   '-6': 'incompatible version' /* Z_VERSION_ERROR (-6) */
 };
 },
-"vendor/pako/lib/zlib/trees.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/trees.js": async function (module, exports, require) {
 "use strict";
 
 function _typeof(o) { "@babel/helpers - typeof"; return _typeof = "function" == typeof Symbol && "symbol" == typeof Symbol.iterator ? function (o) { return typeof o; } : function (o) { return o && "function" == typeof Symbol && o.constructor === Symbol && o !== Symbol.prototype ? "symbol" : typeof o; }, _typeof(o); }
@@ -18309,7 +18309,7 @@ function _tr_tally(s, dist, lc)
    */
 }
 },
-"vendor/pako/lib/zlib/zstream.js": async function (module, exports, require) {
+"lib/vendor/pako/lib/zlib/zstream.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -18341,7 +18341,7 @@ function ZStream() {
   this.adler = 0;
 }
 },
-"websock.js": async function (module, exports, require) {
+"lib/websock.js": async function (module, exports, require) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", {
@@ -18755,6 +18755,6 @@ function load(id) {
   }));
   return module.exports;
 }
-const RFB = load('rfb.js').default;
+const RFB = load('lib/rfb.js').default;
 await Promise.all(pending);
 export default RFB;
