@@ -138,8 +138,15 @@ try {
   const before = await until('text on the console canvas', async () => ((await lit()) > 200 ? lit() : 0), 20000);
   check("the guest's text is drawn on the canvas", (before || 0) > 200, `${before} lit pixels`);
   await shot('08-console');
-  const marker = `WEBCON-${Math.floor(Math.random() * 1e6)}`;
-  await page.keyboard.type(`echo ${marker} > /dev/ttyS0; echo typed ${marker}`, { delay: 15 });
+  const marker = `webcon-${Math.floor(Math.random() * 1e6)}`;
+  // noVNC sends QEMU the physical keys (extended key events), so shifted
+  // characters need a real Shift: type them as key combinations.
+  for (const c of `echo ${marker} > /dev/ttyS0; echo typed ${marker}`) {
+    if (c >= 'A' && c <= 'Z') await page.keyboard.press(`Shift+Key${c}`);
+    else if (c === '>') await page.keyboard.press('Shift+Period');
+    else await page.keyboard.type(c);
+    await sleep(10);
+  }
   await page.keyboard.press('Enter');
   const consoleLog = (await apiGet('/vms/web1')).body.console_log; // on host2 now
   const echoed = await until('marker in the serial log', () => fs.readFileSync(consoleLog, 'utf8').includes(marker), 20000);
