@@ -152,7 +152,11 @@ function taskPanel(el, taskId, label) {
   return async () => {
     if (!taskId()) return;
     const t = await api('GET', `/tasks/${taskId()}`);
-    swap(el, h('div', { class: 'panel', id: 'task-panel', 'data-task-state': t.state },
+    // What the panel showed, in order (the browser tests read it).
+    const seen = `${t.op} ${t.state} ${t.progress ?? 0}%${t.message ? ` ${t.message}` : ''}`;
+    const hist = (window.droverTaskLog ||= []);
+    if (hist[hist.length - 1] !== seen) hist.push(seen);
+    swap(el, h('div', { class: 'panel', id: 'task-panel', 'data-task-state': t.state, 'data-task-op': t.op },
       h('b', {}, `${label()}: ${t.op} `), stateTag(t.state), ' ', bar(t.progress, `${t.progress ?? 0}% ${t.message || ''}`),
       t.error ? h('p', { class: 'msg' }, `${t.error.code}: ${t.error.message}`) : null));
   };
@@ -233,7 +237,7 @@ function vmDetail(root, name) {
           ['Host', v.host ? link('hosts', v.host) : '-'], ['vCPUs', `${v.cpus} (max ${v.max_cpus})`],
           ['Memory', fmtMib(v.memory_mib)],
           ['Tools', `${v.tools?.state ?? '-'}${v.tools?.version ? ` ${v.tools.version}` : ''}${v.tools?.reason ? ` (${v.tools.reason})` : ''}`],
-          ['Guest', g ? `${g.os ?? ''} ${g.kernel ?? ''}, hostname ${g.hostname ?? '-'}, up ${g.uptime_s ?? '?'} s` : '-'],
+          ['Guest', g ? `${g.os?.pretty_name ?? g.os?.name ?? '?'}, kernel ${g.kernel?.release ?? '?'}, hostname ${g.hostname ?? '-'}, up ${g.uptime_s ?? '?'} s${g.memory ? `, ${Math.round(g.memory.available_kib / 1024)} of ${Math.round(g.memory.total_kib / 1024)} MiB available` : ''}${g.firewall ? `, firewall ${g.firewall.rules ? `${g.firewall.rule_count} rules` : 'no rules'}` : ''}, gateway ${g.gateway?.address ?? 'none'}` : '-'],
           ['Guest addresses', g ? (g.nics || []).map((n) => `${n.name ?? ''} ${(n.addresses || []).map((a) => a.address ? `${a.address}/${a.prefix}` : a).join(' ')}`).join('; ') : '-'],
           ['Disks', table([{ key: 'n', label: 'Disk', get: (d) => d.name }, { key: 's', label: 'Size', get: (d) => `${d.size_gib} GiB` },
             { key: 'ds', label: 'Datastore', get: (d) => d.datastore }, { key: 'i', label: 'IOPS max', get: (d) => d.iops_max || 'none' },
