@@ -211,6 +211,22 @@ try {
     }
   }
 
+  // --- maintenance mode from the host's page ---------------------------------------------------
+  await page.goto(base + '/#/hosts/host1');
+  await page.waitForSelector('#host-state [data-state]');
+  await page.click('#maint-enter');
+  const inMaint = await until('host1 in maintenance', async () =>
+    (await page.getAttribute('#host-state [data-state]', 'data-state')) === 'maintenance', 20000);
+  check('enter maintenance: the page shows host1 in maintenance', !!inMaint);
+  await until('the maintenance task finished', async () => (await apiGet('/tasks?limit=20')).body.tasks
+    .some((t) => t.op === 'host.maintenance' && t.state === 'succeeded'), 60000);
+  await page.waitForTimeout(2500);
+  await shot('11-host-maintenance');
+  await page.click('#maint-exit');
+  const back = await until('host1 connected', async () =>
+    (await page.getAttribute('#host-state [data-state]', 'data-state')) === 'connected', 20000);
+  check('exit maintenance: host1 is connected again', !!back);
+
   // --- sessions: expired, logged out ---------------------------------------------------------------
   const short = await (await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ user: 'admin', password: PASSWORD, ttl_s: 2 }) })).json();

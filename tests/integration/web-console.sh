@@ -5,8 +5,8 @@
 # start a VM and watch it run, migrate it with the prechecks shown and the
 # task's progress watched, open its noVNC console and type into the
 # guest's shell, console tickets refused when reused / for another VM /
-# from another origin, a diagnosis naming the fault, sessions that expire
-# and log out. Screenshots of every view: tests/screenshots/web-console/.
+# from another origin, a diagnosis naming the fault, maintenance mode
+# entered and left, sessions that expire and log out. Screenshots of every view: tests/screenshots/web-console/.
 . "$(dirname "$0")/lib.sh"
 
 command -v chromium >/dev/null || { echo "SKIP: needs /usr/bin/chromium (scripts/install-deps.sh)"; exit 77; }
@@ -44,6 +44,6 @@ URL=$DROVER_URL PASSWORD=$(cat "$S/manager/admin-password") SHOTS=$shots HOSTS=$
 check "the browser test passed (web-console.mjs)" [ "$rc" = 0 ]
 check "the CLI sees web1 running on host2" \
         [ "$(dv_json '"\(.state) \(.host)"' vm show web1)" = "running host2" ]
-check "every main view has a screenshot" [ "$(ls "$shots"/*.png | wc -l)" -ge 14 ]
+check "every main view has a screenshot" [ "$(ls "$shots"/*.png | wc -l)" -ge 16 ]
 dv_log "screenshots in $shots"
 dv_finish

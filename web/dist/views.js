@@ -101,7 +101,7 @@ function hostDetail(root, name) {
       const [x, m, vs] = await Promise.all([api('GET', `/hosts/${encodeURIComponent(name)}`),
         api('GET', `/hosts/${encodeURIComponent(name)}/metrics`).catch(() => ({ samples: [] })), api('GET', '/vms')]);
       swap(info, h('table', { class: 'kv' }, h('tbody', {},
-        [['State', stateTag(x.state)], ['CPUs', `${x.cpus} x ${x.cpu_mhz} MHz (${x.cpu_model})`],
+        [['State', h('span', { id: 'host-state' }, stateTag(x.state))], ['CPUs', `${x.cpus} x ${x.cpu_mhz} MHz (${x.cpu_model})`],
           ['CPU use', bar(x.cpu_usage_pct)], ['Memory', `${fmtMib(x.memory_used_mib)} used of ${fmtMib(x.memory_mib)}`],
           ['Accel', x.accel], ['Address', x.url], ['Last heartbeat', when(x.last_heartbeat)],
           ['Maintenance', x.maintenance ? `since ${when(x.maintenance.since)}` : 'no'], ['Version', x.version]]
