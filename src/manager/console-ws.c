@@ -297,7 +297,8 @@ static void ws_relay(void *p, int cfd, const char *extra, size_t extra_len)
         dv_info("console of vm '%s' opened by %s", c->vm, c->user);
         if (!in || extra_len > cap)
                 goto done;
-        memcpy(in, extra, extra_len);
+        if (extra_len)
+                memcpy(in, extra, extra_len);
         len = extra_len;
         if (c->pending_len && ws_send(cfd, 0x2, c->pending, c->pending_len) < 0)
                 goto done;
@@ -330,8 +331,20 @@ static void ws_relay(void *p, int cfd, const char *extra, size_t extra_len)
                                 break;
                 }
         }
-        if (r < 0)
+        if (r < 0) {
+                /* Close, then read what the client still sends for a
+                 * moment (at most 1 MiB, 1 s), so that it gets the close
+                 * frame rather than a reset. */
+                struct timeval tv = { .tv_sec = 1 };
+                size_t drained = 0;
+                ssize_t n;
+
                 ws_close(cfd, code);
+                shutdown(cfd, SHUT_WR);
+                setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                while (drained < (1 << 20) && (n = recv(cfd, in, cap, 0)) > 0)
+                        drained += (size_t)n;
+        }
 done:
         dv_info("console of vm '%s' (%s) closed", c->vm, c->user);
         ctx_free(c);
