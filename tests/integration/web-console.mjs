@@ -4,6 +4,8 @@
 // (what the CLI sees, comma-separated), CONSOLE_LOG (web1's serial log).
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 
 const require = createRequire(process.env.WEB_DIR + '/package.json');
@@ -34,6 +36,49 @@ function wsStatus(path) {
     req.on('error', (e) => resolve({ status: 0, body: e.message }));
     req.end();
   });
+}
+
+// A raw websocket client: the handshake, then frames as given; resolves to
+// the close code the server sent (or null).
+function wsCloseCode(path, frames) {
+  return new Promise((resolve) => {
+    const u = new URL(base);
+    const s = net.connect(+u.port, u.hostname);
+    let buf = Buffer.alloc(0), upgraded = false;
+    const done = (v) => { s.destroy(); resolve(v); };
+    s.setTimeout(5000, () => done(null));
+    s.on('error', () => done(null));
+    s.on('connect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
+      'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded) {
+        const i = buf.indexOf('\r\n\r\n');
+        if (i < 0) return;
+        upgraded = true;
+        buf = buf.subarray(i + 4);
+        for (const f of frames) s.write(f);
+      }
+      // Look for a close frame (0x88) among the server's frames.
+      let off = 0;
+      while (off + 2 <= buf.length) {
+        let len = buf[off + 1] & 0x7f, hl = 2;
+        if (len === 126) { len = buf.readUInt16BE(off + 2); hl = 4; }
+        if (off + hl + len > buf.length) break;
+        if ((buf[off] & 0x0f) === 8) return done(len >= 2 ? buf.readUInt16BE(off + hl) : 1005);
+        off += hl + len;
+      }
+    });
+  });
+}
+function wsFrame(payload, { opcode = 2, mask = true } = {}) {
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([0x80 | opcode, (mask ? 0x80 : 0) | n])
+    : n < 65536 ? Buffer.from([0x80 | opcode, (mask ? 0x80 : 0) | 126, n >> 8, n & 255])
+    : Buffer.concat([Buffer.from([0x80 | opcode, (mask ? 0x80 : 0) | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; })()]);
+  if (!mask) return Buffer.concat([head, payload]);
+  const key = crypto.randomBytes(4);
+  return Buffer.concat([head, key, Buffer.from(payload.map((b, i) => b ^ key[i % 4]))]);
 }
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
@@ -172,6 +217,10 @@ try {
   check('... and is used up by that attempt', afterMismatch.status === 401, `${afterMismatch.status}`);
   const none = await wsStatus(`/api/v1/vms/${web1Id}/console/ws`);
   check('no ticket: refused (401)', none.status === 401, `${none.status}`);
+  const code = async (frames) => wsCloseCode((await ticket('web1')).ws, frames);
+  check('websocket: a close is answered with 1000', (await code([wsFrame(Buffer.from([3, 232]), { opcode: 8 })])) === 1000);
+  check('websocket: an unmasked client frame closes with 1002', (await code([wsFrame(Buffer.from('RFB'), { mask: false })])) === 1002);
+  check('websocket: a frame over 64 KiB closes with 1009', (await code([wsFrame(Buffer.alloc(70000, 120))])) === 1009);
   const u = new URL(base);
   const crossOrigin = await new Promise((resolve) => {
     const req = http.request({ host: u.hostname, port: u.port, path: cva2.ws, headers: {
