@@ -2,6 +2,7 @@
  * host's credential. Runs in the HTTP server's per-connection threads;
  * VM work is delegated to the hypervisor driver. */
 #include "agent.h"
+#include "vnc-relay.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -684,6 +685,12 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
         } else if (n >= 5 && strcmp(seg[2], "vms") == 0 &&
                    dv_agent_tools_route(agent, seg[3], seg + 4, n - 4, req, resp)) {
                 /* Tools ops, vCPU hot-plug (agent-tools.c) */
+        } else if (n == 5 && strcmp(seg[2], "vms") == 0 && strcmp(seg[4], "vnc") == 0) {
+                if (!dv_name_valid(seg[3]))
+                        dv_http_reply_error(resp, 400, "invalid-name",
+                                            "'%.80s' is not a valid VM id", seg[3]);
+                else
+                        dv_agent_vnc_relay(agent, seg[3], req, resp); /* vnc-relay.c */
         } else if (n == 5 && strcmp(seg[2], "vms") == 0) {
                 const char *id = seg[3], *action = seg[4];
 

@@ -1939,6 +1939,18 @@ static int qemu_console_ticket(struct dv_hv *hv, const char *vm_id, int ttl_s,
         return 0;
 }
 
+static int qemu_vnc_path(struct dv_hv *hv, const char *vm_id, char **ret_path,
+                         struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        int r = vm_get_running(hv, vm_id, &vm, err);
+
+        if (r < 0)
+                return r;
+        *ret_path = vm_path(vm, DV_QEMU_VNC_SOCK);
+        return 0;
+}
+
 /* ---- list ------------------------------------------------------------------ */
 
 /* The guest writes its console log: cut it back to nothing (leaving one
@@ -3194,6 +3206,7 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .stop = qemu_stop,
         .reboot = qemu_reboot,
         .console_ticket = qemu_console_ticket,
+        .vnc_path = qemu_vnc_path,
         .list = qemu_list,
         .free = qemu_free,
         .set_cpus = qemu_set_cpus,

@@ -65,6 +65,10 @@ struct dv_hv_ops {
         /* Set a fresh VNC password that expires after ttl_s. */
         int (*console_ticket)(struct dv_hv *hv, const char *vm_id, int ttl_s,
                               json_t **ret_info, struct dv_error *err);
+        /* The path of a running VM's VNC UNIX socket (owned string), for
+         * the console relay (vnc-relay.c). May be NULL: no console. */
+        int (*vnc_path)(struct dv_hv *hv, const char *vm_id, char **ret_path,
+                        struct dv_error *err);
         /* VMSTATUS of every VM the driver knows, including VMs that exited
          * since the last call (reported once as "stopped" with a reason). */
         int (*list)(struct dv_hv *hv, json_t **ret_array);

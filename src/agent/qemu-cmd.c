@@ -524,6 +524,9 @@ int dv_qemu_build_argv(const struct dv_vm_spec *spec, const struct dv_qemu_confi
         argv_add2(&a, "-device", "pvpanic");
         argv_add2(&a, "-action", "panic=pause");
 
+        /* A display for the VNC console (-nodefaults leaves none): the
+         * standard VGA, whose text mode shows the guest's tty0. */
+        argv_add2(&a, "-device", "VGA,id=video0");
         argv_add(&a, dv_strdup("-vnc"));
         argv_addf(&a, "unix:%s/%s,password=on", dir, DV_QEMU_VNC_SOCK);
 

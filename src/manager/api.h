@@ -15,6 +15,7 @@ struct dv_api {
         struct dv_http_response *resp;        /* the reply being built */
         const char *user;                     /* "admin" or "agent:HOST" */
         json_t *agent_host;                   /* the host of an agent credential, or NULL */
+        bool session;                         /* the token is a login session's */
         const char *segs[DV_API_MAX_SEGS];    /* path segments after /api/v1 */
         int nseg;                             /* number of segs (>= 1) */
 };

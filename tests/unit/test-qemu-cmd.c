@@ -49,6 +49,7 @@ static const char *const typical_argv_tcg[] = {
         "-device", "virtio-balloon-pci,id=balloon0",
         "-device", "pvpanic",
         "-action", "panic=pause",
+        "-device", "VGA,id=video0",
         "-vnc", "unix:" DIR "/vnc.sock,password=on",
         "-blockdev", "{\"node-name\":\"disk0\",\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
                      "\"filename\":\"/var/lib/drover/ds/local/web-1/disk0.qcow2\"}}",
