@@ -329,6 +329,75 @@ static void api_migrate_cancel(struct dv_agent *agent, const char *id,
         dv_http_reply(resp, 200, json_pack("{s:b}", "cancelled", 1));
 }
 
+/* Source side after completion: the target runs the guest, quit here. */
+static void api_migrate_confirm(struct dv_agent *agent, const char *id,
+                                const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->migrate_confirm)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_confirm(agent->hv, id, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-confirm");
+                return;
+        }
+        dv_info("vm %s: migration confirmed, the source QEMU is gone", id);
+        dv_http_reply(resp, 200, json_pack("{s:b}", "confirmed", 1));
+}
+
+/* Source side: the target is gone, the guest runs here again. */
+static void api_migrate_resume(struct dv_agent *agent, const char *id,
+                               const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "force", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        bool force = false;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_bool(body, "force", false, &force, &err);
+        if (r == 0 && !agent->ops->migrate_resume)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_resume(agent->hv, id, force, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-resume");
+                return;
+        }
+        dv_info("vm %s: migration rolled back, the guest runs here", id);
+        dv_http_reply(resp, 200, json_pack("{s:b}", "resumed", 1));
+}
+
+/* Either side: what runs here, for the manager's recovery. */
+static void api_migrate_query(struct dv_agent *agent, const char *id,
+                              const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        json_t *q = NULL;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->migrate_query)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_query(agent->hv, id, &q, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-query");
+                return;
+        }
+        dv_http_reply(resp, 200, q);
+}
+
 /* ---- disk mirrors -------------------------------------------------------- */
 
 #define MIRROR_FINISH_MAX_S 3600
@@ -603,6 +672,12 @@ bool dv_agent_migrate_route(struct dv_agent *agent, const char *id, const char *
                 fn = api_migrate_status;
         else if (strcmp(action, "migrate-cancel") == 0)
                 fn = api_migrate_cancel;
+        else if (strcmp(action, "migrate-confirm") == 0)
+                fn = api_migrate_confirm;
+        else if (strcmp(action, "migrate-resume") == 0)
+                fn = api_migrate_resume;
+        else if (strcmp(action, "migrate-query") == 0)
+                fn = api_migrate_query;
         else if (strcmp(action, "disk-info") == 0)
                 fn = api_disk_info;
         else if (strcmp(action, "mirror-start") == 0)

@@ -99,6 +99,7 @@ struct vm {
         bool cleaned;            /* [lock] files and taps removed */
         bool incoming;           /* started with -incoming defer: a migration target */
         bool migrated;           /* [lock] migrated away: its exit is reason "migrated" */
+        bool held;               /* [lock] migrated out, paused until confirm or resume */
         struct vm_mirror *mirrors; /* [lock] its running disk mirrors (n_mirrors), or NULL */
         size_t n_mirrors;        /* [lock] entries in mirrors */
         bool nbd;                /* [lock] an incoming VM's NBD server runs */
@@ -2978,15 +2979,12 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                 return dv_error_set(err, 502, "migration-failed", "vm '%s': migration to %s %s%s%s",
                                     vm->name, uri, status, desc ? ": " : "", desc ? desc : "");
         }
-        /* The target owns the guest now: the source QEMU goes (paused in
-         * postmigrate, its disks inactive). */
+        /* The target has the guest now, but has not said it runs it: the
+         * source QEMU stays paused (postmigrate, disks inactive) until the
+         * manager confirms (quit) or, the target gone, resumes it. */
         pthread_mutex_lock(&vm->lock);
-        vm->migrated = true;
-        vm->stop_requested = true;
+        vm->held = true;
         pthread_mutex_unlock(&vm->lock);
-        if (vm_exec(vm, "quit", NULL, NULL, NULL) < 0 ||
-            !vm_wait_flag(vm, &vm->exited, dv_now_ms() + QUIT_WAIT_MS))
-                vm_kill_wait(vm);
         if (ret_stats)
                 *ret_stats = migrate_stats(q);
         return 0;
@@ -3019,6 +3017,129 @@ static int qemu_migrate_cancel(struct dv_hv *hv, const char *vm_id, struct dv_er
         return vm_exec(vm, "migrate_cancel", NULL, NULL, err);
 }
 
+static const char *str_or_empty(const char *s)
+{
+        return s ? s : "";
+}
+
+/* QEMU's run state ("running", "inmigrate", "postmigrate", ...) into buf;
+ * "" when QMP does not answer. */
+static void vm_runstate(struct vm *vm, char *buf, size_t len)
+{
+        _cleanup_(json_decrefp) json_t *st = NULL;
+
+        buf[0] = 0;
+        if (vm_exec(vm, "query-status", NULL, &st, NULL) >= 0)
+                snprintf(buf, len, "%s", str_or_empty(json_string_value(json_object_get(st, "status"))));
+}
+
+static void vm_migration_status(struct vm *vm, char *buf, size_t len)
+{
+        _cleanup_(json_decrefp) json_t *q = NULL;
+
+        buf[0] = 0;
+        if (vm_exec(vm, "query-migrate", NULL, &q, NULL) >= 0)
+                snprintf(buf, len, "%s", str_or_empty(json_string_value(json_object_get(q, "status"))));
+}
+
+static int qemu_migrate_confirm(struct dv_hv *hv, const char *vm_id, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        char rs[32], ms[32];
+        bool exited, held;
+
+        if (!vm)
+                return 0;
+        pthread_mutex_lock(&vm->lock);
+        exited = vm->exited;
+        held = vm->held;
+        pthread_mutex_unlock(&vm->lock);
+        if (exited)
+                return 0;
+        vm_runstate(vm, rs, sizeof(rs));
+        vm_migration_status(vm, ms, sizeof(ms));
+        /* An adopted QEMU (the agent restarted) is not marked held: its
+         * run state tells. */
+        if (!(held || dv_streq(rs, "postmigrate")) || dv_streq(rs, "running") ||
+            !(dv_streq(ms, "completed") || dv_streq(rs, "postmigrate")))
+                return set_err(err, -EBUSY, 409, "invalid-state",
+                               "vm '%s' has not migrated out (run state %s, migration %s)",
+                               vm->name, rs[0] ? rs : "unknown", ms[0] ? ms : "none");
+        pthread_mutex_lock(&vm->lock);
+        vm->migrated = true;
+        vm->stop_requested = true;
+        pthread_mutex_unlock(&vm->lock);
+        if (vm_exec(vm, "quit", NULL, NULL, NULL) < 0 ||
+            !vm_wait_flag(vm, &vm->exited, dv_now_ms() + QUIT_WAIT_MS))
+                vm_kill_wait(vm);
+        return 0;
+}
+
+static int qemu_migrate_resume(struct dv_hv *hv, const char *vm_id, bool force,
+                               struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        int64_t deadline = dv_now_ms() + 30000;
+        char rs[32], ms[32];
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        for (;;) {
+                vm_migration_status(vm, ms, sizeof(ms));
+                if (!(dv_streq(ms, "setup") || dv_streq(ms, "active") ||
+                      dv_streq(ms, "pre-switchover") || dv_streq(ms, "device") ||
+                      dv_streq(ms, "wait-unplug") || dv_streq(ms, "cancelling")))
+                        break;
+                (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                if (dv_now_ms() >= deadline)
+                        return dv_error_set(err, 504, "migration-timeout",
+                                            "vm '%s': the outgoing migration does not end (%s)",
+                                            vm->name, ms);
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
+        vm_runstate(vm, rs, sizeof(rs));
+        if (!force && (dv_streq(ms, "completed") || dv_streq(rs, "postmigrate")))
+                return set_err(err, -EBUSY, 409, "migration-completed",
+                               "vm '%s': its migration completed, the target may run it",
+                               vm->name);
+        if (!dv_streq(rs, "running")) {
+                r = vm_exec(vm, "cont", NULL, NULL, err);
+                if (r < 0)
+                        return r;
+        }
+        pthread_mutex_lock(&vm->lock);
+        vm->held = false;
+        pthread_mutex_unlock(&vm->lock);
+        return 0;
+}
+
+static int qemu_migrate_query(struct dv_hv *hv, const char *vm_id, json_t **ret,
+                              struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        char rs[32] = "", ms[32] = "";
+        bool exited = true, incoming = false, held = false;
+
+        if (vm) {
+                pthread_mutex_lock(&vm->lock);
+                exited = vm->exited;
+                incoming = vm->incoming && vm->starting;
+                held = vm->held;
+                pthread_mutex_unlock(&vm->lock);
+        }
+        if (!exited) {
+                vm_runstate(vm, rs, sizeof(rs));
+                vm_migration_status(vm, ms, sizeof(ms));
+        }
+        *ret = json_pack("{s:b,s:b,s:s?,s:s?,s:b}", "present", !exited, "incoming",
+                         !exited && (incoming || dv_streq(rs, "inmigrate")), "runstate",
+                         rs[0] ? rs : NULL, "migration", ms[0] ? ms : NULL, "held",
+                         !exited && (held || dv_streq(rs, "postmigrate")));
+        return *ret ? 0 : -ENOMEM;
+}
+
 static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_s,
                                json_t **ret_status, struct dv_error *err)
 {
@@ -3035,6 +3156,13 @@ static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_
         incoming = vm->incoming && vm->starting;
         exited = vm->exited;
         pthread_mutex_unlock(&vm->lock);
+        if (!incoming && !exited) {
+                /* Adopted by a restarted agent while still incoming. */
+                char rs[32];
+
+                vm_runstate(vm, rs, sizeof(rs));
+                incoming = dv_streq(rs, "inmigrate");
+        }
         if (!incoming && !exited) {
                 if (ret_status)
                         *ret_status = vm_status(vm); /* finished already */
@@ -3176,6 +3304,13 @@ static int qemu_migrate_abort(struct dv_hv *hv, const char *vm_id, struct dv_err
         pthread_mutex_lock(&vm->lock);
         incoming = vm->incoming && vm->starting;
         pthread_mutex_unlock(&vm->lock);
+        if (!incoming) {
+                /* Adopted by a restarted agent while still incoming. */
+                char rs[32];
+
+                vm_runstate(vm, rs, sizeof(rs));
+                incoming = dv_streq(rs, "inmigrate");
+        }
         if (!incoming)
                 return set_err(err, -EBUSY, 409, "invalid-state",
                                "vm '%s' runs on this host (not a migration target)", vm->name);
@@ -3200,6 +3335,9 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .migrate_abort = qemu_migrate_abort,
         .migrate_status = qemu_migrate_status,
         .migrate_cancel = qemu_migrate_cancel,
+        .migrate_confirm = qemu_migrate_confirm,
+        .migrate_resume = qemu_migrate_resume,
+        .migrate_query = qemu_migrate_query,
         .disk_info = qemu_disk_info,
         .mirror_start = qemu_mirror_start,
         .mirror_status = qemu_mirror_status,
