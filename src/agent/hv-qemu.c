@@ -2755,6 +2755,7 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
+#define MIGRATE_YANK_WAIT_MS 15000      /* a previous migration's cleanup (see migrate_out) */
 #define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
 
 /* Our migration settings; source and target both need multifd. */
@@ -2926,7 +2927,17 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
-        r = vm_exec(vm, "migrate", args, NULL, err);
+        /* QEMU 7.2 unregisters a failed or cancelled migration's yank
+         * instance only once its multifd channels are cleaned up, a moment
+         * after it reports "failed"/"cancelled": a new migrate meanwhile
+         * is refused ("duplicate yank instance"). Retry for a while. */
+        for (int64_t until = dv_now_ms() + MIGRATE_YANK_WAIT_MS;;) {
+                r = vm_exec(vm, "migrate", args, NULL, err);
+                if (r >= 0 || !err || !strstr(err->message, "duplicate yank instance") ||
+                    dv_now_ms() >= until)
+                        break;
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
         if (r < 0)
                 return r;
         deadline = dv_now_ms() + (int64_t)timeout_s * 1000;

@@ -32,6 +32,8 @@ static void usage(FILE *f)
                 "  --data-dir DIR              state directory (default /var/lib/drover)\n"
                 "  --image-dir DIR             register DIR/image.json as image \"default\"\n"
                 "  --heartbeat-timeout-ms N    hosts silent longer are unreachable (default 5000)\n"
+                "  --max-migrations-per-host N live migrations a host takes part in at once,\n"
+                "                              as source or target (default 2; 0: no limit)\n"
                 "  --help                      this text\n");
 }
 
@@ -42,6 +44,7 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 { "data-dir", required_argument, NULL, 'd' },
                 { "image-dir", required_argument, NULL, 'i' },
                 { "heartbeat-timeout-ms", required_argument, NULL, 't' },
+                { "max-migrations-per-host", required_argument, NULL, 'M' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -53,6 +56,7 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 .listen = "127.0.0.1:7080",
                 .data_dir = "/var/lib/drover",
                 .heartbeat_timeout_ms = 5000,
+                .max_migrations_per_host = 2,
         };
         opterr = 0;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
@@ -81,6 +85,14 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                             0) {
                                 fprintf(stderr,
                                         "droverd: --heartbeat-timeout-ms: '%s' is not an integer in 100..3600000\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'M':
+                        if (dv_parse_int64(optarg, 0, 1000, &cfg->max_migrations_per_host) < 0) {
+                                fprintf(stderr,
+                                        "droverd: --max-migrations-per-host: '%s' is not an integer in 0..1000\n",
                                         optarg);
                                 return -EINVAL;
                         }

@@ -26,6 +26,7 @@ struct dv_mgr_config {
         const char *data_dir;         /* DATA: token, droverd.db, images/ */
         const char *image_dir;        /* registered as image "default", or NULL */
         int64_t heartbeat_timeout_ms; /* hosts silent longer are unreachable */
+        int64_t max_migrations_per_host; /* concurrent migrations a host is in (0: no limit) */
 };
 
 struct dv_netsync;

@@ -28,6 +28,7 @@
 #include "precheck.h"
 #include "view.h"
 #include "vm-ops.h"
+#include "vm-tools.h"
 
 /* Each phase has a budget of its own (seconds; the request may change
  * them): a slow disk copy is not cut short by the memory timeout. */
@@ -66,7 +67,7 @@ static const char *ds_type(const char *name)
 }
 
 /* HOST doc + {"dvs":[NAME...], "memory_reserved_mib", "migrations"}. */
-static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms)
+static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms, const char *self)
 {
         json_t *h = dv_doc_public(host), *names = NULL, *vm;
         int64_t reserved = 0, count = 0, migrations = 0;
@@ -79,7 +80,9 @@ static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms)
         if (dv_host_usage(m, id, &reserved, &count) >= 0)
                 json_object_set_new(h, "memory_reserved_mib", json_integer(reserved));
         json_array_foreach(vms, i, vm)
+                /* Other migrations: the VM's own task made it "migrating". */
                 if (dv_streq(dv_doc_str(vm, "state"), "migrating") &&
+                    !dv_streq(dv_doc_str(vm, "id"), self) &&
                     (dv_streq(dv_doc_str(vm, "host_id"), id) ||
                      dv_streq(dv_doc_str(json_object_get(vm, "migration"), "target_id"), id)))
                         migrations++;
@@ -233,8 +236,9 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
         }
         json_decref(seen);
         doc = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s?}", "kind", dv_migrate_kind_to_string(kind),
-                        "vm", v, "source", host_facts(m, source, vms), "target",
-                        host_facts(m, target, vms), "clusters", clusters, "datastores", dss,
+                        "vm", v, "source", host_facts(m, source, vms, dv_doc_str(vm, "id")),
+                        "target", host_facts(m, target, vms, dv_doc_str(vm, "id")), "clusters",
+                        clusters, "datastores", dss,
                         "datastore", datastore);
         /* What the host the VM ends on reaches: its agent's answer now
          * (datastore-reachable), when it gave one. */
@@ -245,6 +249,8 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
         json_decref(fresh);
         if (kind != DV_MIGRATE_DATASTORE)
                 json_object_set_new(doc, "network", probe_network(vm, source, target));
+        json_object_set_new(doc, "params", json_pack("{s:I}", "max_migrations_per_host",
+                                                     (json_int_t)m->cfg.max_migrations_per_host));
         json_decref(vms);
         return doc;
 }
@@ -882,6 +888,63 @@ int dv_migrate_submit_recover(struct dv_mgr *m, json_t *vm)
                 free(op);
         json_decref(task);
         return r;
+}
+
+/* ---- after the switchover: does the VM answer on its port groups? ---------
+ *
+ * QEMU announced the guest (announce-self: GARP/RARP from every NIC); the
+ * guest then pings the gateway of each NIC's port group from inside (Tools,
+ * on the new host): an answer crosses the new host's uplink and the TOR
+ * both ways, so the TOR has learned the new path. Retried for the budget
+ * (Tools comes back moments after the switchover). */
+#define NETCHECK_BUDGET_MS 30000
+#define NETCHECK_RETRY_MS 1000
+
+/* {"checked", "ok", "nics":[{"portgroup","gateway","answered","ms"|"error"}]}. */
+static json_t *network_check(struct dv_task *t, struct dv_mgr *m, const char *vm_id)
+{
+        _cleanup_(json_decrefp) json_t *vm = dv_mgr_get(m, DV_KIND_VM, vm_id), *host = NULL;
+        json_t *out = json_array(), *nic;
+        int64_t t0 = dv_now_ms();
+        bool ok = true;
+        size_t i;
+
+        host = vm ? dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "host_id")) : NULL;
+        json_array_foreach(vm ? json_object_get(vm, "nics") : NULL, i, nic) {
+                const char *gw = dv_doc_str(nic, "gateway");
+                struct dv_error err = { 0 };
+                bool answered = false;
+
+                if (!gw || !dv_doc_str(nic, "ip") || !host)
+                        continue;
+                dv_task_progress(t, 92, "network check: vm pings %s (port group '%s') from host '%s'",
+                                 gw, dv_doc_str(nic, "portgroup"), dv_doc_str(host, "name"));
+                for (;;) {
+                        json_t *args = json_pack("{s:s,s:i,s:i}", "address", gw, "count", 1,
+                                                 "timeout_s", 1), *res = NULL;
+                        int r = dv_vm_tools_call(host, vm_id, "tools/ping", args, 16000, &res, &err);
+
+                        json_decref(args);
+                        answered = r >= 0 && dv_doc_int(res, "received", 0) > 0;
+                        json_decref(res);
+                        if (answered || dv_now_ms() - t0 >= NETCHECK_BUDGET_MS)
+                                break;
+                        usleep(NETCHECK_RETRY_MS * 1000);
+                }
+                ok = ok && answered;
+                json_array_append_new(
+                        out, answered ? json_pack("{s:s?,s:s,s:b,s:I}", "portgroup",
+                                                  dv_doc_str(nic, "portgroup"), "gateway", gw,
+                                                  "answered", 1, "ms",
+                                                  (json_int_t)(dv_now_ms() - t0))
+                                      : json_pack("{s:s?,s:s,s:b,s:s}", "portgroup",
+                                                  dv_doc_str(nic, "portgroup"), "gateway", gw,
+                                                  "answered", 0, "error",
+                                                  err.message[0] ? err.message
+                                                                 : "no answer from the gateway"));
+        }
+        return json_pack("{s:b,s:b,s:o}", "checked", json_array_size(out) > 0, "ok", ok, "nics",
+                         out);
 }
 
 /* Prechecks, all of them: false when the task failed. */
@@ -1523,6 +1586,35 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                                             json_integer(allocated));
                         json_object_set(result, "disks", moved);
                         json_object_set_new(result, "old_files_left", json_integer(failed));
+                }
+                /* Done only once the VM answers on its port groups from
+                 * the new host. */
+                {
+                        json_t *net = network_check(t, m, op->vm_id);
+                        bool net_ok = json_is_true(json_object_get(net, "ok"));
+
+                        json_object_set_new(result, "network", net);
+                        if (!net_ok) {
+                                json_t *bad = NULL, *x;
+                                size_t k;
+
+                                json_array_foreach(json_object_get(net, "nics"), k, x)
+                                        if (!json_is_true(json_object_get(x, "answered")) && !bad)
+                                                bad = x;
+                                dv_mgr_event(m, op->user, "vm.migrated", "vm", vm,
+                                             "vm '%s' runs on host '%s' but does not answer on "
+                                             "port group '%s' from there",
+                                             name, tname, dv_doc_str(bad, "portgroup"));
+                                dv_task_detail(t, NULL);
+                                dv_task_fail(t, "network-check-failed",
+                                             "vm '%s' moved to host '%s' (it runs there) but does "
+                                             "not answer on port group '%s' from there: gateway "
+                                             "%s: %s",
+                                             name, tname, dv_doc_str(bad, "portgroup"),
+                                             dv_doc_str(bad, "gateway"), dv_doc_str(bad, "error"));
+                                json_decref(result);
+                                goto out;
+                        }
                 }
                 dv_mgr_event(m, op->user, "vm.migrated", "vm", vm,
                              "vm '%s' migrated from host '%s' to host '%s'%s%s in %lld ms "

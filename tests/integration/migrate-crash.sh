@@ -10,7 +10,8 @@
 #    log says "migrated to"), start it again: the VM ends on host2, exactly
 #    one QEMU (host2's); the source's held QEMU is never resumed.
 # 3. a cancel in the memory phase leaves the VM running on its host, the
-#    target's QEMU gone.
+#    target's QEMU gone; meanwhile (droverd --max-migrations-per-host 1)
+#    another VM of that host is blocked by the migration-slots precheck.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -53,7 +54,7 @@ check "vm show says migrating" dv_vm_state_is mig migrating
 kill -9 "$DV_MGR_PID"
 wait "$DV_MGR_PID" 2>/dev/null || true
 dv_log "manager killed in the memory phase; QEMUs now: $(qemu_hosts | tr '\n' ' ')"
-dv_start_manager
+dv_start_manager --max-migrations-per-host 1
 check "after the restart the VM settles: running, one QEMU, on the host vm show names" \
         wait_until 120 "settled" settled
 dv_log "after the manager restart: $(dv_json .host vm show mig), $(dv_json .state_reason vm show mig)"
@@ -92,6 +93,13 @@ src=$dst
 [ "$src" = host1 ] && dst=host2 || dst=host1
 task=$("$DROVER" -o json vm migrate mig --host "$dst" --memory-rate 2 --no-wait | jq -r '.task.id // .id')
 check "the memory phase runs again" wait_until 60 "memory phase" in_memory_phase "$task"
+# The per-host limit (droverd --max-migrations-per-host 1): another VM of
+# the same host is blocked while this migration runs.
+"$DROVER" vm create other --cpus 1 --memory 128 --host "$src" >/dev/null
+rc=0; out=$("$DROVER" vm migrate other --host "$dst" --check 2>&1) || rc=$?
+slots_blocked() { [ "$rc" = 1 ] && grep -q 'FAIL migration-slots' <<<"$out"; }
+check "a second migration from $src is blocked by migration-slots (limit 1)" slots_blocked
+slots_blocked || dv_log "$out"
 "$DROVER" task cancel "$task" >/dev/null
 wait_until 60 "the task ends" ended
 check "the task is cancelled" [ "$(dv_json .state task show "$task")" = cancelled ]
@@ -101,4 +109,5 @@ check "... vm show says $src, running" \
 
 "$DROVER" vm stop mig --force >/dev/null
 "$DROVER" vm delete mig >/dev/null
+"$DROVER" vm delete other >/dev/null
 dv_finish
