@@ -2893,6 +2893,21 @@ static json_t *migrate_stats(json_t *q)
                          json_real_value(json_object_get(ram, "mbps")));
 }
 
+/* Cancel an outgoing migration. QEMU 7.2's migrate_cancel shuts down the
+ * main channel but not the multifd ones: with the network cut (or the
+ * target dead) their threads stay blocked in a send until TCP gives up,
+ * many minutes, and the migration stays "cancelling". yank shuts every
+ * channel of the migration down at once. */
+static int migrate_cancel_hard(struct vm *vm, struct dv_error *err)
+{
+        _cleanup_(json_decrefp) json_t *yank =
+                json_pack("{s:[{s:s}]}", "instances", "type", "migration");
+        int r = vm_exec(vm, "migrate_cancel", NULL, NULL, err);
+
+        (void)vm_exec(vm, "yank", yank, NULL, NULL);
+        return r;
+}
+
 /* After a failed or cancelled migration: the source must run again. */
 static void migrate_resume_source(struct vm *vm)
 {
@@ -2965,7 +2980,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                         if (r >= 0)
                                 r = vm_exec(vm, "migrate-continue", cont, NULL, err);
                         if (r < 0) {
-                                (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                                (void)migrate_cancel_hard(vm, NULL);
                                 migrate_resume_source(vm);
                                 return dv_error_set(err, 502, "migration-failed",
                                                     "vm '%s': ending the disk mirrors at the "
@@ -2973,7 +2988,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                         }
                 }
                 if (dv_now_ms() >= deadline) {
-                        (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                        (void)migrate_cancel_hard(vm, NULL);
                         migrate_resume_source(vm);
                         return dv_error_set(err, 504, "migration-timeout",
                                             "vm '%s': migration to %s not done after %d s",
@@ -3025,7 +3040,7 @@ static int qemu_migrate_cancel(struct dv_hv *hv, const char *vm_id, struct dv_er
         r = vm_get_running(hv, vm_id, &vm, err);
         if (r < 0)
                 return r;
-        return vm_exec(vm, "migrate_cancel", NULL, NULL, err);
+        return migrate_cancel_hard(vm, err);
 }
 
 static const char *str_or_empty(const char *s)
@@ -3103,7 +3118,7 @@ static int qemu_migrate_resume(struct dv_hv *hv, const char *vm_id, bool force,
                       dv_streq(ms, "pre-switchover") || dv_streq(ms, "device") ||
                       dv_streq(ms, "wait-unplug") || dv_streq(ms, "cancelling")))
                         break;
-                (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                (void)migrate_cancel_hard(vm, NULL);
                 if (dv_now_ms() >= deadline)
                         return dv_error_set(err, 504, "migration-timeout",
                                             "vm '%s': the outgoing migration does not end (%s)",
