@@ -127,7 +127,7 @@ raw_start() { # dir kernel-args [incoming]
                 args+=("$a")
         done
         [ -n "${3:-}" ] && args+=(-incoming defer)
-        "${ARGV[0]}" "${args[@]}" 2>>"$DV_TMP/raw-qemu.log" &
+        "${ARGV[0]}" "${args[@]}" >/dev/null 2>>"$DV_TMP/raw-qemu.log" &
         echo $!
 }
 raw_setup() { # config sock side(src|dst)

@@ -2898,13 +2898,19 @@ static json_t *migrate_stats(json_t *q)
  * target dead) their threads stay blocked in a send until TCP gives up,
  * many minutes, and the migration stays "cancelling". yank shuts every
  * channel of the migration down at once. */
-static int migrate_cancel_hard(struct vm *vm, struct dv_error *err)
+static int migrate_yank(struct vm *vm)
 {
         _cleanup_(json_decrefp) json_t *yank =
                 json_pack("{s:[{s:s}]}", "instances", "type", "migration");
+
+        return vm_exec(vm, "yank", yank, NULL, NULL);
+}
+
+static int migrate_cancel_hard(struct vm *vm, struct dv_error *err)
+{
         int r = vm_exec(vm, "migrate_cancel", NULL, NULL, err);
 
-        (void)vm_exec(vm, "yank", yank, NULL, NULL);
+        (void)migrate_yank(vm);
         return r;
 }
 
@@ -2948,9 +2954,14 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
          * is refused ("duplicate yank instance"). Retry for a while. */
         for (int64_t until = dv_now_ms() + MIGRATE_YANK_WAIT_MS;;) {
                 r = vm_exec(vm, "migrate", args, NULL, err);
-                if (r >= 0 || !err || !strstr(err->message, "duplicate yank instance") ||
+                if (r >= 0 || !err ||
+                    !(strstr(err->message, "duplicate yank instance") ||
+                      strstr(err->message, "migration process in progress")) ||
                     dv_now_ms() >= until)
                         break;
+                /* A previous migration's multifd channels may hang on a
+                 * peer that vanished: yank them. */
+                (void)migrate_yank(vm);
                 usleep(MIGRATE_POLL_MS * 1000);
         }
         if (r < 0)
@@ -3001,6 +3012,10 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         if (!dv_streq(status, "completed")) {
                 const char *desc = json_string_value(json_object_get(q, "error-desc"));
 
+                /* Failed on one channel: the multifd ones may still hang
+                 * on a dead peer (the migration could not be started
+                 * again until TCP gives up). */
+                (void)migrate_yank(vm);
                 migrate_resume_source(vm);
                 return dv_error_set(err, 502, "migration-failed", "vm '%s': migration to %s %s%s%s",
                                     vm->name, uri, status, desc ? ": " : "", desc ? desc : "");
