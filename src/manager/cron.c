@@ -137,6 +137,15 @@ static void recover_migrations(struct dv_cron *c)
                 if ((!json_object_get(vm, "migration") && !json_object_get(vm, "_abort_on")) ||
                     dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")))
                         continue;
+                /* A target to remove: once its host answers again. */
+                if (!json_object_get(vm, "migration")) {
+                        json_t *h = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "_abort_on"));
+                        bool up = !h || dv_streq(dv_doc_str(h, "state"), "connected");
+
+                        json_decref(h);
+                        if (!up)
+                                continue;
+                }
                 snprintf(key, sizeof(key), "mig-%s", dv_doc_str(vm, "id"));
                 if (now < dv_doc_int(c->retry_at, key, 0))
                         continue;

@@ -854,13 +854,17 @@ static void task_migrate_recover(struct dv_task *t, void *data)
         struct migrate_op *op = data;
         char msg[768] = "";
 
+        _cleanup_(json_decrefp) json_t *vm = dv_mgr_get(op->m, DV_KIND_VM, op->vm_id);
+        /* Only a target to remove: one attempt (the VM stays usable). */
+        int64_t deadline = vm && !json_object_get(vm, "migration") ? dv_now_ms() : 0;
+
         dv_task_progress(t, 10, "recovery: asking both hosts what they run");
-        if (resolve_until(t, op->m, op->vm_id, 0, msg, sizeof(msg)) == RESOLVE_DONE) {
+        if (resolve_until(t, op->m, op->vm_id, deadline, msg, sizeof(msg)) == RESOLVE_DONE) {
                 dv_task_succeed(t, json_pack("{s:s}", "outcome", msg), "%s", msg);
                 return;
         }
         record_phase(op->m, op->vm_id, &(struct phase){ .unresolved = true, .reason = msg });
-        dv_task_cancelled(t, "recovery stopped: %s", msg);
+        dv_task_fail(t, "unresolved", "not resolved yet: %s", msg);
 }
 
 int dv_migrate_submit_recover(struct dv_mgr *m, json_t *vm)
