@@ -35,7 +35,7 @@ CONFIGS=${DROVER_BENCH_CONFIGS:-"drover plain proxmox multifd2"}
 WORKLOADS=${DROVER_BENCH_WORKLOADS:-"idle 50 max"}
 BUDGET_S=${DROVER_BENCH_BUDGET_S:-120}
 FILL=$((MIB - 128))   # what the guest's kernel and init leave free
-QMP() { python3 "$here/qmp.py" "$@"; }
+QMP() { python3 "$here/qmp.py" "$@" || true; }   # set -e: an error reply is data
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 api() { curl -s -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" -H 'Content-Type: application/json' "$@"; }
@@ -88,7 +88,7 @@ run_drover() { # workload
         for k in $(seq "$RUNS"); do
                 task=$(api -X POST -d "{\"host\":\"${hosts[$(( (k - 1) % 2 ))]}\",\"memory_timeout_s\":$BUDGET_S}" \
                         "$DROVER_URL/api/v1/vms/bm/migrate" | jq -r .task.id)
-                wait_until $((BUDGET_S + 120)) "task" bash -c "[ \"\$('$DROVER' -o json task show $task | jq -r .state)\" != running ]"
+                wait_until $((BUDGET_S + 120)) "task" bash -c "[ \"\$('$DROVER' -o json task show $task | jq -r .state)\" != running ]" || true
                 res=$("$DROVER" -o json task show "$task")
                 st=$(jq -r .state <<<"$res")
                 if [ "$st" = succeeded ]; then
@@ -100,7 +100,7 @@ run_drover() { # workload
                         emit drover "$w" "$k" $((BUDGET_S * 1000)) 0 0 false 0
                         dv_log "drover run $k: $(jq -r .message <<<"$res")"
                 fi
-                wait_until 60 "running" dv_vm_state_is bm running
+                wait_until 60 "running" dv_vm_state_is bm running || true
         done
         "$DROVER" vm stop bm --force >/dev/null
         "$DROVER" vm delete bm >/dev/null
@@ -191,17 +191,17 @@ run_raw() { # config workload
                 if [ "$st" = completed ]; then
                         emit "$cfg" "$w" "$k" "$(jq '.["total-time"]' <<<"$q")" "$(jq .downtime <<<"$q")" \
                                 "$(jq .ram.transferred <<<"$q")" true "$(jq '.ram["dirty-pages-rate"] * 4096' <<<"$q")"
-                        kill -9 "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
-                        wait_until 30 "target runs" bash -c "python3 '$here/qmp.py' '$dst/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'"
+                        kill -9 "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
+                        wait_until 30 "target runs" bash -c "python3 '$here/qmp.py' '$dst/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'" || true
                         spid=$dpid; tmp=$src; src=$dst; dst=$tmp
                 else
                         emit "$cfg" "$w" "$k" $((BUDGET_S * 1000)) 0 0 false 0
                         dv_log "$cfg run $k: $st"
-                        kill -9 "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
-                        wait_until 30 "source runs" bash -c "python3 '$here/qmp.py' '$src/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'"
+                        kill -9 "$dpid" 2>/dev/null || true; wait "$dpid" 2>/dev/null || true
+                        wait_until 30 "source runs" bash -c "python3 '$here/qmp.py' '$src/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'" || true
                 fi
         done
-        kill -9 "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
+        kill -9 "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
 }
 
 for cfg in $CONFIGS; do
