@@ -2758,6 +2758,8 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 #define MIGRATE_YANK_WAIT_MS 15000      /* a previous migration's cleanup (see migrate_out) */
 #define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
 
+static void vm_migration_status(struct vm *vm, char *buf, size_t len);
+
 /* Our migration settings; source and target both need multifd. */
 /* mirrors: the source has disk mirrors to end at the switchover (the
  * migration pauses before it: pause-before-switchover). */
@@ -2964,8 +2966,16 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                 (void)migrate_yank(vm);
                 usleep(MIGRATE_POLL_MS * 1000);
         }
-        if (r < 0)
-                return r;
+        if (r < 0) {
+                struct dv_error e = *err; /* not formatted into itself */
+                char ms[32];
+
+                vm_migration_status(vm, ms, sizeof(ms));
+                return dv_error_set(err, e.status ? e.status : 500,
+                                    e.code[0] ? e.code : "qemu-failed",
+                                    "%s (the previous migration is %s)", e.message,
+                                    ms[0] ? ms : "unknown");
+        }
         deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
         for (;;) {
                 struct dv_error qerr = { 0 };
