@@ -23,6 +23,7 @@
 #include "agent.h"
 #include "api.h"
 #include "dvs.h"
+#include "ha-env.h"
 #include "json.h"
 #include "log.h"
 #include "precheck.h"
@@ -685,6 +686,17 @@ static int resolve_storage(struct dv_mgr *m, json_t *vm, json_t *host, char *msg
         return RESOLVE_DONE;
 }
 
+static bool host_fenced(struct dv_mgr *m, json_t *host)
+{
+        json_t *v = json_deep_copy(host);
+        bool fenced;
+
+        dv_ha_rt_host_view(m, v);
+        fenced = dv_streq(dv_doc_str(v, "ha_state"), "fenced");
+        json_decref(v);
+        return fenced;
+}
+
 static int migrate_resolve(struct dv_mgr *m, const char *vm_id, char *msg, size_t len)
 {
         _cleanup_(json_decrefp) json_t *vm = dv_mgr_get(m, DV_KIND_VM, vm_id), *source = NULL,
@@ -766,12 +778,16 @@ static int migrate_resolve(struct dv_mgr *m, const char *vm_id, char *msg, size_
                 /* Not completed on the target: it goes, the source resumes. */
         }
         if (!qt) {
-                json_t *body = json_pack("{s:b}", "force", 0);
+                /* HA fenced the target (BMC off, or its datastore lease
+                 * ran out): whatever it ran is dead, as HA assumes when it
+                 * restarts VMs elsewhere. */
+                bool fenced = target && host_fenced(m, target);
+                json_t *body = json_pack("{s:b}", "force", fenced);
                 int r = -EHOSTUNREACH;
 
                 /* The target may be receiving; the source takes the guest
                  * back only while its migration has not completed. */
-                if (qs && q_is(qs, "present") && !q_is(qs, "held"))
+                if (qs && q_is(qs, "present") && (!q_is(qs, "held") || fenced))
                         r = vm_action(source, vm_id, "migrate-resume", body,
                                       DV_AGENT_TIMEOUT_MS + 30000, NULL, &err);
                 json_decref(body);
