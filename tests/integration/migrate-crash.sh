@@ -9,6 +9,8 @@
 # 2. kill -9 the source agent right after QEMU reported completion (its
 #    log says "migrated to"), start it again: the VM ends on host2, exactly
 #    one QEMU (host2's); the source's held QEMU is never resumed.
+# 2b. kill -9 the source agent in the middle of the memory phase, start it
+#    again: one copy runs, on the host `vm show` names.
 # 3. a cancel in the memory phase leaves the VM running on its host, the
 #    target's QEMU gone; meanwhile (droverd --max-migrations-per-host 1)
 #    another VM of that host is blocked by the migration-slots precheck.
@@ -87,6 +89,24 @@ check "the VM ends on $dst with one QEMU there" wait_until 120 "one copy on $dst
 check "... exactly one QEMU, $dst's" wait_until 60 "one qemu" one_copy_on "$dst"
 check "the writer continues on $dst" wait_until 30 "writer" \
         dv_file_has "$(dv_json .console_log vm show mig)" '^drover-writer: '
+
+# ---- 2b. the source agent dies in the middle of the memory phase (its
+# QEMU goes on sending): whatever the resolver decides, one copy runs, on
+# the host vm show names
+src=$dst
+[ "$src" = host1 ] && dst=host2 || dst=host1
+[ "$src" = host1 ] && SPID=$A1 || SPID=$A2
+task=$("$DROVER" -o json vm migrate mig --host "$dst" --memory-rate 2 --no-wait | jq -r '.task.id // .id')
+check "the memory phase runs (2b)" wait_until 60 "memory phase" in_memory_phase "$task"
+kill -9 "$SPID"
+wait "$SPID" 2>/dev/null || true
+sleep 3
+dv_start_agent "$src" --datastore "shared=$DV_TMP/shared"
+[ "$src" = host1 ] && A1=$DV_AGENT_PID || A2=$DV_AGENT_PID
+check "after the source agent's restart the VM settles: one QEMU, on the host vm show names" \
+        wait_until 180 "settled" settled
+dv_log "2b: task $(dv_json .state task show "$task"): $(dv_json .message task show "$task"); vm on $(dv_json .host vm show mig)"
+dst=$(dv_json .host vm show mig)
 
 # ---- 3. a cancel in the memory phase
 src=$dst
