@@ -2764,7 +2764,7 @@ static void vm_migration_status(struct vm *vm, char *buf, size_t len);
 /* mirrors: the source has disk mirrors to end at the switchover (the
  * migration pauses before it: pause-before-switchover). */
 static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_bandwidth,
-                         struct dv_error *err)
+                         int channels, struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
         int r;
@@ -2772,12 +2772,14 @@ static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_b
         caps = json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
                          "multifd", "state", 1, "capability", "auto-converge", "state", source,
                          "capability", "pause-before-switchover", "state", mirrors);
-        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", MIGRATE_CHANNELS,
+        if (channels < 1 || channels > 16)
+                channels = MIGRATE_CHANNELS;
+        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", channels,
                                     "max-bandwidth",
                                     (json_int_t)(max_bandwidth > 0 ? max_bandwidth
                                                                    : MIGRATE_MAX_BANDWIDTH),
                                     "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS)
-                        : json_pack("{s:i}", "multifd-channels", MIGRATE_CHANNELS);
+                        : json_pack("{s:i}", "multifd-channels", channels);
         if (!caps || !params)
                 return -ENOMEM;
         r = vm_exec(vm, "migrate-set-capabilities", caps, NULL, err);
@@ -2806,7 +2808,7 @@ static void migrate_drop(struct vm *vm)
 }
 
 static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr, int port,
-                           char **ret_uri, struct dv_error *err)
+                           int channels, char **ret_uri, struct dv_error *err)
 {
         _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *spec = NULL;
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
@@ -2867,7 +2869,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         }
         uri = dv_asprintf("tcp:%s:%d", addr, port);
         args = json_pack("{s:s}", "uri", uri);
-        r = migrate_setup(vm, false, false, 0, err);
+        r = migrate_setup(vm, false, false, 0, channels, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-incoming", args, NULL, err);
         if (r < 0) {
@@ -2927,7 +2929,8 @@ static void migrate_resume_source(struct vm *vm)
 }
 
 static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                            int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err)
+                            int64_t max_bandwidth, int channels, json_t **ret_stats,
+                            struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
@@ -2946,7 +2949,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         pthread_mutex_lock(&vm->lock);
         mirrors = vm->n_mirrors > 0;
         pthread_mutex_unlock(&vm->lock);
-        r = migrate_setup(vm, true, mirrors, max_bandwidth, err);
+        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);

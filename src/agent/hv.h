@@ -82,17 +82,19 @@ struct dv_hv_ops {
          * *ret_uri (owned) is what the source migrates to. The VM is
          * hidden from list() until migrate_finish. */
         int (*migrate_in)(struct dv_hv *hv, json_t *spec, const char *addr, int port,
-                          char **ret_uri, struct dv_error *err);
+                          int channels, char **ret_uri, struct dv_error *err);
         /* Source side: migrate a running VM to uri and wait (up to
          * timeout_s) until QEMU reports completed. The source QEMU is then
          * held paused (postmigrate) until migrate_confirm (the target runs
          * the guest: quit, reason "migrated") or migrate_resume (the
          * target is gone: run here again). On failure the
          * migration is cancelled and the source keeps running.
-         * max_bandwidth: bytes/s of the memory stream, 0: no cap. *ret_stats:
+         * max_bandwidth: bytes/s of the memory stream, 0: no cap. channels:
+         * multifd channels, the same on both sides (0: 4). *ret_stats:
          * {"total_ms","downtime_ms","setup_ms","transferred","passes",...}. */
         int (*migrate_out)(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                           int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err);
+                           int64_t max_bandwidth, int channels, json_t **ret_stats,
+                           struct dv_error *err);
         /* Target side: wait up to timeout_s for the incoming migration to
          * complete and the guest to run (cont if needed), announce the
          * guest's MACs (announce-self); from now on list() reports it.

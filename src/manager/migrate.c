@@ -42,6 +42,7 @@
 #define MIRROR_AGENT_LOST_MS 30000       /* the disk phase outlives an agent restart this long */
 #define MIGRATE_MAX_DISKS 16             /* disks of a VM (the agent's bound) */
 #define MIGRATE_STALL_MS 15000           /* memory phase: no byte sent this long = cut */
+#define MIGRATE_MAX_CHANNELS 4           /* multifd channels at most */
 
 struct migrate_op {
         struct dv_mgr *m;
@@ -1353,8 +1354,15 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
         bool hd = op->kind == DV_MIGRATE_HOST_DATASTORE, mirroring = false;
         size_t idx[MIGRATE_MAX_DISKS], n = 0, i;
         int64_t t0 = dv_now_ms(), t_mem = 0, t_sw, allocated = 0;
+        /* multifd: one channel per CPU of the smaller host, 1..4 (a
+         * channel is a thread that copies and sends; more threads than
+         * cores only contend). Both sides are told the same number. */
+        int channels = (int)DV_MIN(DV_MIN(dv_doc_int(source, "cpus", 4), dv_doc_int(target, "cpus", 4)),
+                                   (int64_t)MIGRATE_MAX_CHANNELS);
         int r;
 
+        if (channels < 1)
+                channels = 1;
         /* 1. prechecks, all of them */
         if (!task_prechecks(t, op, vm, source, target))
                 goto out;
@@ -1388,7 +1396,7 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                 }
         }
         if (r >= 0) {
-                body = json_pack("{s:O}", "spec", spec);
+                body = json_pack("{s:O,s:i}", "spec", spec, "channels", channels);
                 if (n > 0)
                         json_object_set(body, "nbd_disks", nbd_disks);
                 path = dv_asprintf("/agent/v1/vms/%s/migrate-in", op->vm_id);
@@ -1444,9 +1452,9 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
         t_mem = dv_now_ms();
         free(path);
         path = dv_asprintf("/agent/v1/vms/%s/migrate-out", op->vm_id);
-        body = json_pack("{s:s,s:I,s:I}", "uri", uri, "timeout_s",
+        body = json_pack("{s:s,s:I,s:I,s:i}", "uri", uri, "timeout_s",
                          (json_int_t)op->memory_timeout_s, "max_bandwidth",
-                         (json_int_t)op->memory_rate_limit);
+                         (json_int_t)op->memory_rate_limit, "channels", channels);
         {
                 struct memory_watch w = { .t = t, .source = source, .vm_id = op->vm_id,
                                           .pct0 = hd ? 62 : 30, .pct1 = 84 };
@@ -1598,6 +1606,7 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                                    (json_int_t)total, "memory_ms", (json_int_t)(t_sw - t_mem),
                                    "switchover_ms", (json_int_t)(dv_now_ms() - t_sw), "qemu",
                                    stats);
+                json_object_set_new(result, "channels", json_integer(channels));
                 if (hd) {
                         json_object_set_new(result, "disk_ms", json_integer(ms.ms));
                         json_object_set_new(result, "disk_bytes", json_integer(ms.bytes_total));
