@@ -34,7 +34,7 @@ RUNS=${DROVER_BENCH_RUNS:-5}
 CONFIGS=${DROVER_BENCH_CONFIGS:-"drover plain proxmox multifd2"}
 WORKLOADS=${DROVER_BENCH_WORKLOADS:-"idle 50 max"}
 BUDGET_S=${DROVER_BENCH_BUDGET_S:-120}
-FILL=$((MIB - 128))   # what the guest's kernel and init leave free
+FILL=$((MIB * 3 / 4))   # the rest: the guest kernel, its initramfs in RAM, page tables
 QMP() { python3 "$here/qmp.py" "$@" || true; }   # set -e: an error reply is data
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
