@@ -59,6 +59,22 @@ static void cluster_print(json_t *c)
         cli_table_kvj(t, "tools timeout", ha, "tools_timeout_ms", "ms");
         cli_table_kvj(t, "start timeout", ha, "start_timeout_ms", "ms");
         cli_table_kvj(t, "retry", ha, "retry_ms", "ms");
+        {
+                json_t *d = json_object_get(c, "drs"), *r;
+
+                cli_table_kv(t, "drs", "%s, threshold %lld, every %lld s, %lld move(s) per pass, "
+                             "%lld at once, after %lld pass(es)",
+                             json_string_value(json_object_get(d, "mode")) ?: "off",
+                             (long long)json_integer_value(json_object_get(d, "threshold")),
+                             (long long)json_integer_value(json_object_get(d, "interval_s")),
+                             (long long)json_integer_value(json_object_get(d, "max_moves")),
+                             (long long)json_integer_value(json_object_get(d, "max_concurrent")),
+                             (long long)json_integer_value(json_object_get(d, "persist_passes")));
+                json_array_foreach(json_object_get(d, "rules"), i, r)
+                        cli_table_kv(t, i == 0 ? "drs rules" : "", "%s  %s",
+                                     json_string_value(json_object_get(r, "name")) ?: "-",
+                                     json_string_value(json_object_get(r, "kind")) ?: "-");
+        }
         json_array_foreach(json_object_get(c, "hosts"), i, h)
                 cli_table_kv(t, i == 0 ? "hosts" : "", "%s", json_string_value(h) ?: "-");
         cli_table_kvj(t, "created", c, "created_at", NULL);
@@ -111,7 +127,19 @@ static int parse_admission(struct cli_ctx *ctx, const char *s, json_t *ha)
 
 static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
 {
-        _cleanup_(json_decrefp) json_t *ha = json_object(), *body = NULL, *reply = NULL;
+        _cleanup_(json_decrefp) json_t *ha = json_object(), *drs = json_object(), *body = NULL,
+                                      *reply = NULL;
+        static const struct {
+                const char *opt, *key;
+                int64_t min, max;
+        } drs_nums[] = {
+                { "drs-threshold", "threshold", 1, 5 },
+                { "drs-interval", "interval_s", 5, 86400 },
+                { "drs-max-moves", "max_moves", 1, 64 },
+                { "drs-max-concurrent", "max_concurrent", 1, 16 },
+                { "drs-persist", "persist_passes", 1, 100 },
+        };
+        const char *mode = cli_args_get(a, "drs");
         const char *on = cli_args_get(a, "ha"), *iso = cli_args_get(a, "isolation-response");
         const char *adm = cli_args_get(a, "admission"), *over = cli_args_get(a, "overcommit");
         int64_t v = -1;
@@ -142,14 +170,31 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
         }
         if (r == 0 && over && strcmp(over, "on") != 0 && strcmp(over, "off") != 0)
                 r = cli_usage(ctx, "--overcommit must be on or off, not '%s'", over);
-        if (r == 0 && json_object_size(ha) == 0 && !over)
+        if (r == 0 && mode) {
+                if (strcmp(mode, "off") == 0 || strcmp(mode, "manual") == 0 ||
+                    strcmp(mode, "automatic") == 0)
+                        json_object_set_new(drs, "mode", json_string(mode));
+                else
+                        r = cli_usage(ctx, "--drs must be off, manual or automatic, not '%s'",
+                                      mode);
+        }
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(drs_nums); i++)
+                if (cli_args_get(a, drs_nums[i].opt)) {
+                        r = cli_opt_number(ctx, a, drs_nums[i].opt, drs_nums[i].min,
+                                           drs_nums[i].max, &v);
+                        if (r == 0)
+                                json_object_set_new(drs, drs_nums[i].key, json_integer(v));
+                }
+        if (r == 0 && json_object_size(ha) == 0 && json_object_size(drs) == 0 && !over)
                 r = cli_usage(ctx, "nothing to set: give --ha, --isolation-response, --admission, "
-                                   "--max-restarts or --overcommit");
+                                   "--max-restarts, --drs, --drs-threshold or --overcommit");
         if (r != 0)
                 return r;
         body = json_object();
-        if (json_object_size(ha) > 0)
+        if (json_object_size(ha))
                 json_object_set(body, "ha", ha);
+        if (json_object_size(drs))
+                json_object_set(body, "drs", drs);
         if (over)
                 json_object_set_new(body, "overcommit", json_boolean(strcmp(over, "on") == 0));
         r = cli_api(ctx, "PATCH", body, &reply, "clusters/%s", a->pos[0]);
@@ -158,10 +203,16 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
         if (ctx->json) {
                 cli_print_json(ctx, reply);
         } else {
-                json_t *h = json_object_get(reply, "ha");
+                json_t *h = json_object_get(reply, "ha"), *d = json_object_get(reply, "drs");
                 char buf[64];
 
-                printf("cluster %s: HA %s, isolation response %s, admission %s, memory overcommit %s\n",
+                if (json_object_size(drs))
+                        printf("cluster %s: DRS %s, threshold %lld, every %lld s\n", a->pos[0],
+                               json_string_value(json_object_get(d, "mode")) ?: "?",
+                               (long long)json_integer_value(json_object_get(d, "threshold")),
+                               (long long)json_integer_value(json_object_get(d, "interval_s")));
+                if (json_object_size(ha) || over)
+                        printf("cluster %s: HA %s, isolation response %s, admission %s, memory overcommit %s\n",
                        a->pos[0], json_is_true(json_object_get(h, "enabled")) ? "on" : "off",
                        json_string_value(json_object_get(h, "isolation_response")) ?: "-",
                        fmt_admission(reply, buf, sizeof(buf)),
@@ -179,6 +230,12 @@ static const struct cli_opt set_opts[] = {
         { "max-restarts", 0, "N", "restarts per hour of a VM after VM failures (0..1000)" },
         { "overcommit", 0, "on|off",
           "memory overcommit: KSM, ballooning and swap; admission counts memory reservations" },
+        { "drs", 0, "MODE", "DRS: off, manual (recommend) or automatic (migrate)" },
+        { "drs-threshold", 0, "N", "DRS migration threshold, 1 (rules only) .. 5 (aggressive)" },
+        { "drs-interval", 0, "S", "seconds between DRS passes (5..86400)" },
+        { "drs-max-moves", 0, "N", "DRS recommendations per pass (1..64)" },
+        { "drs-max-concurrent", 0, "N", "DRS migrations at once (1..16)" },
+        { "drs-persist", 0, "N", "passes an imbalance must last before DRS moves VMs (1..100)" },
         { NULL },
 };
 
@@ -189,13 +246,13 @@ static const struct cli_verb cluster_verbs[] = {
           .run = cluster_show },
         { .name = "set", .args = "CLUSTER", .min_args = 1, .max_args = 1,
           .summary = "change HA settings (--ha, --isolation-response, --admission, "
-                     "--max-restarts)",
+                     "--max-restarts) and DRS settings (--drs, --drs-threshold, ...)",
           .opts = set_opts, .run = cluster_set },
 };
 
 const struct cli_noun cli_noun_cluster = {
         .name = "cluster",
-        .summary = "clusters and their HA settings (one cluster, default, for now)",
+        .summary = "clusters and their HA and DRS settings (one cluster, default, for now)",
         .verbs = cluster_verbs,
         .n_verbs = ELEMENTSOF(cluster_verbs),
 };

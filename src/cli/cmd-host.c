@@ -1,4 +1,4 @@
-/* drover host list|show|set */
+/* drover host list|show|set|maintenance */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -84,6 +84,11 @@ static void host_print(json_t *h)
                                      json_integer_value(json_object_get(e, "swap_mib")));
         }
         cli_table_kvj(t, "vms", h, "vm_count", NULL);
+        cli_table_demand(t, h);
+        if (json_is_object(json_object_get(h, "maintenance")))
+                cli_table_kv(t, "maintenance", "since %s (task %s)",
+                             json_string_value(cli_jpath(h, "maintenance.since")) ?: "?",
+                             json_string_value(cli_jpath(h, "maintenance.task")) ?: "?");
         cli_table_kvj(t, "uplink", h, "uplink", NULL);
         cli_table_kvj(t, "ha state", h, "ha_state", NULL);
         if (json_is_object(json_object_get(h, "bmc"))) {
@@ -223,6 +228,87 @@ static const struct cli_opt set_opts[] = {
         { NULL },
 };
 
+
+/* maintenance HOST enter|exit [--stop-unmovable]: empty the host by live
+ * migration (a task), or take it back. */
+static int host_maintenance(struct cli_ctx *ctx, const struct cli_args *a)
+{
+        _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL, *task = NULL;
+        _cleanup_(freep) char *path = NULL;
+        const char *action = a->pos[1];
+        char err[512];
+        long status = 0;
+        bool stop = cli_args_has(a, "stop-unmovable");
+        struct cli_wait w;
+        json_t *e;
+        size_t i;
+        int r;
+
+        r = cli_check_name(ctx, "host", a->pos[0]);
+        if (r == 0 && strcmp(action, "enter") != 0 && strcmp(action, "exit") != 0)
+                r = cli_usage(ctx, "host maintenance: say enter or exit, not '%s'", action);
+        if (r == 0 && stop && strcmp(action, "enter") != 0)
+                r = cli_usage(ctx, "--stop-unmovable goes with enter");
+        if (r == 0)
+                r = cli_wait_from_args(ctx, a, &w);
+        if (r != 0)
+                return r;
+        /* The GET loads the token and names a missing host; the POST's
+         * refusal carries every VM's fate, shown whole with -o json. */
+        r = cli_api(ctx, "GET", NULL, &reply, "hosts/%s", a->pos[0]);
+        if (r != 0)
+                return r;
+        json_decref(TAKE_PTR(reply));
+        body = json_pack("{s:s,s:b}", "action", action, "stop_unmovable", stop);
+        path = dv_asprintf("hosts/%s/maintenance", a->pos[0]);
+        r = cli_api_try(ctx, "POST", path, body, &status, &reply, err, sizeof(err));
+        if (r < 0)
+                return cli_fail(ctx, CLI_EXIT_FAIL, "unreachable", "%s", err);
+        if (status >= 300) {
+                if (ctx->json && reply) {
+                        cli_print_json(ctx, reply);
+                        ctx->printed = true;
+                }
+                return cli_reply_fail(ctx, "POST", path, status, reply);
+        }
+        if (strcmp(action, "exit") == 0) {
+                if (ctx->json)
+                        cli_print_json(ctx, reply);
+                else
+                        printf("host %s left maintenance mode (%s)\n", a->pos[0],
+                               json_string_value(json_object_get(reply, "state")) ?: "?");
+                return 0;
+        }
+        if (w.no_wait)
+                return cli_task_finish(ctx, reply, &w, "entering maintenance:", NULL);
+        r = cli_task_wait(ctx, json_object_get(reply, "task"), w.timeout_ms, &task);
+        if (r != 0)
+                return r;
+        if (ctx->json) {
+                cli_print_json(ctx, task);
+                return 0;
+        }
+        printf("host %s is in maintenance mode\n", a->pos[0]);
+        json_array_foreach(cli_jpath(task, "result.moved"), i, e)
+                printf("  moved   %s -> %s\n", json_string_value(json_object_get(e, "vm")) ?: "?",
+                       json_string_value(json_object_get(e, "to")) ?: "?");
+        json_array_foreach(cli_jpath(task, "result.placed"), i, e)
+                printf("  placed  %s -> %s (stopped)\n",
+                       json_string_value(json_object_get(e, "vm")) ?: "?",
+                       json_string_value(json_object_get(e, "to")) ?: "?");
+        json_array_foreach(cli_jpath(task, "result.stopped"), i, e)
+                printf("  stopped %s\n", json_string_value(json_object_get(e, "vm")) ?: "?");
+        json_array_foreach(cli_jpath(task, "result.stayed"), i, e)
+                printf("  stays   %s: %s\n", json_string_value(json_object_get(e, "vm")) ?: "?",
+                       json_string_value(json_object_get(e, "reason")) ?: "");
+        return 0;
+}
+
+static const struct cli_opt maintenance_opts[] = {
+        { "stop-unmovable", 0, NULL, "enter: stop running VMs that cannot move (host-local disks) instead of refusing" },
+        { NULL },
+};
+
 static const struct cli_verb host_verbs[] = {
         { .name = "list", .summary = "list hosts", .run = host_list },
         { .name = "show", .args = "HOST", .min_args = 1, .max_args = 1,
@@ -230,6 +316,9 @@ static const struct cli_verb host_verbs[] = {
         { .name = "set", .args = "HOST", .min_args = 1, .max_args = 1,
           .summary = "set the host's BMC (--bmc ADDR[:PORT] --bmc-user U --bmc-password-file F)",
           .opts = set_opts, .run = host_set },
+        { .name = "maintenance", .args = "HOST enter|exit", .min_args = 2, .max_args = 2,
+          .summary = "enter maintenance (live-migrate every VM off, no new placement) or exit it",
+          .opts = maintenance_opts, .waits = true, .run = host_maintenance },
 };
 
 const struct cli_noun cli_noun_host = {

@@ -19,6 +19,7 @@ static const struct cli_noun *const nouns[] = {
         &cli_noun_dvs,
         &cli_noun_portgroup,
         &cli_noun_cluster,
+        &cli_noun_drs,
         &cli_noun_net,
 };
 

@@ -271,3 +271,24 @@ const char *cli_join_strings(json_t *array, char *buf, size_t len)
         }
         return buf;
 }
+
+static void demand_row(struct cli_table *t, const char *key, json_t *d, const char *unit)
+{
+        json_t *now = json_object_get(d, "now"), *a1 = json_object_get(d, "avg_1m"),
+               *a5 = json_object_get(d, "avg_5m");
+
+        if (!json_is_number(now))
+                return;
+        cli_table_kv(t, key, "%.1f%s (1 min %.1f%s, 5 min %.1f%s)", json_number_value(now), unit,
+                     json_number_value(a1), unit, json_number_value(a5), unit);
+}
+
+void cli_table_demand(struct cli_table *t, json_t *obj)
+{
+        json_t *d = json_object_get(obj, "demand");
+
+        if (!json_is_object(d))
+                return;
+        demand_row(t, "cpu demand", json_object_get(d, "cpu_pct"), "%");
+        demand_row(t, "memory demand", json_object_get(d, "memory_mib"), " MiB");
+}

@@ -22,6 +22,9 @@ void cli_table_add(struct cli_table *t, const char *fmt, ...) _printf_(2, 3);
 void cli_table_kv(struct cli_table *t, const char *key, const char *fmt, ...) _printf_(3, 4);
 /* Adds a "key:" row with the JSON value at path in obj as text, followed by
  * " unit" when unit is given and the value is present. */
+/* Rows "cpu demand" and "memory demand" from obj's "demand" (docs/api.md
+ * Metrics): now, 1-min and 5-min averages; nothing when it is null. */
+void cli_table_demand(struct cli_table *t, json_t *obj);
 void cli_table_kvj(struct cli_table *t, const char *key, json_t *obj, const char *path,
                    const char *unit);
 /* Columns separated by two spaces, padded to the widest cell (counted in

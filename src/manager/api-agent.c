@@ -2,6 +2,7 @@
  * and what they report about their VMs (reconciled against the records). */
 #include <string.h>
 
+#include "mstats.h"
 #include "api.h"
 #include "dvs.h"
 #include "ha-env.h"
@@ -246,11 +247,37 @@ static void reconcile_vms(struct dv_api *a, json_t *host, json_t *reported, json
         json_decref(seen);
 }
 
+/* Load metrics (mstats.h): each running VM's cpu_pct and rss_mib, and
+ * their sums for the host (the CPU sum over the host's CPUs). */
+static void record_metrics(struct dv_mgr *m, json_t *host, json_t *reported)
+{
+        int64_t now = dv_wall_ms(), cpus = dv_doc_int(host, "cpus", 1);
+        double cpu = 0, mem = 0;
+        json_t *st;
+        size_t i;
+
+        json_array_foreach(reported, i, st) {
+                const char *state = dv_doc_str(st, "state");
+                double c = json_number_value(json_object_get(st, "cpu_pct"));
+                double r = json_number_value(json_object_get(st, "rss_mib"));
+
+                if (!dv_streq(state, "running") && !dv_streq(state, "paused"))
+                        continue;
+                c = c > 0 ? c : 0;
+                r = r > 0 ? r : 0;
+                dv_mstats_add(m->mstats, "vm", dv_doc_str(st, "id"), now, c, r);
+                cpu += c;
+                mem += r;
+        }
+        dv_mstats_add(m->mstats, "host", dv_doc_str(host, "id"), now,
+                      cpu / (double)(cpus > 0 ? cpus : 1), mem);
+}
+
 static void do_heartbeat(struct dv_api *a)
 {
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
-        json_t *body = NULL, *host, *stop;
+        json_t *body = NULL, *host, *stop, *ha = NULL;
         const char *state;
 
         if (!a->agent_host) {
@@ -290,13 +317,15 @@ static void do_heartbeat(struct dv_api *a)
                 reconcile_vms(a, host, json_object_get(body, "vms"), stop);
                 dv_vm_tools_heartbeat(m, host, json_object_get(body, "vms"), a->user);
                 dv_ha_rt_heartbeat(m, host, json_object_get(body, "vms"));
+                record_metrics(m, host, json_object_get(body, "vms"));
+                ha = dv_ha_rt_agent_settings(m, host);
         }
         dv_mgr_unlock(m);
         json_decref(host);
         json_decref(body);
-        /* The cluster's memory-overcommit switch: the agent runs KSM
-         * while it is on (docs/qos.md). */
-        dv_api_reply(a, 200, json_pack("{s:o,s:b}", "stop", stop, "overcommit",
+        /* `overcommit`: the cluster's memory-overcommit switch; the agent
+         * runs KSM while it is on (docs/qos.md). */
+        dv_api_reply(a, 200, json_pack("{s:o,s:o*,s:b}", "stop", stop, "ha", ha, "overcommit",
                                        dv_mem_overcommit(m)));
 }
 

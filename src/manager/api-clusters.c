@@ -1,8 +1,10 @@
 /* GET /api/v1/clusters, GET|PATCH /api/v1/clusters/{id|name}: for now one
- * cluster, "default", holding every host and the HA settings (ha-env.h). */
+ * cluster, "default", holding every host, the HA settings (ha-env.h) and
+ * the DRS settings and rules (drs-run.h; /clusters/{id}/drs/... there). */
 #include <string.h>
 
 #include "api.h"
+#include "drs-run.h"
 #include "ha-env.h"
 #include "json.h"
 #include "vm-qos.h"
@@ -17,6 +19,8 @@ static json_t *cluster_view(struct dv_mgr *m, json_t *doc)
         dv_cluster_ha_settings(doc, &s);
         json_object_set_new(v, "ha", dv_ha_settings_to_json(&s));
         json_object_set_new(v, "overcommit", json_boolean(json_is_true(json_object_get(doc, "overcommit"))));
+        json_object_del(v, "drs_rules");
+        json_object_set_new(v, "drs", dv_cluster_drs_view(doc));
         if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) >= 0)
                 json_array_foreach(hosts, i, h)
                         json_array_append(names, json_object_get(h, "name"));
@@ -61,11 +65,12 @@ static int overcommit_off_fits(struct dv_mgr *m, struct dv_error *err)
 
 static void cluster_patch(struct dv_api *a)
 {
-        static const char *const keys[] = { "ha", "overcommit", NULL };
+        static const char *const keys[] = { "ha", "drs", "overcommit", NULL };
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         struct dv_ha_settings s, before;
-        json_t *body = NULL, *doc = NULL, *ha, *over;
+        struct dv_drs_settings ds;
+        json_t *body = NULL, *doc = NULL, *ha, *drs, *over;
         bool was_over;
         int r;
 
@@ -76,9 +81,10 @@ static void cluster_patch(struct dv_api *a)
                 goto out;
         }
         ha = json_object_get(body, "ha");
+        drs = json_object_get(body, "drs");
         over = json_object_get(body, "overcommit");
-        if (!ha && !over) {
-                dv_api_error(a, 400, "missing-field", "give 'ha' or 'overcommit'");
+        if (!ha && !drs && !over) {
+                dv_api_error(a, 400, "missing-field", "give 'ha', 'drs' or 'overcommit'");
                 goto out;
         }
         if (over && !json_is_boolean(over)) {
@@ -93,19 +99,20 @@ static void cluster_patch(struct dv_api *a)
                 goto out;
         }
         dv_cluster_ha_settings(doc, &s);
+        dv_cluster_drs_settings(doc, &ds);
         before = s;
         was_over = json_is_true(json_object_get(doc, "overcommit"));
-        if (ha && dv_ha_settings_patch(&s, ha, &err) < 0) {
+        if ((ha && dv_ha_settings_patch(&s, ha, &err) < 0) ||
+            (drs && dv_drs_settings_patch(&ds, drs, &err) < 0) ||
+            (over && was_over && !json_is_true(over) && overcommit_off_fits(m, &err) < 0)) {
                 dv_mgr_unlock(m);
                 dv_api_dv_error(a, &err);
                 goto out;
         }
-        if (over && was_over && !json_is_true(over) && overcommit_off_fits(m, &err) < 0) {
-                dv_mgr_unlock(m);
-                dv_api_dv_error(a, &err);
-                goto out;
-        }
-        json_object_set_new(doc, "ha", dv_ha_settings_to_json(&s));
+        if (ha)
+                json_object_set_new(doc, "ha", dv_ha_settings_to_json(&s));
+        if (drs)
+                json_object_set_new(doc, "drs", dv_drs_settings_to_json(&ds));
         if (over)
                 json_object_set_new(doc, "overcommit", json_boolean(json_is_true(over)));
         r = dv_store_update(m->store, DV_KIND_CLUSTER, doc);
@@ -120,6 +127,11 @@ static void cluster_patch(struct dv_api *a)
                              json_is_true(over) ? "on (KSM, ballooning, swap; admission counts "
                                                   "reservations)"
                                                 : "off");
+        if (drs)
+                dv_mgr_event(m, a->user, "cluster.drs-set", "cluster", doc,
+                             "cluster '%s': DRS %s, threshold %d, every %lld s",
+                             dv_doc_str(doc, "name"), dv_drs_mode_to_string(ds.mode), ds.threshold,
+                             (long long)ds.interval_s);
         if (ha)
                 dv_mgr_event(m, a->user, "cluster.ha-set", "cluster", doc,
                      "cluster '%s': HA %s, isolation response %s, admission %s%s",
@@ -139,6 +151,16 @@ void dv_api_clusters(struct dv_api *a)
         json_t *doc = NULL;
         int r;
 
+        if (a->nseg >= 3 && dv_streq(a->segs[2], "drs")) {
+                r = dv_cluster_get_default(a->m, &doc);
+                if (r < 0 || !(dv_streq(a->segs[1], DV_CLUSTER_DEFAULT) ||
+                               dv_streq(dv_doc_str(doc, "id"), a->segs[1])))
+                        dv_api_not_found(a, "cluster", a->segs[1]);
+                else
+                        dv_api_cluster_drs(a, doc); /* drs-run.c */
+                json_decref(doc);
+                return;
+        }
         if (a->nseg > 2) {
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
                 return;

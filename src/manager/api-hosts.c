@@ -1,4 +1,5 @@
-/* GET /api/v1/hosts, GET|PATCH /api/v1/hosts/{id|name}. PATCH sets the
+/* GET /api/v1/hosts, GET|PATCH /api/v1/hosts/{id|name}, POST
+ * /api/v1/hosts/{id}/maintenance (maintenance.c). PATCH sets the
  * host's BMC (for HA fencing): {"bmc": {"address","port"?,"user","password"?}}
  * or {"bmc": null}. The password is stored (internal "_bmc_password") and
  * never shown: the view says "password_set". */
@@ -159,6 +160,30 @@ void dv_api_hosts(struct dv_api *a)
         size_t i;
         int r;
 
+        if (a->nseg == 3 && dv_streq(a->segs[2], "maintenance")) {
+                h = dv_mgr_get(a->m, DV_KIND_HOST, a->segs[1]);
+                if (!h) {
+                        dv_api_not_found(a, "host", a->segs[1]);
+                        return;
+                }
+                dv_api_host_maintenance(a, h); /* maintenance.c */
+                json_decref(h);
+                return;
+        }
+        if (a->nseg == 3 && dv_streq(a->segs[2], "metrics")) {
+                if (!dv_api_is(a, "GET")) {
+                        dv_api_bad_method(a);
+                        return;
+                }
+                h = dv_mgr_get(a->m, DV_KIND_HOST, a->segs[1]);
+                if (!h) {
+                        dv_api_not_found(a, "host", a->segs[1]);
+                        return;
+                }
+                dv_api_reply(a, 200, dv_view_metrics(a->m, "host", h));
+                json_decref(h);
+                return;
+        }
         if (a->nseg > 2) {
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
                 return;

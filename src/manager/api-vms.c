@@ -5,12 +5,13 @@
 
 #include "agent.h"
 #include "api.h"
+#include "auth.h"
 #include "api-vm-ha.h"
 #include "ha-env.h"
 #include "dvs.h"
 #include "log.h"
 #include "net.h"
-#include "sched-place.h"
+#include "sched-snap.h"
 #include "validate.h"
 #include "view.h"
 #include "vm-ops.h"
@@ -28,78 +29,6 @@ static bool host_has_datastore(json_t *host, const char *name)
                 if (dv_streq(dv_doc_str(d, "name"), name))
                         return true;
         return false;
-}
-
-/* The hosts as the scheduler sees them. Keeps references in *ret_hosts
- * (array of documents) and the datastore names in *ret_names. */
-struct sched_snapshot {
-        json_t *hosts;                 /* host documents */
-        struct dv_sched_host *sh;      /* one per host */
-        const char **names;            /* datastore names, all hosts */
-        json_t *dvs;                   /* per host: array of DVS names (sh[i].dvs points in) */
-        const char **dvs_names;        /* DVS names, all hosts */
-};
-
-static void snapshot_free(struct sched_snapshot *s)
-{
-        free(s->sh);
-        free(s->names);
-        free(s->dvs_names);
-        json_decref(s->dvs);
-        json_decref(s->hosts);
-}
-
-static int snapshot(struct dv_mgr *m, struct sched_snapshot *s)
-{
-        size_t i, n, total = 0, k = 0, total_dvs = 0, kd = 0;
-        json_t *h, *d;
-        int r;
-
-        r = dv_store_list(m->store, DV_KIND_HOST, NULL, &s->hosts);
-        if (r < 0)
-                return r;
-        n = json_array_size(s->hosts);
-        s->dvs = json_array();
-        json_array_foreach(s->hosts, i, h) {
-                json_t *names = NULL;
-
-                total += json_array_size(json_object_get(h, "datastores"));
-                r = dv_dvs_of_host(m, dv_doc_str(h, "id"), &names);
-                if (r < 0)
-                        return r;
-                total_dvs += json_array_size(names);
-                json_array_append_new(s->dvs, names);
-        }
-        s->sh = calloc(n + 1, sizeof(*s->sh));
-        s->names = calloc(total + 1, sizeof(*s->names));
-        s->dvs_names = calloc(total_dvs + 1, sizeof(*s->dvs_names));
-        if (!s->sh || !s->names || !s->dvs_names)
-                return -ENOMEM;
-        json_array_foreach(s->hosts, i, h) {
-                struct dv_sched_host *x = &s->sh[i];
-                size_t j;
-                int64_t count;
-
-                x->id = dv_doc_str(h, "id");
-                x->name = dv_doc_str(h, "name");
-                x->connected = dv_streq(dv_doc_str(h, "state"), "connected");
-                x->cpus = dv_doc_int(h, "cpus", 0);
-                x->memory_mib = dv_doc_int(h, "memory_mib", 0);
-                r = dv_host_usage(m, x->id, &x->reserved_mib, &count);
-                if (r < 0)
-                        return r;
-                x->cpu_mhz = dv_host_cpu_mhz(h);
-                x->cpu_reserved_mhz = dv_host_cpu_reserved_mhz(m, x->id);
-                x->datastores = &s->names[k];
-                json_array_foreach(json_object_get(h, "datastores"), j, d)
-                        s->names[k++] = dv_doc_str(d, "name");
-                x->n_datastores = json_array_size(json_object_get(h, "datastores"));
-                x->dvs = &s->dvs_names[kd];
-                json_array_foreach(json_array_get(s->dvs, i), j, d)
-                        s->dvs_names[kd++] = json_string_value(d);
-                x->n_dvs = json_array_size(json_array_get(s->dvs, i));
-        }
-        return 0;
 }
 
 /* Every MAC in use by any VM. */
@@ -149,7 +78,7 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
 {
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
-        struct sched_snapshot snap = { 0 };
+        struct dv_sched_snapshot snap = { 0 };
         struct dv_sched_req sreq = { .cpus = q->cpus,
                                      .memory_mib = dv_mem_admitted_mib(&q->mem_qos, q->memory_mib,
                                                                        dv_mem_overcommit(m)),
@@ -204,7 +133,7 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                 }
                 sreq.host_id = dv_doc_str(host, "id");
         }
-        r = snapshot(m, &snap);
+        r = dv_sched_snapshot_take(m, &snap);
         if (r < 0) {
                 dv_api_internal(a, r, "reading hosts");
                 goto out;
@@ -346,7 +275,7 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
         r = 0;
         *ret_vm = vm;
 out:
-        snapshot_free(&snap);
+        dv_sched_snapshot_done(&snap);
         json_decref(pgs);
         json_decref(macs);
         json_decref(image);
@@ -461,6 +390,18 @@ static int check_vm_action(struct dv_api *a, json_t *vm, const char *verb,
                 return 0;
         host = dv_mgr_get(a->m, DV_KIND_HOST, dv_doc_str(vm, "host_id"));
         ok = host && dv_streq(dv_doc_str(host, "state"), "connected");
+        if (!ok && host && dv_streq(dv_doc_str(host, "state"), "maintenance")) {
+                /* The agent is there; only new work is kept off the host. */
+                if (strcmp(verb, "start") != 0) {
+                        json_decref(host);
+                        return 0;
+                }
+                dv_api_error(a, 409, "invalid-state",
+                             "host '%s' of vm '%s' is in maintenance mode: migrate the vm or "
+                             "take the host out of maintenance", dv_doc_str(vm, "host"), name);
+                json_decref(host);
+                return -1;
+        }
         if (!ok)
                 dv_api_error(a, 503, "agent-unreachable", "host '%s' of vm '%s' is not connected",
                              dv_doc_str(vm, "host"), name);
@@ -572,7 +513,8 @@ static void vm_console(struct dv_api *a, json_t *vm)
         struct dv_error err = { 0 };
         json_t *body = NULL, *host = NULL, *reply = NULL, *req;
         _cleanup_(freep) char *path = NULL;
-        char exp[32];
+        char exp[32], wexp[32], wst[65];
+        int64_t ws_exp;
         int r;
 
         if (dv_api_body(a, &body) < 0)
@@ -601,12 +543,19 @@ static void vm_console(struct dv_api *a, json_t *vm)
         json_decref(req);
         if (r < 0) {
                 dv_api_dv_error(a, &err);
+        } else if (!a->m->auth ||
+                   dv_auth_ticket_new(a->m->auth, dv_doc_str(vm, "id"), a->user, wst, &ws_exp) < 0) {
+                dv_api_error(a, 500, "internal", "no console ticket could be made");
         } else {
+                _cleanup_(freep) char *ws = dv_asprintf("/api/v1/vms/%s/console/ws?ticket=%s",
+                                                        dv_doc_str(vm, "id"), wst);
                 dv_iso_time(dv_wall_ms() + 60000, exp, sizeof(exp));
-                dv_api_reply(a, 200, json_pack("{s:O?,s:O?,s:s}", "vnc",
+                dv_iso_time(ws_exp, wexp, sizeof(wexp));
+                dv_api_reply(a, 200, json_pack("{s:O?,s:O?,s:s,s:s,s:s,s:s}", "vnc",
                                                json_object_get(reply, "vnc"), "ticket",
                                                json_object_get(reply, "ticket"), "expires_at",
-                                               exp));
+                                               exp, "ws", ws, "ws_ticket", wst,
+                                               "ws_expires_at", wexp));
                 dv_mgr_event(a->m, a->user, "vm.console", "vm", vm,
                              "console ticket for vm '%s'", dv_doc_str(vm, "name"));
         }
@@ -656,8 +605,22 @@ void dv_api_vms(struct dv_api *a)
                 return;
         }
         if (sub && strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "reboot") &&
-            strcmp(sub, "console") && strcmp(sub, "migrate")) {
+            strcmp(sub, "console") && strcmp(sub, "migrate") && strcmp(sub, "metrics")) {
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
+                return;
+        }
+        if (sub && strcmp(sub, "metrics") == 0) {
+                if (!dv_api_is(a, "GET")) {
+                        dv_api_bad_method(a);
+                        return;
+                }
+                vm = dv_mgr_get(a->m, DV_KIND_VM, a->segs[1]);
+                if (!vm) {
+                        dv_api_not_found(a, "vm", a->segs[1]);
+                        return;
+                }
+                dv_api_reply(a, 200, dv_view_metrics(a->m, "vm", vm));
+                json_decref(vm);
                 return;
         }
         if (sub ? !dv_api_is(a, "POST")
@@ -671,7 +634,7 @@ void dv_api_vms(struct dv_api *a)
                 return;
         }
         if (!sub && dv_api_is(a, "GET"))
-                dv_api_reply(a, 200, dv_view(vm));
+                dv_api_reply(a, 200, dv_view_vm(a->m, vm));
         else if (!sub && dv_api_is(a, "PATCH"))
                 dv_api_vm_patch(a, vm); /* HA settings: api-vm-ha.c */
         else if (!sub)

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "drs-run.h"
 #include "ha-env.h"
 #include "log.h"
 #include "vm-ops.h"
@@ -13,6 +14,7 @@
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
 #define KEEP_EVENTS 100000
 #define KEEP_TASKS 10000
+#define DRS_EVERY_MS 1000 /* checks whether a DRS pass is due */
 #define HA_EVERY_MS 400 /* with CRON_TICK_MS: an HA tick every ~400-600 ms */
 
 struct dv_cron {
@@ -27,6 +29,7 @@ struct dv_cron {
         pthread_t oc_thread;   /* the overcommit controller: its agent and Tools
                                 * calls block, so not on the cron thread */
         int64_t last_ha;       /* monotonic ms */
+        int64_t last_drs;      /* monotonic ms */
 };
 
 /* Hosts silent for longer than the timeout become unreachable. */
@@ -122,6 +125,10 @@ static void tick(struct dv_cron *c)
         if (now - c->last_ha >= HA_EVERY_MS) {
                 c->last_ha = now;
                 dv_ha_rt_tick(c->m); /* ha-env.c */
+        }
+        if (now - c->last_drs >= DRS_EVERY_MS) {
+                c->last_drs = now;
+                dv_drs_tick(c->m); /* drs-run.c: a pass when its interval is due */
         }
         if (now - c->last_cleanup >= CLEANUP_EVERY_MS) {
                 c->last_cleanup = now;

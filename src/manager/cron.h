@@ -1,5 +1,5 @@
 /* The one place for periodic work (like Redis' serverCron): host liveness,
- * HA (ha-env.c), finishing VM removals that a failure interrupted, pruning
+ * HA (ha-env.c), DRS passes (drs-run.c), finishing VM removals that a failure interrupted, pruning
  * old events and tasks. Runs on its own thread. */
 #pragma once
 

@@ -1,10 +1,13 @@
 /* droverd: the Drover manager. Thin: options, setup, signals, shutdown. */
 #include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "api.h"
+#include "auth.h"
 #include "cron.h"
 #include "dvs-health.h"
 #include "dvs.h"
@@ -13,6 +16,8 @@
 #include "image.h"
 #include "log.h"
 #include "manager.h"
+#include "mstats.h"
+#include "drs-run.h"
 #include "recover.h"
 #include "store.h"
 #include "token.h"
@@ -30,6 +35,9 @@ static void usage(FILE *f)
                 "  --data-dir DIR              state directory (default /var/lib/drover)\n"
                 "  --image-dir DIR             register DIR/image.json as image \"default\"\n"
                 "  --heartbeat-timeout-ms N    hosts silent longer are unreachable (default 5000)\n"
+                "  --web-dir DIR               serve the web console's files from DIR under /\n"
+                "  --admin-password-file FILE  the web login's admin password (default: generated\n"
+                "                              into DATA/admin-password on first start)\n"
                 "  --help                      this text\n");
 }
 
@@ -40,6 +48,8 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 { "data-dir", required_argument, NULL, 'd' },
                 { "image-dir", required_argument, NULL, 'i' },
                 { "heartbeat-timeout-ms", required_argument, NULL, 't' },
+                { "web-dir", required_argument, NULL, 'w' },
+                { "admin-password-file", required_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -82,6 +92,12 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                                         optarg);
                                 return -EINVAL;
                         }
+                        break;
+                case 'w':
+                        cfg->web_dir = optarg;
+                        break;
+                case 'p':
+                        cfg->admin_password_file = optarg;
                         break;
                 case 'h':
                         usage(stdout);
@@ -133,6 +149,18 @@ int main(int argc, char **argv)
         r = dv_token_load_or_create(token_path, m.token);
         if (r < 0)
                 return dv_log_errno(r, "token %s: %m", token_path), 1;
+        r = dv_auth_new(m.cfg.data_dir, m.cfg.admin_password_file, &m.auth);
+        if (r < 0)
+                return dv_log_errno(r, "users (%s/users, --admin-password-file %s): %m",
+                                    m.cfg.data_dir,
+                                    m.cfg.admin_password_file ? m.cfg.admin_password_file
+                                                              : "not given"),
+                       1;
+        if (m.cfg.web_dir) {
+                m.web_root = realpath(m.cfg.web_dir, NULL);
+                if (!m.web_root)
+                        return dv_log_errno(-errno, "--web-dir %s: %m", m.cfg.web_dir), 1;
+        }
 
         db_path = dv_asprintf("%s/droverd.db", m.cfg.data_dir);
         r = dv_store_open(&dv_store_sqlite_ops, db_path, &m.store);
@@ -158,6 +186,16 @@ int main(int argc, char **argv)
                         dv_err("--image-dir %s: %s", m.cfg.image_dir, err.message);
                         goto out;
                 }
+        }
+        m.mstats = dv_mstats_new();
+        if (!m.mstats) {
+                dv_err("cannot allocate the metrics registry");
+                goto out;
+        }
+        r = dv_drs_rt_new(&m, &m.drs);
+        if (r < 0) {
+                dv_log_errno(r, "cannot set up DRS: %m");
+                goto out;
         }
         r = dv_ha_rt_new(&m, &m.ha);
         if (r < 0) {
@@ -197,6 +235,10 @@ out:
         dv_netsync_stop(&m);
         dv_cron_stop(cron);
         dv_ha_rt_free(m.ha); /* after the cron thread and the API: joins the BMC workers */
+        dv_mstats_free(m.mstats);
+        dv_drs_rt_free(m.drs);
+        m.drs = NULL;
+        m.mstats = NULL;
         m.ha = NULL;
         if (m.tasks) {
                 left = dv_tasks_shutdown(m.tasks, SHUTDOWN_WAIT_MS);
@@ -209,6 +251,8 @@ out:
                 dv_tasks_free(m.tasks);
         }
         dv_store_close(m.store);
+        dv_auth_free(m.auth);
+        free(m.web_root);
         json_decref(m.host_rt);
         pthread_mutex_destroy(&m.lock);
         pthread_mutex_destroy(&m.net_lock);

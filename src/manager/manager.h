@@ -26,10 +26,15 @@ struct dv_mgr_config {
         const char *data_dir;         /* DATA: token, droverd.db, images/ */
         const char *image_dir;        /* registered as image "default", or NULL */
         int64_t heartbeat_timeout_ms; /* hosts silent longer are unreachable */
+        const char *web_dir;          /* the web console's files, or NULL */
+        const char *admin_password_file; /* admin's password, or NULL: DATA/admin-password */
 };
 
 struct dv_netsync;
 struct dv_ha_rt;
+struct dv_mstats;
+struct dv_drs_rt;
+struct dv_auth;
 
 struct dv_mgr {
         struct dv_mgr_config cfg;  /* from the command line */
@@ -41,6 +46,10 @@ struct dv_mgr {
         pthread_mutex_t net_lock;  /* see the lock order above */
         struct dv_netsync *netsync; /* pushes DVS configuration to agents, or NULL */
         struct dv_ha_rt *ha;       /* HA runtime (ha-env.h), or NULL */
+        struct dv_mstats *mstats;  /* load metrics of hosts and VMs (mstats.h), or NULL */
+        struct dv_drs_rt *drs;     /* DRS runtime (drs-run.h), or NULL */
+        struct dv_auth *auth;      /* users, sessions, console tickets (auth.h), or NULL */
+        char *web_root;            /* realpath of cfg.web_dir, or NULL */
 };
 
 /* Users named in tasks and events. */

@@ -14,7 +14,7 @@
 struct dv_sched_host {
         const char *id;                /* host id */
         const char *name;              /* host name */
-        bool connected;                /* state "connected" */
+        bool connected;                /* state "connected": takes new VMs */
         int64_t cpus;                  /* host CPUs */
         int64_t memory_mib;            /* host memory */
         int64_t reserved_mib;          /* sum of memory of the VMs placed on it */
@@ -24,6 +24,7 @@ struct dv_sched_host {
         size_t n_dvs;
         int64_t cpu_mhz;               /* MHz of a core (0: CPU reservations not checked) */
         int64_t cpu_reserved_mhz;      /* sum of the CPU reservations of the VMs placed on it */
+        const char *state;             /* "connected", "maintenance", ... (may be NULL) */
 };
 
 struct dv_sched_req {
@@ -46,3 +47,13 @@ struct dv_sched_req {
  * lacks a datastore). */
 int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                    const struct dv_sched_req *req, size_t *ret_index, struct dv_error *err);
+
+/* Evacuation (maintenance mode): places n_vms VMs, each reqs[i] (host_id
+ * ignored), on the hosts other than hosts[source], as dv_sched_place()
+ * would one after the other, each placement reserving the VM's memory on
+ * its host (in a copy: hosts is not changed). The largest VMs go first.
+ * ret_targets[i]: the host index, or SIZE_MAX with errs[i] saying why.
+ * Returns the number of VMs that found no host (0: all fit). Pure. */
+size_t dv_sched_evacuate(const struct dv_sched_host *hosts, size_t n_hosts, size_t source,
+                         const struct dv_sched_req *const *reqs, size_t n_vms,
+                         size_t *ret_targets, struct dv_error *errs);

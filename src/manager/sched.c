@@ -1,5 +1,6 @@
 #include "sched-place.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static bool has_datastore(const struct dv_sched_host *h, const char *name)
@@ -103,6 +104,11 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
 
                         if (!dv_streq(h->id, req->host_id))
                                 continue;
+                        if (!h->connected && dv_streq(h->state, "maintenance"))
+                                return dv_error_set(err, 409, "invalid-state",
+                                                    "host '%s' is in maintenance mode: it takes "
+                                                    "no new VMs (drover host maintenance %s exit)",
+                                                    h->name, h->name);
                         if (!h->connected)
                                 return dv_error_set(err, 409, "invalid-state",
                                                     "host '%s' is not connected", h->name);
@@ -180,4 +186,45 @@ int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
         }
         *ret_index = best;
         return 0;
+}
+
+size_t dv_sched_evacuate(const struct dv_sched_host *hosts, size_t n_hosts, size_t source,
+                         const struct dv_sched_req *const *reqs, size_t n_vms,
+                         size_t *ret_targets, struct dv_error *errs)
+{
+        struct dv_sched_host *copy = calloc(n_hosts + 1, sizeof(*copy));
+        size_t *order = calloc(n_vms + 1, sizeof(*order)), failed = 0;
+
+        if (!copy || !order)
+                abort();
+        memcpy(copy, hosts, n_hosts * sizeof(*copy));
+        if (source < n_hosts)
+                copy[source].connected = false;
+        for (size_t i = 0; i < n_vms; i++)
+                order[i] = i;
+        /* Largest first (insertion sort: a host holds tens of VMs). */
+        for (size_t i = 1; i < n_vms; i++)
+                for (size_t j = i; j > 0 && reqs[order[j]]->memory_mib >
+                                                    reqs[order[j - 1]]->memory_mib; j--) {
+                        size_t t = order[j];
+                        order[j] = order[j - 1];
+                        order[j - 1] = t;
+                }
+        for (size_t k = 0; k < n_vms; k++) {
+                size_t i = order[k], idx;
+                struct dv_sched_req req = *reqs[i];
+
+                req.host_id = NULL;
+                errs[i] = (struct dv_error){ 0 };
+                if (dv_sched_place(copy, n_hosts, &req, &idx, &errs[i]) < 0) {
+                        ret_targets[i] = SIZE_MAX;
+                        failed++;
+                        continue;
+                }
+                ret_targets[i] = idx;
+                copy[idx].reserved_mib += req.memory_mib;
+        }
+        free(order);
+        free(copy);
+        return failed;
 }

@@ -93,6 +93,14 @@ void dv_task_progress(struct dv_task *t, int pct, const char *fmt, ...)
         persist(t);
 }
 
+void dv_task_detail(struct dv_task *t, json_t *detail)
+{
+        if (detail)
+                json_object_set_new(t->doc, "detail", detail);
+        else
+                json_object_del(t->doc, "detail");
+}
+
 static void finish(struct dv_task *t, const char *state, json_t *result, json_t *error,
                    const char *msg)
 {
@@ -126,6 +134,18 @@ void dv_task_succeed(struct dv_task *t, json_t *result, const char *fmt, ...)
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         finish(t, "succeeded", result, NULL, msg);
+}
+
+void dv_task_fail_result(struct dv_task *t, json_t *result, const char *code,
+                         const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        finish(t, "failed", result, json_pack("{s:s,s:s}", "code", code, "message", msg), msg);
 }
 
 void dv_task_fail(struct dv_task *t, const char *code, const char *fmt, ...)

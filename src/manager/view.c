@@ -1,6 +1,8 @@
 #include "view.h"
 #include "vm-qos.h"
 
+#include "mstats.h"
+
 int dv_host_usage(struct dv_mgr *m, const char *host_id, int64_t *ret_reserved_mib,
                   int64_t *ret_vm_count)
 {
@@ -21,6 +23,14 @@ int dv_host_usage(struct dv_mgr *m, const char *host_id, int64_t *ret_reserved_m
         *ret_vm_count = (int64_t)json_array_size(vms);
         json_decref(vms);
         return 0;
+}
+
+/* The load metrics summary (mstats.h), or null before the first sample. */
+static json_t *demand(struct dv_mgr *m, const char *id)
+{
+        json_t *s = dv_mstats_summary(m->mstats, id, dv_wall_ms());
+
+        return s ? s : json_null();
 }
 
 json_t *dv_view_host(struct dv_mgr *m, json_t *host)
@@ -90,6 +100,31 @@ json_t *dv_view_host(struct dv_mgr *m, json_t *host)
         }
         dv_mgr_unlock(m);
         json_object_set_new(v, "memory_overcommit", json_boolean(dv_mem_overcommit(m)));
+        json_object_set_new(v, "demand", demand(m, dv_doc_str(host, "id")));
+        return v;
+}
+
+json_t *dv_view_metrics(struct dv_mgr *m, const char *kind, json_t *doc)
+{
+        json_t *o = dv_mstats_json(m->mstats, dv_doc_str(doc, "id"), dv_wall_ms());
+
+        if (!o) {
+                struct dv_ts empty;
+
+                dv_ts_init(&empty);
+                o = dv_ts_to_json(&empty, dv_wall_ms());
+        }
+        json_object_set_new(o, "kind", json_string(kind));
+        json_object_set(o, "id", json_object_get(doc, "id"));
+        json_object_set(o, "name", json_object_get(doc, "name"));
+        return o;
+}
+
+json_t *dv_view_vm(struct dv_mgr *m, json_t *vm)
+{
+        json_t *v = dv_doc_public(vm);
+
+        json_object_set_new(v, "demand", demand(m, dv_doc_str(vm, "id")));
         return v;
 }
 

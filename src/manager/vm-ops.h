@@ -52,6 +52,15 @@ int dv_vm_nets(struct dv_mgr *m, json_t *vm, json_t *host, json_t **ret_nets,
  * borrowed) and the vm.migrate task. */
 struct dv_api;
 void dv_api_vm_migrate(struct dv_api *a, json_t *vm);
+/* Submit a vm.migrate task of vm_id (running) to host target_id (takes
+ * m->lock; caller must not hold it). *ret_task: the stored task. Errors as
+ * the API's: 404 not-found / unknown-host, 409 invalid-state, 503 busy. */
+int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id,
+                      const char *user, json_t **ret_task, struct dv_error *err);
+/* Poll the store until task_id has ended (succeeded, failed, cancelled);
+ * *ret_task: its document. -ETIMEDOUT after timeout_ms. */
+int dv_task_wait_doc(struct dv_mgr *m, const char *task_id, int64_t timeout_ms,
+                     json_t **ret_task);
 
 /* Cron: a VM marked _cleanup with no active task: start a system vm.delete
  * task for it (m->lock held by the caller). */

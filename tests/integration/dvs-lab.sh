@@ -14,19 +14,6 @@
 # sync`; pings go from a TOR's namespace, i.e. from the gateway.
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-for t in busybox ipmi_sim ovs-vswitchd jq; do
-        command -v "$t" >/dev/null || { echo "SKIP: needs $t"; exit 77; }
-done
-if ip netns list 2>/dev/null | grep -q '^drvlab-'; then
-        echo "SKIP: a lab is already up (drvlab-* namespaces); not touching it"
-        exit 77
-fi
-
-S=$DV_TMP/lab
-lab() { "$DROVER" lab --state-dir "$S" "$@"; }
-lab_down() { [ -f "$S/lab.env" ] && "$DV_ROOT/lab/drover-lab" --state-dir "$S" down >/dev/null 2>&1; return 0; }
-DV_CLEANUP_HOOKS+=(lab_down)
 contains() { [[ "$1" == *"$2"* ]]; }
 
 ping1() { ip netns exec "drvlab-$1" busybox ping -q -c 1 -W 1 "$2" >/dev/null 2>&1; }
@@ -35,14 +22,8 @@ reach() { wait_until "${3:-30}" "$1 reaches $2" ping1 "$1" "$2"; }
 unreach() { wait_until "${3:-10}" "$1 does not reach $2" noping2 "$1" "$2"; }
 
 t0=$(date +%s)
-lab up --hosts 3 --tors 2 --image-dir "$DV_IMAGE_DIR" >"$DV_TMP/lab-up.log" 2>&1 ||
-        { cat "$DV_TMP/lab-up.log" >&2; exit 1; }
+dv_lab_up 3 2
 dv_log "lab up took $(( $(date +%s) - t0 )) s"
-eval "$(lab env)"
-# The lab's logs are in its state dir: show them on failure like ours.
-for n in 1 2 3; do ln -s "$S/h$n/agent.log" "$DV_TMP/agent-h$n.log"; done
-ln -s "$S/manager.log" "$DV_TMP/manager.log"
-for n in 1 2 3; do wait_until 30 "host$n connected" dv_host_state_is "host$n" connected; done
 check "hosts report their lab uplink" [ "$(dv_json .uplink host show host2)" = up-h2 ]
 
 # --- the DVS ------------------------------------------------------------------

@@ -224,3 +224,38 @@ dv_cmd_has() {
 }
 # dv_between N MIN MAX
 dv_between() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
+
+# A lab for this test: dv_lab_up HOSTS [TORS] [EXTRA lab up ARGS...].
+# Skips (77) unless root with the lab's tools and no other lab up (only one
+# lab fits on a machine); brings it up in $DV_TMP/lab, sets S (its state
+# dir), defines lab() (the CLI's `drover lab` on it), takes it down at exit,
+# links its logs next to the test's, exports DROVER_URL/DROVER_TOKEN_FILE and
+# waits until every host is connected.
+dv_lab_up() {
+        local hosts=$1 tors=${2:-1} n t
+        shift; [ $# -gt 0 ] && shift
+        [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+        for t in busybox ipmi_sim ovs-vswitchd jq; do
+                command -v "$t" >/dev/null || { echo "SKIP: needs $t"; exit 77; }
+        done
+        if ip netns list 2>/dev/null | grep -q '^drvlab-'; then
+                echo "SKIP: a lab is already up (drvlab-* namespaces); not touching it"
+                exit 77
+        fi
+        S=$DV_TMP/lab
+        DV_CLEANUP_HOOKS+=(dv_lab_down)
+        lab up --hosts "$hosts" --tors "$tors" --image-dir "$DV_IMAGE_DIR" "$@" \
+                >"$DV_TMP/lab-up.log" 2>&1 || { cat "$DV_TMP/lab-up.log" >&2; exit 1; }
+        eval "$(lab env)"
+        for n in $(seq 1 "$hosts"); do ln -s "$S/h$n/agent.log" "$DV_TMP/agent-h$n.log"; done
+        ln -s "$S/manager.log" "$DV_TMP/manager.log"
+        for n in $(seq 1 "$hosts"); do
+                wait_until 30 "host$n connected" dv_host_state_is "host$n" connected
+        done
+}
+lab() { "$DROVER" lab --state-dir "$S" "$@"; }
+dv_lab_down() {
+        [ -n "${S:-}" ] && [ -f "$S/lab.env" ] &&
+                "$DV_ROOT/lab/drover-lab" --state-dir "$S" down >/dev/null 2>&1
+        return 0
+}

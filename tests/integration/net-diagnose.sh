@@ -14,26 +14,7 @@
 #   vh host1 pg10 10.10.0.18/24, never started
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-for t in busybox ipmi_sim ovs-vswitchd jq; do
-        command -v "$t" >/dev/null || { echo "SKIP: needs $t"; exit 77; }
-done
-if ip netns list 2>/dev/null | grep -q '^drvlab-'; then
-        echo "SKIP: a lab is already up (drvlab-* namespaces); not touching it"
-        exit 77
-fi
-
-S=$DV_TMP/lab
-lab() { "$DROVER" lab --state-dir "$S" "$@"; }
-lab_down() { [ -f "$S/lab.env" ] && "$DV_ROOT/lab/drover-lab" --state-dir "$S" down >/dev/null 2>&1; return 0; }
-DV_CLEANUP_HOOKS+=(lab_down)
-
-lab up --hosts 4 --tors 2 --image-dir "$DV_IMAGE_DIR" >"$DV_TMP/lab-up.log" 2>&1 ||
-        { cat "$DV_TMP/lab-up.log" >&2; exit 1; }
-eval "$(lab env)"
-for n in 1 2 3 4; do ln -s "$S/h$n/agent.log" "$DV_TMP/agent-h$n.log"; done
-ln -s "$S/manager.log" "$DV_TMP/manager.log"
-for n in 1 2 3 4; do wait_until 30 "host$n connected" dv_host_state_is "host$n" connected; done
+dv_lab_up 4 2
 lab tor connect >/dev/null
 
 "$DROVER" dvs create dc >/dev/null

@@ -18,9 +18,9 @@ static const char *const dvs_b[] = { "lan" };
 static const char *const dvs_c[] = { "lan", "dmz", "san" };
 
 static struct dv_sched_host hosts[] = {
-        { "id-a", "a", true, 8, 8192, 4096, ds_a, 2, dvs_a, 2, 0, 0 },   /* 4096 free */
-        { "id-b", "b", true, 4, 16384, 8192, ds_b, 2, dvs_b, 1, 0, 0 },  /* 8192 free */
-        { "id-c", "c", false, 64, 65536, 0, ds_c, 1, dvs_c, 3, 0, 0 },   /* unreachable */
+        { "id-a", "a", true, 8, 8192, 4096, ds_a, 2, dvs_a, 2, 0, 0, "connected" },   /* 4096 free */
+        { "id-b", "b", true, 4, 16384, 8192, ds_b, 2, dvs_b, 1, 0, 0, "connected" },  /* 8192 free */
+        { "id-c", "c", false, 64, 65536, 0, ds_c, 1, dvs_c, 3, 0, 0, "unreachable" },   /* unreachable */
 };
 
 static int place(const struct dv_sched_req *req, size_t *idx, struct dv_error *err)
@@ -100,8 +100,8 @@ static void test_cpu_reservation(void **state)
 {
         static const char *const none[] = { NULL };
         struct dv_sched_host two[] = {
-                { "id-x", "x", true, 2, 8192, 0, none, 0, none, 0, 2600, 4000 }, /* 1200 left */
-                { "id-y", "y", true, 2, 4096, 0, none, 0, none, 0, 2600, 0 },
+                { "id-x", "x", true, 2, 8192, 0, none, 0, none, 0, 2600, 4000, "connected" }, /* 1200 left */
+                { "id-y", "y", true, 2, 4096, 0, none, 0, none, 0, 2600, 0, "connected" },
         };
         struct dv_sched_req req = { .cpus = 1, .memory_mib = 16, .cpu_reservation_mhz = 1300 };
         struct dv_error err = { 0 };
@@ -123,8 +123,8 @@ static void test_ties_and_empty(void **state)
 {
         static const char *const none[] = { NULL };
         struct dv_sched_host two[] = {
-                { "id-y", "y", true, 4, 4096, 0, none, 0, none, 0, 0, 0 },
-                { "id-x", "x", true, 4, 4096, 0, none, 0, none, 0, 0, 0 },
+                { "id-y", "y", true, 4, 4096, 0, none, 0, none, 0, 0, 0, "connected" },
+                { "id-x", "x", true, 4, 4096, 0, none, 0, none, 0, 0, 0, "connected" },
         };
         struct dv_sched_req req = { .cpus = 1, .memory_mib = 16 };
         struct dv_error err = { 0 };
@@ -181,6 +181,56 @@ static void test_dvs(void **state)
         assert_int_equal(idx, 0);
 }
 
+/* Maintenance: a host in maintenance is refused by name when asked for. */
+static void test_maintenance_refused(void **state)
+{
+        static const char *const none[] = { NULL };
+        struct dv_sched_host h[] = {
+                { "id-m", "m", false, 4, 4096, 0, none, 0, none, 0, 0, 0, "maintenance" },
+        };
+        struct dv_sched_req req = { .cpus = 1, .memory_mib = 16, .host_id = "id-m" };
+        struct dv_error err = { 0 };
+        size_t idx = 99;
+
+        assert_true(dv_sched_place(h, 1, &req, &idx, &err) < 0);
+        assert_string_equal(err.code, "invalid-state");
+        assert_non_null(strstr(err.message, "maintenance mode"));
+}
+
+/* Evacuation: the source is never a target, placements add up, the
+ * largest VM goes first, and a VM that fits nowhere is named. */
+static void test_evacuate(void **state)
+{
+        static const char *const sh[] = { "shared" };
+        struct dv_sched_host h[] = {
+                { "id-1", "h1", true, 4, 4096, 3000, sh, 1, NULL, 0, 0, 0, "connected" },
+                { "id-2", "h2", true, 4, 4096, 2560, sh, 1, NULL, 0, 0, 0, "connected" },
+                { "id-3", "h3", true, 4, 4096, 3072, sh, 1, NULL, 0, 0, 0, "connected" },
+        };
+        struct dv_sched_req small = { .cpus = 1, .memory_mib = 512 };
+        struct dv_sched_req mid = { .cpus = 1, .memory_mib = 1024 };
+        struct dv_sched_req big = { .cpus = 1, .memory_mib = 1536 };
+        const struct dv_sched_req *reqs[] = { &small, &mid, &big };
+        struct dv_error errs[3];
+        size_t tg[3];
+
+        /* free: h2 1536, h3 1024. big (1536) -> h2 (0 left); mid -> h3
+         * (0 left); small fits nowhere. */
+        assert_int_equal(dv_sched_evacuate(h, 3, 0, reqs, 3, tg, errs), 1);
+        assert_int_equal(tg[2], 1);
+        assert_int_equal(tg[1], 2);
+        assert_int_equal(tg[0], SIZE_MAX);
+        assert_string_equal(errs[0].code, "insufficient-resources");
+        assert_int_equal(h[1].reserved_mib, 2560); /* the input is not changed */
+        /* Without the big one everything fits, never on the source. */
+        assert_int_equal(dv_sched_evacuate(h, 3, 0, reqs, 2, tg, errs), 0);
+        assert_true(tg[0] != 0 && tg[1] != 0);
+        /* Nowhere to go: the other hosts are in maintenance. */
+        h[1].connected = h[2].connected = false;
+        h[1].state = h[2].state = "maintenance";
+        assert_int_equal(dv_sched_evacuate(h, 3, 0, reqs, 3, tg, errs), 3);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -190,6 +240,8 @@ int main(void)
                 cmocka_unit_test(test_asked_for_host),
                 cmocka_unit_test(test_ties_and_empty),
                 cmocka_unit_test(test_cpu_reservation),
+                cmocka_unit_test(test_maintenance_refused),
+                cmocka_unit_test(test_evacuate),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
