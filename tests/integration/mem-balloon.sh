@@ -32,7 +32,7 @@ sample() {
 }
 inflated() { sample; "$DROVER" -o json event list | jq -e '[.events[] | select(.kind == "vm.balloon-inflate")] | length > 0' >/dev/null; }
 check "under pressure the controller inflates balloons" wait_until 150 "an inflation" inflated
-kinds() { "$DROVER" -o json event list | jq -r '[.events[] | select(.kind == "vm.balloon-inflate" or .kind == "vm.balloon-deflate")] | sort_by(.time) | .[] | "\(.kind) \(.message)"'; }
+kinds() { "$DROVER" -o json event list | jq -r '[.events[] | select(.kind == "vm.balloon-inflate" or .kind == "vm.balloon-deflate")] | sort_by(.id) | .[] | "\(.kind) \(.message)"'; }
 deflated() {
         sample
         [ "$("$DROVER" -o json host show host1 | jq '[.vm_memory[] | select(.balloon_target_mib == 256)] | length')" = 3 ] &&
