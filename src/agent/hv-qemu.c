@@ -99,6 +99,7 @@ struct vm {
         bool cleaned;            /* [lock] files and taps removed */
         bool incoming;           /* started with -incoming defer: a migration target */
         bool migrated;           /* [lock] migrated away: its exit is reason "migrated" */
+        bool held;               /* [lock] migrated out, paused until confirm or resume */
         struct vm_mirror *mirrors; /* [lock] its running disk mirrors (n_mirrors), or NULL */
         size_t n_mirrors;        /* [lock] entries in mirrors */
         bool nbd;                /* [lock] an incoming VM's NBD server runs */
@@ -2769,13 +2770,16 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
+#define MIGRATE_YANK_WAIT_MS 15000      /* a previous migration's cleanup (see migrate_out) */
 #define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
+
+static void vm_migration_status(struct vm *vm, char *buf, size_t len);
 
 /* Our migration settings; source and target both need multifd. */
 /* mirrors: the source has disk mirrors to end at the switchover (the
  * migration pauses before it: pause-before-switchover). */
 static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_bandwidth,
-                         struct dv_error *err)
+                         int channels, struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
         int r;
@@ -2783,12 +2787,14 @@ static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_b
         caps = json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
                          "multifd", "state", 1, "capability", "auto-converge", "state", source,
                          "capability", "pause-before-switchover", "state", mirrors);
-        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", MIGRATE_CHANNELS,
+        if (channels < 1 || channels > 16)
+                channels = MIGRATE_CHANNELS;
+        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", channels,
                                     "max-bandwidth",
                                     (json_int_t)(max_bandwidth > 0 ? max_bandwidth
                                                                    : MIGRATE_MAX_BANDWIDTH),
                                     "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS)
-                        : json_pack("{s:i}", "multifd-channels", MIGRATE_CHANNELS);
+                        : json_pack("{s:i}", "multifd-channels", channels);
         if (!caps || !params)
                 return -ENOMEM;
         r = vm_exec(vm, "migrate-set-capabilities", caps, NULL, err);
@@ -2817,7 +2823,7 @@ static void migrate_drop(struct vm *vm)
 }
 
 static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr, int port,
-                           char **ret_uri, struct dv_error *err)
+                           int channels, char **ret_uri, struct dv_error *err)
 {
         _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *spec = NULL;
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
@@ -2878,7 +2884,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         }
         uri = dv_asprintf("tcp:%s:%d", addr, port);
         args = json_pack("{s:s}", "uri", uri);
-        r = migrate_setup(vm, false, false, 0, err);
+        r = migrate_setup(vm, false, false, 0, channels, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-incoming", args, NULL, err);
         if (r < 0) {
@@ -2906,6 +2912,27 @@ static json_t *migrate_stats(json_t *q)
                          json_real_value(json_object_get(ram, "mbps")));
 }
 
+/* Cancel an outgoing migration. QEMU 7.2's migrate_cancel shuts down the
+ * main channel but not the multifd ones: with the network cut (or the
+ * target dead) their threads stay blocked in a send until TCP gives up,
+ * many minutes, and the migration stays "cancelling". yank shuts every
+ * channel of the migration down at once. */
+static int migrate_yank(struct vm *vm)
+{
+        _cleanup_(json_decrefp) json_t *yank =
+                json_pack("{s:[{s:s}]}", "instances", "type", "migration");
+
+        return vm_exec(vm, "yank", yank, NULL, NULL);
+}
+
+static int migrate_cancel_hard(struct vm *vm, struct dv_error *err)
+{
+        int r = vm_exec(vm, "migrate_cancel", NULL, NULL, err);
+
+        (void)migrate_yank(vm);
+        return r;
+}
+
 /* After a failed or cancelled migration: the source must run again. */
 static void migrate_resume_source(struct vm *vm)
 {
@@ -2917,7 +2944,8 @@ static void migrate_resume_source(struct vm *vm)
 }
 
 static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                            int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err)
+                            int64_t max_bandwidth, int channels, json_t **ret_stats,
+                            struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
@@ -2936,13 +2964,36 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         pthread_mutex_lock(&vm->lock);
         mirrors = vm->n_mirrors > 0;
         pthread_mutex_unlock(&vm->lock);
-        r = migrate_setup(vm, true, mirrors, max_bandwidth, err);
+        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
-        r = vm_exec(vm, "migrate", args, NULL, err);
-        if (r < 0)
-                return r;
+        /* QEMU 7.2 unregisters a failed or cancelled migration's yank
+         * instance only once its multifd channels are cleaned up, a moment
+         * after it reports "failed"/"cancelled": a new migrate meanwhile
+         * is refused ("duplicate yank instance"). Retry for a while. */
+        for (int64_t until = dv_now_ms() + MIGRATE_YANK_WAIT_MS;;) {
+                r = vm_exec(vm, "migrate", args, NULL, err);
+                if (r >= 0 || !err ||
+                    !(strstr(err->message, "duplicate yank instance") ||
+                      strstr(err->message, "migration process in progress")) ||
+                    dv_now_ms() >= until)
+                        break;
+                /* A previous migration's multifd channels may hang on a
+                 * peer that vanished: yank them. */
+                (void)migrate_yank(vm);
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
+        if (r < 0) {
+                struct dv_error e = *err; /* not formatted into itself */
+                char ms[32];
+
+                vm_migration_status(vm, ms, sizeof(ms));
+                return dv_error_set(err, e.status ? e.status : 500,
+                                    e.code[0] ? e.code : "qemu-failed",
+                                    "%s (the previous migration is %s)", e.message,
+                                    ms[0] ? ms : "unknown");
+        }
         deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
         for (;;) {
                 struct dv_error qerr = { 0 };
@@ -2968,7 +3019,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                         if (r >= 0)
                                 r = vm_exec(vm, "migrate-continue", cont, NULL, err);
                         if (r < 0) {
-                                (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                                (void)migrate_cancel_hard(vm, NULL);
                                 migrate_resume_source(vm);
                                 return dv_error_set(err, 502, "migration-failed",
                                                     "vm '%s': ending the disk mirrors at the "
@@ -2976,7 +3027,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                         }
                 }
                 if (dv_now_ms() >= deadline) {
-                        (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                        (void)migrate_cancel_hard(vm, NULL);
                         migrate_resume_source(vm);
                         return dv_error_set(err, 504, "migration-timeout",
                                             "vm '%s': migration to %s not done after %d s",
@@ -2989,19 +3040,20 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         if (!dv_streq(status, "completed")) {
                 const char *desc = json_string_value(json_object_get(q, "error-desc"));
 
+                /* Failed on one channel: the multifd ones may still hang
+                 * on a dead peer (the migration could not be started
+                 * again until TCP gives up). */
+                (void)migrate_yank(vm);
                 migrate_resume_source(vm);
                 return dv_error_set(err, 502, "migration-failed", "vm '%s': migration to %s %s%s%s",
                                     vm->name, uri, status, desc ? ": " : "", desc ? desc : "");
         }
-        /* The target owns the guest now: the source QEMU goes (paused in
-         * postmigrate, its disks inactive). */
+        /* The target has the guest now, but has not said it runs it: the
+         * source QEMU stays paused (postmigrate, disks inactive) until the
+         * manager confirms (quit) or, the target gone, resumes it. */
         pthread_mutex_lock(&vm->lock);
-        vm->migrated = true;
-        vm->stop_requested = true;
+        vm->held = true;
         pthread_mutex_unlock(&vm->lock);
-        if (vm_exec(vm, "quit", NULL, NULL, NULL) < 0 ||
-            !vm_wait_flag(vm, &vm->exited, dv_now_ms() + QUIT_WAIT_MS))
-                vm_kill_wait(vm);
         if (ret_stats)
                 *ret_stats = migrate_stats(q);
         return 0;
@@ -3031,7 +3083,130 @@ static int qemu_migrate_cancel(struct dv_hv *hv, const char *vm_id, struct dv_er
         r = vm_get_running(hv, vm_id, &vm, err);
         if (r < 0)
                 return r;
-        return vm_exec(vm, "migrate_cancel", NULL, NULL, err);
+        return migrate_cancel_hard(vm, err);
+}
+
+static const char *str_or_empty(const char *s)
+{
+        return s ? s : "";
+}
+
+/* QEMU's run state ("running", "inmigrate", "postmigrate", ...) into buf;
+ * "" when QMP does not answer. */
+static void vm_runstate(struct vm *vm, char *buf, size_t len)
+{
+        _cleanup_(json_decrefp) json_t *st = NULL;
+
+        buf[0] = 0;
+        if (vm_exec(vm, "query-status", NULL, &st, NULL) >= 0)
+                snprintf(buf, len, "%s", str_or_empty(json_string_value(json_object_get(st, "status"))));
+}
+
+static void vm_migration_status(struct vm *vm, char *buf, size_t len)
+{
+        _cleanup_(json_decrefp) json_t *q = NULL;
+
+        buf[0] = 0;
+        if (vm_exec(vm, "query-migrate", NULL, &q, NULL) >= 0)
+                snprintf(buf, len, "%s", str_or_empty(json_string_value(json_object_get(q, "status"))));
+}
+
+static int qemu_migrate_confirm(struct dv_hv *hv, const char *vm_id, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        char rs[32], ms[32];
+        bool exited, held;
+
+        if (!vm)
+                return 0;
+        pthread_mutex_lock(&vm->lock);
+        exited = vm->exited;
+        held = vm->held;
+        pthread_mutex_unlock(&vm->lock);
+        if (exited)
+                return 0;
+        vm_runstate(vm, rs, sizeof(rs));
+        vm_migration_status(vm, ms, sizeof(ms));
+        /* An adopted QEMU (the agent restarted) is not marked held: its
+         * run state tells. */
+        if (!(held || dv_streq(rs, "postmigrate")) || dv_streq(rs, "running") ||
+            !(dv_streq(ms, "completed") || dv_streq(rs, "postmigrate")))
+                return set_err(err, -EBUSY, 409, "invalid-state",
+                               "vm '%s' has not migrated out (run state %s, migration %s)",
+                               vm->name, rs[0] ? rs : "unknown", ms[0] ? ms : "none");
+        pthread_mutex_lock(&vm->lock);
+        vm->migrated = true;
+        vm->stop_requested = true;
+        pthread_mutex_unlock(&vm->lock);
+        if (vm_exec(vm, "quit", NULL, NULL, NULL) < 0 ||
+            !vm_wait_flag(vm, &vm->exited, dv_now_ms() + QUIT_WAIT_MS))
+                vm_kill_wait(vm);
+        return 0;
+}
+
+static int qemu_migrate_resume(struct dv_hv *hv, const char *vm_id, bool force,
+                               struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        int64_t deadline = dv_now_ms() + 30000;
+        char rs[32], ms[32];
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        for (;;) {
+                vm_migration_status(vm, ms, sizeof(ms));
+                if (!(dv_streq(ms, "setup") || dv_streq(ms, "active") ||
+                      dv_streq(ms, "pre-switchover") || dv_streq(ms, "device") ||
+                      dv_streq(ms, "wait-unplug") || dv_streq(ms, "cancelling")))
+                        break;
+                (void)migrate_cancel_hard(vm, NULL);
+                if (dv_now_ms() >= deadline)
+                        return dv_error_set(err, 504, "migration-timeout",
+                                            "vm '%s': the outgoing migration does not end (%s)",
+                                            vm->name, ms);
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
+        vm_runstate(vm, rs, sizeof(rs));
+        if (!force && (dv_streq(ms, "completed") || dv_streq(rs, "postmigrate")))
+                return set_err(err, -EBUSY, 409, "migration-completed",
+                               "vm '%s': its migration completed, the target may run it",
+                               vm->name);
+        if (!dv_streq(rs, "running")) {
+                r = vm_exec(vm, "cont", NULL, NULL, err);
+                if (r < 0)
+                        return r;
+        }
+        pthread_mutex_lock(&vm->lock);
+        vm->held = false;
+        pthread_mutex_unlock(&vm->lock);
+        return 0;
+}
+
+static int qemu_migrate_query(struct dv_hv *hv, const char *vm_id, json_t **ret,
+                              struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        char rs[32] = "", ms[32] = "";
+        bool exited = true, incoming = false, held = false;
+
+        if (vm) {
+                pthread_mutex_lock(&vm->lock);
+                exited = vm->exited;
+                incoming = vm->incoming && vm->starting;
+                held = vm->held;
+                pthread_mutex_unlock(&vm->lock);
+        }
+        if (!exited) {
+                vm_runstate(vm, rs, sizeof(rs));
+                vm_migration_status(vm, ms, sizeof(ms));
+        }
+        *ret = json_pack("{s:b,s:b,s:s?,s:s?,s:b}", "present", !exited, "incoming",
+                         !exited && (incoming || dv_streq(rs, "inmigrate")), "runstate",
+                         rs[0] ? rs : NULL, "migration", ms[0] ? ms : NULL, "held",
+                         !exited && (held || dv_streq(rs, "postmigrate")));
+        return *ret ? 0 : -ENOMEM;
 }
 
 static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_s,
@@ -3050,6 +3225,13 @@ static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_
         incoming = vm->incoming && vm->starting;
         exited = vm->exited;
         pthread_mutex_unlock(&vm->lock);
+        if (!incoming && !exited) {
+                /* Adopted by a restarted agent while still incoming. */
+                char rs[32];
+
+                vm_runstate(vm, rs, sizeof(rs));
+                incoming = dv_streq(rs, "inmigrate");
+        }
         if (!incoming && !exited) {
                 if (ret_status)
                         *ret_status = vm_status(vm); /* finished already */
@@ -3191,6 +3373,13 @@ static int qemu_migrate_abort(struct dv_hv *hv, const char *vm_id, struct dv_err
         pthread_mutex_lock(&vm->lock);
         incoming = vm->incoming && vm->starting;
         pthread_mutex_unlock(&vm->lock);
+        if (!incoming) {
+                /* Adopted by a restarted agent while still incoming. */
+                char rs[32];
+
+                vm_runstate(vm, rs, sizeof(rs));
+                incoming = dv_streq(rs, "inmigrate");
+        }
         if (!incoming)
                 return set_err(err, -EBUSY, 409, "invalid-state",
                                "vm '%s' runs on this host (not a migration target)", vm->name);
@@ -3216,6 +3405,9 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .migrate_abort = qemu_migrate_abort,
         .migrate_status = qemu_migrate_status,
         .migrate_cancel = qemu_migrate_cancel,
+        .migrate_confirm = qemu_migrate_confirm,
+        .migrate_resume = qemu_migrate_resume,
+        .migrate_query = qemu_migrate_query,
         .disk_info = qemu_disk_info,
         .mirror_start = qemu_mirror_start,
         .mirror_status = qemu_mirror_status,
