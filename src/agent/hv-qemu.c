@@ -2770,7 +2770,7 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
-#define MIGRATE_YANK_WAIT_MS 15000      /* a previous migration's cleanup (see migrate_out) */
+#define MIGRATE_SETTLE_MS 20000         /* a migration's cleanup after it ended (see migrate_settle) */
 #define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
 
 static void vm_migration_status(struct vm *vm, char *buf, size_t len);
@@ -2933,6 +2933,80 @@ static int migrate_cancel_hard(struct vm *vm, struct dv_error *err)
         return r;
 }
 
+/* Whether QEMU's outgoing migration STATUS (query-migrate) still runs:
+ * QEMU refuses a new migrate then. "" (never migrated), "completed",
+ * "failed" and "cancelled" do not. */
+static bool migration_runs(const char *status)
+{
+        static const char *const running[] = {
+                "setup", "active", "pre-switchover", "device", "wait-unplug", "cancelling",
+                "postcopy-active", "postcopy-paused", "postcopy-recover", "colo",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(running); i++)
+                if (dv_streq(status, running[i]))
+                        return true;
+        return false;
+}
+
+/* 1 while QEMU holds the outgoing migration's yank instance (query-yank
+ * lists {"type": "migration"}), 0 when not, < 0 when QMP does not answer.
+ * QEMU 7.2 drops it only when the ended migration is cleaned up (its
+ * multifd threads joined), a moment after query-migrate already says
+ * "failed" or "cancelled". */
+static int migrate_yank_registered(struct vm *vm)
+{
+        _cleanup_(json_decrefp) json_t *list = NULL;
+        json_t *inst;
+        size_t i;
+        int r;
+
+        r = vm_exec(vm, "query-yank", NULL, &list, NULL);
+        if (r < 0)
+                return r;
+        json_array_foreach(list, i, inst)
+                if (dv_streq(json_string_value(json_object_get(inst, "type")), "migration"))
+                        return 1;
+        return 0;
+}
+
+/* Bring QEMU's outgoing migration to rest before DEADLINE: it neither runs
+ * (query-migrate) nor holds its yank instance. CANCEL: cancel it if it
+ * still runs (a failed or cancelled migration of ours); without, only wait
+ * (and yank the channels of one that already ended). QEMU's status ends in
+ * STATUS ("" if QMP does not answer). 0 at rest, -ETIMEDOUT if not.
+ *
+ * Why: QEMU 7.2's migrate sets the status to "setup" before it registers
+ * the yank instance; if that fails ("duplicate yank instance": the
+ * previous migration not yet cleaned up) the command fails but the status
+ * stays "setup" for good, and every later migrate is refused ("There's a
+ * migration process in progress"); a migrate_cancel then only moves it to
+ * "cancelling", for good too. So never start a migration before this
+ * returns 0. A migration still connecting (the target unreachable: the
+ * TCP connect waits for its timeout) cannot be yanked; it ends when the
+ * connect fails. */
+static int migrate_settle(struct vm *vm, bool cancel, int64_t deadline, char *status,
+                          size_t len)
+{
+        for (;;) {
+                bool runs;
+                int yank;
+
+                vm_migration_status(vm, status, len);
+                runs = migration_runs(status);
+                yank = migrate_yank_registered(vm);
+                if (!runs && yank == 0)
+                        return 0;
+                if (dv_now_ms() >= deadline)
+                        return -ETIMEDOUT;
+                if (runs && cancel)
+                        (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                if (yank > 0 && (cancel || !runs))
+                        (void)migrate_yank(vm);
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
+}
+
 /* After a failed or cancelled migration: the source must run again. */
 static void migrate_resume_source(struct vm *vm)
 {
@@ -2943,6 +3017,21 @@ static void migrate_resume_source(struct vm *vm)
                 (void)vm_exec(vm, "cont", NULL, NULL, NULL);
 }
 
+/* After a failed, timed-out or cancelled migration: cancel what still
+ * runs, wait (bounded) until QEMU is at rest so that the next migration
+ * can start (migrate_settle), and run the guest again. NOTE: "" or, if
+ * QEMU did not come to rest, a sentence for the error message. */
+static void migrate_abort(struct vm *vm, char *note, size_t len)
+{
+        char ms[32];
+
+        note[0] = 0;
+        if (migrate_settle(vm, true, dv_now_ms() + MIGRATE_SETTLE_MS, ms, sizeof(ms)) < 0)
+                snprintf(note, len, "; QEMU's outgoing migration has not ended after %d s (%s)",
+                         MIGRATE_SETTLE_MS / 1000, ms[0] ? ms : "no answer");
+        migrate_resume_source(vm);
+}
+
 static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
                             int64_t max_bandwidth, int channels, json_t **ret_stats,
                             struct dv_error *err)
@@ -2951,6 +3040,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
         int64_t deadline;
         const char *status = NULL;
+        char ms[32], note[96];
         bool mirrors;
         int r;
 
@@ -2964,35 +3054,28 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         pthread_mutex_lock(&vm->lock);
         mirrors = vm->n_mirrors > 0;
         pthread_mutex_unlock(&vm->lock);
+        /* A previous migration (failed, cancelled) may still be cleaning
+         * up: a migrate now would wedge QEMU (see migrate_settle), and
+         * QEMU refuses new settings while one runs. */
+        if (migrate_settle(vm, false, dv_now_ms() + MIGRATE_SETTLE_MS, ms, sizeof(ms)) < 0)
+                return dv_error_set(err, 409, "migration-busy",
+                                    "vm '%s': its previous outgoing migration has not ended "
+                                    "after %d s (QEMU: %s%s); try again later", vm->name,
+                                    MIGRATE_SETTLE_MS / 1000, ms[0] ? ms : "no answer",
+                                    dv_streq(ms, "setup") || dv_streq(ms, "cancelling")
+                                            ? ", still connecting to an unreachable target"
+                                            : "");
         r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
-        /* QEMU 7.2 unregisters a failed or cancelled migration's yank
-         * instance only once its multifd channels are cleaned up, a moment
-         * after it reports "failed"/"cancelled": a new migrate meanwhile
-         * is refused ("duplicate yank instance"). Retry for a while. */
-        for (int64_t until = dv_now_ms() + MIGRATE_YANK_WAIT_MS;;) {
-                r = vm_exec(vm, "migrate", args, NULL, err);
-                if (r >= 0 || !err ||
-                    !(strstr(err->message, "duplicate yank instance") ||
-                      strstr(err->message, "migration process in progress")) ||
-                    dv_now_ms() >= until)
-                        break;
-                /* A previous migration's multifd channels may hang on a
-                 * peer that vanished: yank them. */
-                (void)migrate_yank(vm);
-                usleep(MIGRATE_POLL_MS * 1000);
-        }
+        if (!args)
+                return -ENOMEM;
+        r = vm_exec(vm, "migrate", args, NULL, err);
         if (r < 0) {
-                struct dv_error e = *err; /* not formatted into itself */
-                char ms[32];
-
-                vm_migration_status(vm, ms, sizeof(ms));
-                return dv_error_set(err, e.status ? e.status : 500,
-                                    e.code[0] ? e.code : "qemu-failed",
-                                    "%s (the previous migration is %s)", e.message,
-                                    ms[0] ? ms : "unknown");
+                /* Whatever refused it, leave QEMU at rest. */
+                (void)migrate_settle(vm, true, dv_now_ms() + MIGRATE_SETTLE_MS, ms, sizeof(ms));
+                return r;
         }
         deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
         for (;;) {
@@ -3019,19 +3102,19 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                         if (r >= 0)
                                 r = vm_exec(vm, "migrate-continue", cont, NULL, err);
                         if (r < 0) {
-                                (void)migrate_cancel_hard(vm, NULL);
-                                migrate_resume_source(vm);
+                                struct dv_error e = *err; /* not formatted into itself */
+
+                                migrate_abort(vm, note, sizeof(note));
                                 return dv_error_set(err, 502, "migration-failed",
                                                     "vm '%s': ending the disk mirrors at the "
-                                                    "switchover: %s", vm->name, err->message);
+                                                    "switchover: %s%s", vm->name, e.message, note);
                         }
                 }
                 if (dv_now_ms() >= deadline) {
-                        (void)migrate_cancel_hard(vm, NULL);
-                        migrate_resume_source(vm);
+                        migrate_abort(vm, note, sizeof(note));
                         return dv_error_set(err, 504, "migration-timeout",
-                                            "vm '%s': migration to %s not done after %d s",
-                                            vm->name, uri, timeout_s);
+                                            "vm '%s': migration to %s not done after %d s%s",
+                                            vm->name, uri, timeout_s, note);
                 }
                 /* With mirrors the guest waits paused in pre-switchover
                  * until we notice: look more often. */
@@ -3041,12 +3124,11 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                 const char *desc = json_string_value(json_object_get(q, "error-desc"));
 
                 /* Failed on one channel: the multifd ones may still hang
-                 * on a dead peer (the migration could not be started
-                 * again until TCP gives up). */
-                (void)migrate_yank(vm);
-                migrate_resume_source(vm);
-                return dv_error_set(err, 502, "migration-failed", "vm '%s': migration to %s %s%s%s",
-                                    vm->name, uri, status, desc ? ": " : "", desc ? desc : "");
+                 * on a dead peer until yanked (see migrate_settle). */
+                migrate_abort(vm, note, sizeof(note));
+                return dv_error_set(err, 502, "migration-failed",
+                                    "vm '%s': migration to %s %s%s%s%s", vm->name, uri, status,
+                                    desc ? ": " : "", desc ? desc : "", note);
         }
         /* The target has the guest now, but has not said it runs it: the
          * source QEMU stays paused (postmigrate, disks inactive) until the
