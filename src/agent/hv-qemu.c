@@ -2767,6 +2767,17 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 /* ---- live migration ------------------------------------------------------ */
 
 #define MIGRATE_CHANNELS 4              /* multifd channels */
+/* More than one multifd channel only from this QEMU major version on.
+ * QEMU 7.2's multifd sender can hang for good when one channel fails
+ * (the target dies, the network is cut) while the migration thread waits
+ * in a sync for another: that channel sees the failure flag before its
+ * pending sync and exits without posting it; the migration thread waits
+ * forever, the migration never ends ("failed" with its yank instance
+ * held) and the VM can never migrate again (traced: multifd_send_error
+ * on channel 0, multifd_send_thread_end on channel 1 without its sync,
+ * multifd_send_sync_main_wait channel 1 never returns). One channel has
+ * no other to wait for. Newer versions are not verified here. */
+#define MIGRATE_MULTI_CHANNEL_QEMU 9
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
@@ -2775,11 +2786,21 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 
 static void vm_migration_status(struct vm *vm, char *buf, size_t len);
 
+/* QEMU's major version (query-version), 0 if QMP does not tell. */
+static int qemu_major_version(struct vm *vm)
+{
+        _cleanup_(json_decrefp) json_t *v = NULL;
+
+        if (vm_exec(vm, "query-version", NULL, &v, NULL) < 0)
+                return 0;
+        return (int)json_integer_value(json_object_get(json_object_get(v, "qemu"), "major"));
+}
+
 /* Our migration settings; source and target both need multifd. */
 /* mirrors: the source has disk mirrors to end at the switchover (the
  * migration pauses before it: pause-before-switchover). */
 static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_bandwidth,
-                         int channels, struct dv_error *err)
+                         int channels, int *ret_channels, struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
         int r;
@@ -2789,6 +2810,8 @@ static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_b
                          "capability", "pause-before-switchover", "state", mirrors);
         if (channels < 1 || channels > 16)
                 channels = MIGRATE_CHANNELS;
+        if (channels > 1 && qemu_major_version(vm) < MIGRATE_MULTI_CHANNEL_QEMU)
+                channels = 1;
         params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", channels,
                                     "max-bandwidth",
                                     (json_int_t)(max_bandwidth > 0 ? max_bandwidth
@@ -2800,6 +2823,8 @@ static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_b
         r = vm_exec(vm, "migrate-set-capabilities", caps, NULL, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-set-parameters", params, NULL, err);
+        if (ret_channels)
+                *ret_channels = channels;
         return r;
 }
 
@@ -2884,7 +2909,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         }
         uri = dv_asprintf("tcp:%s:%d", addr, port);
         args = json_pack("{s:s}", "uri", uri);
-        r = migrate_setup(vm, false, false, 0, channels, err);
+        r = migrate_setup(vm, false, false, 0, channels, NULL, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-incoming", args, NULL, err);
         if (r < 0) {
@@ -3065,7 +3090,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                                     dv_streq(ms, "setup") || dv_streq(ms, "cancelling")
                                             ? ", still connecting to an unreachable target"
                                             : "");
-        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, err);
+        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, &channels, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
@@ -3136,8 +3161,11 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         pthread_mutex_lock(&vm->lock);
         vm->held = true;
         pthread_mutex_unlock(&vm->lock);
-        if (ret_stats)
+        if (ret_stats) {
                 *ret_stats = migrate_stats(q);
+                if (*ret_stats)
+                        json_object_set_new(*ret_stats, "channels", json_integer(channels));
+        }
         return 0;
 }
 

@@ -1606,7 +1606,9 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                                    (json_int_t)total, "memory_ms", (json_int_t)(t_sw - t_mem),
                                    "switchover_ms", (json_int_t)(dv_now_ms() - t_sw), "qemu",
                                    stats);
-                json_object_set_new(result, "channels", json_integer(channels));
+                /* the agent may use fewer (see the agent's migrate_setup) */
+                json_object_set_new(result, "channels",
+                                    json_integer(dv_doc_int(stats, "channels", channels)));
                 if (hd) {
                         json_object_set_new(result, "disk_ms", json_integer(ms.ms));
                         json_object_set_new(result, "disk_bytes", json_integer(ms.bytes_total));
