@@ -773,6 +773,8 @@ static void env_emit_event(void *ud, const char *kind, const char *target, const
                 note = " (its datastore heartbeat stopped long enough for it to be down)";
         else if (dv_streq(kind, "host.isolated") && no_ds_channel(rt, target))
                 note = " (it writes no datastore heartbeat: only its BMC reading off proves it down)";
+        else if (dv_streq(kind, "vm.killed-by-host"))
+                note = " (its host stopped it on its own: HA restarts it once no other copy can run)";
         else if (dv_streq(kind, "vm.not-placed"))
                 note = " (no host fits; retried when capacity returns)";
         dv_mgr_event(rt->m, DV_USER_SYSTEM, kind, tk, doc, "HA: %s '%s' %s: %s%s", tk, target,
