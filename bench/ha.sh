@@ -130,6 +130,7 @@ for N in $COUNTS; do
                 sleep 0.5 # the poller's last round
                 kill "$ppid" 2>/dev/null || true
                 wait "$ppid" 2>/dev/null || true
+                unset 'DV_PIDS[-1]' # reaped: never signal a reused pid
                 failed=$(ev_ms "$evlog" host.failed host2)
                 fenced=$(ev_ms "$evlog" host.fenced host2)
                 for v in "${names[@]}"; do
