@@ -20,9 +20,8 @@
 # resolution of one second: a poller (every 100 ms, through the API) notes
 # when each event first appears, so each part is good to about 100-200 ms.
 # The "peer" line is a constant, not a run: the failover times vSphere HA
-# and Proxmox VE document (about 1-3 minutes, mostly their failure
-# detection: vSphere's 12 s + isolation/election, Proxmox's 60 s fencing
-# wait plus the restart), for scale only.
+# and Proxmox VE publish (about 1-3 minutes, as issue 7 quotes them, most
+# of it failure detection and fencing waits), for scale only.
 # HA settings are the defaults (net 2 s, datastore 3 s, lease 5 s); admission
 # control is off (the bench packs VMs on one host on purpose). Guests: 1 vCPU,
 # DROVER_BENCH_MIB (default 128) MiB, TCG on this 2-core machine. A benchmark,
