@@ -14,7 +14,8 @@
  * QMP when the link is down and learns the run state with query-status
  * after each connect. When QEMU exits it drains QMP (the SHUTDOWN event),
  * removes the sockets, pidfile and spec.json and the taps, and reports
- * "stopped" with a reason: host-request (after stop()), guest-shutdown
+ * "stopped" with a reason: host-request (after stop(), or the reason
+ * stop() was given, e.g. lease-lost), guest-shutdown
  * (SHUTDOWN with guest=true), qemu-exited (anything else, e.g. kill -9).
  * list() reports an exited VM once more and then forgets it. console.log
  * and qemu.log stay in RUN_DIR/<vm-id>/ for post-mortems until the VM's
@@ -94,6 +95,7 @@ struct vm {
         const char *state;       /* [lock] "running", "paused", "crashed", "stopped" */
         const char *reason;      /* [lock] reason of the state, or NULL */
         bool stop_requested;     /* [lock] stop() was called */
+        const char *stop_reason; /* [lock] the reason stop() gave (static), NULL: host-request */
         bool guest_shutdown;     /* [lock] SHUTDOWN with guest=true seen */
         bool exited;             /* [lock] QEMU exited and cleanup is done */
         bool cleaned;            /* [lock] files and taps removed */
@@ -852,7 +854,7 @@ static void vm_on_exit(struct vm *vm)
         vm_cleanup(vm);
         pthread_mutex_lock(&vm->lock);
         vm->reason = reason = vm->migrated       ? "migrated"
-                              : vm->stop_requested ? "host-request"
+                              : vm->stop_requested ? (vm->stop_reason ?: "host-request")
                               : vm->guest_shutdown ? "guest-shutdown"
                                                    : "qemu-exited";
         vm->state = "stopped";
@@ -1729,7 +1731,7 @@ static int qemu_get_qos(struct dv_hv *hv, const char *vm_id, json_t **ret_info,
 }
 
 static int qemu_stop(struct dv_hv *hv, const char *vm_id, bool force, int timeout_s,
-                     const char **ret_path, struct dv_error *err)
+                     const char *reason, const char **ret_path, struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         const char *state;
@@ -1748,8 +1750,10 @@ static int qemu_stop(struct dv_hv *hv, const char *vm_id, bool force, int timeou
         starting = vm->starting;
         exited = vm->exited;
         state = vm->state;
-        if (!starting && !exited)
+        if (!starting && !exited && !vm->stop_requested) {
                 vm->stop_requested = true;
+                vm->stop_reason = reason;
+        }
         pthread_mutex_unlock(&vm->lock);
         if (starting)
                 return set_err(err, -EBUSY, 409, "invalid-state", "vm '%s' is starting",
