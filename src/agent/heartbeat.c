@@ -205,7 +205,7 @@ static void act_on_stop_list(struct dv_agent *agent, json_t *stop)
                 }
                 dv_warn("vm %s: the manager asks to stop it (%s): forcing it off", id,
                         reason ? reason : "no reason given");
-                r = agent->ops->stop(agent->hv, id, true, 0, &path, &err);
+                r = agent->ops->stop(agent->hv, id, true, 0, NULL, &path, &err);
                 if (r < 0)
                         dv_err("vm %s: forced stop failed: %s", id,
                                err.message[0] ? err.message : strerror(-r));
