@@ -200,6 +200,50 @@ try {
   check('the echoed command changed the canvas', after > before, `${before} -> ${after} lit pixels`);
   await shot('09-console-typed');
 
+  // --- disk and network activity, seen in the charts -------------------------------------
+  // The guest writes and reads its disk (O_DIRECT, past the page cache)
+  // from the console's shell while it pings va through Tools.
+  const pinging = fetch(`${base}/api/v1/vms/web1/ping`, { method: 'POST',
+    headers: { Authorization: `Bearer ${await token()}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ address: '10.10.0.11', count: 4 }) }).then((r) => r.status).catch(() => 0);
+  await page.keyboard.type('dd if=/dev/zero of=/dev/vda bs=4k count=1500 oflag=direct; dd if=/dev/vda of=/dev/null bs=4k count=1500 iflag=direct', { delay: 5 });
+  await page.keyboard.press('Enter');
+  await page.goto(base + '/#/vms/web1');
+  const seriesMax = (m, k) => Math.max(0, ...(m.samples || []).map((x) => x[k] ?? 0));
+  const vmIo = await until('disk and network rates of web1', async () => {
+    const m = (await apiGet('/vms/web1/metrics')).body;
+    const v = Object.fromEntries(['disk_read_bps', 'disk_write_bps', 'disk_write_iops', 'net_rx_bps', 'net_tx_bps']
+      .map((k) => [k, seriesMax(m, k)]));
+    return Object.values(v).every((x) => x > 0) ? v : null;
+  }, 45000);
+  check('the metrics API has disk read/write and network rx/tx rates for web1', !!vmIo, JSON.stringify(vmIo));
+  log(`ping of va from web1: ${await pinging}`);
+  const chartOk = (name) => page.evaluate((n) => {
+    const c = document.querySelector(`#view-vms [data-chart="${n}"], #view-hosts [data-chart="${n}"]`);
+    return c && +c.dataset.points > 0 && +c.dataset.max > 0 && c.querySelectorAll('polyline').length > 0
+      ? { points: +c.dataset.points, max: +c.dataset.max } : null;
+  }, name);
+  for (const name of ['CPU', 'Memory', 'Disk', 'Network']) {
+    const got = await until(`web1's ${name} chart`, () => chartOk(name), 15000);
+    check(`the VM's ${name} chart shows data (live, no reload)`, !!got, JSON.stringify(got));
+  }
+  const writeLine = await page.$$eval('[data-chart="Disk"] polyline[data-series="write"]', (p) => p.length);
+  check('... the disk chart draws the write series', writeLine > 0);
+  await page.waitForTimeout(500);
+  await shot('13-vm-charts');
+  const host2 = await until('host2 disk and network rates', async () => {
+    const m = (await apiGet('/hosts/host2/metrics')).body;
+    return seriesMax(m, 'net_rx_bps') > 0 && seriesMax(m, 'disk_write_bps') + seriesMax(m, 'disk_read_bps') > 0;
+  }, 20000);
+  check("host2's metrics have disk and network rates (its disks, its uplink)", !!host2);
+  await page.goto(base + '/#/hosts/host2');
+  for (const name of ['CPU', 'Memory', 'Disk', 'Network']) {
+    const got = await until(`host2's ${name} chart`, () => chartOk(name), 15000);
+    check(`the host's ${name} chart shows data`, !!got, JSON.stringify(got));
+  }
+  await page.waitForTimeout(500);
+  await shot('14-host-charts');
+
   // --- console tickets: once, one VM -----------------------------------------------------
   const tok = await token();
   const ticket = async (vm) => (await (await fetch(`${base}/api/v1/vms/${vm}/console`, { method: 'POST', headers: { Authorization: `Bearer ${tok}` } })).json());
@@ -245,6 +289,18 @@ try {
   const nchecks = await page.$$eval('table[data-table="checks"] tbody tr[data-row]', (t) => t.length);
   check('... with its checks laid out one by one', nchecks >= 8, `${nchecks} checks`);
   await shot('10-network-diagnosis');
+  // Polling is cheap: unchanged documents (the DVSs, the port groups) come
+  // back as 304 without a body.
+  const p0 = await page.evaluate(() => ({ ...window.droverPoll }));
+  await page.waitForTimeout(4500);
+  const p1 = await page.evaluate(() => ({ ...window.droverPoll }));
+  check('polling uses conditional GETs: unchanged documents come back 304', p1.notModified - p0.notModified >= 2,
+    `${p1.gets - p0.gets} GETs, ${p1.notModified - p0.notModified} not modified`);
+  const etagRes = await fetch(`${base}/api/v1/portgroups`, { headers: { Authorization: `Bearer ${await token()}` } });
+  const etag = etagRes.headers.get('etag');
+  const again304 = await fetch(`${base}/api/v1/portgroups`, { headers: { Authorization: `Bearer ${await token()}`, 'If-None-Match': etag } });
+  check('the API answers If-None-Match with 304 and its ETag with 200', etagRes.status === 200 && !!etag && again304.status === 304,
+    `${etagRes.status} ${etag} ${again304.status}`);
 
   // --- the other views ------------------------------------------------------------------------
   for (const [name, sel] of [['hosts/host1', '[data-chart="CPU"]'], ['datastores', 'table[data-table="datastores"]'],
