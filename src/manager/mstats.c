@@ -59,6 +59,26 @@ bool dv_io_rates(const struct dv_io_counters *prev, const struct dv_io_counters 
         return true;
 }
 
+bool dv_io_track_add(struct dv_io_track *t, const struct dv_io_counters *c, double ret[4])
+{
+        bool ok, new_epoch;
+
+        if (!c || !c->valid)
+                return false;
+        new_epoch = t->last.valid && strcmp(c->epoch, t->last.epoch) != 0;
+        if (new_epoch && t->has_retired && strcmp(c->epoch, t->retired) == 0)
+                return false;
+        if (t->last.valid && c->t_ms <= t->last.t_ms)
+                return false;
+        ok = dv_io_rates(&t->last, c, ret);
+        if (new_epoch) {
+                snprintf(t->retired, sizeof(t->retired), "%s", t->last.epoch);
+                t->has_retired = true;
+        }
+        t->last = *c;
+        return ok;
+}
+
 /* ---- one series ---- */
 
 void dv_ts_init(struct dv_ts *ts)
@@ -272,8 +292,8 @@ struct series {
         char id[64];        /* host or VM id */
         char kind[8];       /* "host" or "vm" */
         int64_t fed_ms;     /* wall-clock ms of the last sample */
-        struct dv_io_counters disk; /* the last disk counters reported */
-        struct dv_io_counters net;  /* the last network counters reported */
+        struct dv_io_track disk; /* its disk counters */
+        struct dv_io_track net;  /* its network counters */
         struct dv_ts ts;    /* the series */
 };
 
@@ -341,18 +361,14 @@ static struct series *slot(struct dv_mstats *s, int64_t now_ms)
         return &s->v[oldest];
 }
 
-/* The rates from x's last counters of a group to c (NAN when none), and
- * keep c. */
-static void group_rates(struct dv_io_counters *last, const struct dv_io_counters *c, float *out)
+/* The rates of a group's reading c into out[0..3] (left NAN when none). */
+static void group_rates(struct dv_io_track *t, const struct dv_io_counters *c, float *out)
 {
         double r[4];
 
-        if (!c || !c->valid)
-                return;
-        if (dv_io_rates(last, c, r))
+        if (dv_io_track_add(t, c, r))
                 for (int i = 0; i < 4; i++)
                         out[i] = (float)r[i];
-        *last = *c;
 }
 
 void dv_mstats_add(struct dv_mstats *s, const char *kind, const char *id, int64_t t_ms,
@@ -380,7 +396,8 @@ void dv_mstats_add_io(struct dv_mstats *s, const char *kind, const char *id, int
                 if (x) {
                         snprintf(x->id, sizeof(x->id), "%s", id);
                         snprintf(x->kind, sizeof(x->kind), "%s", kind);
-                        x->disk.valid = x->net.valid = false;
+                        memset(&x->disk, 0, sizeof(x->disk));
+                        memset(&x->net, 0, sizeof(x->net));
                         dv_ts_init(&x->ts);
                 }
         }

@@ -84,6 +84,20 @@ int dv_io_counters_parse(json_t *o, const char *const k[4], struct dv_io_counter
 bool dv_io_rates(const struct dv_io_counters *prev, const struct dv_io_counters *cur,
                  double ret[4]);
 
+/* What a series keeps of one group of counters between readings. */
+struct dv_io_track {
+        struct dv_io_counters last; /* the last reading taken */
+        bool has_retired;           /* retired is set */
+        char retired[64];           /* the epoch before last's */
+};
+
+/* Take a reading c: true with the rates since the last reading in ret
+ * (dv_io_rates), false without. Ignored (false, nothing kept): a reading
+ * not later than the last one, and one of the retired epoch, e.g. the
+ * source QEMU of a migration still reported once by its host after the
+ * target's first reading (taking it would count both from zero, twice). */
+bool dv_io_track_add(struct dv_io_track *t, const struct dv_io_counters *c, double ret[4]);
+
 /* One series. Pure: no clock, no locks. */
 struct dv_ts {
         struct dv_ts_sample raw[DV_TS_RAW];     /* ring of the last samples */

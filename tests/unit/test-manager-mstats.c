@@ -145,6 +145,36 @@ static void test_io_rates(void **state)
         assert_true(r[0] == 1500 && r[1] == 4000 && r[2] == 12 && r[3] == 30);
 }
 
+/* A migration: the target's first reading, then the source's host
+ * reports the old QEMU once more. That late reading is ignored; the
+ * target's next reading gives its rate from its own first one. */
+static void test_io_track_migration(void **state)
+{
+        struct dv_io_track t = { 0 };
+        struct dv_io_counters c;
+        double r[4];
+
+        c = counters(T0, "src", 1000000, 0, 100, 0);
+        assert_false(dv_io_track_add(&t, &c, r)); /* the first reading */
+        c = counters(T0 + 1000, "src", 1001000, 0, 101, 0);
+        assert_true(dv_io_track_add(&t, &c, r) && r[0] == 1000);
+        c = counters(T0 + 2000, "dst", 500, 0, 5, 0); /* the target, new QEMU */
+        assert_true(dv_io_track_add(&t, &c, r) && r[0] == 500);
+        c = counters(T0 + 2100, "src", 1002000, 0, 102, 0); /* late: ignored */
+        assert_false(dv_io_track_add(&t, &c, r));
+        c = counters(T0 + 3000, "dst", 1500, 0, 15, 0);
+        assert_true(dv_io_track_add(&t, &c, r));
+        assert_true(r[0] == 1000 && r[2] == 10);
+        /* A reading older than the last one: ignored, the last one kept. */
+        c = counters(T0 + 2500, "dst", 1200, 0, 12, 0);
+        assert_false(dv_io_track_add(&t, &c, r));
+        c = counters(T0 + 4000, "dst", 2500, 0, 25, 0);
+        assert_true(dv_io_track_add(&t, &c, r) && r[0] == 1000);
+        /* A restart on the same host: a new epoch again, from zero. */
+        c = counters(T0 + 5000, "dst2", 300, 0, 3, 0);
+        assert_true(dv_io_track_add(&t, &c, r) && r[0] == 300);
+}
+
 static void test_io_parse(void **state)
 {
         struct dv_io_counters c;
@@ -207,6 +237,7 @@ int main(void)
                 cmocka_unit_test(test_registry),
                 cmocka_unit_test(test_io_rates),
                 cmocka_unit_test(test_io_parse),
+                cmocka_unit_test(test_io_track_migration),
                 cmocka_unit_test(test_registry_io),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

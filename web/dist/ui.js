@@ -63,7 +63,7 @@ export function chart(title, series, fmt, times = [], w = 360, hgt = 130) {
     s.values.forEach((v, i) => { if (typeof v === 'number') run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`); else flush(); });
     flush();
   }
-  const grid = [0, 0.5, 1].map((f) => {
+  const grid = [0, 0.5, 1].flatMap((f) => {
     const v = top * f, yy = y(v);
     return [h('line', { x1: padL, y1: yy, x2: w - padR, y2: yy, stroke: f ? '#eef1f5' : '#c4ccd8' }),
       h('text', { x: padL - 4, y: yy + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#67738a' }, fmt(v))];
