@@ -237,10 +237,12 @@ try {
   await shot('09-console-io');
   await page.goto(base + '/#/vms/web1');
   const seriesMax = (m, k) => Math.max(0, ...(m.samples || []).filter((x) => Date.parse(x.t) >= ioFrom).map((x) => x[k] ?? 0));
+  let ioSeen = 0; // ms of the newest sample when the rates were found
   const vmIo = await until('disk and network rates of web1', async () => {
     const m = (await apiGet('/vms/web1/metrics')).body;
     const v = Object.fromEntries(['disk_read_bps', 'disk_write_bps', 'disk_read_iops', 'disk_write_iops', 'net_rx_bps', 'net_tx_bps']
       .map((k) => [k, seriesMax(m, k)]));
+    ioSeen = Date.parse(m.samples?.[m.samples.length - 1]?.t ?? 0);
     return Object.values(v).every((x) => x > 0) ? v : null;
   }, 30000);
   check('the metrics API has disk read/write and network rx/tx rates for web1 since the activity began', !!vmIo, JSON.stringify(vmIo));
@@ -258,7 +260,9 @@ try {
   }
   const writeLine = await page.$$eval('[data-chart="Disk"] polyline[data-series="write"]', (p) => p.length);
   check('... the disk chart draws the write series', writeLine > 0);
-  await page.waitForTimeout(500);
+  const redrawn = await until('the page redrawn with the activity', () => page.evaluate((t) =>
+    +document.querySelector('#view-vms [data-chart="Disk"]').dataset.t1 >= t, ioSeen), 10000);
+  check('... and is redrawn with the samples of the activity without a reload', !!redrawn);
   await shot('13-vm-charts');
   const host2 = await until('host2 disk and network rates', async () => {
     const m = (await apiGet('/hosts/host2/metrics')).body;

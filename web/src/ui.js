@@ -42,10 +42,10 @@ export function fmtBps(v) {
 // A line chart in SVG: series = [{ label, values (oldest first, null: no
 // sample), color }], times = the samples' ISO times, fmt(number) -> text
 // for the axis and the legend. Gaps where a value is null. The element
-// carries data-chart (title), data-points (samples with a value) and
-// data-max for the browser tests.
+// carries data-chart (title), data-points (samples with a value),
+// data-max and data-t1 (ms of the newest sample) for the browser tests.
 export function chart(title, series, fmt, times = [], w = 360, hgt = 130) {
-  const padL = 58, padR = 8, padT = 8, padB = 18;
+  const padL = 70, padR = 8, padT = 8, padB = 18;
   const n = Math.max(0, ...series.map((s) => s.values.length));
   const all = series.flatMap((s) => s.values.filter((v) => typeof v === 'number'));
   const max = all.length ? Math.max(...all) : 0;
@@ -78,7 +78,8 @@ export function chart(title, series, fmt, times = [], w = 360, hgt = 130) {
     return h('span', { class: 'legend' }, h('i', { style: `background:${s.color}` }), ` ${s.label} `,
       h('b', {}, last === null ? 'no samples' : fmt(last)));
   });
-  return h('div', { class: 'chart', 'data-chart': title, 'data-points': all.length, 'data-max': max },
+  return h('div', { class: 'chart', 'data-chart': title, 'data-points': all.length, 'data-max': max,
+    'data-t1': t1 ? Date.parse(t1) : 0 },
     h('div', {}, h('b', {}, title), ' ', legend),
     h('svg', { width: w, height: hgt, viewBox: `0 0 ${w} ${hgt}` }, grid, axis, lines));
 }
