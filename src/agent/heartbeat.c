@@ -235,7 +235,8 @@ static int send_heartbeat(struct dv_agent *agent, const char *url, const char *c
                                     0, "mem_used_mib", 0, "load1", 0.0, "uptime_s", 0);
         }
         dv_ksm_metrics(metrics);
-        body = json_pack("{s:O,s:O}", "metrics", metrics, "vms", vms);
+        body = json_pack("{s:O,s:O,s:o*}", "metrics", metrics, "vms", vms, "io",
+                         dv_metrics_io(&agent->ds));
         if (!body)
                 return -ENOMEM;
         r = dv_http_call("POST", url, cred, body, HEARTBEAT_TIMEOUT_MS, &status, &reply, errbuf,
