@@ -183,9 +183,10 @@ static int pg_set(struct cli_ctx *ctx, const struct cli_args *a)
         if (ctx->json)
                 cli_print_json(ctx, reply);
         else
-                printf("portgroup %s is vlan %lld (%lld running ports updated)\n", a->pos[0],
+                printf("portgroup %s is vlan %lld (%lld running ports %s)\n", a->pos[0],
                        (long long)json_integer_value(json_object_get(reply, "vlan")),
-                       (long long)json_integer_value(json_object_get(reply, "retagged")));
+                       (long long)json_integer_value(json_object_get(reply, "retagged")),
+                       json_object_get(body, "shaping") ? "updated" : "retagged");
         return 0;
 }
 
