@@ -1,5 +1,6 @@
 /* The router: authentication, path splitting, dispatch by collection. */
 #include "api.h"
+#include "dpm-run.h"
 #include "drs-run.h"
 
 #include <stdarg.h>
@@ -79,7 +80,7 @@ static const struct route routes[] = {
         { "hosts", dv_api_hosts },   { "vms", dv_api_vms },       { "images", dv_api_images },
         { "tasks", dv_api_tasks },   { "events", dv_api_events }, { "alarms", dv_api_alarms },
         { "agent", dv_api_agent },   { "dvs", dv_api_dvs },       { "portgroups", dv_api_portgroups },
-        { "clusters", dv_api_clusters }, { "net", dv_api_net }, { "drs", dv_api_drs },
+        { "clusters", dv_api_clusters }, { "net", dv_api_net }, { "drs", dv_api_drs }, { "dpm", dv_api_dpm },
 };
 
 /* Who is calling? Fills a->user / a->agent_host; replies 401 otherwise. */

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "dpm-run.h"
 #include "drs-run.h"
 #include "ha-env.h"
 #include "log.h"
@@ -126,6 +127,7 @@ static void tick(struct dv_cron *c)
         if (now - c->last_drs >= DRS_EVERY_MS) {
                 c->last_drs = now;
                 dv_drs_tick(c->m); /* drs-run.c: a pass when its interval is due */
+                dv_dpm_tick(c->m); /* dpm-run.c: power actions; a pass on the DRS cadence */
         }
         if (now - c->last_cleanup >= CLEANUP_EVERY_MS) {
                 c->last_cleanup = now;

@@ -172,6 +172,13 @@ static bool ha_ok(struct pass *p, size_t skip, size_t extra, char *why, size_t w
         }
         r = dv_ha_admission_check(in->ha, p->ha_hosts, n, p->ha_vms, p->n_ha_vms, &probe, why,
                                   why_len);
+        /* "cannot power on PROBE[ (0 MiB)]: why": keep the why. */
+        if (r == -ENOSPC && why_len > 0) {
+                const char *c = strstr(why, ": ");
+
+                if (c)
+                        memmove(why, c + 2, strlen(c + 2) + 1);
+        }
         return r != -ENOSPC;
 }
 

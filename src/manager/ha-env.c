@@ -472,6 +472,40 @@ static int env_fence_host(void *ud, const char *host)
         return r;
 }
 
+int dv_ha_rt_bmc_power(struct dv_mgr *m, const char *host_id, bool on)
+{
+        struct dv_ha_rt *rt = m ? m->ha : NULL;
+        struct bmc_entry *e;
+        int r;
+
+        if (!rt)
+                return -ENODEV;
+        pthread_mutex_lock(&rt->lock);
+        e = bmc_find(rt, host_id, NULL);
+        r = !e ? -ENODEV : on ? dv_bmc_request_on(e->bmc) : dv_bmc_request_off(e->bmc);
+        pthread_mutex_unlock(&rt->lock);
+        return r;
+}
+
+int dv_ha_rt_bmc_reading(struct dv_mgr *m, const char *host_id, bool read_now,
+                         struct dv_bmc_reading *ret)
+{
+        struct dv_ha_rt *rt = m ? m->ha : NULL;
+        struct bmc_entry *e;
+
+        if (!rt)
+                return -ENODEV;
+        pthread_mutex_lock(&rt->lock);
+        e = bmc_find(rt, host_id, NULL);
+        if (e) {
+                if (read_now)
+                        dv_bmc_read_now(e->bmc);
+                dv_bmc_reading(e->bmc, ret);
+        }
+        pthread_mutex_unlock(&rt->lock);
+        return e && ret->configured ? 0 : -ENODEV;
+}
+
 /* Writes the task and the VM in one transaction and submits fn (m->lock
  * held). Consumes op. */
 static int submit(struct dv_mgr *m, json_t *vm, json_t *task, dv_task_fn fn, void *op,

@@ -51,6 +51,15 @@ void dv_ha_rt_alarms(struct dv_mgr *m, json_t *out);
  * host view (its "bmc" object is replaced by a copy). */
 void dv_ha_rt_host_view(struct dv_mgr *m, json_t *view);
 
+/* DPM (dpm-run.c): power a host on or off through its BMC worker (a
+ * request: the result shows in later readings). -ENODEV without a BMC. */
+struct dv_bmc_reading;
+int dv_ha_rt_bmc_power(struct dv_mgr *m, const char *host_id, bool on);
+/* The host's last BMC reading; read_now asks for a fresh one. -ENODEV
+ * without a BMC. */
+int dv_ha_rt_bmc_reading(struct dv_mgr *m, const char *host_id, bool read_now,
+                         struct dv_bmc_reading *ret);
+
 /* ---- cluster settings (the default cluster's document) ---- */
 
 #define DV_CLUSTER_DEFAULT "default"

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "manager.h"
 #include "mstats.h"
+#include "dpm-run.h"
 #include "drs-run.h"
 #include "recover.h"
 #include "store.h"
@@ -171,6 +172,11 @@ int main(int argc, char **argv)
                 dv_log_errno(r, "cannot set up DRS: %m");
                 goto out;
         }
+        r = dv_dpm_rt_new(&m, &m.dpm);
+        if (r < 0) {
+                dv_log_errno(r, "cannot set up DPM: %m");
+                goto out;
+        }
         r = dv_ha_rt_new(&m, &m.ha);
         if (r < 0) {
                 dv_log_errno(r, "cannot set up HA: %m");
@@ -212,6 +218,8 @@ out:
         dv_mstats_free(m.mstats);
         dv_drs_rt_free(m.drs);
         m.drs = NULL;
+        dv_dpm_rt_free(m.dpm);
+        m.dpm = NULL;
         m.mstats = NULL;
         m.ha = NULL;
         if (m.tasks) {

@@ -32,6 +32,7 @@ struct dv_netsync;
 struct dv_ha_rt;
 struct dv_mstats;
 struct dv_drs_rt;
+struct dv_dpm_rt;
 
 struct dv_mgr {
         struct dv_mgr_config cfg;  /* from the command line */
@@ -45,6 +46,7 @@ struct dv_mgr {
         struct dv_ha_rt *ha;       /* HA runtime (ha-env.h), or NULL */
         struct dv_mstats *mstats;  /* load metrics of hosts and VMs (mstats.h), or NULL */
         struct dv_drs_rt *drs;     /* DRS runtime (drs-run.h), or NULL */
+        struct dv_dpm_rt *dpm;     /* DPM runtime (dpm-run.h), or NULL */
 };
 
 /* Users named in tasks and events. */
