@@ -186,6 +186,18 @@ int main(int argc, char **argv)
                 a->facts.accel = "tcg";
                 a->facts.cpu_mhz = 2000;
                 dv_datastores_init(&a->ds);
+                {
+                        /* Its local datastore, as a real agent has (placement
+                         * and disks name it); the directory stays empty. */
+                        _cleanup_(freep) char *ln = dv_asprintf("%s-local", name);
+                        _cleanup_(freep) char *lp = dv_asprintf("%s/%s-local", dir, name);
+
+                        r = dv_datastores_add(&a->ds, ln, lp);
+                        if (r < 0) {
+                                fprintf(stderr, "drover-sim: %s: %s\n", lp, strerror(-r));
+                                return 1;
+                        }
+                }
                 dv_ovs_init(&a->ovs, NULL, NULL);
                 r = dv_agent_init(a);
                 if (r >= 0)

@@ -16,6 +16,7 @@
 #include "mstats.h"
 #include "dpm-run.h"
 #include "drs-run.h"
+#include "mcache.h"
 #include "recover.h"
 #include "store.h"
 #include "token.h"
@@ -150,6 +151,11 @@ int main(int argc, char **argv)
                 dv_log_errno(r, "recovery failed: %m");
                 goto out;
         }
+        r = dv_mcache_new(&m, &m.cache);
+        if (r < 0) {
+                dv_log_errno(r, "cannot build the usage caches: %m");
+                goto out;
+        }
         r = dv_tasks_new(m.store, TASK_WORKERS, TASK_MAX_PENDING, &m.tasks);
         if (r < 0) {
                 dv_log_errno(r, "cannot start the task workers: %m");
@@ -232,6 +238,7 @@ out:
                 }
                 dv_tasks_free(m.tasks);
         }
+        dv_mcache_free(m.cache);
         dv_store_close(m.store);
         json_decref(m.host_rt);
         pthread_mutex_destroy(&m.lock);

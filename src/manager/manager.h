@@ -33,6 +33,7 @@ struct dv_ha_rt;
 struct dv_mstats;
 struct dv_drs_rt;
 struct dv_dpm_rt;
+struct dv_mcache;
 
 struct dv_mgr {
         struct dv_mgr_config cfg;  /* from the command line */
@@ -47,6 +48,7 @@ struct dv_mgr {
         struct dv_mstats *mstats;  /* load metrics of hosts and VMs (mstats.h), or NULL */
         struct dv_drs_rt *drs;     /* DRS runtime (drs-run.h), or NULL */
         struct dv_dpm_rt *dpm;     /* DPM runtime (dpm-run.h), or NULL */
+        struct dv_mcache *cache;   /* usage and host caches (mcache.h), or NULL: read the store */
 };
 
 /* Users named in tasks and events. */

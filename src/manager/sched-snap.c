@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dvs.h"
+#include "mcache.h"
 #include "view.h"
 #include "vm-qos.h"
 
@@ -23,13 +24,24 @@ int dv_sched_snapshot_take(struct dv_mgr *m, struct dv_sched_snapshot *s)
         int r;
 
         *s = (struct dv_sched_snapshot){ 0 };
-        r = dv_store_list(m->store, DV_KIND_HOST, NULL, &s->hosts);
-        if (r < 0)
-                return r;
+        if (m->cache) {
+                /* Shared, read-only arrays (mcache.h). */
+                r = dv_mcache_hosts(m, &s->hosts, &s->dvs);
+                if (r < 0)
+                        return r;
+                json_array_foreach(s->dvs, i, h)
+                        total_dvs += json_array_size(h);
+                json_array_foreach(s->hosts, i, h)
+                        total += json_array_size(json_object_get(h, "datastores"));
+        } else {
+                r = dv_store_list(m->store, DV_KIND_HOST, NULL, &s->hosts);
+                if (r < 0)
+                        return r;
+                s->dvs = json_array();
+        }
         n = json_array_size(s->hosts);
         s->n = n;
-        s->dvs = json_array();
-        json_array_foreach(s->hosts, i, h) {
+        json_array_foreach(m->cache ? NULL : s->hosts, i, h) {
                 json_t *names = NULL;
 
                 total += json_array_size(json_object_get(h, "datastores"));

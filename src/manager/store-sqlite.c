@@ -21,6 +21,7 @@ struct sqlite_store {
         sqlite3 *db;           /* the one connection */
         pthread_mutex_t lock;  /* recursive; held for a whole transaction */
         bool in_txn;           /* a begin() is open */
+        json_t *pending;       /* observed writes of the open transaction: [[kind, old, new]...] */
 };
 
 /* An indexed column and the document key it is taken from ("a.b" = nested). */
@@ -180,6 +181,61 @@ static json_t *row_doc(sqlite3_stmt *st, int col)
 
 /* --- transactions ------------------------------------------------------ */
 
+static bool observed(struct sqlite_store *s, enum dv_kind kind)
+{
+        return s->up.observe &&
+               (kind == DV_KIND_VM || kind == DV_KIND_HOST || kind == DV_KIND_DVS);
+}
+
+static int query_first_doc(struct sqlite_store *s, const char *sql, const char *param,
+                           json_t **ret_doc);
+
+/* The document as stored now (for the observer), or NULL. */
+static json_t *old_doc(struct sqlite_store *s, enum dv_kind kind, const char *id)
+{
+        _cleanup_(freep) char *sql = dv_asprintf("SELECT doc FROM %s WHERE id = ?",
+                                                 kinds[kind].table);
+        json_t *doc = NULL;
+
+        if (query_first_doc(s, sql, id, &doc) < 0)
+                return NULL;
+        return doc;
+}
+
+/* A write succeeded (s->lock held): tell the observer now, or at commit.
+ * Consumes old and new. */
+static void note_write(struct sqlite_store *s, enum dv_kind kind, json_t *old, json_t *new)
+{
+        if (s->in_txn) {
+                if (!s->pending)
+                        s->pending = json_array();
+                json_array_append_new(s->pending,
+                                      json_pack("[i,o,o]", (int)kind, old ? old : json_null(),
+                                                new ? new : json_null()));
+                return;
+        }
+        s->up.observe(s->up.observe_userdata, kind, old, new);
+        json_decref(old);
+        json_decref(new);
+}
+
+static void deliver_pending(struct sqlite_store *s, bool committed)
+{
+        json_t *e;
+        size_t i;
+
+        if (committed && s->up.observe)
+                json_array_foreach(s->pending, i, e) {
+                        json_t *o = json_array_get(e, 1), *n = json_array_get(e, 2);
+
+                        s->up.observe(s->up.observe_userdata,
+                                      (enum dv_kind)json_integer_value(json_array_get(e, 0)),
+                                      json_is_null(o) ? NULL : o, json_is_null(n) ? NULL : n);
+                }
+        json_decref(s->pending);
+        s->pending = NULL;
+}
+
 static int ss_begin(struct dv_store *store)
 {
         struct sqlite_store *s = SS(store);
@@ -210,6 +266,7 @@ static int ss_commit(struct dv_store *store)
         if (r < 0)
                 exec(s, "ROLLBACK");
         s->in_txn = false;
+        deliver_pending(s, r >= 0);
         unlock(s);
         return r;
 }
@@ -222,6 +279,7 @@ static void ss_rollback(struct dv_store *store)
                 return;
         exec(s, "ROLLBACK");
         s->in_txn = false;
+        deliver_pending(s, false);
         unlock(s);
 }
 
@@ -287,6 +345,8 @@ static int ss_insert(struct dv_store *store, enum dv_kind kind, json_t *doc)
                 r = errno_from_sqlite(sqlite3_bind_text(st, next, text, -1, SQLITE_STATIC));
         if (r >= 0)
                 r = step_done(st);
+        if (r >= 0 && observed(s, kind))
+                note_write(s, kind, NULL, json_deep_copy(doc));
         unlock(s);
         return r;
 }
@@ -297,6 +357,7 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
         _cleanup_(finalizep) sqlite3_stmt *st = NULL;
         _cleanup_(freep) char *sql = NULL, *sets = NULL, *text = NULL;
         const struct kind_desc *k;
+        json_t *old = NULL;
         int r, next;
 
         r = check_doc(kind, doc);
@@ -315,6 +376,8 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
         if (r < 0)
                 return r;
         lock(s);
+        old = observed(s, kind) ? old_doc(s, kind, json_string_value(json_object_get(doc, "id")))
+                                : NULL;
         r = prepare(s, sql, &st);
         if (r >= 0)
                 r = bind_cols(st, k, doc, &next);
@@ -328,6 +391,9 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
                 r = step_done(st);
         if (r >= 0 && sqlite3_changes(s->db) == 0)
                 r = -ENOENT;
+        if (r >= 0 && observed(s, kind))
+                note_write(s, kind, TAKE_PTR(old), json_deep_copy(doc));
+        json_decref(old);
         unlock(s);
         return r;
 }
@@ -337,12 +403,14 @@ static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
         struct sqlite_store *s = SS(store);
         _cleanup_(finalizep) sqlite3_stmt *st = NULL;
         _cleanup_(freep) char *sql = NULL;
+        json_t *old = NULL;
         int r;
 
         if (kind >= _DV_KIND_MAX || !id)
                 return -EINVAL;
         sql = dv_asprintf("DELETE FROM %s WHERE id = ?", kinds[kind].table);
         lock(s);
+        old = observed(s, kind) ? old_doc(s, kind, id) : NULL;
         r = prepare(s, sql, &st);
         if (r >= 0)
                 r = errno_from_sqlite(sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT));
@@ -353,6 +421,9 @@ static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
         }
         if (r >= 0 && sqlite3_changes(s->db) == 0)
                 r = -ENOENT;
+        if (r >= 0 && observed(s, kind))
+                note_write(s, kind, TAKE_PTR(old), NULL);
+        json_decref(old);
         unlock(s);
         return r;
 }

@@ -49,9 +49,19 @@ struct dv_event {
 
 struct dv_store_ops;
 
+/* An observer of document writes (a cache's feed, mcache.h): called after
+ * each successful insert, update or remove of a host, VM or DVS (old_doc:
+ * the document before, NULL for an insert; new_doc: NULL for a remove);
+ * inside a transaction only once it commits (rolled-back writes are never
+ * seen). Called with the store's lock held: it must not call the store. */
+typedef void (*dv_store_observer)(void *userdata, enum dv_kind kind, json_t *old_doc,
+                                  json_t *new_doc);
+
 /* Every back end embeds this as its first member. */
 struct dv_store {
         const struct dv_store_ops *ops; /* the back end's operations */
+        dv_store_observer observe;      /* or NULL (set once, before other threads) */
+        void *observe_userdata;         /* for observe */
 };
 
 struct dv_store_ops {

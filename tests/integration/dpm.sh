@@ -32,7 +32,7 @@ done
 # Three passes in a row (15 s) before acting: the CPU burst of a migration
 # under TCG is not load.
 "$DROVER" cluster set default --drs automatic --drs-interval 5 --drs-persist 1 \
-        --drs-threshold 3 --dpm automatic --dpm-low 12 --dpm-high 25 --dpm-persist 3 >/dev/null
+        --drs-threshold 5 --dpm automatic --dpm-low 12 --dpm-high 25 --dpm-persist 3 >/dev/null
 check "cluster show lists the DPM settings" dv_cmd_has "automatic, utilisation 12..25%" \
         "$DROVER" cluster show default
 

@@ -1,0 +1,163 @@
+#include "mcache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "dvs.h"
+#include "vm-qos.h"
+
+struct dv_mcache {
+        struct dv_mgr *m;          /* the manager */
+        pthread_mutex_t lock;      /* a leaf: guards the members below */
+        json_t *usage;             /* host id -> [reserved_mib, count, cpu_reserved_mhz] */
+        uint64_t gen;              /* bumped by every host or DVS write */
+        uint64_t hosts_gen;        /* gen the cached hosts were read at */
+        json_t *hosts;             /* cached host documents, or NULL */
+        json_t *dvs;               /* cached DVS names per host */
+};
+
+/* A VM's share of its host's usage, added with sign +1 or -1 (c->lock held). */
+static void account(struct dv_mcache *c, json_t *vm, int sign)
+{
+        const char *host = json_string_value(json_object_get(vm, "host_id"));
+        struct dv_cpu_qos q;
+        json_t *u;
+
+        if (!host)
+                return;
+        u = json_object_get(c->usage, host);
+        if (!u) {
+                u = json_pack("[I,I,I]", (json_int_t)0, (json_int_t)0, (json_int_t)0);
+                json_object_set_new(c->usage, host, u);
+        }
+        dv_vm_cpu_qos_get(vm, &q);
+        json_integer_set(json_array_get(u, 0),
+                         json_integer_value(json_array_get(u, 0)) +
+                                 sign * json_integer_value(json_object_get(vm, "memory_mib")));
+        json_integer_set(json_array_get(u, 1), json_integer_value(json_array_get(u, 1)) + sign);
+        json_integer_set(json_array_get(u, 2),
+                         json_integer_value(json_array_get(u, 2)) + sign * q.reservation_mhz);
+}
+
+static void observe(void *userdata, enum dv_kind kind, json_t *old_doc, json_t *new_doc)
+{
+        struct dv_mcache *c = userdata;
+
+        pthread_mutex_lock(&c->lock);
+        if (kind == DV_KIND_VM) {
+                if (old_doc)
+                        account(c, old_doc, -1);
+                if (new_doc)
+                        account(c, new_doc, +1);
+        } else {
+                c->gen++;
+        }
+        pthread_mutex_unlock(&c->lock);
+}
+
+int dv_mcache_new(struct dv_mgr *m, struct dv_mcache **ret)
+{
+        struct dv_mcache *c = calloc(1, sizeof(*c));
+        json_t *vms = NULL, *vm;
+        size_t i;
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->m = m;
+        c->usage = json_object();
+        c->gen = 1;
+        pthread_mutex_init(&c->lock, NULL);
+        r = dv_store_list(m->store, DV_KIND_VM, NULL, &vms);
+        if (r < 0) {
+                dv_mcache_free(c);
+                return r;
+        }
+        json_array_foreach(vms, i, vm)
+                account(c, vm, +1);
+        json_decref(vms);
+        m->store->observe_userdata = c;
+        m->store->observe = observe;
+        *ret = c;
+        return 0;
+}
+
+void dv_mcache_free(struct dv_mcache *c)
+{
+        if (!c)
+                return;
+        if (c->m->store && c->m->store->observe == observe) {
+                c->m->store->observe = NULL;
+                c->m->store->observe_userdata = NULL;
+        }
+        json_decref(c->usage);
+        json_decref(c->hosts);
+        json_decref(c->dvs);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+}
+
+void dv_mcache_host_usage(struct dv_mcache *c, const char *host_id, int64_t *ret_reserved_mib,
+                          int64_t *ret_count, int64_t *ret_cpu_reserved_mhz)
+{
+        json_t *u;
+
+        pthread_mutex_lock(&c->lock);
+        u = host_id ? json_object_get(c->usage, host_id) : NULL;
+        if (ret_reserved_mib)
+                *ret_reserved_mib = json_integer_value(json_array_get(u, 0));
+        if (ret_count)
+                *ret_count = json_integer_value(json_array_get(u, 1));
+        if (ret_cpu_reserved_mhz)
+                *ret_cpu_reserved_mhz = json_integer_value(json_array_get(u, 2));
+        pthread_mutex_unlock(&c->lock);
+}
+
+int dv_mcache_hosts(struct dv_mgr *m, json_t **ret_hosts, json_t **ret_dvs)
+{
+        struct dv_mcache *c = m->cache;
+        json_t *hosts = NULL, *dvs, *h;
+        uint64_t gen;
+        size_t i;
+        int r;
+
+        pthread_mutex_lock(&c->lock);
+        if (c->hosts && c->hosts_gen == c->gen) {
+                *ret_hosts = json_incref(c->hosts);
+                *ret_dvs = json_incref(c->dvs);
+                pthread_mutex_unlock(&c->lock);
+                return 0;
+        }
+        gen = c->gen;
+        pthread_mutex_unlock(&c->lock);
+
+        /* Read outside the cache's lock; a write meanwhile bumps gen and
+         * the next call reads again. */
+        r = dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts);
+        if (r < 0)
+                return r;
+        dvs = json_array();
+        json_array_foreach(hosts, i, h) {
+                json_t *names = NULL;
+
+                r = dv_dvs_of_host(m, json_string_value(json_object_get(h, "id")), &names);
+                if (r < 0) {
+                        json_decref(hosts);
+                        json_decref(dvs);
+                        return r;
+                }
+                json_array_append_new(dvs, names);
+        }
+        pthread_mutex_lock(&c->lock);
+        if (gen == c->gen) {
+                json_decref(c->hosts);
+                json_decref(c->dvs);
+                c->hosts = json_incref(hosts);
+                c->dvs = json_incref(dvs);
+                c->hosts_gen = gen;
+        }
+        pthread_mutex_unlock(&c->lock);
+        *ret_hosts = hosts;
+        *ret_dvs = dvs;
+        return 0;
+}
