@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dpm-run.h"
+#include "mcache.h"
 #include "drs-run.h"
 #include "ha-env.h"
 #include "log.h"
@@ -34,28 +35,35 @@ struct dv_cron {
 static void check_hosts(struct dv_cron *c)
 {
         struct dv_mgr *m = c->m;
-        json_t *hosts = NULL, *h;
+        json_t *hosts = NULL, *dvs = NULL, *shared;
         int64_t now = dv_now_ms();
         size_t i;
 
         dv_mgr_lock(m);
-        if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) < 0) {
+        /* The cached host documents are shared and read-only: a host that
+         * changes is read afresh. */
+        if ((m->cache ? dv_mcache_hosts(m, &hosts, &dvs)
+                      : dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts)) < 0) {
                 dv_mgr_unlock(m);
                 return;
         }
-        json_array_foreach(hosts, i, h) {
-                json_t *rt = json_object_get(m->host_rt, dv_doc_str(h, "id"));
+        json_array_foreach(hosts, i, shared) {
+                json_t *rt = json_object_get(m->host_rt, dv_doc_str(shared, "id"));
                 int64_t seen = dv_doc_int(rt, "seen_ms", 0);
+                _cleanup_(json_decrefp) json_t *h = NULL;
 
-                if (!dv_streq(dv_doc_str(h, "state"), "connected"))
+                if (!dv_streq(dv_doc_str(shared, "state"), "connected"))
                         continue;
                 if (!rt) {
                         /* Never heard of since start: the timeout counts from now. */
-                        json_object_set_new(m->host_rt, dv_doc_str(h, "id"),
+                        json_object_set_new(m->host_rt, dv_doc_str(shared, "id"),
                                             json_pack("{s:I}", "seen_ms", (json_int_t)now));
                         continue;
                 }
                 if (now - seen <= m->cfg.heartbeat_timeout_ms)
+                        continue;
+                h = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(shared, "id"));
+                if (!h || !dv_streq(dv_doc_str(h, "state"), "connected"))
                         continue;
                 json_object_set_new(h, "state", json_string("unreachable"));
                 if (dv_store_update(m->store, DV_KIND_HOST, h) >= 0)
@@ -65,6 +73,7 @@ static void check_hosts(struct dv_cron *c)
         }
         dv_mgr_unlock(m);
         json_decref(hosts);
+        json_decref(dvs);
 }
 
 static bool has_disk_paths(json_t *vm)

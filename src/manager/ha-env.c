@@ -928,6 +928,10 @@ void dv_ha_rt_tick(struct dv_mgr *m)
                 dv_cluster_ha_settings(cluster, &rt->settings);
         json_decref(cluster);
         dv_ha_set_settings(rt->core, &rt->settings);
+        /* HA off, and the last tick already saw it off: nothing to read
+         * (every host's and VM's facts are O(hosts + VMs) per tick). */
+        if (!rt->settings.enabled && !rt->enabled)
+                return;
         facts_reset(rt);
         rt->now = dv_now_ms();
         env = (struct dv_ha_env){
