@@ -86,7 +86,7 @@ dv_log "$("$DROVER" dpm recommendations default)"
 dv_log "powered on after $(( $(date +%s) - t0 )) s (after the burners ran)"
 dv_log "$("$DROVER" event list --limit 1000 | grep -E 'dpm|standby' | tail -4)"
 check "the BMC of $SB reports power on" [ "$(lab power $N status)" = on ]
-check "events say it left standby" dv_cmd_has "powered on and connected again" "$DROVER" event list --limit 1000
+check "events say it left standby" wait_until 15 "event host.standby-exit" dv_cmd_has "powered on and connected again" "$DROVER" event list --limit 1000
 drs_used() { [ "$(vms_on "$SB")" -ge 1 ]; }
 check "DRS moves load back to $SB" wait_until 150 "a VM on $SB" drs_used
 dv_log "$("$DROVER" vm list)"
