@@ -95,17 +95,20 @@ t1=$(now_ms)
 echo "{\"bench\":\"scale\",\"result\":\"register\",\"hosts\":$HOSTS,\"s\":$(awk "BEGIN{printf \"%.1f\", ($t1-$t0)/1000}")}"
 
 # ---- vm create, CLIENTS at once ----------------------------------------------------
-awk -v n="$VMS" -v url="$URL/api/v1/vms" 'BEGIN {
+# curl's config: every option of a transfer after its url, transfers apart
+# with "next" (without it -d would pile up across the transfers).
+awk -v n="$VMS" -v url="$URL/api/v1/vms" -v auth="$AUTH" 'BEGIN {
         for (i = 1; i <= n; i++) {
-                printf "url = \"%s\"\n", url
+                if (i > 1) print "next"
+                printf "url = \"%s\"\nrequest = \"POST\"\nheader = \"%s\"\n", url, auth
+                printf "header = \"Content-Type: application/json\"\noutput = \"/dev/null\"\n"
+                printf "write-out = \"%%{http_code} %%{time_total}\\n\"\nretry = 100\nretry-delay = 1\nsilent\n"
                 printf "data = \"{\\\"name\\\":\\\"s%06d\\\",\\\"cpus\\\":%d,\\\"memory_mib\\\":%d}\"\n", i, 1 + i % 2, 1024 * (1 + i % 3)
-                printf "output = \"/dev/null\"\n"
         }
 }' >"$T/create.cfg"
 t0=$(now_ms)
-curl -s --parallel --parallel-immediate --parallel-max "$CLIENTS" -X POST -H "$AUTH" \
-        -H 'Content-Type: application/json' --retry 50 --retry-delay 1 \
-        -w '%{http_code} %{time_total}\n' -K "$T/create.cfg" >"$T/create.out" || true
+curl --no-progress-meter --parallel --parallel-immediate --parallel-max "$CLIENTS" \
+        -K "$T/create.cfg" >"$T/create.out" || true
 t1=$(now_ms)
 ok=$(awk '$1==202' "$T/create.out" | wc -l)
 awk '$1==202 {print $2*1000}' "$T/create.out" >"$T/create.lat"
@@ -124,16 +127,17 @@ done
 echo "{\"bench\":\"scale\",\"result\":\"placement\",\"hosts\":$HOSTS,\"vms\":$VMS,\"samples\":$(wc -l <"$T/place.us"),\"p50_ms\":$(awk "BEGIN{print $(pct "$T/place.us" 50)/1000}"),\"p99_ms\":$(awk "BEGIN{print $(pct "$T/place.us" 99)/1000}"),\"client_p50_ms\":$(pct "$T/place.lat" 50),\"client_p99_ms\":$(pct "$T/place.lat" 99),\"goal_ms\":1}"
 
 # ---- vm start: every VM (tasks answered by the simulated agents) -------------------
-awk -v n="$VMS" -v url="$URL/api/v1/vms" 'BEGIN {
+awk -v n="$VMS" -v url="$URL/api/v1/vms" -v auth="$AUTH" 'BEGIN {
         for (i = 1; i <= n; i++) {
-                printf "url = \"%s/s%06d/start\"\n", url, i
-                printf "output = \"/dev/null\"\n"
+                if (i > 1) print "next"
+                printf "url = \"%s/s%06d/start\"\nrequest = \"POST\"\nheader = \"%s\"\n", url, i, auth
+                printf "header = \"Content-Type: application/json\"\noutput = \"/dev/null\"\n"
+                printf "write-out = \"%%{http_code}\\n\"\nretry = 100\nretry-delay = 1\nsilent\ndata = \"{}\"\n"
         }
 }' >"$T/start.cfg"
 t0=$(now_ms)
-curl -s --parallel --parallel-immediate --parallel-max "$CLIENTS" -X POST -H "$AUTH" \
-        -H 'Content-Type: application/json' -d '{}' --retry 100 --retry-delay 1 \
-        -w '%{http_code}\n' -K "$T/start.cfg" >"$T/start.out" || true
+curl --no-progress-meter --parallel --parallel-immediate --parallel-max "$CLIENTS" \
+        -K "$T/start.cfg" >"$T/start.out" || true
 t1=$(now_ms)
 ok=$(grep -c '^202' "$T/start.out" || true)
 running() { api "$URL/api/v1/vms" | jq '[.vms[] | select(.state=="running")] | length'; }

@@ -73,6 +73,43 @@ static int fail(struct dv_api *a, struct dv_error *err)
         return -1;
 }
 
+/* VM uids come from the store's counter in blocks of UID_BLOCK, taken in
+ * one transaction (one sync instead of one per VM); a restart leaves the
+ * rest of a block unused. m->lock held (it guards the block). */
+#define UID_BLOCK 64
+static int64_t uid_next, uid_end;
+
+static int next_uid(struct dv_mgr *m, int64_t *ret)
+{
+        int64_t first = 0, v = 0;
+        int r;
+
+        if (uid_next < uid_end) {
+                *ret = uid_next++;
+                return 0;
+        }
+        r = dv_store_begin(m->store);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < UID_BLOCK && r >= 0; i++) {
+                r = m->store->ops->counter_next(m->store, "next_vm_uid", VM_UID_FIRST, &v);
+                if (i == 0)
+                        first = v;
+        }
+        if (r >= 0)
+                r = dv_store_commit(m->store);
+        else
+                dv_store_rollback(m->store);
+        if (r < 0)
+                return r;
+        /* The counter may have been moved by someone else between our calls
+         * only if they hold the store lock: begin() holds it throughout. */
+        uid_next = first + 1;
+        uid_end = v + 1;
+        *ret = first;
+        return 0;
+}
+
 /* Checks against the store and builds the VM document (m->lock held). */
 static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm)
 {
@@ -190,7 +227,7 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                 goto out;
         }
 
-        r = m->store->ops->counter_next(m->store, "next_vm_uid", VM_UID_FIRST, &uid);
+        r = next_uid(m, &uid);
         if (r < 0) {
                 dv_api_internal(a, r, "assigning a uid");
                 goto out;
