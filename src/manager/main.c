@@ -34,6 +34,9 @@ static void usage(FILE *f)
                 "  --data-dir DIR              state directory (default /var/lib/drover)\n"
                 "  --image-dir DIR             register DIR/image.json as image \"default\"\n"
                 "  --heartbeat-timeout-ms N    hosts silent longer are unreachable (default 5000)\n"
+                "  --store-sync full|normal    SQLite synchronous mode (default full: every commit\n"
+                "                              is synced; normal: a manager crash loses nothing,\n"
+                "                              an OS crash may lose the last commits)\n"
                 "  --help                      this text\n");
 }
 
@@ -44,6 +47,7 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 { "data-dir", required_argument, NULL, 'd' },
                 { "image-dir", required_argument, NULL, 'i' },
                 { "heartbeat-timeout-ms", required_argument, NULL, 't' },
+                { "store-sync", required_argument, NULL, 's' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -77,6 +81,15 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                         break;
                 case 'i':
                         cfg->image_dir = optarg;
+                        break;
+                case 's':
+                        if (!dv_streq(optarg, "full") && !dv_streq(optarg, "normal")) {
+                                fprintf(stderr, "droverd: --store-sync: full or normal, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        /* The store reads it when it opens (store-sqlite.c). */
+                        setenv("DROVER_STORE_SYNC", optarg, 1);
                         break;
                 case 't':
                         if (dv_parse_int64(optarg, 100, 3600000, &cfg->heartbeat_timeout_ms) <

@@ -1,5 +1,7 @@
 /* The SQLite store: one connection in WAL mode with synchronous=FULL (a
- * commit is on disk when it returns), guarded by one recursive mutex so that
+ * commit is on disk when it returns; NORMAL with droverd --store-sync
+ * normal, read from DROVER_STORE_SYNC: a commit survives a crash of the
+ * manager, not of the OS), guarded by one recursive mutex so that
  * a transaction can span several operations of one thread.
  *
  * Schema (user_version 3; 1 had no dvs/portgroups, 2 no clusters): one table per kind holding the JSON document in
@@ -832,7 +834,9 @@ static int ss_open(const char *path, struct dv_store **ret_store)
         if (r >= 0 && strcmp(mode, "wal") != 0)
                 r = -EIO;
         if (r >= 0)
-                r = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+                r = exec(s, dv_streq(getenv("DROVER_STORE_SYNC"), "normal")
+                                    ? "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"
+                                    : "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
         if (r >= 0)
                 r = migrate(s);
         if (r < 0) {
