@@ -41,6 +41,10 @@ PIDS=()
 
 cleanup() {
         local p
+        # Keep the daemons' logs of the last run for a look afterwards.
+        rm -rf /tmp/drover-scale-last
+        mkdir -p /tmp/drover-scale-last
+        cp "$T"/*.log /tmp/drover-scale-last/ 2>/dev/null || true
         for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
         for p in "${PIDS[@]}"; do
                 for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done

@@ -96,7 +96,21 @@ static void finish_cleanups(struct dv_cron *c)
         size_t i;
 
         dv_mgr_lock(m);
-        if (dv_store_list(m->store, DV_KIND_VM, NULL, &vms) < 0) {
+        if (m->cache) {
+                /* Only the VMs marked for removal (mcache.h): reading every
+                 * VM under the manager lock every 2 s starves the API at
+                 * tens of thousands of VMs. */
+                json_t *ids = dv_mcache_cleanup_ids(m->cache), *id_j;
+
+                vms = json_array();
+                json_array_foreach(ids, i, id_j) {
+                        json_t *d = dv_mgr_get(m, DV_KIND_VM, json_string_value(id_j));
+
+                        if (d)
+                                json_array_append_new(vms, d);
+                }
+                json_decref(ids);
+        } else if (dv_store_list(m->store, DV_KIND_VM, NULL, &vms) < 0) {
                 dv_mgr_unlock(m);
                 return;
         }

@@ -14,6 +14,7 @@ struct dv_mcache {
         uint64_t hosts_gen;        /* gen the cached hosts were read at */
         json_t *hosts;             /* cached host documents, or NULL */
         json_t *dvs;               /* cached DVS names per host */
+        json_t *cleanup;           /* ids of the VMs marked _cleanup -> true */
 };
 
 /* A VM's share of its host's usage, added with sign +1 or -1 (c->lock held). */
@@ -49,6 +50,13 @@ static void observe(void *userdata, enum dv_kind kind, json_t *old_doc, json_t *
                         account(c, old_doc, -1);
                 if (new_doc)
                         account(c, new_doc, +1);
+                if (new_doc && json_object_get(new_doc, "_cleanup"))
+                        json_object_set_new(c->cleanup,
+                                            json_string_value(json_object_get(new_doc, "id")),
+                                            json_true());
+                else if (old_doc)
+                        json_object_del(c->cleanup,
+                                        json_string_value(json_object_get(old_doc, "id")));
         } else {
                 c->gen++;
         }
@@ -66,6 +74,7 @@ int dv_mcache_new(struct dv_mgr *m, struct dv_mcache **ret)
                 return -ENOMEM;
         c->m = m;
         c->usage = json_object();
+        c->cleanup = json_object();
         c->gen = 1;
         pthread_mutex_init(&c->lock, NULL);
         r = dv_store_list(m->store, DV_KIND_VM, NULL, &vms);
@@ -73,8 +82,13 @@ int dv_mcache_new(struct dv_mgr *m, struct dv_mcache **ret)
                 dv_mcache_free(c);
                 return r;
         }
-        json_array_foreach(vms, i, vm)
+        json_array_foreach(vms, i, vm) {
                 account(c, vm, +1);
+                if (json_object_get(vm, "_cleanup"))
+                        json_object_set_new(c->cleanup,
+                                            json_string_value(json_object_get(vm, "id")),
+                                            json_true());
+        }
         json_decref(vms);
         m->store->observe_userdata = c;
         m->store->observe = observe;
@@ -91,6 +105,7 @@ void dv_mcache_free(struct dv_mcache *c)
                 c->m->store->observe_userdata = NULL;
         }
         json_decref(c->usage);
+        json_decref(c->cleanup);
         json_decref(c->hosts);
         json_decref(c->dvs);
         pthread_mutex_destroy(&c->lock);
@@ -111,6 +126,18 @@ void dv_mcache_host_usage(struct dv_mcache *c, const char *host_id, int64_t *ret
         if (ret_cpu_reserved_mhz)
                 *ret_cpu_reserved_mhz = json_integer_value(json_array_get(u, 2));
         pthread_mutex_unlock(&c->lock);
+}
+
+json_t *dv_mcache_cleanup_ids(struct dv_mcache *c)
+{
+        json_t *ids = json_array(), *v;
+        const char *id;
+
+        pthread_mutex_lock(&c->lock);
+        json_object_foreach(c->cleanup, id, v)
+                json_array_append_new(ids, json_string(id));
+        pthread_mutex_unlock(&c->lock);
+        return ids;
 }
 
 int dv_mcache_hosts(struct dv_mgr *m, json_t **ret_hosts, json_t **ret_dvs)

@@ -28,6 +28,9 @@ void dv_mcache_free(struct dv_mcache *c); /* NULL-safe; stops observing */
 void dv_mcache_host_usage(struct dv_mcache *c, const char *host_id, int64_t *ret_reserved_mib,
                           int64_t *ret_count, int64_t *ret_cpu_reserved_mhz);
 
+/* The ids of the VMs marked for removal (_cleanup), a new array. */
+json_t *dv_mcache_cleanup_ids(struct dv_mcache *c);
+
 /* The host documents (as dv_store_list gives them) and, per host, the
  * array of the DVS names it is attached to (as dv_dvs_of_host): new
  * references to shared, read-only arrays, rebuilt after any host or DVS
