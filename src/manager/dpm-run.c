@@ -134,6 +134,7 @@ static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
         _cleanup_(json_decrefp) json_t *cluster = NULL, *hosts = NULL, *vms = NULL;
         _cleanup_(freep) struct dv_dpm_host *h = NULL;
         _cleanup_(freep) struct dv_dpm_vm *v = NULL;
+        _cleanup_(freep) double *hcpu = NULL, *hmem = NULL;
         struct dv_dpm_input in = { 0 };
         struct dv_dpm_result res;
         struct dv_ha_settings ha;
@@ -238,14 +239,20 @@ static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
                 return r;
 
         hostsj = json_array();
+        hcpu = calloc(in.n_hosts + 1, sizeof(*hcpu));
+        hmem = calloc(in.n_hosts + 1, sizeof(*hmem));
+        if (!hcpu || !hmem) {
+                json_decref(hostsj);
+                return -ENOMEM;
+        }
+        for (size_t k = 0; k < nv; k++)
+                if (v[k].running) {
+                        hcpu[v[k].host] += v[k].cpu_demand;
+                        hmem[v[k].host] += v[k].mem_demand_mib;
+                }
         for (i = 0; i < in.n_hosts; i++) {
-                double cpu = 0, mem = 0;
+                double cpu = hcpu[i], mem = hmem[i];
 
-                for (size_t k = 0; k < nv; k++)
-                        if (v[k].host == i && v[k].running) {
-                                cpu += v[k].cpu_demand;
-                                mem += v[k].mem_demand_mib;
-                        }
                 json_array_append_new(
                         hostsj,
                         json_pack("{s:s,s:s,s:b,s:o,s:o}", "name", h[i].name, "power",
