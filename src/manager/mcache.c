@@ -15,13 +15,13 @@ struct dv_mcache {
         json_t *hosts;             /* cached host documents, or NULL */
         json_t *dvs;               /* cached DVS names per host */
         json_t *cleanup;           /* ids of the VMs marked _cleanup -> true */
+        json_t *vms;               /* VM id -> [host_id|null, memory_mib, cpu_reserved_mhz] */
 };
 
-/* A VM's share of its host's usage, added with sign +1 or -1 (c->lock held). */
-static void account(struct dv_mcache *c, json_t *vm, int sign)
+/* Add (sign +1) or take away (-1) a contribution to a host's usage
+ * (c->lock held). */
+static void apply(struct dv_mcache *c, const char *host, int64_t mem, int64_t cpu, int sign)
 {
-        const char *host = json_string_value(json_object_get(vm, "host_id"));
-        struct dv_cpu_qos q;
         json_t *u;
 
         if (!host)
@@ -31,13 +31,42 @@ static void account(struct dv_mcache *c, json_t *vm, int sign)
                 u = json_pack("[I,I,I]", (json_int_t)0, (json_int_t)0, (json_int_t)0);
                 json_object_set_new(c->usage, host, u);
         }
-        dv_vm_cpu_qos_get(vm, &q);
-        json_integer_set(json_array_get(u, 0),
-                         json_integer_value(json_array_get(u, 0)) +
-                                 sign * json_integer_value(json_object_get(vm, "memory_mib")));
+        json_integer_set(json_array_get(u, 0), json_integer_value(json_array_get(u, 0)) + sign * mem);
         json_integer_set(json_array_get(u, 1), json_integer_value(json_array_get(u, 1)) + sign);
-        json_integer_set(json_array_get(u, 2),
-                         json_integer_value(json_array_get(u, 2)) + sign * q.reservation_mhz);
+        json_integer_set(json_array_get(u, 2), json_integer_value(json_array_get(u, 2)) + sign * cpu);
+}
+
+/* Forget what VM id contributed (c->lock held). */
+static void vm_forget(struct dv_mcache *c, const char *id)
+{
+        json_t *e = id ? json_object_get(c->vms, id) : NULL;
+
+        if (!e)
+                return;
+        apply(c, json_string_value(json_array_get(e, 0)), json_integer_value(json_array_get(e, 1)),
+              json_integer_value(json_array_get(e, 2)), -1);
+        json_object_del(c->vms, id);
+        json_object_del(c->cleanup, id);
+}
+
+/* Record what a VM document contributes (c->lock held). */
+static void vm_note(struct dv_mcache *c, json_t *vm)
+{
+        const char *id = json_string_value(json_object_get(vm, "id"));
+        const char *host = json_string_value(json_object_get(vm, "host_id"));
+        int64_t mem = json_integer_value(json_object_get(vm, "memory_mib"));
+        struct dv_cpu_qos q;
+
+        if (!id)
+                return;
+        vm_forget(c, id);
+        dv_vm_cpu_qos_get(vm, &q);
+        apply(c, host, mem, q.reservation_mhz, +1);
+        json_object_set_new(c->vms, id,
+                            json_pack("[s?,I,I]", host, (json_int_t)mem,
+                                      (json_int_t)q.reservation_mhz));
+        if (json_object_get(vm, "_cleanup"))
+                json_object_set_new(c->cleanup, id, json_true());
 }
 
 static void observe(void *userdata, enum dv_kind kind, json_t *old_doc, json_t *new_doc)
@@ -46,17 +75,10 @@ static void observe(void *userdata, enum dv_kind kind, json_t *old_doc, json_t *
 
         pthread_mutex_lock(&c->lock);
         if (kind == DV_KIND_VM) {
-                if (old_doc)
-                        account(c, old_doc, -1);
                 if (new_doc)
-                        account(c, new_doc, +1);
-                if (new_doc && json_object_get(new_doc, "_cleanup"))
-                        json_object_set_new(c->cleanup,
-                                            json_string_value(json_object_get(new_doc, "id")),
-                                            json_true());
+                        vm_note(c, new_doc);
                 else if (old_doc)
-                        json_object_del(c->cleanup,
-                                        json_string_value(json_object_get(old_doc, "id")));
+                        vm_forget(c, json_string_value(json_object_get(old_doc, "id")));
         } else {
                 c->gen++;
         }
@@ -75,6 +97,7 @@ int dv_mcache_new(struct dv_mgr *m, struct dv_mcache **ret)
         c->m = m;
         c->usage = json_object();
         c->cleanup = json_object();
+        c->vms = json_object();
         c->gen = 1;
         pthread_mutex_init(&c->lock, NULL);
         r = dv_store_list(m->store, DV_KIND_VM, NULL, &vms);
@@ -82,13 +105,8 @@ int dv_mcache_new(struct dv_mgr *m, struct dv_mcache **ret)
                 dv_mcache_free(c);
                 return r;
         }
-        json_array_foreach(vms, i, vm) {
-                account(c, vm, +1);
-                if (json_object_get(vm, "_cleanup"))
-                        json_object_set_new(c->cleanup,
-                                            json_string_value(json_object_get(vm, "id")),
-                                            json_true());
-        }
+        json_array_foreach(vms, i, vm)
+                vm_note(c, vm);
         json_decref(vms);
         m->store->observe_userdata = c;
         m->store->observe = observe;
@@ -106,6 +124,7 @@ void dv_mcache_free(struct dv_mcache *c)
         }
         json_decref(c->usage);
         json_decref(c->cleanup);
+        json_decref(c->vms);
         json_decref(c->hosts);
         json_decref(c->dvs);
         pthread_mutex_destroy(&c->lock);

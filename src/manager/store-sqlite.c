@@ -359,7 +359,6 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
         _cleanup_(finalizep) sqlite3_stmt *st = NULL;
         _cleanup_(freep) char *sql = NULL, *sets = NULL, *text = NULL;
         const struct kind_desc *k;
-        json_t *old = NULL;
         int r, next;
 
         r = check_doc(kind, doc);
@@ -378,8 +377,6 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
         if (r < 0)
                 return r;
         lock(s);
-        old = observed(s, kind) ? old_doc(s, kind, json_string_value(json_object_get(doc, "id")))
-                                : NULL;
         r = prepare(s, sql, &st);
         if (r >= 0)
                 r = bind_cols(st, k, doc, &next);
@@ -393,9 +390,9 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
                 r = step_done(st);
         if (r >= 0 && sqlite3_changes(s->db) == 0)
                 r = -ENOENT;
+        /* No old document: the observer keeps what it needs by id. */
         if (r >= 0 && observed(s, kind))
-                note_write(s, kind, TAKE_PTR(old), json_deep_copy(doc));
-        json_decref(old);
+                note_write(s, kind, NULL, json_deep_copy(doc));
         unlock(s);
         return r;
 }

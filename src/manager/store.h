@@ -51,7 +51,8 @@ struct dv_store_ops;
 
 /* An observer of document writes (a cache's feed, mcache.h): called after
  * each successful insert, update or remove of a host, VM or DVS (old_doc:
- * the document before, NULL for an insert; new_doc: NULL for a remove);
+ * the document before for a remove, else NULL — an observer keeps what it
+ * needs of a document by id; new_doc: NULL for a remove);
  * inside a transaction only once it commits (rolled-back writes are never
  * seen). Called with the store's lock held: it must not call the store. */
 typedef void (*dv_store_observer)(void *userdata, enum dv_kind kind, json_t *old_doc,
