@@ -62,4 +62,5 @@ echo
 echo "The cluster keeps running. Use it with:"
 echo "  $("$D" lab env)"
 echo "  $D vm list"
+echo "The web console (docs/web.md): ${DROVER_URL}/  user admin, password in $(dirname "$DROVER_TOKEN_FILE")/admin-password"
 echo "Remove it with: bash scripts/demo.sh down"

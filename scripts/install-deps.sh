@@ -10,7 +10,12 @@ pkgs=(
         nftables                # nft for the guest image (guest/build.sh, drover.firewall=)
         iproute2 procps curl jq socat e2fsprogs
         clang                   # libFuzzer for tests/fuzz (tests/integration/tools-fuzz.sh)
+        chromium                # the web console's browser tests (tests/integration/web-console.sh)
 )
+# node and npm for the web console's build and browser tests (web/): any
+# node >= 18 will do; Debian's when there is none.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,4 +30,11 @@ fi
 # The distribution's OVS service must not run: the lab starts private instances.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q openvswitch-switch 2>/dev/null; then
         systemctl stop openvswitch-switch || true
+fi
+# playwright-core (and noVNC, for `npm run build`) from web/package-lock.json.
+# No browser download: the tests use Debian's /usr/bin/chromium.
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$root/web/node_modules/playwright-core" ] ||
+   [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; then
+        (cd "$root/web" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi

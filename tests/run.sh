@@ -41,7 +41,7 @@ fi
 
 for t in "$root"/tests/integration/*.sh; do
         name=$(basename "$t" .sh)
-        [ "$name" = lib ] && continue
+        [[ $name == lib || $name == lib-* ]] && continue   # helpers, not tests
         [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && continue
         [ -n "${DROVER_TEST_SKIP:-}" ] && [[ "$name" =~ $DROVER_TEST_SKIP ]] && continue
         start=$(date +%s)

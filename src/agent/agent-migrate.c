@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "qemu-cmd.h"
 #include "tools-mgr.h"
 
 #define MIGRATE_OUT_MAX_S 3600
@@ -86,18 +87,39 @@ static int free_port(const char *addr, int *ret_port)
 static void api_migrate_in(struct dv_agent *agent, const char *id,
                            const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "spec", "listen_port", NULL };
+        static const char *const keys[] = { "spec", "listen_port", "nbd_disks", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         _cleanup_(freep) char *uri = NULL;
         char addr[INET_ADDRSTRLEN];
         struct dv_error err = {};
-        json_t *spec;
+        json_t *spec, *nd, *v;
         int64_t port = 0;
+        int nbd_port = 0, disks[DV_VM_MAX_DISKS];
+        size_t n_nbd = 0, i;
+        bool nbd;
         int r;
 
         r = body_object(req, keys, &body, &err);
         if (r == 0)
                 r = dv_json_get_int(body, "listen_port", false, 1024, 65535, &port, &err);
+        nd = json_object_get(body, "nbd_disks");
+        nbd = nd != NULL;
+        if (r == 0 && nd && (!json_is_array(nd) || json_array_size(nd) == 0 ||
+                             json_array_size(nd) > DV_VM_MAX_DISKS))
+                r = dv_error_set(&err, 400, "invalid-field",
+                                 "field 'nbd_disks' must be an array of 1..%d disk indices",
+                                 DV_VM_MAX_DISKS);
+        json_array_foreach(r == 0 ? nd : NULL, i, v) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                    json_integer_value(v) >= DV_VM_MAX_DISKS) {
+                        r = dv_error_set(&err, 400, "invalid-field",
+                                         "nbd_disks[%zu] must be a disk index", i);
+                        break;
+                }
+                disks[n_nbd++] = (int)json_integer_value(v);
+        }
+        if (r == 0 && nbd && !agent->ops->nbd_export)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot export disks");
         spec = json_object_get(body, "spec");
         if (r == 0 && !json_is_object(spec))
                 r = dv_error_set(&err, 400, "missing-field", "field 'spec' (an object) is required");
@@ -131,18 +153,38 @@ static void api_migrate_in(struct dv_agent *agent, const char *id,
                 reply_error(resp, r, &err, id, "migrate-in");
                 return;
         }
+        if (nbd) {
+                /* The disks' NBD server: on the management address only,
+                 * until migrate-finish or migrate-abort. */
+                r = free_port(addr, &nbd_port);
+                if (r < 0)
+                        dv_error_set(&err, 503, "busy", "no free NBD port on %s", addr);
+                else
+                        r = agent->ops->nbd_export(agent->hv, id, addr, nbd_port, disks, n_nbd, &err);
+                if (r < 0) {
+                        struct dv_error ignored = {};
+
+                        (void)agent->ops->migrate_abort(agent->hv, id, &ignored);
+                        reply_error(resp, r, &err, id, "migrate-in (NBD export)");
+                        return;
+                }
+                dv_info("vm %s: disks exported over NBD on %s:%d", id, addr, nbd_port);
+                dv_http_reply(resp, 200, json_pack("{s:s,s:{s:s,s:i}}", "uri", uri, "nbd", "host",
+                                                   addr, "port", nbd_port));
+                return;
+        }
         dv_http_reply(resp, 200, json_pack("{s:s}", "uri", uri));
 }
 
 static void api_migrate_out(struct dv_agent *agent, const char *id,
                             const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "uri", "timeout_s", NULL };
+        static const char *const keys[] = { "uri", "timeout_s", "max_bandwidth", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         json_t *stats = NULL;
         const char *uri = NULL;
         struct dv_error err = {};
-        int64_t timeout_s = 600;
+        int64_t timeout_s = 600, max_bandwidth = 0;
         int64_t t0 = dv_now_ms();
         int r;
 
@@ -151,6 +193,9 @@ static void api_migrate_out(struct dv_agent *agent, const char *id,
                 r = dv_json_get_string(body, "uri", true, &uri, &err);
         if (r == 0)
                 r = dv_json_get_int(body, "timeout_s", false, 1, MIGRATE_OUT_MAX_S, &timeout_s, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "max_bandwidth", false, 0, INT64_C(1) << 40,
+                                    &max_bandwidth, &err);
         if (r == 0 && !agent->ops->migrate_out)
                 r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
         if (r < 0) {
@@ -158,7 +203,8 @@ static void api_migrate_out(struct dv_agent *agent, const char *id,
                 return;
         }
         dv_info("vm %s: migrating to %s", id, uri);
-        r = agent->ops->migrate_out(agent->hv, id, uri, (int)timeout_s, &stats, &err);
+        r = agent->ops->migrate_out(agent->hv, id, uri, (int)timeout_s, max_bandwidth, &stats,
+                                    &err);
         if (r < 0) {
                 reply_error(resp, r, &err, id, "migrate-out");
                 return;
@@ -239,6 +285,262 @@ static void api_migrate_abort(struct dv_agent *agent, const char *id,
         dv_http_reply(resp, 200, json_pack("{s:b}", "aborted", 1));
 }
 
+/* Progress of an outgoing migration (while migrate-out runs). */
+static void api_migrate_status(struct dv_agent *agent, const char *id,
+                               const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        json_t *stats = NULL;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->migrate_status)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_status(agent->hv, id, &stats, &err);
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_http_reply(resp, 200, json_pack("{s:o}", "migration", stats));
+}
+
+/* Cancel an outgoing migration: migrate-out resumes the guest and fails. */
+static void api_migrate_cancel(struct dv_agent *agent, const char *id,
+                               const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->migrate_cancel)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_cancel(agent->hv, id, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-cancel");
+                return;
+        }
+        dv_info("vm %s: outgoing migration cancelled", id);
+        dv_http_reply(resp, 200, json_pack("{s:b}", "cancelled", 1));
+}
+
+/* ---- disk mirrors -------------------------------------------------------- */
+
+#define MIRROR_FINISH_MAX_S 3600
+
+static void api_disk_info(struct dv_agent *agent, const char *id,
+                          const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        json_t *disks = NULL;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->disk_info)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot mirror disks");
+        if (r == 0)
+                r = agent->ops->disk_info(agent->hv, id, &disks, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "disk-info");
+                return;
+        }
+        dv_http_reply(resp, 200, json_pack("{s:o}", "disks", disks));
+}
+
+/* The copies made for a mirror-start that failed go again. */
+static void delete_copies(struct dv_agent *agent, json_t *made)
+{
+        json_t *p;
+        size_t i;
+
+        json_array_foreach(made, i, p) {
+                struct dv_error err = {};
+                bool deleted;
+
+                if (dv_disk_delete(&agent->ds, json_string_value(p), &deleted, &err) < 0)
+                        dv_warn("deleting the copy %s: %s", json_string_value(p), err.message);
+        }
+}
+
+/* {"uid"?, "disks":[{"disk", "datastore", "name"} | {"disk", "nbd":{"host","port","export"}}]}:
+ * local copies are made here (DS/VM_ID/NAME.qcow2, the disk's exact
+ * virtual size, owned by uid); NBD targets are another host's exports. */
+static void api_mirror_start(struct dv_agent *agent, const char *id,
+                             const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "uid", "disks", "speed", NULL };
+        static const char *const dkeys[] = { "disk", "datastore", "name", "nbd", NULL };
+        static const char *const nkeys[] = { "host", "port", "export", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL, *info = NULL, *made = json_array(),
+                                      *out = json_array();
+        struct dv_hv_mirror_target t[DV_VM_MAX_DISKS] = {};
+        struct dv_error err = {};
+        json_t *disks, *d;
+        int64_t uid = 0, speed = 0;
+        size_t i, n = 0;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "uid", false, DV_VM_MIN_UID, DV_VM_MAX_UID, &uid, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "speed", false, 0, INT64_C(1) << 40, &speed, &err);
+        disks = json_object_get(body, "disks");
+        if (r == 0 && (!json_is_array(disks) || json_array_size(disks) == 0 ||
+                       json_array_size(disks) > DV_VM_MAX_DISKS))
+                r = dv_error_set(&err, 400, "invalid-field",
+                                 "field 'disks' must be an array of 1..%d objects", DV_VM_MAX_DISKS);
+        if (r == 0 && (!agent->ops->mirror_start || !agent->ops->disk_info))
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot mirror disks");
+        if (r == 0)
+                r = agent->ops->disk_info(agent->hv, id, &info, &err);
+        json_array_foreach(r == 0 ? disks : NULL, i, d) {
+                const char *ds = NULL, *name = NULL, *host = NULL, *exp = NULL;
+                json_t *nbd = json_object_get(d, "nbd"), *x, *src = NULL;
+                struct in_addr a;
+                int64_t disk = -1, port = 0;
+                size_t k;
+
+                r = json_is_object(d) ? dv_json_check_keys(d, dkeys, &err)
+                                      : dv_error_set(&err, 400, "invalid-field",
+                                                     "disks[%zu] must be an object", i);
+                if (r == 0)
+                        r = dv_json_get_int(d, "disk", true, 0, DV_VM_MAX_DISKS - 1, &disk, &err);
+                json_array_foreach(info, k, x)
+                        if (json_integer_value(json_object_get(x, "disk")) == disk)
+                                src = x;
+                if (r == 0 && !src)
+                        r = dv_error_set(&err, 400, "invalid-field",
+                                         "disks[%zu]: the VM has no disk %lld", i, (long long)disk);
+                if (r == 0 && nbd) {
+                        r = json_is_object(nbd) ? dv_json_check_keys(nbd, nkeys, &err)
+                                                : dv_error_set(&err, 400, "invalid-field",
+                                                               "disks[%zu].nbd must be an object", i);
+                        if (r == 0)
+                                r = dv_json_get_string(nbd, "host", true, &host, &err);
+                        if (r == 0 && inet_pton(AF_INET, host, &a) != 1)
+                                r = dv_error_set(&err, 400, "invalid-field",
+                                                 "disks[%zu].nbd.host must be an IPv4 address", i);
+                        if (r == 0)
+                                r = dv_json_get_int(nbd, "port", true, 1, 65535, &port, &err);
+                        if (r == 0)
+                                r = dv_json_get_name(nbd, "export", true, &exp, &err);
+                        t[n] = (struct dv_hv_mirror_target){ .disk = (int)disk, .nbd_host = host,
+                                                             .nbd_port = (int)port,
+                                                             .nbd_export = exp };
+                } else if (r == 0) {
+                        _cleanup_(freep) char *path = NULL;
+
+                        r = dv_json_get_name(d, "datastore", true, &ds, &err);
+                        if (r == 0)
+                                r = dv_json_get_name(d, "name", true, &name, &err);
+                        if (r == 0 && uid == 0)
+                                r = dv_error_set(&err, 400, "missing-field",
+                                                 "field 'uid' is required for local copies");
+                        if (r == 0)
+                                r = dv_disk_create_bytes(
+                                        &agent->ds, ds, id, name,
+                                        json_integer_value(json_object_get(src, "virtual_size")),
+                                        (uid_t)uid, &path, &err);
+                        if (r == 0) {
+                                json_array_append_new(made, json_string(path));
+                                t[n] = (struct dv_hv_mirror_target){
+                                        .disk = (int)disk,
+                                        .path = json_string_value(json_array_get(
+                                                made, json_array_size(made) - 1)),
+                                };
+                        }
+                }
+                if (r < 0)
+                        break;
+                t[n].speed = speed;
+                json_array_append_new(out, json_pack("{s:I,s:s?,s:O,s:O}", "disk",
+                                                     (json_int_t)disk, "path", t[n].path,
+                                                     "virtual_size",
+                                                     json_object_get(src, "virtual_size"),
+                                                     "allocated",
+                                                     json_object_get(src, "allocated")));
+                n++;
+        }
+        if (r == 0) {
+                dv_info("vm %s: mirroring %zu disk(s)", id, n);
+                r = agent->ops->mirror_start(agent->hv, id, t, n, &err);
+        }
+        if (r < 0) {
+                delete_copies(agent, made);
+                reply_error(resp, r, &err, id, "mirror-start");
+                return;
+        }
+        dv_http_reply(resp, 200, json_pack("{s:O}", "disks", out));
+}
+
+static void api_mirror_status(struct dv_agent *agent, const char *id,
+                              const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        json_t *st = NULL;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->mirror_status)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot mirror disks");
+        if (r == 0)
+                r = agent->ops->mirror_status(agent->hv, id, &st, &err);
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        dv_http_reply(resp, 200, st);
+}
+
+/* {"mode": "pivot" | "sync" | "abort", "timeout_s"?: 60} */
+static void api_mirror_finish(struct dv_agent *agent, const char *id,
+                              const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "mode", "timeout_s", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        const char *mode = NULL;
+        enum dv_mirror_end how = DV_MIRROR_ABORT;
+        int64_t timeout_s = 60;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "mode", true, &mode, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "timeout_s", false, 1, MIRROR_FINISH_MAX_S, &timeout_s,
+                                    &err);
+        if (r == 0) {
+                if (dv_streq(mode, "pivot"))
+                        how = DV_MIRROR_PIVOT;
+                else if (dv_streq(mode, "sync"))
+                        how = DV_MIRROR_SYNC;
+                else if (!dv_streq(mode, "abort"))
+                        r = dv_error_set(&err, 400, "invalid-field",
+                                         "field 'mode' must be pivot, sync or abort");
+        }
+        if (r == 0 && !agent->ops->mirror_finish)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot mirror disks");
+        if (r == 0)
+                r = agent->ops->mirror_finish(agent->hv, id, how, (int)timeout_s, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "mirror-finish");
+                return;
+        }
+        dv_info("vm %s: disk mirrors ended (%s)", id, mode);
+        dv_http_reply(resp, 200, json_pack("{s:s}", "finished", mode));
+}
+
 /* Can this host reach the target's migration address? A TCP connect. */
 static void api_migrate_probe(struct dv_agent *agent, const char *id,
                               const struct dv_http_request *req, struct dv_http_response *resp)
@@ -297,6 +599,18 @@ bool dv_agent_migrate_route(struct dv_agent *agent, const char *id, const char *
                 fn = api_migrate_abort;
         else if (strcmp(action, "migrate-probe") == 0)
                 fn = api_migrate_probe;
+        else if (strcmp(action, "migrate-status") == 0)
+                fn = api_migrate_status;
+        else if (strcmp(action, "migrate-cancel") == 0)
+                fn = api_migrate_cancel;
+        else if (strcmp(action, "disk-info") == 0)
+                fn = api_disk_info;
+        else if (strcmp(action, "mirror-start") == 0)
+                fn = api_mirror_start;
+        else if (strcmp(action, "mirror-status") == 0)
+                fn = api_mirror_status;
+        else if (strcmp(action, "mirror-finish") == 0)
+                fn = api_mirror_finish;
         else
                 return false;
         if (strcmp(req->method, "POST") != 0)

@@ -60,6 +60,13 @@ struct dv_agent_config {
         char *cgroup_root;   /* --cgroup-root: the cgroup mount point */
         char *cgroup_parent; /* --cgroup-parent: our subtree, default "drover/NAME" */
         int64_t cpu_mhz;     /* --cpu-mhz: nominal MHz of a core, 0 = detect */
+        char *isolation_address; /* --isolation-address: pinged by HA's isolation check, or NULL */
+        char *watchdog_bmc;  /* --watchdog-bmc: the BMC whose watchdog we pet, or NULL */
+        uint16_t watchdog_port; /* its IPMI-over-LAN port (623) */
+        char *watchdog_user; /* --watchdog-user */
+        char *watchdog_password_file; /* --watchdog-password-file */
+        int64_t watchdog_timeout_ms; /* --watchdog-timeout-ms (3000) */
+        bool image_locking;  /* false with --no-image-locking (tests only) */
         struct dv_agent_ds_arg datastores[DV_AGENT_MAX_DATASTORES]; /* --datastore */
         size_t n_datastores; /* entries used in datastores[] */
 };
@@ -167,6 +174,11 @@ int dv_disk_create_from(struct dv_datastores *ds, const char *datastore, const c
                         const char *name, int64_t size_gib, uid_t uid, const char *source,
                         const char *source_format, char **ret_path, int64_t *ret_size_gib,
                         struct dv_error *err);
+/* A blank qcow2 of exactly size_bytes (a multiple of 512): the copy a
+ * disk mirror writes into, which must have the source's virtual size. */
+int dv_disk_create_bytes(struct dv_datastores *ds, const char *datastore, const char *vm_id,
+                         const char *name, int64_t size_bytes, uid_t uid, char **ret_path,
+                         struct dv_error *err);
 /* Remove a disk file inside a datastore and its VM directory when empty.
  * *ret_deleted is false when the file did not exist. */
 int dv_disk_delete(struct dv_datastores *ds, const char *path, bool *ret_deleted,
@@ -184,6 +196,7 @@ struct dv_agent {
         struct dv_tools_mgr *tools;  /* per-VM Tools channels (agent-tools.c), or NULL */
         struct dv_cgroup *cgroup;    /* per-VM cgroups (cgroup.h), or NULL: no CPU QoS */
         char *credential_path;       /* DATA/credential */
+        struct dv_agent_ha *ha;      /* isolation response, VM leases, BMC watchdog (agent-ha.h) */
 
         pthread_mutex_t lock;        /* protects the fields below */
         pthread_cond_t cond;         /* signalled on kick / stopping */

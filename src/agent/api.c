@@ -2,12 +2,14 @@
  * host's credential. Runs in the HTTP server's per-connection threads;
  * VM work is delegated to the hypervisor driver. */
 #include "agent.h"
+#include "vnc-relay.h"
 
 #include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent-ha.h"
 #include "agent-migrate.h"
 #include "agent-tools.h"
 #include "json.h"
@@ -123,12 +125,13 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
                             struct dv_http_response *resp)
 {
         static const char *const keys[] = { "datastore", "vm_id", "name", "size_gib", "format",
-                                            "uid", "source", "source_format", NULL };
+                                            "uid", "source", "source_format", "size_bytes",
+                                            NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         _cleanup_(freep) char *path = NULL;
         const char *datastore = NULL, *vm_id = NULL, *name = NULL, *format = "qcow2";
         const char *source = NULL, *source_format = "qcow2";
-        int64_t size_gib = 0, uid = 0, made_gib = 0;
+        int64_t size_gib = 0, uid = 0, made_gib = 0, size_bytes = 0;
         struct dv_error err = {};
         int r;
 
@@ -140,7 +143,10 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
         if (r == 0)
                 r = dv_json_get_name(body, "name", true, &name, &err);
         if (r == 0)
-                r = dv_json_get_int(body, "size_gib", true, 1, 16384, &size_gib, &err);
+                r = dv_json_get_int(body, "size_bytes", false, 512, INT64_C(16384) << 30,
+                                    &size_bytes, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "size_gib", size_bytes == 0, 1, 16384, &size_gib, &err);
         if (r == 0)
                 r = dv_json_get_string(body, "format", false, &format, &err);
         if (r == 0)
@@ -156,8 +162,21 @@ static void api_disk_create(struct dv_agent *agent, const struct dv_http_request
                 dv_http_reply_dv_error(resp, &err);
                 return;
         }
-        r = dv_disk_create_from(&agent->ds, datastore, vm_id, name, size_gib, (uid_t)uid, source,
-                                source_format, &path, &made_gib, &err);
+        if (r == 0 && size_bytes > 0 && source)
+                r = dv_error_set(&err, 400, "invalid-field",
+                                 "size_bytes makes a blank disk: not with 'source'");
+        if (r < 0) {
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
+        if (size_bytes > 0) {
+                r = dv_disk_create_bytes(&agent->ds, datastore, vm_id, name, size_bytes,
+                                         (uid_t)uid, &path, &err);
+                made_gib = (size_bytes + (INT64_C(1) << 30) - 1) >> 30;
+        } else {
+                r = dv_disk_create_from(&agent->ds, datastore, vm_id, name, size_gib, (uid_t)uid,
+                                        source, source_format, &path, &made_gib, &err);
+        }
         if (r < 0) {
                 dv_warn("vm %s: creating disk %s on %s: %s", vm_id, name, datastore, err.message);
                 dv_http_reply_dv_error(resp, &err);
@@ -228,7 +247,7 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
 {
         static const char *const keys[] = { "id", "name", "uid", "cpus", "max_cpus",
                                             "memory_mib", "disks", "nics", "boot", "tools",
-                                            "cpu_qos", NULL };
+                                            "cpu_qos", "lease", NULL };
         _cleanup_(json_decrefp) json_t *spec = NULL;
         json_t *status = NULL;
         const char *spec_id = NULL;
@@ -252,8 +271,16 @@ static void api_vm_start(struct dv_agent *agent, const char *id, const struct dv
                 dv_http_reply_dv_error(resp, &err);
                 return;
         }
+        /* HA VMs start only where they hold their lease (docs/ha.md). */
+        r = dv_agent_ha_lease_take(agent->ha, id, json_object_get(spec, "lease"), &err);
+        if (r < 0) {
+                dv_warn("vm %s: not started: %s", id, err.message);
+                dv_http_reply_dv_error(resp, &err);
+                return;
+        }
         dv_info("vm %s: starting", id);
         r = agent->ops->start(agent->hv, spec, &status, &err);
+        dv_agent_ha_lease_started(agent->ha, id, r >= 0 && status);
         if (r < 0 || !status) {
                 reply_hv_error(resp, r < 0 ? r : -EIO, &err, id, "start");
                 return;
@@ -658,6 +685,12 @@ void dv_agent_api_handle(void *userdata, const struct dv_http_request *req,
         } else if (n >= 5 && strcmp(seg[2], "vms") == 0 &&
                    dv_agent_tools_route(agent, seg[3], seg + 4, n - 4, req, resp)) {
                 /* Tools ops, vCPU hot-plug (agent-tools.c) */
+        } else if (n == 5 && strcmp(seg[2], "vms") == 0 && strcmp(seg[4], "vnc") == 0) {
+                if (!dv_name_valid(seg[3]))
+                        dv_http_reply_error(resp, 400, "invalid-name",
+                                            "'%.80s' is not a valid VM id", seg[3]);
+                else
+                        dv_agent_vnc_relay(agent, seg[3], req, resp); /* vnc-relay.c */
         } else if (n == 5 && strcmp(seg[2], "vms") == 0) {
                 const char *id = seg[3], *action = seg[4];
 

@@ -30,6 +30,12 @@ enum {
         OPT_CGROUP_ROOT,
         OPT_CGROUP_PARENT,
         OPT_CPU_MHZ,
+        OPT_ISOLATION_ADDRESS,
+        OPT_WATCHDOG_BMC,
+        OPT_WATCHDOG_USER,
+        OPT_WATCHDOG_PASSWORD_FILE,
+        OPT_WATCHDOG_TIMEOUT_MS,
+        OPT_NO_IMAGE_LOCKING,
         OPT_VERSION,
 };
 
@@ -58,6 +64,12 @@ static const struct option options[] = {
         { "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
         { "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
         { "cpu-mhz", required_argument, NULL, OPT_CPU_MHZ },
+        { "isolation-address", required_argument, NULL, OPT_ISOLATION_ADDRESS },
+        { "watchdog-bmc", required_argument, NULL, OPT_WATCHDOG_BMC },
+        { "watchdog-user", required_argument, NULL, OPT_WATCHDOG_USER },
+        { "watchdog-password-file", required_argument, NULL, OPT_WATCHDOG_PASSWORD_FILE },
+        { "watchdog-timeout-ms", required_argument, NULL, OPT_WATCHDOG_TIMEOUT_MS },
+        { "no-image-locking", no_argument, NULL, OPT_NO_IMAGE_LOCKING },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         {},
@@ -106,6 +118,16 @@ void dv_agent_config_usage(FILE *f)
               "                       (default drover/NAME)\n"
               "  --cpu-mhz N          nominal MHz of a core, 1..1000000 (default:\n"
               "                       cpufreq's maximum, else /proc/cpuinfo)\n"
+              "  --isolation-address IPV4  HA: the address pinged to tell an isolated\n"
+              "                       host from a manager outage (default: the gateway\n"
+              "                       of the route to the manager, if any)\n"
+              "  --watchdog-bmc ADDR[:PORT]  HA: pet this host's BMC watchdog (IPMI over\n"
+              "                       LAN, ipmitool) every second; a hung host is reset\n"
+              "  --watchdog-user USER --watchdog-password-file FILE  its credentials\n"
+              "  --watchdog-timeout-ms N  the watchdog's timeout, 1000..60000 (default\n"
+              "                       3000; keep it below the cluster's lease timeout)\n"
+              "  --no-image-locking   open VM disks with QEMU's image locking off (tests\n"
+              "                       of HA's leases and fencing only)\n"
               "  --help, --version\n",
               f);
 }
@@ -228,6 +250,11 @@ static int finish(struct dv_agent_config *cfg, char *err, size_t err_len)
                 else
                         cfg->advertise_url = dv_asprintf("http://%s", cfg->listen);
         }
+        if (cfg->watchdog_bmc && (!cfg->watchdog_user || !cfg->watchdog_password_file)) {
+                snprintf(err, err_len,
+                         "--watchdog-bmc needs --watchdog-user and --watchdog-password-file");
+                return -EINVAL;
+        }
         if (cfg->data_dir[0] != '/') {
                 snprintf(err, err_len, "--data-dir: the path must be absolute");
                 return -EINVAL;
@@ -256,6 +283,8 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                 .console_log_max_kib = 16384,
                 .cgroup_mode = dv_strdup("auto"),
                 .cgroup_root = dv_strdup("/sys/fs/cgroup"),
+                .watchdog_timeout_ms = 3000,
+                .image_locking = true,
         };
         err[0] = 0;
         optind = 0; /* full reinitialisation (GNU), so tests can parse twice */
@@ -436,6 +465,57 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                                 cfg->cpu_mhz = v;
                         }
                         break;
+                case OPT_ISOLATION_ADDRESS: {
+                        struct in_addr in;
+
+                        if (inet_pton(AF_INET, optarg, &in) != 1) {
+                                snprintf(err, err_len,
+                                         "--isolation-address: expected an IPv4 address, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->isolation_address, optarg);
+                        }
+                        break;
+                }
+                case OPT_WATCHDOG_BMC: {
+                        char addr[64];
+                        uint16_t port = 623;
+
+                        if (strchr(optarg, ':') ? dv_parse_hostport(optarg, addr, sizeof(addr),
+                                                                    &port) < 0 || port == 0
+                                                : strlen(optarg) >= sizeof(addr) ||
+                                                          !*optarg || strpbrk(optarg, " \t\n/")) {
+                                snprintf(err, err_len,
+                                         "--watchdog-bmc: expected ADDR[:PORT], got '%s'", optarg);
+                                r = -EINVAL;
+                        } else {
+                                if (!strchr(optarg, ':'))
+                                        snprintf(addr, sizeof(addr), "%s", optarg);
+                                set_str(&cfg->watchdog_bmc, addr);
+                                cfg->watchdog_port = port;
+                        }
+                        break;
+                }
+                case OPT_WATCHDOG_USER:
+                        set_str(&cfg->watchdog_user, optarg);
+                        break;
+                case OPT_WATCHDOG_PASSWORD_FILE:
+                        set_str(&cfg->watchdog_password_file, optarg);
+                        break;
+                case OPT_WATCHDOG_TIMEOUT_MS:
+                        if (dv_parse_int64(optarg, 1000, 60000, &v) < 0) {
+                                snprintf(err, err_len,
+                                         "--watchdog-timeout-ms: expected 1000..60000, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->watchdog_timeout_ms = v;
+                        }
+                        break;
+                case OPT_NO_IMAGE_LOCKING:
+                        cfg->image_locking = false;
+                        break;
                 case 'h':
                         dv_agent_config_usage(stdout);
                         return DV_AGENT_CONFIG_EXIT;
@@ -482,6 +562,10 @@ void dv_agent_config_done(struct dv_agent_config *cfg)
         free(cfg->cgroup_mode);
         free(cfg->cgroup_root);
         free(cfg->cgroup_parent);
+        free(cfg->isolation_address);
+        free(cfg->watchdog_bmc);
+        free(cfg->watchdog_user);
+        free(cfg->watchdog_password_file);
         for (size_t i = 0; i < cfg->n_datastores; i++) {
                 free(cfg->datastores[i].name);
                 free(cfg->datastores[i].path);

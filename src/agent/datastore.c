@@ -143,17 +143,20 @@ static int disk_virtual_size(const char *path, int64_t *ret, struct dv_error *er
         return 0;
 }
 
-/* Make the disk file at path: blank, or a copy of source grown to size. */
-static int disk_make(const char *path, int64_t size_gib, const char *source,
+/* Make the disk file at path: blank (size_bytes when > 0, else size_gib),
+ * or a copy of source grown to size_gib. */
+static int disk_make(const char *path, int64_t size_gib, int64_t size_bytes, const char *source,
                      const char *source_format, int64_t *ret_size_gib, struct dv_error *err)
 {
-        _cleanup_(freep) char *size = dv_asprintf("%lldG", (long long)size_gib);
+        _cleanup_(freep) char *size = size_bytes > 0 ? dv_asprintf("%lld", (long long)size_bytes)
+                                                     : dv_asprintf("%lldG", (long long)size_gib);
         const int64_t gib = 1024LL * 1024 * 1024;
         char out[1024];
         int64_t vsize = 0;
         int r, status = 0;
 
         if (!source) {
+                /* No preallocation: a mirror skips what reads as zeros. */
                 const char *argv[] = { QEMU_IMG, "create", "-q", "-f", "qcow2", path, size, NULL };
 
                 r = dv_spawn_capture(argv, QEMU_IMG_TIMEOUT_MS, out, sizeof(out), &status);
@@ -200,10 +203,37 @@ int dv_disk_create(struct dv_datastores *ds, const char *datastore, const char *
                                    &ignored, err);
 }
 
+static int disk_create(struct dv_datastores *ds, const char *datastore, const char *vm_id,
+                       const char *name, int64_t size_gib, int64_t size_bytes, uid_t uid,
+                       const char *source, const char *source_format, char **ret_path,
+                       int64_t *ret_size_gib, struct dv_error *err);
+
 int dv_disk_create_from(struct dv_datastores *ds, const char *datastore, const char *vm_id,
                         const char *name, int64_t size_gib, uid_t uid, const char *source,
                         const char *source_format, char **ret_path, int64_t *ret_size_gib,
                         struct dv_error *err)
+{
+        return disk_create(ds, datastore, vm_id, name, size_gib, 0, uid, source, source_format,
+                           ret_path, ret_size_gib, err);
+}
+
+int dv_disk_create_bytes(struct dv_datastores *ds, const char *datastore, const char *vm_id,
+                         const char *name, int64_t size_bytes, uid_t uid, char **ret_path,
+                         struct dv_error *err)
+{
+        int64_t ignored;
+
+        if (size_bytes < 512 || size_bytes % 512 != 0 || size_bytes > (int64_t)(16384 * GIB))
+                return dv_error_set(err, 400, "out-of-range",
+                                    "size_bytes must be a multiple of 512 up to 16 TiB");
+        return disk_create(ds, datastore, vm_id, name, (size_bytes + GIB - 1) / GIB, size_bytes,
+                           uid, NULL, NULL, ret_path, &ignored, err);
+}
+
+static int disk_create(struct dv_datastores *ds, const char *datastore, const char *vm_id,
+                       const char *name, int64_t size_gib, int64_t size_bytes, uid_t uid,
+                       const char *source, const char *source_format, char **ret_path,
+                       int64_t *ret_size_gib, struct dv_error *err)
 {
         int64_t made_gib = size_gib;
         _cleanup_(freep) char *dir = NULL, *path = NULL;
@@ -249,7 +279,7 @@ int dv_disk_create_from(struct dv_datastores *ds, const char *datastore, const c
                 goto out;
         }
 
-        r = disk_make(path, size_gib, source, source_format, &made_gib, err);
+        r = disk_make(path, size_gib, size_bytes, source, source_format, &made_gib, err);
         if (r < 0) {
                 (void)unlink(path);
                 remove_vm_dir(d, dir);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent-ha.h"
 #include "log.h"
 
 #define HEARTBEAT_TIMEOUT_MS 5000
@@ -260,6 +261,7 @@ static int send_heartbeat(struct dv_agent *agent, const char *url, const char *c
         pthread_mutex_lock(&agent->lock);
         dv_heartbeat_forget(agent->pending, vms);
         pthread_mutex_unlock(&agent->lock);
+        dv_agent_ha_manager_reply(agent->ha, json_object_get(reply, "ha"));
         act_on_stop_list(agent, json_object_get(reply, "stop"));
         return 0;
 }

@@ -99,6 +99,11 @@ struct vm {
         bool cleaned;            /* [lock] files and taps removed */
         bool incoming;           /* started with -incoming defer: a migration target */
         bool migrated;           /* [lock] migrated away: its exit is reason "migrated" */
+        struct vm_mirror *mirrors; /* [lock] its running disk mirrors (n_mirrors), or NULL */
+        size_t n_mirrors;        /* [lock] entries in mirrors */
+        bool nbd;                /* [lock] an incoming VM's NBD server runs */
+        struct dv_vm_spec *old_spec; /* a spec replaced after a pivot, freed with the VM
+                                  * (threads may still read the strings it holds) */
         uint64_t cpu_ticks;      /* [lock] utime+stime at the last sample */
         int64_t cpu_ms;          /* [lock] monotonic ms of the last sample, 0 = none */
         double cpu_pct;          /* [lock] the last computed CPU use */
@@ -110,11 +115,21 @@ struct vm {
         int64_t cg_weight;       /* [lock] last applied weight */
 };
 
+/* One disk mirror job (blockdev-mirror) of a VM. */
+struct vm_mirror {
+        int disk;                /* disk index */
+        char job[32];            /* job id: "mirror-diskN" */
+        char source[64];         /* the disk's node before the mirror */
+        char target[32];         /* the target's node, added by blockdev-add */
+        char *path;              /* a local target's file, or NULL (NBD) */
+};
+
 struct dv_hv {
         char *run_dir;             /* RUN_DIR */
         char *qemu_bin;            /* absolute path of QEMU */
         const char *accel;         /* "kvm" or "tcg" */
         bool sandbox;              /* -sandbox on,... */
+        bool no_locking;           /* disks opened with locking=off (--no-image-locking) */
         uint64_t console_log_max;  /* bytes before a console log is cut back */
         dv_hv_event_cb cb;         /* state change callback */
         void *userdata;            /* for cb */
@@ -189,6 +204,10 @@ static void vm_destroy(struct vm *vm)
         if (vm->wake_fd >= 0)
                 close(vm->wake_fd);
         dv_vm_spec_free(vm->spec);
+        dv_vm_spec_free(vm->old_spec);
+        for (size_t i = 0; i < vm->n_mirrors; i++)
+                free(vm->mirrors[i].path);
+        free(vm->mirrors);
         free(vm->name);
         pthread_cond_destroy(&vm->cond);
         pthread_mutex_destroy(&vm->lock);
@@ -1236,6 +1255,7 @@ static int vm_launch(struct vm *vm, struct dv_error *err)
                 .run_dir = hv->run_dir,
                 .accel = hv->accel,
                 .sandbox = hv->sandbox,
+                .no_locking = hv->no_locking,
         };
         _cleanup_(dv_strv_freep) char **argv = NULL;
         _cleanup_(freep) char *spec_text = NULL, *spec_path = NULL, *log_path = NULL;
@@ -1919,6 +1939,18 @@ static int qemu_console_ticket(struct dv_hv *hv, const char *vm_id, int ttl_s,
         return 0;
 }
 
+static int qemu_vnc_path(struct dv_hv *hv, const char *vm_id, char **ret_path,
+                         struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        int r = vm_get_running(hv, vm_id, &vm, err);
+
+        if (r < 0)
+                return r;
+        *ret_path = vm_path(vm, DV_QEMU_VNC_SOCK);
+        return 0;
+}
+
 /* ---- list ------------------------------------------------------------------ */
 
 /* The guest writes its console log: cut it back to nothing (leaving one
@@ -2191,6 +2223,7 @@ static int qemu_init(const struct dv_hv_config *cfg, dv_hv_event_cb cb, void *us
         hv->cb = cb;
         hv->userdata = userdata;
         hv->sandbox = cfg->sandbox;
+        hv->no_locking = cfg->no_locking;
         hv->console_log_max = cfg->console_log_max ? cfg->console_log_max : 16u * 1024 * 1024;
         hv->run_dir = dv_strdup(cfg->run_dir);
         hv->cg = cfg->cgroup;
@@ -2250,23 +2283,510 @@ static void qemu_free(struct dv_hv *hv)
         free(hv);
 }
 
+/* ---- storage mirroring ---------------------------------------------------- */
+
+#define MIRROR_POLL_MS 10               /* query-block-jobs interval while waiting (the
+                                         * guest may be paused for the switchover) */
+
+/* The disk index of a query-block entry: its qdev path names the device
+ * "virtio-diskN" (qemu-cmd.c). -1 when it is none of ours. */
+static int disk_index_of_qdev(const char *qdev)
+{
+        const char *p = qdev ? strstr(qdev, "virtio-disk") : NULL;
+        char *end;
+        long i;
+
+        if (!p)
+                return -1;
+        p += strlen("virtio-disk");
+        i = strtol(p, &end, 10);
+        if (end == p || (*end && *end != '/') || i < 0 || i >= DV_VM_MAX_DISKS)
+                return -1;
+        return (int)i;
+}
+
+/* [{"disk","node","path","virtual_size","allocated"}] from query-block. */
+static int vm_disks(struct vm *vm, json_t **ret, struct dv_error *err)
+{
+        _cleanup_(json_decrefp) json_t *q = NULL;
+        json_t *slots[DV_VM_MAX_DISKS] = { NULL }, *b, *arr;
+        size_t i;
+        int r;
+
+        r = vm_exec(vm, "query-block", NULL, &q, err);
+        if (r < 0)
+                return r;
+        json_array_foreach(q, i, b) {
+                json_t *ins = json_object_get(b, "inserted"), *img = json_object_get(ins, "image");
+                int d = disk_index_of_qdev(json_string_value(json_object_get(b, "qdev")));
+
+                if (d < 0 || !json_is_object(ins) || slots[d])
+                        continue;
+                slots[d] = json_pack("{s:i,s:s?,s:s?,s:I,s:I}", "disk", d, "node",
+                                     json_string_value(json_object_get(ins, "node-name")), "path",
+                                     json_string_value(json_object_get(img, "filename")),
+                                     "virtual_size",
+                                     json_integer_value(json_object_get(img, "virtual-size")),
+                                     "allocated",
+                                     json_integer_value(json_object_get(img, "actual-size")));
+        }
+        arr = json_array();
+        if (!arr)
+                return -ENOMEM;
+        for (i = 0; i < ELEMENTSOF(slots); i++)
+                if (slots[i])
+                        json_array_append_new(arr, slots[i]);
+        *ret = arr;
+        return 0;
+}
+
+static int qemu_disk_info(struct dv_hv *hv, const char *vm_id, json_t **ret_disks,
+                          struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        return vm_disks(vm, ret_disks, err);
+}
+
+/* Take the VM's mirrors out of it (the caller owns them now). */
+static struct vm_mirror *mirrors_take(struct vm *vm, size_t *ret_n)
+{
+        struct vm_mirror *m;
+
+        pthread_mutex_lock(&vm->lock);
+        m = TAKE_PTR(vm->mirrors);
+        *ret_n = vm->n_mirrors;
+        vm->n_mirrors = 0;
+        pthread_mutex_unlock(&vm->lock);
+        return m;
+}
+
+static void mirrors_free(struct vm_mirror *m, size_t n)
+{
+        for (size_t i = 0; m && i < n; i++)
+                free(m[i].path);
+        free(m);
+}
+
+/* The job of query-block-jobs with that id, or NULL (borrowed from jobs). */
+static json_t *job_find(json_t *jobs, const char *id)
+{
+        json_t *j;
+        size_t i;
+
+        json_array_foreach(jobs, i, j)
+                if (dv_streq(json_string_value(json_object_get(j, "device")), id))
+                        return j;
+        return NULL;
+}
+
+/* Wait until every job of m has concluded (or vanished); then dismiss
+ * it. The first job error goes to err. */
+static int mirrors_wait_concluded(struct vm *vm, struct vm_mirror *m, size_t n,
+                                  int64_t deadline, struct dv_error *err)
+{
+        bool done[DV_VM_MAX_DISKS] = { false };
+        size_t left = n;
+        int r = 0;
+
+        while (left > 0) {
+                _cleanup_(json_decrefp) json_t *jobs = NULL;
+
+                if (vm_exec(vm, "query-block-jobs", NULL, &jobs, err) < 0)
+                        return -EIO;
+                for (size_t i = 0; i < n; i++) {
+                        json_t *j = done[i] ? NULL : job_find(jobs, m[i].job);
+                        const char *st = json_string_value(json_object_get(j, "status"));
+                        const char *e = json_string_value(json_object_get(j, "error"));
+
+                        if (done[i] || (j && !dv_streq(st, "concluded") && !dv_streq(st, "null")))
+                                continue;
+                        done[i] = true;
+                        left--;
+                        if (e && r == 0)
+                                r = dv_error_set(err, 502, "mirror-failed",
+                                                 "vm '%s': mirror of disk%d: %s", vm->name,
+                                                 m[i].disk, e);
+                        if (j) {
+                                _cleanup_(json_decrefp) json_t *a =
+                                        json_pack("{s:s}", "id", m[i].job);
+                                (void)vm_exec(vm, "job-dismiss", a, NULL, NULL);
+                        }
+                }
+                if (left == 0)
+                        break;
+                if (dv_now_ms() >= deadline)
+                        return dv_error_set(err, 504, "mirror-timeout",
+                                            "vm '%s': %zu disk mirror(s) did not finish in time",
+                                            vm->name, left);
+                usleep(MIRROR_POLL_MS * 1000);
+        }
+        return r;
+}
+
+static void node_del(struct vm *vm, const char *node)
+{
+        _cleanup_(json_decrefp) json_t *a = json_pack("{s:s}", "node-name", node);
+
+        (void)vm_exec(vm, "blockdev-del", a, NULL, NULL);
+}
+
+/* Cancel mirror jobs (how: DV_MIRROR_SYNC or _ABORT), wait for them, remove
+ * their target nodes. Consumes m. */
+static int mirrors_cancel(struct vm *vm, struct vm_mirror *m, size_t n, enum dv_mirror_end how,
+                          int64_t deadline, struct dv_error *err)
+{
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(json_decrefp) json_t *a =
+                        json_pack("{s:s,s:b}", "device", m[i].job, "force", how == DV_MIRROR_ABORT);
+                (void)vm_exec(vm, "block-job-cancel", a, NULL, NULL);
+        }
+        r = mirrors_wait_concluded(vm, m, n, deadline, err);
+        for (size_t i = 0; i < n; i++)
+                node_del(vm, m[i].target);
+        mirrors_free(m, n);
+        return r;
+}
+
+static int qemu_mirror_start(struct dv_hv *hv, const char *vm_id,
+                             const struct dv_hv_mirror_target *targets, size_t n,
+                             struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *disks = NULL;
+        struct vm_mirror *m;
+        int64_t stamp = dv_now_ms() % 1000000000;
+        size_t started = 0;
+        int r;
+
+        if (n == 0 || n > DV_VM_MAX_DISKS)
+                return dv_error_set(err, 400, "invalid-field", "1..%d disks can be mirrored",
+                                    DV_VM_MAX_DISKS);
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        r = vm_disks(vm, &disks, err);
+        if (r < 0)
+                return r;
+        m = calloc(n, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        pthread_mutex_lock(&vm->lock);
+        if (vm->n_mirrors > 0 || vm->incoming) {
+                pthread_mutex_unlock(&vm->lock);
+                free(m);
+                return set_err(err, -EBUSY, 409, "invalid-state",
+                               "vm '%s' is already mirroring its disks", vm->name);
+        }
+        pthread_mutex_unlock(&vm->lock);
+
+        for (size_t i = 0; i < n; i++) {
+                const struct dv_hv_mirror_target *t = &targets[i];
+                _cleanup_(json_decrefp) json_t *add = NULL, *mir = NULL;
+                json_t *d = NULL, *x;
+                size_t k;
+
+                json_array_foreach(disks, k, x)
+                        if (json_integer_value(json_object_get(x, "disk")) == t->disk)
+                                d = x;
+                for (size_t j = 0; j < i && d; j++)
+                        if (m[j].disk == t->disk)
+                                d = NULL;
+                if (!d || !json_string_value(json_object_get(d, "node"))) {
+                        r = dv_error_set(err, 400, "invalid-field",
+                                         "vm '%s' has no disk%d to mirror (or it is given twice)",
+                                         vm->name, t->disk);
+                        break;
+                }
+                m[i].disk = t->disk;
+                snprintf(m[i].job, sizeof(m[i].job), "mirror-disk%d", t->disk);
+                snprintf(m[i].source, sizeof(m[i].source), "%s",
+                         json_string_value(json_object_get(d, "node")));
+                /* Unique: the disk's node after a pivot, and never the
+                 * name of an earlier one. */
+                snprintf(m[i].target, sizeof(m[i].target), "disk%d-m%" PRId64, t->disk, stamp);
+                if (t->path) {
+                        m[i].path = dv_strdup(t->path);
+                        add = json_pack("{s:s,s:s,s:{s:s,s:s}}", "driver", "qcow2", "node-name",
+                                        m[i].target, "file", "driver", "file", "filename",
+                                        t->path);
+                } else {
+                        char port[8];
+
+                        snprintf(port, sizeof(port), "%d", t->nbd_port);
+                        add = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:s}", "driver", "nbd",
+                                        "node-name", m[i].target, "server", "type", "inet",
+                                        "host", t->nbd_host, "port", port, "export",
+                                        t->nbd_export);
+                }
+                mir = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I}", "job-id", m[i].job, "device",
+                                m[i].source, "target", m[i].target, "sync", "full", "copy-mode",
+                                "write-blocking", "auto-dismiss", 0, "speed",
+                                (json_int_t)(t->speed > 0 ? t->speed : 0));
+                if (!add || !mir) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = vm_exec(vm, "blockdev-add", add, NULL, err);
+                if (r < 0) {
+                        dv_error_set(err, 502, "mirror-failed",
+                                     "vm '%s': cannot open the copy of disk%d: %s", vm->name,
+                                     t->disk, err->message);
+                        break;
+                }
+                r = vm_exec(vm, "blockdev-mirror", mir, NULL, err);
+                if (r < 0) {
+                        node_del(vm, m[i].target);
+                        dv_error_set(err, 502, "mirror-failed",
+                                     "vm '%s': cannot mirror disk%d: %s", vm->name, t->disk,
+                                     err->message);
+                        break;
+                }
+                started++;
+        }
+        if (r < 0) {
+                struct dv_error ignored = { 0 };
+
+                for (size_t i = started; i < n; i++)
+                        free(TAKE_PTR(m[i].path));
+                (void)mirrors_cancel(vm, m, started, DV_MIRROR_ABORT,
+                                     dv_now_ms() + QMP_TIMEOUT_MS, &ignored);
+                return r;
+        }
+        pthread_mutex_lock(&vm->lock);
+        vm->mirrors = m;
+        vm->n_mirrors = n;
+        pthread_mutex_unlock(&vm->lock);
+        return 0;
+}
+
+static int qemu_mirror_status(struct dv_hv *hv, const char *vm_id, json_t **ret_status,
+                              struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        _cleanup_(json_decrefp) json_t *jobs = NULL;
+        char ids[DV_VM_MAX_DISKS][32];
+        int disks[DV_VM_MAX_DISKS];
+        size_t n;
+        json_t *arr;
+        int r;
+
+        if (!vm)
+                return set_err(err, -ENOENT, 409, "invalid-state",
+                               "vm '%.64s' is not running on this host", vm_id ? vm_id : "");
+        pthread_mutex_lock(&vm->lock);
+        n = vm->n_mirrors;
+        for (size_t i = 0; i < n; i++) {
+                snprintf(ids[i], sizeof(ids[i]), "%s", vm->mirrors[i].job);
+                disks[i] = vm->mirrors[i].disk;
+        }
+        pthread_mutex_unlock(&vm->lock);
+        if (n == 0)
+                return set_err(err, -ENOENT, 409, "invalid-state",
+                               "vm '%s' mirrors no disk (none was started, or the agent "
+                               "restarted since)",
+                               vm->name);
+        r = vm_exec(vm, "query-block-jobs", NULL, &jobs, err);
+        if (r < 0)
+                return r;
+        arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+                json_t *j = job_find(jobs, ids[i]);
+
+                json_array_append_new(
+                        arr, json_pack("{s:i,s:s,s:I,s:I,s:b,s:s,s:s?}", "disk", disks[i], "job",
+                                       ids[i], "offset",
+                                       json_integer_value(json_object_get(j, "offset")), "len",
+                                       json_integer_value(json_object_get(j, "len")), "ready",
+                                       json_is_true(json_object_get(j, "ready")), "status",
+                                       j ? json_string_value(json_object_get(j, "status")) : "gone",
+                                       "error", json_string_value(json_object_get(j, "error"))));
+        }
+        *ret_status = json_pack("{s:o}", "jobs", arr);
+        return 0;
+}
+
+/* After a pivot: the spec (and spec.json) names the copies. */
+static void vm_spec_set_paths(struct vm *vm, const struct vm_mirror *m, size_t n)
+{
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        _cleanup_(freep) char *text = NULL, *path = NULL;
+        struct dv_vm_spec *spec = NULL;
+        struct dv_error ignored = { 0 };
+
+        if (!vm->spec)
+                return;
+        j = json_deep_copy(vm->spec->json);
+        for (size_t i = 0; j && i < n; i++) {
+                json_t *d = json_array_get(json_object_get(j, "disks"), (size_t)m[i].disk);
+
+                if (d && m[i].path)
+                        json_object_set_new(d, "path", json_string(m[i].path));
+        }
+        if (!j || dv_vm_spec_parse(j, &spec, &ignored) < 0)
+                return;
+        text = json_dumps(j, JSON_COMPACT);
+        path = vm_path(vm, DV_QEMU_SPEC);
+        if (text)
+                (void)dv_write_file_atomic(path, text, strlen(text), 0600);
+        pthread_mutex_lock(&vm->lock);
+        dv_vm_spec_free(vm->old_spec);
+        vm->old_spec = vm->spec;
+        vm->spec = spec;
+        pthread_mutex_unlock(&vm->lock);
+}
+
+/* Pivot: complete every job (the device switches to the copy), then close
+ * the old images. Consumes m. */
+static int mirrors_pivot(struct vm *vm, struct vm_mirror *m, size_t n, int64_t deadline,
+                         struct dv_error *err)
+{
+        _cleanup_(json_decrefp) json_t *jobs = NULL;
+        int r;
+
+        /* Every copy must be in sync before any disk switches. */
+        r = vm_exec(vm, "query-block-jobs", NULL, &jobs, err);
+        for (size_t i = 0; i < n && r >= 0; i++)
+                if (!json_is_true(json_object_get(job_find(jobs, m[i].job), "ready")))
+                        r = dv_error_set(err, 409, "not-ready", "the copy of disk%d is not in sync",
+                                         m[i].disk);
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_(json_decrefp) json_t *a = json_pack("{s:s}", "device", m[i].job);
+                r = vm_exec(vm, "block-job-complete", a, NULL, err);
+        }
+        if (r < 0) {
+                /* Not ready after all: nothing pivoted yet is the usual
+                 * case; keep the source for the disks that did not. */
+                struct dv_error ignored = { 0 };
+                (void)mirrors_cancel(vm, m, n, DV_MIRROR_ABORT, deadline, &ignored);
+                return dv_error_set(err, 502, "mirror-failed", "vm '%s': pivot: %s", vm->name,
+                                    err->message);
+        }
+        r = mirrors_wait_concluded(vm, m, n, deadline, err);
+        if (r >= 0) {
+                for (size_t i = 0; i < n; i++)
+                        node_del(vm, m[i].source);
+                vm_spec_set_paths(vm, m, n);
+        }
+        mirrors_free(m, n);
+        return r;
+}
+
+/* An agent restarted during a mirror knows nothing of it: find our jobs
+ * ("mirror-diskN") and copy nodes ("diskN-mSTAMP" that no device uses) in
+ * QEMU itself, so that they can be dropped. */
+static struct vm_mirror *mirrors_found(struct vm *vm, size_t *ret_n)
+{
+        _cleanup_(json_decrefp) json_t *jobs = NULL, *nodes = NULL, *disks = NULL,
+                                      *flat = json_pack("{s:b}", "flat", 1);
+        struct vm_mirror *m = calloc(DV_VM_MAX_DISKS, sizeof(*m));
+        size_t n = 0, i, k;
+        json_t *j, *x;
+
+        *ret_n = 0;
+        if (!m || vm_exec(vm, "query-block-jobs", NULL, &jobs, NULL) < 0 ||
+            vm_exec(vm, "query-named-block-nodes", flat, &nodes, NULL) < 0 ||
+            vm_disks(vm, &disks, NULL) < 0) {
+                free(m);
+                return NULL;
+        }
+        json_array_foreach(jobs, i, j) {
+                const char *id = json_string_value(json_object_get(j, "device"));
+                int d;
+
+                if (id && sscanf(id, "mirror-disk%d", &d) == 1 && d >= 0 && n < DV_VM_MAX_DISKS) {
+                        m[n].disk = d;
+                        snprintf(m[n].job, sizeof(m[n].job), "%s", id);
+                        n++;
+                }
+        }
+        json_array_foreach(nodes, i, j) {
+                const char *name = json_string_value(json_object_get(j, "node-name"));
+                bool root = false;
+                long long stamp;
+                int d;
+                size_t e;
+
+                if (!name || sscanf(name, "disk%d-m%lld", &d, &stamp) != 2)
+                        continue;
+                json_array_foreach(disks, k, x)
+                        root = root || dv_streq(json_string_value(json_object_get(x, "node")), name);
+                if (root)
+                        continue;
+                for (e = 0; e < n && !(m[e].disk == d && !m[e].target[0]); e++)
+                        ;
+                if (e == n && n == DV_VM_MAX_DISKS)
+                        continue;
+                if (e == n) {
+                        m[n].disk = d;
+                        n++;
+                }
+                snprintf(m[e].target, sizeof(m[e].target), "%s", name);
+        }
+        *ret_n = n;
+        return m;
+}
+
+static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirror_end how,
+                              int timeout_s, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        int64_t deadline;
+        struct vm_mirror *m;
+        size_t n;
+
+        if (!vm)
+                return 0; /* nothing runs, nothing mirrors */
+        if (timeout_s < 1 || timeout_s > MAX_STOP_TIMEOUT_S)
+                timeout_s = 60;
+        deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
+        m = mirrors_take(vm, &n);
+        if (n == 0 && how != DV_MIRROR_PIVOT) {
+                free(m);
+                m = mirrors_found(vm, &n);
+        }
+        if (n == 0) {
+                free(m);
+                return how == DV_MIRROR_PIVOT
+                               ? set_err(err, -ENOENT, 409, "invalid-state",
+                                         "vm '%s' mirrors no disk", vm->name)
+                               : 0;
+        }
+        if (how == DV_MIRROR_PIVOT)
+                return mirrors_pivot(vm, m, n, deadline, err);
+        return mirrors_cancel(vm, m, n, how, deadline, err);
+}
+
 /* ---- live migration ------------------------------------------------------ */
 
 #define MIGRATE_CHANNELS 4              /* multifd channels */
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
+#define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
 
 /* Our migration settings; source and target both need multifd. */
-static int migrate_setup(struct vm *vm, bool source, struct dv_error *err)
+/* mirrors: the source has disk mirrors to end at the switchover (the
+ * migration pauses before it: pause-before-switchover). */
+static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_bandwidth,
+                         struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
         int r;
 
-        caps = json_pack("{s:[{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability", "multifd",
-                         "state", 1, "capability", "auto-converge", "state", source);
+        caps = json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
+                         "multifd", "state", 1, "capability", "auto-converge", "state", source,
+                         "capability", "pause-before-switchover", "state", mirrors);
         params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", MIGRATE_CHANNELS,
-                                    "max-bandwidth", (json_int_t)MIGRATE_MAX_BANDWIDTH,
+                                    "max-bandwidth",
+                                    (json_int_t)(max_bandwidth > 0 ? max_bandwidth
+                                                                   : MIGRATE_MAX_BANDWIDTH),
                                     "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS)
                         : json_pack("{s:i}", "multifd-channels", MIGRATE_CHANNELS);
         if (!caps || !params)
@@ -2358,7 +2878,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         }
         uri = dv_asprintf("tcp:%s:%d", addr, port);
         args = json_pack("{s:s}", "uri", uri);
-        r = migrate_setup(vm, false, err);
+        r = migrate_setup(vm, false, false, 0, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-incoming", args, NULL, err);
         if (r < 0) {
@@ -2397,12 +2917,13 @@ static void migrate_resume_source(struct vm *vm)
 }
 
 static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                            json_t **ret_stats, struct dv_error *err)
+                            int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
         int64_t deadline;
         const char *status = NULL;
+        bool mirrors;
         int r;
 
         if (!uri || strncmp(uri, "tcp:", 4) != 0)
@@ -2412,7 +2933,10 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         r = vm_get_running(hv, vm_id, &vm, err);
         if (r < 0)
                 return r;
-        r = migrate_setup(vm, true, err);
+        pthread_mutex_lock(&vm->lock);
+        mirrors = vm->n_mirrors > 0;
+        pthread_mutex_unlock(&vm->lock);
+        r = migrate_setup(vm, true, mirrors, max_bandwidth, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
@@ -2429,6 +2953,28 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                 if (dv_streq(status, "completed") || dv_streq(status, "failed") ||
                     dv_streq(status, "cancelled"))
                         break;
+                if (dv_streq(status, "pre-switchover")) {
+                        /* The guest is paused: the write-blocking mirrors
+                         * hold every write on both sides; end them keeping
+                         * the source (the target's copies are in sync),
+                         * disconnect from the target's NBD server, go on. */
+                        _cleanup_(json_decrefp) json_t *cont =
+                                json_pack("{s:s}", "state", "pre-switchover");
+                        struct vm_mirror *m;
+                        size_t n;
+
+                        m = mirrors_take(vm, &n);
+                        r = mirrors_cancel(vm, m, n, DV_MIRROR_SYNC, deadline, err);
+                        if (r >= 0)
+                                r = vm_exec(vm, "migrate-continue", cont, NULL, err);
+                        if (r < 0) {
+                                (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                                migrate_resume_source(vm);
+                                return dv_error_set(err, 502, "migration-failed",
+                                                    "vm '%s': ending the disk mirrors at the "
+                                                    "switchover: %s", vm->name, err->message);
+                        }
+                }
                 if (dv_now_ms() >= deadline) {
                         (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
                         migrate_resume_source(vm);
@@ -2436,7 +2982,9 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                                             "vm '%s': migration to %s not done after %d s",
                                             vm->name, uri, timeout_s);
                 }
-                usleep(MIGRATE_POLL_MS * 1000);
+                /* With mirrors the guest waits paused in pre-switchover
+                 * until we notice: look more often. */
+                usleep((mirrors ? MIGRATE_POLL_MIRROR_MS : MIGRATE_POLL_MS) * 1000);
         }
         if (!dv_streq(status, "completed")) {
                 const char *desc = json_string_value(json_object_get(q, "error-desc"));
@@ -2459,13 +3007,40 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         return 0;
 }
 
+static int qemu_migrate_status(struct dv_hv *hv, const char *vm_id, json_t **ret_stats,
+                               struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *q = NULL;
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r >= 0)
+                r = vm_exec(vm, "query-migrate", NULL, &q, err);
+        if (r < 0)
+                return r;
+        *ret_stats = migrate_stats(q);
+        return 0;
+}
+
+static int qemu_migrate_cancel(struct dv_hv *hv, const char *vm_id, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        return vm_exec(vm, "migrate_cancel", NULL, NULL, err);
+}
+
 static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_s,
                                json_t **ret_status, struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
         _cleanup_(json_decrefp) json_t *announce = NULL;
         int64_t deadline;
-        bool incoming, exited;
+        bool incoming, exited, nbd;
 
         if (!vm)
                 return set_err(err, -ENOENT, 409, "invalid-state",
@@ -2527,6 +3102,12 @@ static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_
                                             "vm '%s': incoming migration failed", vm->name);
         }
         pthread_mutex_lock(&vm->lock);
+        nbd = vm->nbd;
+        vm->nbd = false;
+        pthread_mutex_unlock(&vm->lock);
+        if (nbd)
+                (void)vm_exec(vm, "nbd-server-stop", NULL, NULL, NULL);
+        pthread_mutex_lock(&vm->lock);
         vm->starting = false;
         vm->incoming = false;
         vm_set_state_locked(vm, "running", NULL);
@@ -2541,6 +3122,62 @@ static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_
         vm_notify(vm, "running", NULL);
         if (ret_status)
                 *ret_status = vm_status(vm);
+        return 0;
+}
+
+static int qemu_nbd_export(struct dv_hv *hv, const char *vm_id, const char *addr, int port,
+                           const int *disks, size_t n_disks, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        _cleanup_(json_decrefp) json_t *start = NULL;
+        char portstr[8];
+        bool incoming;
+        size_t n;
+        int r;
+
+        if (!vm)
+                return set_err(err, -ENOENT, 409, "invalid-state",
+                               "no incoming migration of vm '%.64s' on this host",
+                               vm_id ? vm_id : "");
+        if (!addr || port < 1 || port > 65535)
+                return dv_error_set(err, 400, "invalid-field", "bad NBD address %s:%d",
+                                    addr ? addr : "(none)", port);
+        pthread_mutex_lock(&vm->lock);
+        incoming = vm->incoming && vm->starting && !vm->nbd;
+        pthread_mutex_unlock(&vm->lock);
+        if (!incoming || !vm->spec)
+                return set_err(err, -EBUSY, 409, "invalid-state",
+                               "vm '%s' is not a migration target waiting for its disks",
+                               vm->name);
+        n = n_disks;
+        for (size_t i = 0; i < n; i++)
+                if (disks[i] < 0 || (size_t)disks[i] >= vm->spec->n_disks)
+                        return dv_error_set(err, 400, "invalid-field", "vm '%s' has no disk%d",
+                                            vm->name, disks[i]);
+        if (n == 0)
+                return dv_error_set(err, 400, "invalid-field", "no disk to export");
+        snprintf(portstr, sizeof(portstr), "%d", port);
+        /* One connection per disk: the source's mirror of that disk. */
+        start = json_pack("{s:{s:s,s:{s:s,s:s}},s:i}", "addr", "type", "inet", "data", "host",
+                          addr, "port", portstr, "max-connections", (int)n);
+        r = vm_exec(vm, "nbd-server-start", start, NULL, err);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&vm->lock);
+        vm->nbd = true;
+        pthread_mutex_unlock(&vm->lock);
+        for (size_t i = 0; i < n; i++) {
+                char node[32], id[48];
+                _cleanup_(json_decrefp) json_t *exp = NULL;
+
+                snprintf(node, sizeof(node), "disk%d", disks[i]);
+                snprintf(id, sizeof(id), "export-disk%d", disks[i]);
+                exp = json_pack("{s:s,s:s,s:s,s:s,s:b}", "type", "nbd", "id", id, "node-name", node,
+                                "name", node, "writable", 1);
+                r = vm_exec(vm, "block-export-add", exp, NULL, err);
+                if (r < 0)
+                        return r; /* the caller aborts the target (and its server) */
+        }
         return 0;
 }
 
@@ -2569,6 +3206,7 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .stop = qemu_stop,
         .reboot = qemu_reboot,
         .console_ticket = qemu_console_ticket,
+        .vnc_path = qemu_vnc_path,
         .list = qemu_list,
         .free = qemu_free,
         .set_cpus = qemu_set_cpus,
@@ -2576,6 +3214,13 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .migrate_out = qemu_migrate_out,
         .migrate_finish = qemu_migrate_finish,
         .migrate_abort = qemu_migrate_abort,
+        .migrate_status = qemu_migrate_status,
+        .migrate_cancel = qemu_migrate_cancel,
+        .disk_info = qemu_disk_info,
+        .mirror_start = qemu_mirror_start,
+        .mirror_status = qemu_mirror_status,
+        .mirror_finish = qemu_mirror_finish,
+        .nbd_export = qemu_nbd_export,
         .set_qos = qemu_set_qos,
         .get_qos = qemu_get_qos,
 };

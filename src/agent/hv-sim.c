@@ -356,13 +356,14 @@ static int sim_migrate_in(struct dv_hv *hv, json_t *spec, const char *addr, int 
 }
 
 static int sim_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                           json_t **ret_stats, struct dv_error *err)
+                           int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err)
 {
         struct sim_vm *v;
         int64_t t0 = dv_now_ms(), rss = 0;
 
         (void)uri;
         (void)timeout_s;
+        (void)max_bandwidth;
         pthread_mutex_lock(&hv->lock);
         v = find(hv, vm_id);
         if (v && !v->exited)

@@ -28,6 +28,24 @@ struct dv_hv_config {
                                    * driver), or NULL: no CPU QoS */
         int64_t host_mhz;         /* nominal MHz of a host core, for CPU limits */
         int sim_delay_ms;         /* sim driver: simulated duration of start/stop/migrate */
+        bool no_locking;          /* QEMU's image locking off (--no-image-locking) */
+};
+
+/* Where a disk is mirrored to: a local image file (qcow2, made by the
+ * caller, the disk's virtual size) or an NBD export of another host. */
+struct dv_hv_mirror_target {
+        int disk;               /* index of the disk in the VM's spec */
+        const char *path;       /* local qcow2 file, or NULL for NBD */
+        const char *nbd_host;   /* with path NULL: IPv4 address of the NBD server */
+        int nbd_port;           /* its port */
+        const char *nbd_export; /* the export's name */
+        int64_t speed;          /* bytes/s of the background copy; 0: no limit */
+};
+
+enum dv_mirror_end {
+        DV_MIRROR_PIVOT,        /* the VM continues on the copies */
+        DV_MIRROR_SYNC,         /* copies in sync, the VM keeps the source */
+        DV_MIRROR_ABORT,        /* copies dropped at once */
 };
 
 struct dv_hv_ops {
@@ -48,6 +66,10 @@ struct dv_hv_ops {
         /* Set a fresh VNC password that expires after ttl_s. */
         int (*console_ticket)(struct dv_hv *hv, const char *vm_id, int ttl_s,
                               json_t **ret_info, struct dv_error *err);
+        /* The path of a running VM's VNC UNIX socket (owned string), for
+         * the console relay (vnc-relay.c). May be NULL: no console. */
+        int (*vnc_path)(struct dv_hv *hv, const char *vm_id, char **ret_path,
+                        struct dv_error *err);
         /* VMSTATUS of every VM the driver knows, including VMs that exited
          * since the last call (reported once as "stopped" with a reason). */
         int (*list)(struct dv_hv *hv, json_t **ret_array);
@@ -70,20 +92,61 @@ struct dv_hv_ops {
         /* Source side: migrate a running VM to uri and wait (up to
          * timeout_s) until QEMU reports completed, then quit the source QEMU
          * (its exit is reported with reason "migrated"). On failure the
-         * migration is cancelled and the source keeps running. *ret_stats:
+         * migration is cancelled and the source keeps running.
+         * max_bandwidth: bytes/s of the memory stream, 0: no cap. *ret_stats:
          * {"total_ms","downtime_ms","setup_ms","transferred","passes",...}. */
         int (*migrate_out)(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                           json_t **ret_stats, struct dv_error *err);
+                           int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err);
         /* Target side: wait up to timeout_s for the incoming migration to
          * complete and the guest to run (cont if needed), announce the
          * guest's MACs (announce-self); from now on list() reports it.
          * *ret_status: its VMSTATUS. */
         int (*migrate_finish)(struct dv_hv *hv, const char *vm_id, int timeout_s,
                               json_t **ret_status, struct dv_error *err);
+        /* Source side, while migrate_out runs (from another thread): its
+         * progress (query-migrate: the STATS of migrate_out), or cancel it
+         * (migrate_out then resumes the guest and fails). */
+        int (*migrate_status)(struct dv_hv *hv, const char *vm_id, json_t **ret_stats,
+                              struct dv_error *err);
+        int (*migrate_cancel)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);
         /* Target side: kill a prepared target that did not finish and forget
          * it. 0 when there is none. */
         int (*migrate_abort)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);
 
+        /* Storage mirroring (docs/migration.md): copy the disks of a
+         * running VM while it runs, with blockdev-mirror (sync full,
+         * copy-mode write-blocking: a guest write completes once it is on
+         * both sides; a background copy does the rest). Any may be NULL.
+         *
+         * The VM's disks as QEMU has them: [{"disk","node","path",
+         * "virtual_size","allocated"}], ordered by disk index. */
+        int (*disk_info)(struct dv_hv *hv, const char *vm_id, json_t **ret_disks,
+                         struct dv_error *err);
+        /* Start one mirror job per target. A VM has at most one set of
+         * mirrors at a time (409 otherwise). On failure nothing is left
+         * running (the jobs started are cancelled, the target nodes
+         * removed); files are the caller's. */
+        int (*mirror_start)(struct dv_hv *hv, const char *vm_id,
+                            const struct dv_hv_mirror_target *targets, size_t n,
+                            struct dv_error *err);
+        /* {"jobs":[{"disk","job","offset","len","ready","status","error"?}]} */
+        int (*mirror_status)(struct dv_hv *hv, const char *vm_id, json_t **ret_status,
+                             struct dv_error *err);
+        /* End the mirrors: DV_MIRROR_PIVOT switches each disk to its copy
+         * (block-job-complete; the old image is closed and spec.json names
+         * the new paths); DV_MIRROR_SYNC stops mirroring once the copies
+         * are in sync and keeps the source (block-job-cancel once ready);
+         * DV_MIRROR_ABORT drops them at once. Waits up to timeout_s. */
+        int (*mirror_finish)(struct dv_hv *hv, const char *vm_id, enum dv_mirror_end how,
+                             int timeout_s, struct dv_error *err);
+        /* Target side of change host + datastore: on a VM prepared by
+         * migrate_in, start QEMU's NBD server on addr:port and export the
+         * disks given (indices) writable under their node names ("disk0",
+         * ...); the other disks are shared with the source and stay
+         * inactive until the switchover. Stopped by
+         * migrate_finish or migrate_abort. */
+        int (*nbd_export)(struct dv_hv *hv, const char *vm_id, const char *addr, int port,
+                          const int *disks, size_t n_disks, struct dv_error *err);
         /* QoS (docs/qos.md). set_qos changes a running VM's QoS at once:
          * body {"cpu_qos"?: CPU_QOS (merged over the current one),
          * "disks"?: [{"index", "iops_max"?, "bps_max"?}]}; all is checked

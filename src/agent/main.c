@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "agent-ha.h"
 #include "agent-tools.h"
 #include "cgroup.h"
 #include "dshb.h"
@@ -157,6 +158,7 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                 .console_log_max = (uint64_t)agent->cfg.console_log_max_kib * 1024,
                 .host_mhz = agent->facts.cpu_mhz,
                 .sim_delay_ms = agent->cfg.sim_delay_ms,
+                .no_locking = !agent->cfg.image_locking,
         };
         if (dv_streq(agent->cfg.driver, "sim")) {
                 agent->ops = &dv_hv_sim_ops;
@@ -215,6 +217,12 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                         json_decref(vms);
         }
 
+        /* Before the API: VM starts take their leases through it. */
+        r = dv_agent_ha_start(agent, &agent->ha);
+        if (r < 0) {
+                dv_log_errno(r, "starting HA (leases, isolation, watchdog): %m");
+                goto out_hv;
+        }
         r = dv_http_server_start(agent->cfg.listen, DV_AGENT_MAX_BODY, dv_agent_api_handle, agent,
                                  &server);
         if (r < 0) {
@@ -250,6 +258,8 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
         dv_dshb_stop(dshb);
         r = 0;
 out_hv:
+        dv_agent_ha_stop(agent->ha); /* disarms the watchdog; leases stay with the VMs */
+        agent->ha = NULL;
         agent->ops->free(agent->hv);
         agent->hv = NULL;
         dv_cgroup_free(agent->cgroup); /* after the driver, which borrows it */

@@ -287,7 +287,7 @@ int dv_vm_spec_parse(json_t *spec, struct dv_vm_spec **ret_spec, struct dv_error
          * (tools-mgr.c checks it): the command line does not depend on it. */
         static const char *const keys[] = { "id",    "name", "uid",  "cpus", "max_cpus",
                                             "memory_mib", "disks", "nics", "boot", "tools",
-                                            "cpu_qos", NULL };
+                                            "cpu_qos", "lease", NULL };
         _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *s = NULL;
         int64_t uid = 0, cpus = 0, max_cpus = 0, mem = 0;
         int r;
@@ -441,7 +441,7 @@ static void argv_add2(struct argv *a, const char *opt, const char *val)
 }
 
 /* -blockdev in JSON syntax: no escaping of ',' needed anywhere. */
-static char *blockdev_json(const struct dv_vm_disk *d, size_t index)
+static char *blockdev_json(const struct dv_vm_disk *d, size_t index, bool no_locking)
 {
         _cleanup_(json_decrefp) json_t *j = NULL;
         char node[32];
@@ -450,6 +450,10 @@ static char *blockdev_json(const struct dv_vm_disk *d, size_t index)
         snprintf(node, sizeof(node), "disk%zu", index);
         j = json_pack("{s:s, s:s, s:{s:s, s:s}}", "node-name", node, "driver", d->format,
                       "file", "driver", "file", "filename", d->path);
+        /* Without QEMU's lock a second QEMU may open the disk: only HA's
+         * leases and fencing keep two copies apart (docs/ha.md). */
+        if (j && no_locking)
+                json_object_set_new(json_object_get(j, "file"), "locking", json_string("off"));
         s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (!s)
                 abort();
@@ -520,12 +524,15 @@ int dv_qemu_build_argv(const struct dv_vm_spec *spec, const struct dv_qemu_confi
         argv_add2(&a, "-device", "pvpanic");
         argv_add2(&a, "-action", "panic=pause");
 
+        /* A display for the VNC console (-nodefaults leaves none): the
+         * standard VGA, whose text mode shows the guest's tty0. */
+        argv_add2(&a, "-device", "VGA,id=video0");
         argv_add(&a, dv_strdup("-vnc"));
         argv_addf(&a, "unix:%s/%s,password=on", dir, DV_QEMU_VNC_SOCK);
 
         for (size_t i = 0; i < spec->n_disks; i++) {
                 argv_add(&a, dv_strdup("-blockdev"));
-                argv_add(&a, blockdev_json(&spec->disks[i], i));
+                argv_add(&a, blockdev_json(&spec->disks[i], i, cfg->no_locking));
                 argv_add(&a, dv_strdup("-device"));
                 argv_addf(&a, "virtio-blk-pci,drive=disk%zu,id=virtio-disk%zu%s", i, i,
                           spec->boot == DV_VM_BOOT_DISK && i == 0 ? ",bootindex=1" : "");

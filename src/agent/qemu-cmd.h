@@ -107,6 +107,7 @@ struct dv_qemu_config {
         const char *run_dir;   /* absolute, no ',' */
         const char *accel;     /* resolved: "kvm" or "tcg" */
         bool sandbox;          /* add -sandbox on,... */
+        bool no_locking;       /* disks with "locking":"off" (HA tests only) */
 };
 
 /* Build QEMU's argv (NULL-terminated, owned; free with dv_strv_free). QEMU

@@ -39,6 +39,18 @@ static void task_print(json_t *task)
         cli_table_kvj(t, "state", task, "state", NULL);
         cli_table_kv(t, "progress", "%s", fmt_progress(task, buf, sizeof(buf)));
         cli_table_kvj(t, "message", task, "message", NULL);
+        if (json_is_object(json_object_get(task, "detail"))) {
+                /* Structured progress, e.g. a migration's phase, bytes and rate. */
+                const char *key;
+                json_t *v;
+
+                json_object_foreach(json_object_get(task, "detail"), key, v) {
+                        char name[64];
+
+                        snprintf(name, sizeof(name), "  %s", key);
+                        cli_table_kv(t, name, "%s", cli_jtext(v, buf, sizeof(buf)));
+                }
+        }
         if (json_is_object(json_object_get(task, "error")))
                 cli_table_kv(t, "error", "%s (%s)",
                              cli_jtext(cli_jpath(task, "error.message"), buf, sizeof(buf)),

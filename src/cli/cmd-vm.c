@@ -327,11 +327,13 @@ static int vm_delete(struct cli_ctx *ctx, const struct cli_args *a)
         return cli_task_finish(ctx, reply, &w, "deleted", NULL);
 }
 
-/* migrate VM --host H [--check]: live migration (docs/migration.md). */
+/* migrate VM [--host H] [--datastore DS] [--check]: live migration
+ * (docs/migration.md): change host, change host + datastore, or storage
+ * live migration (--datastore alone). */
 static int vm_migrate(struct cli_ctx *ctx, const struct cli_args *a)
 {
         _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL, *task = NULL;
-        const char *host = cli_args_get(a, "host");
+        const char *host = cli_args_get(a, "host"), *ds = cli_args_get(a, "datastore");
         bool check = cli_args_has(a, "check");
         struct cli_wait w;
         json_t *c, *b;
@@ -339,13 +341,31 @@ static int vm_migrate(struct cli_ctx *ctx, const struct cli_args *a)
         int r;
 
         r = cli_check_name(ctx, "vm", a->pos[0]);
-        if (r == 0 && !host)
-                r = cli_usage(ctx, "vm migrate: --host HOST is required");
+        if (r == 0 && !host && !ds)
+                r = cli_usage(ctx, "vm migrate: --host HOST, --datastore DS or both are required");
+        if (r == 0 && ds)
+                r = cli_check_name(ctx, "datastore", ds);
         if (r == 0)
                 r = cli_wait_from_args(ctx, a, &w);
         if (r != 0)
                 return r;
-        body = json_pack("{s:s,s:b}", "host", host, "check", check);
+        body = json_pack("{s:s?,s:s?,s:b}", "host", host, "datastore", ds, "check", check);
+        if (cli_args_get(a, "disk-rate")) {
+                char *end;
+                long long mib = strtoll(cli_args_get(a, "disk-rate"), &end, 10);
+
+                if (*end || mib < 1 || mib > 1048576)
+                        return cli_usage(ctx, "vm migrate: --disk-rate takes 1..1048576 (MiB/s)");
+                json_object_set_new(body, "disk_rate_limit", json_integer(mib << 20));
+        }
+        if (cli_args_get(a, "memory-rate")) {
+                char *end;
+                long long mib = strtoll(cli_args_get(a, "memory-rate"), &end, 10);
+
+                if (*end || mib < 1 || mib > 1048576)
+                        return cli_usage(ctx, "vm migrate: --memory-rate takes 1..1048576 (MiB/s)");
+                json_object_set_new(body, "memory_rate_limit", json_integer(mib << 20));
+        }
         r = cli_api(ctx, "POST", body, &reply, "vms/%s/migrate", a->pos[0]);
         if (r != 0)
                 return r;
@@ -387,11 +407,24 @@ static int vm_migrate(struct cli_ctx *ctx, const struct cli_args *a)
         r = cli_task_wait(ctx, json_object_get(reply, "task"), w.timeout_ms, &task);
         if (r != 0)
                 return r;
-        if (ctx->json)
+        if (ctx->json) {
                 cli_print_json(ctx, task);
+                return 0;
+        }
+        if (!host || ds) /* the disks moved */
+                printf("mirrored %.1f MiB of disk (%.1f MiB allocated) at %.1f MiB/s in %.2f s\n",
+                       (double)json_integer_value(cli_jpath(task, "result.disk_bytes")) / 1048576,
+                       (double)json_integer_value(cli_jpath(task, "result.disk_allocated_bytes")) /
+                               1048576,
+                       json_number_value(cli_jpath(task, "result.disk_rate")) / 1048576,
+                       (double)json_integer_value(cli_jpath(task, "result.disk_ms")) / 1000);
+        if (!host)
+                printf("moved vm %s to datastore %s in %.2f s\n", a->pos[0], ds,
+                       (double)json_integer_value(cli_jpath(task, "result.total_ms")) / 1000);
         else
-                printf("migrated vm %s to host %s in %.2f s (downtime %lld ms)\n", a->pos[0],
+                printf("migrated vm %s to host %s%s%s in %.2f s (downtime %lld ms)\n", a->pos[0],
                        json_string_value(cli_jpath(task, "result.target")) ?: host,
+                       ds ? " and datastore " : "", ds ? ds : "",
                        (double)json_integer_value(cli_jpath(task, "result.total_ms")) / 1000,
                        (long long)json_integer_value(cli_jpath(task, "result.qemu.downtime_ms")));
         return 0;
@@ -455,7 +488,10 @@ static const struct cli_opt delete_opts[] = {
 };
 
 static const struct cli_opt migrate_opts[] = {
-        { "host", 0, "HOST", "the host to move the running VM to (shared storage), required" },
+        { "host", 0, "HOST", "the host to move the running VM to (shared storage unless --datastore)" },
+        { "datastore", 0, "DS", "move the disks to datastore DS (alone: storage live migration on the same host)" },
+        { "disk-rate", 0, "MIB", "limit each disk's background copy to MIB MiB/s (guest writes are never held back)" },
+        { "memory-rate", 0, "MIB", "limit the memory stream to MIB MiB/s" },
         { "check", 0, NULL, "only run the prechecks and print them (exit 1 when blocked)" },
         { NULL },
 };
@@ -481,7 +517,7 @@ static const struct cli_verb vm_verbs[] = {
         { .name = "console", .args = "VM", .min_args = 1, .max_args = 1,
           .summary = "a VNC ticket and the serial console log of a VM", .run = vm_console },
         { .name = "migrate", .args = "VM", .min_args = 1, .max_args = 1,
-          .summary = "live-migrate a running VM to another host (--host H), or --check it",
+          .summary = "live-migrate a running VM to another host and/or datastore, or --check it",
           .opts = migrate_opts, .waits = true, .run = vm_migrate },
         CLI_VM_TOOLS_VERBS /* cmd-vm-tools.c */
         CLI_VM_HA_VERBS /* cmd-vm-ha.c */

@@ -23,11 +23,29 @@ struct dv_http_request {
         struct MHD_Connection *conn; /* for query arguments */
 };
 
+/* Runs in a thread of its own once the connection is upgraded (HTTP 101):
+ * fd is the raw socket (blocking), extra the bytes the client sent after
+ * its request. Owns ctx; the server closes fd when it returns. */
+typedef void (*dv_http_upgrade_fn)(void *ctx, int fd, const char *extra, size_t extra_len);
+
 struct dv_http_response {
         int status;           /* HTTP status; 0 means "not set" (500 is sent) */
         json_t *json;         /* owned JSON body, or NULL */
         char *text;           /* owned raw body (used when json is NULL) */
+        size_t text_len;      /* bytes in text; 0: strlen(text) */
         const char *content_type; /* for text; default text/plain */
+        const char *cache_control; /* default "no-store" */
+        char *etag;           /* owned ETag header value, or NULL */
+        bool static_headers;  /* a web page: CSP, nosniff, no framing */
+        /* Upgrade (status 101): the protocol ("websocket", "drover-vnc"),
+         * the handler and its context (freed with upgrade_free when the
+         * upgrade does not happen), and the WebSocket reply headers. */
+        const char *upgrade_proto;
+        dv_http_upgrade_fn upgrade;
+        void *upgrade_ctx;
+        void (*upgrade_free)(void *ctx);
+        char ws_accept[32];   /* Sec-WebSocket-Accept, or "" */
+        const char *ws_protocol; /* Sec-WebSocket-Protocol chosen, or NULL */
 };
 
 typedef void (*dv_http_handler)(void *userdata, const struct dv_http_request *req,
@@ -37,6 +55,9 @@ typedef void (*dv_http_handler)(void *userdata, const struct dv_http_request *re
 int dv_http_server_start(const char *listen, size_t max_body, dv_http_handler handler,
                          void *userdata, struct dv_http_server **ret_server);
 void dv_http_server_stop(struct dv_http_server *server); /* NULL-safe */
+
+/* A request header, or NULL. */
+const char *dv_http_header(const struct dv_http_request *req, const char *name);
 
 /* A query argument of the request, or NULL. */
 const char *dv_http_query(const struct dv_http_request *req, const char *key);

@@ -276,7 +276,7 @@ static void do_heartbeat(struct dv_api *a)
 {
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
-        json_t *body = NULL, *host, *stop;
+        json_t *body = NULL, *host, *stop, *ha = NULL;
         const char *state;
 
         if (!a->agent_host) {
@@ -313,11 +313,12 @@ static void do_heartbeat(struct dv_api *a)
                 dv_vm_tools_heartbeat(m, host, json_object_get(body, "vms"), a->user);
                 dv_ha_rt_heartbeat(m, host, json_object_get(body, "vms"));
                 record_metrics(m, host, json_object_get(body, "vms"));
+                ha = dv_ha_rt_agent_settings(m, host);
         }
         dv_mgr_unlock(m);
         json_decref(host);
         json_decref(body);
-        dv_api_reply(a, 200, json_pack("{s:o}", "stop", stop));
+        dv_api_reply(a, 200, json_pack("{s:o,s:o*}", "stop", stop, "ha", ha));
 }
 
 void dv_api_agent(struct dv_api *a)

@@ -402,11 +402,7 @@ void dv_api_net(struct dv_api *a)
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
                 return;
         }
-        if (!dv_api_is(a, "POST")) {
-                dv_api_bad_method(a);
-                return;
-        }
-        if (dv_api_body(a, &body) < 0)
+        if (dv_api_post_body(a, &body) < 0)
                 return;
         refs = json_object_get(body, "vms");
         if (dv_json_check_keys(body, keys, &err) < 0) {

@@ -6,6 +6,7 @@
 
 #include "agent.h"
 #include "api.h"
+#include "auth.h"
 #include "api-vm-ha.h"
 #include "ha-env.h"
 #include "dvs.h"
@@ -557,7 +558,8 @@ static void vm_console(struct dv_api *a, json_t *vm)
         struct dv_error err = { 0 };
         json_t *body = NULL, *host = NULL, *reply = NULL, *req;
         _cleanup_(freep) char *path = NULL;
-        char exp[32];
+        char exp[32], wexp[32], wst[65];
+        int64_t ws_exp;
         int r;
 
         if (dv_api_body(a, &body) < 0)
@@ -586,12 +588,19 @@ static void vm_console(struct dv_api *a, json_t *vm)
         json_decref(req);
         if (r < 0) {
                 dv_api_dv_error(a, &err);
+        } else if (!a->m->auth ||
+                   dv_auth_ticket_new(a->m->auth, dv_doc_str(vm, "id"), a->user, wst, &ws_exp) < 0) {
+                dv_api_error(a, 500, "internal", "no console ticket could be made");
         } else {
+                _cleanup_(freep) char *ws = dv_asprintf("/api/v1/vms/%s/console/ws?ticket=%s",
+                                                        dv_doc_str(vm, "id"), wst);
                 dv_iso_time(dv_wall_ms() + 60000, exp, sizeof(exp));
-                dv_api_reply(a, 200, json_pack("{s:O?,s:O?,s:s}", "vnc",
+                dv_iso_time(ws_exp, wexp, sizeof(wexp));
+                dv_api_reply(a, 200, json_pack("{s:O?,s:O?,s:s,s:s,s:s,s:s}", "vnc",
                                                json_object_get(reply, "vnc"), "ticket",
                                                json_object_get(reply, "ticket"), "expires_at",
-                                               exp));
+                                               exp, "ws", ws, "ws_ticket", wst,
+                                               "ws_expires_at", wexp));
                 dv_mgr_event(a->m, a->user, "vm.console", "vm", vm,
                              "console ticket for vm '%s'", dv_doc_str(vm, "name"));
         }

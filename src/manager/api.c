@@ -8,7 +8,9 @@
 
 #include "json.h"
 #include "log.h"
+#include "auth.h"
 #include "token.h"
+#include "web.h"
 
 void dv_api_reply(struct dv_api *a, int status, json_t *json)
 {
@@ -71,6 +73,15 @@ int dv_api_body(struct dv_api *a, json_t **ret)
         return r;
 }
 
+int dv_api_post_body(struct dv_api *a, json_t **ret)
+{
+        if (!dv_api_is(a, "POST")) {
+                dv_api_bad_method(a);
+                return -EINVAL;
+        }
+        return dv_api_body(a, ret);
+}
+
 struct route {
         const char *collection;        /* first segment after /api/v1 */
         void (*handler)(struct dv_api *a);
@@ -81,6 +92,7 @@ static const struct route routes[] = {
         { "tasks", dv_api_tasks },   { "events", dv_api_events }, { "alarms", dv_api_alarms },
         { "agent", dv_api_agent },   { "dvs", dv_api_dvs },       { "portgroups", dv_api_portgroups },
         { "clusters", dv_api_clusters }, { "net", dv_api_net }, { "drs", dv_api_drs }, { "dpm", dv_api_dpm },
+        { "logout", dv_api_logout },
 };
 
 /* Who is calling? Fills a->user / a->agent_host; replies 401 otherwise. */
@@ -89,9 +101,16 @@ static int authenticate(struct dv_api *a)
         const char *tok = a->req->token;
         json_t *host = NULL;
         static __thread char user[DV_NAME_MAX + 8];
+        static __thread char suser[64];
 
         if (tok && dv_token_equal(a->m->token, tok)) {
                 a->user = DV_USER_ADMIN;
+                return 0;
+        }
+        /* A login session (auth.h) acts as its user, like the admin token. */
+        if (tok && a->m->auth && dv_auth_session(a->m->auth, tok, suser)) {
+                a->user = suser;
+                a->session = true;
                 return 0;
         }
         if (tok && a->m->store->ops->host_by_credential(a->m->store, tok, &host) >= 0) {
@@ -113,6 +132,23 @@ void dv_api_handle(void *userdata, const struct dv_http_request *req,
         const char *segs[DV_API_MAX_SEGS + 2];
         int n;
 
+        /* The web console's files need no token; everything under /api
+         * does, but for the login itself and the console websocket (whose
+         * one-time ticket is its credential). */
+        if (strncmp(req->path, "/api/", 5) != 0 && strcmp(req->path, "/api") != 0 &&
+            a.m->web_root) {
+                dv_web_static(a.m->web_root, req, resp);
+                dv_debug("%s %s from %s: %d", req->method, req->path, req->peer, resp->status);
+                return;
+        }
+        if (strcmp(req->path, "/api/v1/login") == 0) {
+                dv_api_login(&a);
+                goto out;
+        }
+        if (dv_console_ws_path(req->path)) {
+                dv_api_console_ws(&a);
+                goto out;
+        }
         if (authenticate(&a) < 0)
                 goto out;
         n = dv_http_split_path(req->path, &buf, segs, DV_API_MAX_SEGS + 2);

@@ -15,6 +15,7 @@ struct dv_api {
         struct dv_http_response *resp;        /* the reply being built */
         const char *user;                     /* "admin" or "agent:HOST" */
         json_t *agent_host;                   /* the host of an agent credential, or NULL */
+        bool session;                         /* the token is a login session's */
         const char *segs[DV_API_MAX_SEGS];    /* path segments after /api/v1 */
         int nseg;                             /* number of segs (>= 1) */
 };
@@ -37,6 +38,9 @@ void dv_api_bad_method(struct dv_api *a);
 int dv_api_body(struct dv_api *a, json_t **ret);
 
 bool dv_api_is(struct dv_api *a, const char *method);
+
+/* An action's request: 405 unless POST, else as dv_api_body(). */
+int dv_api_post_body(struct dv_api *a, json_t **ret);
 
 /* Resources: segs[0] is the collection. */
 void dv_api_hosts(struct dv_api *a);

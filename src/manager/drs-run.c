@@ -706,11 +706,7 @@ void dv_api_drs(struct dv_api *a)
                 dv_api_error(a, 404, "not-found", "no such path: %.200s", a->req->path);
                 return;
         }
-        if (!dv_api_is(a, "POST")) {
-                dv_api_bad_method(a);
-                return;
-        }
-        if (dv_api_body(a, &body) < 0)
+        if (dv_api_post_body(a, &body) < 0)
                 return;
         if (dv_validate_empty(body, &err) < 0 ||
             apply_rec(a->m->drs, a->segs[2], a->user, &task, &err) < 0)

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "log.h"
 #include "nethealth.h"
+#include "validate.h"
 
 /* One host's part of a probe session. */
 struct probe_job {
@@ -241,15 +242,11 @@ void dv_api_dvs_health(struct dv_api *a, json_t *dvs)
                 dv_api_reply(a, 200, json_incref(h));
                 return;
         }
-        if (!dv_api_is(a, "POST")) {
-                dv_api_bad_method(a);
+        if (dv_api_post_body(a, &body) < 0)
                 return;
-        }
-        if (dv_api_body(a, &body) < 0)
-                return;
-        if (json_object_size(body) > 0) {
+        if (dv_validate_empty(body, &err) < 0) {
                 json_decref(body);
-                dv_api_error(a, 400, "invalid-field", "this action takes no fields");
+                dv_api_dv_error(a, &err);
                 return;
         }
         json_decref(body);

@@ -12,7 +12,8 @@
 #include "vm-ops.h"
 
 #define DS_HB_DIR ".drover-hb"     /* agents' datastore heartbeats: DS/.drover-hb/HOST */
-#define DS_HB_MAX 4096             /* bytes read of one heartbeat file */
+#define DS_HB_MAX 4096             /* bytes read of one heartbeat or lease file */
+#define LEASE_DIR ".drover-lease"  /* VM leases: DS/.drover-lease/VM_ID (src/agent/lease.h) */
 #define URGENT_AFTER_MS 1000       /* a host silent this long gets its BMC read every 500 ms */
 #define HOUR_MS (3600 * 1000)
 #define WARN_EVERY_MS 60000
@@ -53,6 +54,14 @@ struct dv_ha_rt {
 };
 
 /* ---- small helpers -------------------------------------------------------- */
+
+/* A host's own datastore ("HOST-local"): no lease there (docs/ha.md). */
+static bool ds_is_local(const char *ds)
+{
+        size_t n = strlen(ds);
+
+        return n >= 6 && strcmp(ds + n - 6, "-local") == 0;
+}
 
 static void facts_reset(struct dv_ha_rt *rt)
 {
@@ -368,11 +377,73 @@ static int restarts_last_hour(json_t *vm)
         return n;
 }
 
+/* Every datastore's path as the hosts report it: name -> path (new). */
+static json_t *datastore_paths(struct dv_mgr *m)
+{
+        json_t *hosts = NULL, *out = json_object(), *h, *d;
+        size_t i, j;
+
+        if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) < 0)
+                return out;
+        json_array_foreach(hosts, i, h)
+                json_array_foreach(json_object_get(h, "datastores"), j, d)
+                        if (dv_doc_str(d, "name") && dv_doc_str(d, "path") &&
+                            !json_object_get(out, dv_doc_str(d, "name")))
+                                json_object_set(out, dv_doc_str(d, "name"),
+                                                json_object_get(d, "path"));
+        json_decref(hosts);
+        return out;
+}
+
+/* The VM's lease (docs/ha.md, "Leases"): the file DS/.drover-lease/ID its
+ * host writes on the first shared datastore of its disks, read here
+ * directly like the datastore heartbeats (lab: one machine, one clock).
+ * No file (never started with a lease, or no shared disk): not leased,
+ * and it is restarted only once its host is fenced. */
+static void lease_facts(struct dv_ha_rt *rt, json_t *vm, json_t *ds_paths, struct dv_ha_vm *x)
+{
+        const char *path = NULL, *holder;
+        _cleanup_(freep) char *file = NULL, *data = NULL;
+        json_t *d, *j;
+        size_t i, len = 0;
+        int64_t expiry;
+
+        x->leased = false;
+        x->lease_holder = NULL;
+        x->lease_expiry_ms = -1;
+        json_array_foreach(json_object_get(vm, "disks"), i, d) {
+                const char *ds = dv_doc_str(d, "datastore");
+
+                if (ds && !ds_is_local(ds)) {
+                        path = json_string_value(json_object_get(ds_paths, ds));
+                        break;
+                }
+        }
+        if (!path || !x->ha || !dv_doc_str(vm, "id"))
+                return;
+        file = dv_asprintf("%s/%s/%s", path, LEASE_DIR, dv_doc_str(vm, "id"));
+        if (dv_read_file(file, DS_HB_MAX, &data, &len) < 0)
+                return;
+        j = json_loads(data, 0, NULL);
+        holder = dv_doc_str(j, "holder");
+        expiry = dv_doc_int(j, "expiry_wall_ms", -1);
+        if (!holder || expiry < 0) {
+                json_decref(j);
+                return;
+        }
+        json_array_append_new(rt->hold, j); /* lease_holder borrows from it */
+        x->leased = true;
+        x->lease_holder = holder[0] ? holder : NULL;
+        /* Wall clock to ours; an expired lease stays expired. */
+        x->lease_expiry_ms = rt->now + DV_MAX(expiry - dv_wall_ms(), (int64_t)-HOUR_MS);
+}
+
 static int env_get_vms(void *ud, const struct dv_ha_vm **ret, size_t *ret_n)
 {
         struct dv_ha_rt *rt = ud;
         struct dv_mgr *m = rt->m;
         json_t *vms = NULL, *pgs = NULL, *vm, *pg, *pg_dvs = json_object(), *keep = json_object();
+        _cleanup_(json_decrefp) json_t *ds_paths = datastore_paths(m);
         size_t i, j, n = 0;
         int r;
 
@@ -433,11 +504,7 @@ static int env_get_vms(void *ud, const struct dv_ha_vm **ret, size_t *ret_n)
                 x->dvs = names_of(rt, dvs, &x->n_dvs);
                 json_decref(dss);
                 json_decref(dvs);
-                /* No VM leases yet (docs/ha.md, "Known gaps"): a VM is
-                 * restarted once its host is fenced. */
-                x->leased = false;
-                x->lease_holder = NULL;
-                x->lease_expiry_ms = -1;
+                lease_facts(rt, vm, ds_paths, x);
                 n++;
         }
         /* Forget the Tools heartbeats of VMs that are gone. */
@@ -1000,6 +1067,41 @@ void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms)
         json_object_set_new(rt->reported, f.host_id, names);
         pthread_mutex_unlock(&rt->lock);
         json_decref(records);
+}
+
+json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host)
+{
+        struct dv_store_filter f = { .host_id = dv_doc_str(host, "id") };
+        json_t *doc = NULL, *records = NULL, *ids = json_array(), *rec;
+        struct dv_ha_settings s;
+        size_t i;
+
+        if (dv_cluster_get_default(m, &doc) >= 0)
+                dv_cluster_ha_settings(doc, &s);
+        else
+                dv_ha_settings_default(&s);
+        json_decref(doc);
+        if (f.host_id && dv_store_list(m->store, DV_KIND_VM, &f, &records) >= 0)
+                json_array_foreach(records, i, rec) {
+                        const char *lease_ds = NULL;
+                        json_t *d;
+                        size_t j;
+
+                        if (!json_is_true(json_object_get(rec, "ha")) || !dv_doc_str(rec, "id"))
+                                continue;
+                        json_array_foreach(json_object_get(rec, "disks"), j, d)
+                                if (!lease_ds && dv_doc_str(d, "datastore") &&
+                                    !ds_is_local(dv_doc_str(d, "datastore")))
+                                        lease_ds = dv_doc_str(d, "datastore");
+                        json_array_append_new(ids, json_pack("{s:s,s:s?}", "id",
+                                                             dv_doc_str(rec, "id"),
+                                                             "lease_datastore", lease_ds));
+                }
+        json_decref(records);
+        return json_pack("{s:b,s:s,s:I,s:I,s:o}", "enabled", s.enabled, "isolation",
+                         dv_ha_isolation_to_string(s.isolation), "isolation_delay_ms",
+                         (json_int_t)s.isolation_delay_ms, "lease_timeout_ms",
+                         (json_int_t)s.lease_timeout_ms, "vms", ids);
 }
 
 void dv_ha_rt_host_view(struct dv_mgr *m, json_t *view)

@@ -42,6 +42,13 @@ void dv_ha_rt_tick(struct dv_mgr *m);
  * Tools state. vms is the heartbeat's VMSTATUS array. */
 void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms);
 
+/* The "ha" object of a heartbeat reply to host (m->lock held): what its
+ * agent needs for the isolation response and VM leases (docs/agent.md):
+ * {"enabled","isolation","isolation_delay_ms","lease_timeout_ms","vms"},
+ * vms = [{"id","lease_datastore"}] of the HA VMs whose record is on host
+ * (lease_datastore null: no shared disk, no lease). New reference. */
+json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host);
+
 /* GET /alarms: append the HA alarms raised and not cleared. */
 void dv_ha_rt_alarms(struct dv_mgr *m, json_t *out);
 

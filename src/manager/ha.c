@@ -52,6 +52,8 @@ struct ha_host {
         int64_t fence_req_ms;          /* FENCING: when the BMC was asked */
         int64_t fence_retry_ms;        /* FAILED: when to ask the BMC (again) */
         int64_t reconcile_until_ms;    /* stop stale copies it reports until then */
+        int64_t victims_until_ms;      /* back from a silence: its VMs reported stopped
+                                        * until then were lost with it (host-restarted) */
         bool fence_alarm;              /* ha.fence-failed is raised for it */
         bool seen;                     /* in this tick's facts */
 };
@@ -454,6 +456,7 @@ static int sync_tracks(struct tick *t)
                         h->state = DV_HA_HOST_CONNECTED;
                         h->first_seen_ms = t->now;
                         h->reconcile_until_ms = -1;
+                        h->victims_until_ms = -1;
                         if (insert_at((void ***) &ha->hosts, &ha->n_hosts, (size_t) (-k - 1), h) < 0) {
                                 host_free(h);
                                 return -ENOMEM;
@@ -526,6 +529,9 @@ static bool host_recover(struct tick *t, struct ha_host *ht)
         say(t, "host.recovered", ht->name, "from=%s", dv_ha_host_state_to_string(from));
         if (from != DV_HA_HOST_SUSPECT)
                 ht->reconcile_until_ms = t->now + 2 * t->s->net_timeout_ms;
+        /* The first sign of life (e.g. a re-registration) may come before
+         * the heartbeat that says which VMs it lost: wait for it a while. */
+        ht->victims_until_ms = t->now + 2 * t->s->net_timeout_ms;
         if (ht->fence_alarm) {
                 alarm_clear(t, "ha.fence-failed", ht->name);
                 ht->fence_alarm = false;
@@ -857,7 +863,8 @@ static void vm_step(struct tick *t, size_t i)
                 if (vt->victim_of) {
                         /* Its host came back: without it, it is restarted. */
                         gone = vm->state == DV_HA_VM_STOPPED;
-                        set_str(&vt->victim_of, NULL);
+                        if (gone || t->now > ht->victims_until_ms)
+                                set_str(&vt->victim_of, NULL);
                         if (gone) {
                                 make_pending(t, vm, vt, REASON_HOST_RESTARTED);
                                 break;

@@ -1,10 +1,13 @@
 /* droverd: the Drover manager. Thin: options, setup, signals, shutdown. */
 #include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "api.h"
+#include "auth.h"
 #include "cron.h"
 #include "dvs-health.h"
 #include "dvs.h"
@@ -37,6 +40,9 @@ static void usage(FILE *f)
                 "  --store-sync full|normal    SQLite synchronous mode (default full: every commit\n"
                 "                              is synced; normal: a manager crash loses nothing,\n"
                 "                              an OS crash may lose the last commits)\n"
+                "  --web-dir DIR               serve the web console's files from DIR under /\n"
+                "  --admin-password-file FILE  the web login's admin password (default: generated\n"
+                "                              into DATA/admin-password on first start)\n"
                 "  --help                      this text\n");
 }
 
@@ -48,6 +54,8 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 { "image-dir", required_argument, NULL, 'i' },
                 { "heartbeat-timeout-ms", required_argument, NULL, 't' },
                 { "store-sync", required_argument, NULL, 's' },
+                { "web-dir", required_argument, NULL, 'w' },
+                { "admin-password-file", required_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -100,6 +108,12 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                                 return -EINVAL;
                         }
                         break;
+                case 'w':
+                        cfg->web_dir = optarg;
+                        break;
+                case 'p':
+                        cfg->admin_password_file = optarg;
+                        break;
                 case 'h':
                         usage(stdout);
                         exit(0);
@@ -150,6 +164,18 @@ int main(int argc, char **argv)
         r = dv_token_load_or_create(token_path, m.token);
         if (r < 0)
                 return dv_log_errno(r, "token %s: %m", token_path), 1;
+        r = dv_auth_new(m.cfg.data_dir, m.cfg.admin_password_file, &m.auth);
+        if (r < 0)
+                return dv_log_errno(r, "users (%s/users, --admin-password-file %s): %m",
+                                    m.cfg.data_dir,
+                                    m.cfg.admin_password_file ? m.cfg.admin_password_file
+                                                              : "not given"),
+                       1;
+        if (m.cfg.web_dir) {
+                m.web_root = realpath(m.cfg.web_dir, NULL);
+                if (!m.web_root)
+                        return dv_log_errno(-errno, "--web-dir %s: %m", m.cfg.web_dir), 1;
+        }
 
         db_path = dv_asprintf("%s/droverd.db", m.cfg.data_dir);
         r = dv_store_open(&dv_store_sqlite_ops, db_path, &m.store);
@@ -253,6 +279,8 @@ out:
         }
         dv_mcache_free(m.cache);
         dv_store_close(m.store);
+        dv_auth_free(m.auth);
+        free(m.web_root);
         json_decref(m.host_rt);
         pthread_mutex_destroy(&m.lock);
         pthread_mutex_destroy(&m.net_lock);

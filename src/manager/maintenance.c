@@ -676,11 +676,7 @@ void dv_api_host_maintenance(struct dv_api *a, json_t *host)
         bool stop_unmovable = false;
         int r;
 
-        if (!dv_api_is(a, "POST")) {
-                dv_api_bad_method(a);
-                return;
-        }
-        if (dv_api_body(a, &body) < 0)
+        if (dv_api_post_body(a, &body) < 0)
                 return;
         r = dv_json_check_keys(body, keys, &err);
         if (r >= 0)

@@ -26,6 +26,8 @@ struct dv_mgr_config {
         const char *data_dir;         /* DATA: token, droverd.db, images/ */
         const char *image_dir;        /* registered as image "default", or NULL */
         int64_t heartbeat_timeout_ms; /* hosts silent longer are unreachable */
+        const char *web_dir;          /* the web console's files, or NULL */
+        const char *admin_password_file; /* admin's password, or NULL: DATA/admin-password */
 };
 
 struct dv_netsync;
@@ -34,6 +36,7 @@ struct dv_mstats;
 struct dv_drs_rt;
 struct dv_dpm_rt;
 struct dv_mcache;
+struct dv_auth;
 
 struct dv_mgr {
         struct dv_mgr_config cfg;  /* from the command line */
@@ -49,6 +52,8 @@ struct dv_mgr {
         struct dv_drs_rt *drs;     /* DRS runtime (drs-run.h), or NULL */
         struct dv_dpm_rt *dpm;     /* DPM runtime (dpm-run.h), or NULL */
         struct dv_mcache *cache;   /* usage and host caches (mcache.h), or NULL: read the store */
+        struct dv_auth *auth;      /* users, sessions, console tickets (auth.h), or NULL */
+        char *web_root;            /* realpath of cfg.web_dir, or NULL */
 };
 
 /* Users named in tasks and events. */

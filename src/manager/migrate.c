@@ -1,5 +1,9 @@
-/* Live migration, change host on shared storage (docs/migration.md):
- * POST /api/v1/vms/{id}/migrate {"host", "check"?} and the vm.migrate task.
+/* Live migration (docs/migration.md): POST /api/v1/vms/{id}/migrate
+ * {"host"?, "datastore"?, "check"?, budgets} and the vm.migrate task, for
+ * the three kinds: change host (shared storage), change host + datastore
+ * (the disks mirrored to the target's NBD exports, then memory) and
+ * storage live migration (the disks mirrored to another datastore of the
+ * same host, then a pivot).
  *
  * The facts for the prechecks (precheck.h) come from the store (VM, hosts,
  * DVS attachments, clusters, datastores) and from a probe the source agent
@@ -10,6 +14,9 @@
  * migrate, finishes the target (resume, announce, Tools) and then moves the
  * VM to the target in the store. Any failure before the switchover aborts
  * the target and leaves the VM running on the source. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,14 +29,28 @@
 #include "view.h"
 #include "vm-ops.h"
 
+/* Each phase has a budget of its own (seconds; the request may change
+ * them): a slow disk copy is not cut short by the memory timeout. */
+#define MIGRATE_DISK_TIMEOUT_S 3600      /* the disk mirror, until in sync */
 #define MIGRATE_OUT_TIMEOUT_S 600        /* the memory phase */
-#define MIGRATE_FINISH_TIMEOUT_S 60      /* the target resumes the guest */
+#define MIGRATE_FINISH_TIMEOUT_S 60      /* switchover: pivot, or the target resumes */
+#define MIGRATE_MAX_TIMEOUT_S 86400
 #define MIGRATE_PROBE_TIMEOUT_MS 10000
+#define MIRROR_POLL_MS 500               /* mirror progress interval */
+#define MIRROR_AGENT_LOST_MS 30000       /* the disk phase outlives an agent restart this long */
+#define MIGRATE_MAX_DISKS 16             /* disks of a VM (the agent's bound) */
 
 struct migrate_op {
         struct dv_mgr *m;
+        enum dv_migrate_kind kind;
         char vm_id[37];
-        char target_id[64];
+        char target_id[64];              /* = the source for a storage migration */
+        char datastore[DV_NAME_MAX + 1]; /* target datastore; "" for change host */
+        int64_t disk_timeout_s;          /* budgets of the phases */
+        int64_t memory_timeout_s;
+        int64_t switchover_timeout_s;
+        int64_t disk_rate_limit;         /* bytes/s of each disk's background copy; 0: none */
+        int64_t memory_rate_limit;       /* bytes/s of the memory stream; 0: none */
         char user[80];
 };
 
@@ -93,16 +114,67 @@ static json_t *probe_network(json_t *vm, json_t *source, json_t *target)
         return net;
 }
 
+/* The source agent's view of the VM's disks (QEMU's): virtual and
+ * allocated sizes, for the capacity check and the copies' sizes. NULL when
+ * the VM does not run or the agent does not answer. */
+static json_t *source_disks(json_t *vm, json_t *source)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/disk-info", dv_doc_str(vm, "id"));
+        struct dv_error err = { 0 };
+        json_t *reply = NULL, *disks;
+
+        if (dv_agent_call(source, "POST", path, NULL, DV_AGENT_TIMEOUT_MS, &reply, &err) < 0)
+                return NULL;
+        disks = json_incref(json_object_get(reply, "disks"));
+        json_decref(reply);
+        return disks;
+}
+
+/* The entry of disk index i in a disk-info array, or NULL. */
+static json_t *disk_info_of(json_t *info, size_t i)
+{
+        json_t *d;
+        size_t k;
+
+        json_array_foreach(info, k, d)
+                if (json_integer_value(json_object_get(d, "disk")) == (json_int_t)i)
+                        return d;
+        return NULL;
+}
+
+/* The datastores a host reports now (GET /agent/v1/info: free space from
+ * statvfs), or the ones it registered with. New reference. */
+static json_t *host_datastores(json_t *host)
+{
+        struct dv_error err = { 0 };
+        json_t *reply = NULL, *dss;
+
+        if (dv_agent_call(host, "GET", "/agent/v1/info", NULL, DV_AGENT_TIMEOUT_MS, &reply,
+                          &err) >= 0 &&
+            json_is_array(json_object_get(reply, "datastores"))) {
+                dss = json_incref(json_object_get(reply, "datastores"));
+                json_decref(reply);
+                return dss;
+        }
+        json_decref(reply);
+        return json_incref(json_object_get(host, "datastores"));
+}
+
 /* The facts document of docs/migration.md. state: the VM state to check
- * (the one before "migrating" when the task runs). */
-static json_t *gather_facts(struct dv_mgr *m, json_t *vm, const char *state, json_t *source,
-                            json_t *target)
+ * (the one before "migrating" when the task runs). For a storage
+ * migration target is the source. */
+static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const char *datastore,
+                            json_t *vm, const char *state, json_t *source, json_t *target)
 {
         json_t *doc, *v = dv_doc_public(vm), *nic, *vms = NULL, *clusters = json_array(),
-                     *dss = json_array(), *cl = NULL, *ds, *seen = json_object();
+                     *dss = json_array(), *cl = NULL, *ds, *seen = json_object(), *d, *info;
+        json_t *ending = kind == DV_MIGRATE_DATASTORE ? source : target, *fresh;
         size_t i;
 
         json_object_set_new(v, "state", json_string(state));
+        /* Facts are added to these: copies, not the VM's own objects. */
+        json_object_set_new(v, "nics", json_deep_copy(json_object_get(vm, "nics")));
+        json_object_set_new(v, "disks", json_deep_copy(json_object_get(vm, "disks")));
         json_array_foreach(json_object_get(v, "nics"), i, nic) {
                 json_t *pg = dv_mgr_get(m, DV_KIND_PORTGROUP, dv_doc_str(nic, "portgroup"));
                 json_t *dvs = pg ? dv_mgr_get(m, DV_KIND_DVS, dv_doc_str(pg, "dvs_id")) : NULL;
@@ -112,6 +184,18 @@ static json_t *gather_facts(struct dv_mgr *m, json_t *vm, const char *state, jso
                 json_decref(pg);
                 json_decref(dvs);
         }
+        /* Disk sizes as QEMU has them (allocated bytes: what a copy needs). */
+        info = kind != DV_MIGRATE_HOST && dv_streq(state, "running") ? source_disks(vm, source)
+                                                                      : NULL;
+        json_array_foreach(json_object_get(v, "disks"), i, d) {
+                json_t *x = disk_info_of(info, i);
+
+                if (x) {
+                        json_object_set(d, "size_bytes", json_object_get(x, "virtual_size"));
+                        json_object_set(d, "allocated_bytes", json_object_get(x, "allocated"));
+                }
+        }
+        json_decref(info);
         if (dv_store_list(m->store, DV_KIND_VM, NULL, &vms) < 0)
                 vms = json_array();
         if (dv_store_list(m->store, DV_KIND_CLUSTER, NULL, &cl) >= 0) {
@@ -127,31 +211,49 @@ static json_t *gather_facts(struct dv_mgr *m, json_t *vm, const char *state, jso
                                           json_is_true(json_object_get(c, "overcommit"))));
                 json_decref(cl);
         }
-        for (int k = 0; k < 2; k++)
-                json_array_foreach(json_object_get(k ? target : source, "datastores"), i, ds) {
+        /* The host the VM ends on reports its datastores' free space now;
+         * the others' come from their registration. */
+        fresh = kind != DV_MIGRATE_HOST ? host_datastores(ending) : NULL;
+        for (int k = 0; k < 3; k++) {
+                json_t *list = k == 0 ? fresh : json_object_get(k == 1 ? source : target,
+                                                                "datastores");
+
+                json_array_foreach(list, i, ds) {
                         const char *name = dv_doc_str(ds, "name");
 
                         if (!name || json_object_get(seen, name))
                                 continue;
                         json_object_set_new(seen, name, json_true());
-                        json_array_append_new(dss, json_pack("{s:s,s:s}", "name", name, "type",
-                                                             ds_type(name)));
+                        json_array_append_new(dss, json_pack("{s:s,s:s,s:I}", "name", name, "type",
+                                                             ds_type(name), "free_gib",
+                                                             (json_int_t)dv_doc_int(ds, "free_gib", 0)));
                 }
+        }
         json_decref(seen);
-        doc = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "kind", "change-host", "vm", v, "source",
-                        host_facts(m, source, vms), "target", host_facts(m, target, vms),
-                        "clusters", clusters, "datastores", dss, "network",
-                        probe_network(vm, source, target));
+        doc = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s?}", "kind", dv_migrate_kind_to_string(kind),
+                        "vm", v, "source", host_facts(m, source, vms), "target",
+                        host_facts(m, target, vms), "clusters", clusters, "datastores", dss,
+                        "datastore", datastore);
+        /* What the host the VM ends on reaches: its agent's answer now
+         * (datastore-reachable), when it gave one. */
+        if (fresh && json_is_array(fresh))
+                json_object_set(json_object_get(doc, kind == DV_MIGRATE_DATASTORE ? "source"
+                                                                                    : "target"),
+                                "datastores", fresh);
+        json_decref(fresh);
+        if (kind != DV_MIGRATE_DATASTORE)
+                json_object_set_new(doc, "network", probe_network(vm, source, target));
         json_decref(vms);
         return doc;
 }
 
 /* Run the prechecks: 0 and *ret_res (calloc'd), or a 4xx/5xx in err. */
-static int run_prechecks(struct dv_mgr *m, json_t *vm, const char *state, json_t *source,
-                         json_t *target, struct dv_precheck_result **ret_res,
-                         struct dv_error *err)
+static int run_prechecks(struct dv_mgr *m, enum dv_migrate_kind kind, const char *datastore,
+                         json_t *vm, const char *state, json_t *source, json_t *target,
+                         struct dv_precheck_result **ret_res, struct dv_error *err)
 {
-        _cleanup_(json_decrefp) json_t *doc = gather_facts(m, vm, state, source, target);
+        _cleanup_(json_decrefp) json_t *doc =
+                gather_facts(m, kind, datastore, vm, state, source, target);
         struct dv_precheck_facts *facts = NULL;
         struct dv_precheck_result *res;
         int r;
@@ -180,6 +282,7 @@ struct phase {
         const char *reason;  /* state_reason */
         json_t *target;      /* with phase NULL and success: the new host */
         json_t *status;      /* VMSTATUS from the target */
+        json_t *disks;       /* with phase NULL: the VM's disks now (paths, datastores) */
 };
 
 /* Under m->lock: re-read the VM, apply the phase, write it durably. */
@@ -215,6 +318,8 @@ static void record_phase(struct dv_mgr *m, const char *vm_id, const struct phase
                                                 json_object_set(vm, keys[i], v);
                                 }
                         }
+                        if (p->disks)
+                                json_object_set(vm, "disks", p->disks);
                 }
                 r = dv_store_update(m->store, DV_KIND_VM, vm);
                 if (r < 0)
@@ -234,36 +339,192 @@ static void abort_target(json_t *target, const char *vm_id)
                         dv_doc_str(target, "name"), err.message);
 }
 
-static void task_migrate(struct dv_task *t, void *data)
+/* End the VM's disk mirrors on host: "pivot", "sync" or "abort". */
+static int mirror_finish(json_t *host, const char *vm_id, const char *mode, int64_t timeout_s,
+                         struct dv_error *err)
 {
-        struct migrate_op *op = data;
-        struct dv_mgr *m = op->m;
-        struct dv_error err = { 0 };
+        _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/mirror-finish", vm_id);
+        _cleanup_(json_decrefp) json_t *body =
+                json_pack("{s:s,s:I}", "mode", mode, "timeout_s", (json_int_t)timeout_s);
+
+        return dv_agent_call(host, "POST", path, body, (timeout_s + 30) * 1000L, NULL, err);
+}
+
+/* Delete files on a host (the copies of a failed migration, or the
+ * originals after one that worked); failures are logged and counted. */
+static int delete_files(json_t *host, json_t *paths, const char *vm_name)
+{
+        json_t *p;
+        size_t i;
+        int failed = 0;
+
+        json_array_foreach(paths, i, p) {
+                struct dv_error err = { 0 };
+                json_t *body = json_pack("{s:O}", "path", p);
+
+                if (dv_agent_call(host, "POST", "/agent/v1/disks/delete", body,
+                                  DV_AGENT_DISK_TIMEOUT_MS, NULL, &err) < 0) {
+                        dv_warn("vm %s: cannot delete %s on host %s: %s", vm_name,
+                                json_string_value(p), dv_doc_str(host, "name"), err.message);
+                        failed++;
+                }
+                json_decref(body);
+        }
+        return failed;
+}
+
+static void fmt_bytes(double b, char *buf, size_t len)
+{
+        if (b >= 1024.0 * 1024 * 1024)
+                snprintf(buf, len, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+        else
+                snprintf(buf, len, "%.1f MiB", b / (1024.0 * 1024));
+}
+
+struct mirror_stats {
+        int64_t bytes_total;  /* the jobs' len at the end */
+        int64_t ms;           /* from start to all ready */
+        double rate;          /* bytes/s */
+};
+
+/* The disks phase: poll the source's mirrors until every copy is in sync
+ * (BLOCK_JOB_READY), reporting bytes, rate and time left in the task.
+ * -ECANCELED on a cancel request; errors name the cause in err. */
+/* The host's document as the store has it now (an agent that restarted
+ * may have a new address). New reference. */
+static json_t *host_fresh(struct dv_mgr *m, json_t *host)
+{
+        json_t *h = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(host, "id"));
+
+        return h ? h : json_incref(host);
+}
+
+static int mirror_wait_ready(struct dv_task *t, struct dv_mgr *m, json_t *host_doc,
+                             const char *vm_id, int64_t budget_s, int pct0, int pct1,
+                             struct mirror_stats *ret, struct dv_error *err)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/mirror-status", vm_id);
+        int64_t t0 = dv_now_ms(), deadline = t0 + budget_s * 1000, prev_ms = t0, prev_done = 0;
+        int64_t lost = 0; /* when the agent stopped answering, 0: it answers */
+        double window_rate = 0;
+
+        for (;;) {
+                json_t *reply = NULL, *j;
+                int64_t done = 0, total = 0, now;
+                bool ready = true;
+                size_t i, n = 0;
+                double rate, left;
+                char b1[32], b2[32], b3[32];
+                int r;
+
+                _cleanup_(json_decrefp) json_t *host = host_fresh(m, host_doc);
+
+                r = dv_agent_call(host, "POST", path, NULL, DV_AGENT_TIMEOUT_MS, &reply, err);
+                if (r == -EHOSTUNREACH && dv_now_ms() - (lost ? lost : (lost = dv_now_ms())) <
+                                                  MIRROR_AGENT_LOST_MS) {
+                        /* An agent restarting: QEMU copies on meanwhile. */
+                        usleep(MIRROR_POLL_MS * 1000);
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                lost = 0;
+                json_array_foreach(json_object_get(reply, "jobs"), i, j) {
+                        const char *st = dv_doc_str(j, "status");
+
+                        if (dv_doc_str(j, "error") || dv_streq(st, "concluded") ||
+                            dv_streq(st, "gone") || dv_streq(st, "aborting")) {
+                                r = dv_error_set(err, 502, "mirror-failed",
+                                                 "the copy of disk%lld failed: %s",
+                                                 (long long)dv_doc_int(j, "disk", -1),
+                                                 dv_doc_str(j, "error") ? dv_doc_str(j, "error")
+                                                                        : st);
+                                break;
+                        }
+                        done += dv_doc_int(j, "offset", 0);
+                        total += dv_doc_int(j, "len", 0);
+                        ready = ready && json_is_true(json_object_get(j, "ready"));
+                        n++;
+                }
+                json_decref(reply);
+                if (r < 0)
+                        return r;
+                now = dv_now_ms();
+                /* The rate over the last interval (0 until there is one);
+                 * the result gives the average. */
+                if (now - prev_ms >= MIRROR_POLL_MS / 2) {
+                        window_rate = (double)(done - prev_done) * 1000 / (double)(now - prev_ms);
+                        if (window_rate < 0)
+                                window_rate = 0;
+                        prev_ms = now;
+                        prev_done = done;
+                }
+                rate = window_rate;
+                left = rate > 0 ? (double)(total - done) / rate : -1;
+                dv_task_detail(t, json_pack("{s:s,s:I,s:I,s:f,s:f,s:I}", "phase", "disks",
+                                            "bytes_done", (json_int_t)done, "bytes_total",
+                                            (json_int_t)total, "rate", rate, "remaining_s",
+                                            left, "elapsed_ms", (json_int_t)(now - t0)));
+                fmt_bytes((double)done, b1, sizeof(b1));
+                fmt_bytes((double)total, b2, sizeof(b2));
+                fmt_bytes(rate, b3, sizeof(b3));
+                dv_task_progress(t, pct0 + (int)((pct1 - pct0) * (total ? (double)done / total : 0)),
+                                 "disks: %s of %s copied (%zu disk%s, %s/s%s)", b1, b2, n,
+                                 n == 1 ? "" : "s", b3, ready ? ", in sync" : "");
+                if (ready && n > 0) {
+                        ret->bytes_total = total;
+                        ret->ms = now - t0;
+                        ret->rate = now > t0 ? (double)total * 1000 / (double)(now - t0) : 0;
+                        return 0;
+                }
+                if (dv_task_cancel_requested(t))
+                        return -ECANCELED;
+                if (now >= deadline)
+                        return dv_error_set(err, 504, "disk-timeout",
+                                            "the disk copy was not in sync after %lld s "
+                                            "(%s of %s copied)",
+                                            (long long)budget_s, b1, b2);
+                usleep(MIRROR_POLL_MS * 1000);
+        }
+}
+
+/* Fail the task, the VM back to running where it was. */
+static void fail_back(struct dv_task *t, struct migrate_op *op, const char *code,
+                      const char *reason, const char *fmt, ...) _printf_(5, 6);
+static void fail_back(struct dv_task *t, struct migrate_op *op, const char *code,
+                      const char *reason, const char *fmt, ...)
+{
+        char msg[768];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        record_phase(op->m, op->vm_id, &(struct phase){ .state = "running", .reason = reason });
+        if (dv_streq(code, "cancelled"))
+                dv_task_cancelled(t, "%s", msg);
+        else
+                dv_task_fail(t, code, "%s", msg);
+}
+
+/* Prechecks, all of them: false when the task failed. */
+static bool task_prechecks(struct dv_task *t, struct migrate_op *op, json_t *vm, json_t *source,
+                           json_t *target)
+{
         struct dv_precheck_result *res = NULL;
-        struct phase back = { .state = "running" };
-        json_t *vm = dv_mgr_get(m, DV_KIND_VM, op->vm_id), *source = NULL, *target = NULL;
-        json_t *image = NULL, *nets = NULL, *spec = NULL, *reply = NULL, *body, *stats = NULL;
-        _cleanup_(freep) char *path = NULL, *uri = NULL;
-        const char *name = vm ? dv_doc_str(vm, "name") : op->vm_id;
-        int64_t t0 = dv_now_ms(), t_mem, t_sw;
+        struct dv_error err = { 0 };
+        const char *name = dv_doc_str(vm, "name");
         int r;
 
-        source = vm ? dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "host_id")) : NULL;
-        target = dv_mgr_get(m, DV_KIND_HOST, op->target_id);
-        if (!vm || !source || !target) {
-                record_phase(m, op->vm_id, &back);
-                dv_task_fail(t, "internal", "the vm or a host disappeared");
-                goto out;
-        }
-
-        /* 1. prechecks, all of them */
-        dv_task_progress(t, 5, "precheck: %s -> %s", dv_doc_str(source, "name"),
-                         dv_doc_str(target, "name"));
-        r = run_prechecks(m, vm, "running", source, target, &res, &err);
+        dv_task_detail(t, json_pack("{s:s}", "phase", "precheck"));
+        dv_task_progress(t, 5, "precheck: %s -> %s%s%s", dv_doc_str(source, "name"),
+                         dv_doc_str(target, "name"), op->datastore[0] ? " datastore " : "",
+                         op->datastore);
+        r = run_prechecks(op->m, op->kind, op->datastore[0] ? op->datastore : NULL, vm, "running",
+                          source, target, &res, &err);
         if (r < 0) {
-                record_phase(m, op->vm_id, &back);
-                dv_task_fail(t, err.code, "precheck: %s", err.message);
-                goto out;
+                fail_back(t, op, err.code, NULL, "precheck: %s", err.message);
+                return false;
         }
         if (!res->ok) {
                 json_t *j = dv_precheck_result_to_json(res), *b;
@@ -276,128 +537,618 @@ static void task_migrate(struct dv_task *t, void *data)
                         names = n;
                 }
                 json_decref(j);
-                record_phase(m, op->vm_id, &back);
-                dv_task_fail(t, "precheck-failed", "vm '%s' cannot migrate to host '%s': blocked by %s",
-                             name, dv_doc_str(target, "name"), names);
+                if (op->kind == DV_MIGRATE_DATASTORE)
+                        fail_back(t, op, "precheck-failed", NULL,
+                                  "vm '%s' cannot move to datastore '%s': blocked by %s", name,
+                                  op->datastore, names);
+                else
+                        fail_back(t, op, "precheck-failed", NULL,
+                                  "vm '%s' cannot migrate to host '%s': blocked by %s", name,
+                                  dv_doc_str(target, "name"), names);
+                free(res);
+                return false;
+        }
+        free(res);
+        return true;
+}
+
+/* The disks that move (not on the target datastore yet): their indices. */
+static size_t moving_disks(struct migrate_op *op, json_t *vm, size_t idx[MIGRATE_MAX_DISKS])
+{
+        json_t *d;
+        size_t i, n = 0;
+
+        json_array_foreach(json_object_get(vm, "disks"), i, d)
+                if (op->datastore[0] && !dv_streq(dv_doc_str(d, "datastore"), op->datastore) &&
+                    n < MIGRATE_MAX_DISKS)
+                        idx[n++] = i;
+        return n;
+}
+
+/* ---- storage live migration (same host) ---- */
+
+static void task_migrate_storage(struct dv_task *t, struct migrate_op *op, json_t *vm,
+                                 json_t *host)
+{
+        struct dv_mgr *m = op->m;
+        struct dv_error err = { 0 };
+        struct mirror_stats ms = { 0 };
+        const char *name = dv_doc_str(vm, "name");
+        json_t *body, *reply = NULL, *jd, *info = NULL, *disks = NULL, *copies = json_array(),
+                      *olds = json_array(), *moved = json_array();
+        _cleanup_(freep) char *path = NULL;
+        size_t idx[MIGRATE_MAX_DISKS], n, i;
+        int64_t t0 = dv_now_ms(), t_sw, allocated = 0;
+        int r, left;
+
+        if (!task_prechecks(t, op, vm, host, host))
+                goto out;
+
+        /* prepare: the copies, made by the agent with the disks' exact
+         * sizes, and one write-blocking mirror job per disk */
+        record_phase(m, op->vm_id, &(struct phase){ .phase = "prepare" });
+        dv_task_detail(t, json_pack("{s:s}", "phase", "prepare"));
+        dv_task_progress(t, 10, "prepare: copies on datastore '%s'", op->datastore);
+        n = moving_disks(op, vm, idx);
+        jd = json_array();
+        for (i = 0; i < n; i++) {
+                json_t *d = json_array_get(json_object_get(vm, "disks"), idx[i]);
+
+                json_array_append_new(jd, json_pack("{s:I,s:s,s:s?}", "disk", (json_int_t)idx[i],
+                                                    "datastore", op->datastore, "name",
+                                                    dv_doc_str(d, "name")));
+        }
+        body = json_pack("{s:I,s:o,s:I}", "uid", (json_int_t)dv_doc_int(vm, "uid", 0), "disks", jd,
+                         "speed", (json_int_t)op->disk_rate_limit);
+        path = dv_asprintf("/agent/v1/vms/%s/mirror-start", op->vm_id);
+        r = dv_agent_call(host, "POST", path, body, DV_AGENT_DISK_TIMEOUT_MS, &reply, &err);
+        json_decref(body);
+        if (r < 0) {
+                fail_back(t, op, err.code, err.message,
+                          "storage migration of vm '%s' failed, it keeps running on its disks: %s",
+                          name, err.message);
+                goto out;
+        }
+        json_array_foreach(json_object_get(reply, "disks"), i, jd) {
+                json_array_append(copies, json_object_get(jd, "path"));
+                allocated += dv_doc_int(jd, "allocated", 0);
+        }
+        json_decref(TAKE_PTR(reply));
+
+        /* disks: the background copy, writes mirrored synchronously */
+        record_phase(m, op->vm_id, &(struct phase){ .phase = "disks" });
+        r = mirror_wait_ready(t, m, host, op->vm_id, op->disk_timeout_s, 15, 85, &ms, &err);
+        if (r < 0) {
+                _cleanup_(json_decrefp) json_t *h = host_fresh(m, host);
+
+                (void)mirror_finish(h, op->vm_id, "abort", op->switchover_timeout_s, NULL);
+                delete_files(h, copies, name);
+                if (r == -ECANCELED)
+                        fail_back(t, op, "cancelled", "migration cancelled",
+                                  "cancelled; vm '%s' keeps running on its disks", name);
+                else
+                        fail_back(t, op, err.code, err.message,
+                                  "storage migration of vm '%s' failed, it keeps running on its "
+                                  "disks: %s", name, err.message);
                 goto out;
         }
 
-        /* 2. prepare the target: same SPEC, ports on the same port groups */
+        /* switchover: the pivot, every disk at once */
+        record_phase(m, op->vm_id, &(struct phase){ .phase = "switchover" });
+        dv_task_detail(t, json_pack("{s:s,s:I,s:f}", "phase", "switchover", "bytes_total",
+                                    (json_int_t)ms.bytes_total, "rate", ms.rate));
+        dv_task_progress(t, 88, "switchover: the disks switch to their copies");
+        t_sw = dv_now_ms();
+        r = mirror_finish(host, op->vm_id, "pivot", op->switchover_timeout_s, &err);
+        /* What QEMU uses now decides, whatever the answer: a disk on its
+         * copy has moved. */
+        info = source_disks(vm, host);
+        disks = json_deep_copy(json_object_get(vm, "disks"));
+        left = 0;
+        for (i = 0; i < n; i++) {
+                json_t *d = json_array_get(disks, idx[i]), *x = disk_info_of(info, idx[i]);
+                const char *copy = json_string_value(json_array_get(copies, i));
+
+                if (x && dv_streq(dv_doc_str(x, "path"), copy)) {
+                        json_array_append_new(moved,
+                                              json_pack("{s:s?,s:s?,s:s?,s:s}", "name",
+                                                        dv_doc_str(d, "name"), "from",
+                                                        dv_doc_str(d, "path"), "from_datastore",
+                                                        dv_doc_str(d, "datastore"), "to", copy));
+                        json_array_append_new(olds, json_string(dv_doc_str(d, "path")));
+                        json_object_set_new(d, "path", json_string(copy));
+                        json_object_set_new(d, "datastore", json_string(op->datastore));
+                        json_array_set_new(copies, i, json_null());
+                } else {
+                        left++;
+                }
+        }
+        if (r < 0 || left > 0) {
+                json_t *unused = json_array(), *c;
+
+                json_array_foreach(copies, i, c)
+                        if (json_is_string(c) && info)
+                                json_array_append(unused, c);
+                if (info)
+                        delete_files(host, unused, name);
+                json_decref(unused);
+                record_phase(m, op->vm_id,
+                             &(struct phase){ .state = "running", .reason = err.message,
+                                              .disks = disks });
+                dv_task_fail(t, r < 0 ? err.code : "mirror-failed",
+                             "storage migration of vm '%s' failed at the switchover (%d of %zu "
+                             "disks moved): %s", name, (int)(n - left), n,
+                             r < 0 ? err.message : "a disk did not switch to its copy");
+                goto out;
+        }
+
+        /* cleanup: the VM's new disks durably first, then the old files go */
+        record_phase(m, op->vm_id, &(struct phase){ .state = "running", .disks = disks });
+        dv_task_detail(t, json_pack("{s:s}", "phase", "cleanup"));
+        dv_task_progress(t, 95, "cleanup: removing the old disk files");
+        {
+                int64_t total = dv_now_ms() - t0;
+                int failed = delete_files(host, olds, name);
+                json_t *result = json_pack(
+                        "{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:O,s:i}", "vm", name, "kind",
+                        "change-datastore", "source", dv_doc_str(host, "name"), "target",
+                        dv_doc_str(host, "name"), "datastore", op->datastore, "total_ms",
+                        (json_int_t)total, "disk_ms", (json_int_t)ms.ms, "switchover_ms",
+                        (json_int_t)(dv_now_ms() - t_sw), "disk_bytes",
+                        (json_int_t)ms.bytes_total, "disk_rate", ms.rate, "disks", moved,
+                        "old_files_left", failed);
+
+                /* QEMU's counters (disk_bytes) span the disks' virtual size,
+                 * zero areas included; this is what held data. */
+                json_object_set_new(result, "disk_allocated_bytes", json_integer(allocated));
+                dv_mgr_event(m, op->user, "vm.migrated", "vm", vm,
+                             "vm '%s' moved its disks to datastore '%s' in %lld ms",
+                             name, op->datastore, (long long)total);
+                dv_task_detail(t, NULL);
+                dv_task_succeed(t, result, "vm '%s' moved to datastore '%s' in %.2f s", name,
+                                op->datastore, (double)total / 1000);
+        }
+out:
+        json_decref(reply);
+        json_decref(info);
+        json_decref(disks);
+        json_decref(copies);
+        json_decref(olds);
+        json_decref(moved);
+}
+
+/* ---- change host (+ datastore) ---- */
+
+/* Change host + datastore, prepare: the target makes the copies (the
+ * disks' exact sizes, from the source's QEMU) on the target datastore;
+ * *spec names them. Fills copies (paths on the target, by moving disk) and
+ * nbd_disks (their indices). */
+static int make_copies(struct migrate_op *op, json_t *vm, json_t *source, json_t *target,
+                       json_t *spec, const size_t *idx, size_t n, json_t *copies,
+                       json_t *nbd_disks, int64_t *allocated, struct dv_error *err)
+{
+        _cleanup_(json_decrefp) json_t *info = source_disks(vm, source);
+
+        if (!info)
+                return dv_error_set(err, 502, "agent-error",
+                                    "host '%s' did not report the disks of vm '%s'",
+                                    dv_doc_str(source, "name"), dv_doc_str(vm, "name"));
+        for (size_t i = 0; i < n; i++) {
+                json_t *d = json_array_get(json_object_get(vm, "disks"), idx[i]);
+                json_t *x = disk_info_of(info, idx[i]), *body, *reply = NULL;
+                int r;
+
+                if (!x)
+                        return dv_error_set(err, 502, "agent-error", "QEMU has no disk%zu",
+                                            idx[i]);
+                body = json_pack("{s:s,s:s,s:s?,s:O,s:I,s:s}", "datastore", op->datastore,
+                                 "vm_id", op->vm_id, "name", dv_doc_str(d, "name"), "size_bytes",
+                                 json_object_get(x, "virtual_size"), "uid",
+                                 (json_int_t)dv_doc_int(vm, "uid", 0), "format", "qcow2");
+                r = dv_agent_call(target, "POST", "/agent/v1/disks", body,
+                                  DV_AGENT_DISK_TIMEOUT_MS, &reply, err);
+                json_decref(body);
+                if (r >= 0 && !dv_doc_str(reply, "path"))
+                        r = dv_error_set(err, 502, "agent-error",
+                                         "host '%s' answered without a disk path",
+                                         dv_doc_str(target, "name"));
+                if (r < 0) {
+                        json_decref(reply);
+                        return dv_error_set(err, err->status, err->code,
+                                            "the target cannot make the copy of %s: %s",
+                                            dv_doc_str(d, "name"), err->message);
+                }
+                json_array_append(copies, json_object_get(reply, "path"));
+                json_array_append_new(nbd_disks, json_integer((json_int_t)idx[i]));
+                *allocated += dv_doc_int(x, "allocated", 0);
+                json_object_set(json_array_get(json_object_get(spec, "disks"), idx[i]), "path",
+                                json_object_get(reply, "path"));
+                json_decref(reply);
+        }
+        return 0;
+}
+
+/* The memory phase's progress: while the source's migrate-out call
+ * blocks the task's thread, this thread polls migrate-status (pass,
+ * bytes, rate, time left into the task's detail) and turns a cancel
+ * request into migrate-cancel on the source. The task's thread does not
+ * touch the task until it has joined this one. */
+struct memory_watch {
+        struct dv_task *t;       /* the task */
+        json_t *source;          /* the source host (borrowed) */
+        const char *vm_id;       /* the VM */
+        int pct0, pct1;          /* task progress range of the phase */
+        pthread_mutex_t lock;    /* guards done */
+        pthread_cond_t cond;     /* signalled when done */
+        bool done;               /* [lock] migrate-out returned */
+        bool cancel_sent;        /* migrate-cancel was sent (read after the join) */
+};
+
+static void memory_watch_tick(struct memory_watch *w)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/migrate-status", w->vm_id);
+        struct dv_error err = { 0 };
+        json_t *reply = NULL, *st;
+        double rate, left;
+        int64_t done, total, remaining, pass;
+        char b1[32], b2[32], b3[32];
+
+        if (dv_task_cancel_requested(w->t) && !w->cancel_sent) {
+                _cleanup_(freep) char *cp =
+                        dv_asprintf("/agent/v1/vms/%s/migrate-cancel", w->vm_id);
+
+                w->cancel_sent = true;
+                (void)dv_agent_call(w->source, "POST", cp, NULL, DV_AGENT_TIMEOUT_MS, NULL, &err);
+                return;
+        }
+        if (dv_agent_call(w->source, "POST", path, NULL, DV_AGENT_TIMEOUT_MS, &reply, &err) < 0)
+                return;
+        st = json_object_get(reply, "migration");
+        done = dv_doc_int(st, "transferred", 0);
+        total = dv_doc_int(st, "total", 0);
+        remaining = dv_doc_int(st, "remaining", 0);
+        pass = dv_doc_int(st, "passes", 0);
+        rate = json_number_value(json_object_get(st, "mbps")) * 1e6 / 8;
+        left = rate > 0 ? (double)remaining / rate : -1;
+        if (dv_streq(dv_doc_str(st, "status"), "active") ||
+            dv_streq(dv_doc_str(st, "status"), "pre-switchover")) {
+                dv_task_detail(w->t, json_pack("{s:s,s:I,s:I,s:I,s:I,s:f,s:f}", "phase", "memory",
+                                               "pass", (json_int_t)pass, "bytes_done",
+                                               (json_int_t)done, "bytes_total", (json_int_t)total,
+                                               "remaining_bytes", (json_int_t)remaining, "rate",
+                                               rate, "remaining_s", left));
+                fmt_bytes((double)done, b1, sizeof(b1));
+                fmt_bytes((double)remaining, b2, sizeof(b2));
+                fmt_bytes(rate, b3, sizeof(b3));
+                dv_task_progress(w->t,
+                                 w->pct0 + (int)((w->pct1 - w->pct0) *
+                                                 (total ? 1.0 - (double)remaining / total : 0)),
+                                 "memory pass %lld: %s sent, %s left (%s/s)", (long long)pass, b1,
+                                 b2, b3);
+        }
+        json_decref(reply);
+}
+
+static void *memory_watch_main(void *arg)
+{
+        struct memory_watch *w = arg;
+
+        for (;;) {
+                struct timespec ts;
+                bool done;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += MIRROR_POLL_MS * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                pthread_mutex_lock(&w->lock);
+                if (!w->done)
+                        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+                done = w->done;
+                pthread_mutex_unlock(&w->lock);
+                if (done)
+                        return NULL;
+                memory_watch_tick(w);
+        }
+}
+
+static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *vm,
+                              json_t *source, json_t *target)
+{
+        struct dv_mgr *m = op->m;
+        struct dv_error err = { 0 };
+        struct phase back = { .state = "running" };
+        struct mirror_stats ms = { 0 };
+        json_t *image = NULL, *nets = NULL, *spec = NULL, *reply = NULL, *body, *stats = NULL;
+        json_t *copies = json_array(), *nbd_disks = json_array(), *nbd = NULL, *disks = NULL;
+        json_t *olds = json_array(), *moved = json_array();
+        _cleanup_(freep) char *path = NULL, *uri = NULL;
+        const char *name = dv_doc_str(vm, "name"), *tname = dv_doc_str(target, "name");
+        bool hd = op->kind == DV_MIGRATE_HOST_DATASTORE, mirroring = false;
+        size_t idx[MIGRATE_MAX_DISKS], n = 0, i;
+        int64_t t0 = dv_now_ms(), t_mem = 0, t_sw, allocated = 0;
+        int r;
+
+        /* 1. prechecks, all of them */
+        if (!task_prechecks(t, op, vm, source, target))
+                goto out;
+
+        /* 2. prepare the target: same SPEC (the copies for the disks that
+         * move), ports on the same port groups; the copies exported */
         record_phase(m, op->vm_id, &(struct phase){ .phase = "prepare" });
-        dv_task_progress(t, 15, "prepare: starting the target on host '%s'",
-                         dv_doc_str(target, "name"));
+        dv_task_detail(t, json_pack("{s:s}", "phase", "prepare"));
+        dv_task_progress(t, 10, "prepare: starting the target on host '%s'", tname);
         r = dv_vm_nets(m, vm, target, &nets, &err);
         if (r >= 0) {
                 image = dv_mgr_get(m, DV_KIND_IMAGE, dv_doc_str(vm, "image_id"));
                 spec = dv_vm_spec_new(vm, image, nets);
+                if (hd) {
+                        n = moving_disks(op, vm, idx);
+                        r = make_copies(op, vm, source, target, spec, idx, n, copies, nbd_disks,
+                                        &allocated, &err);
+                }
+        }
+        if (r >= 0) {
                 body = json_pack("{s:O}", "spec", spec);
+                if (n > 0)
+                        json_object_set(body, "nbd_disks", nbd_disks);
                 path = dv_asprintf("/agent/v1/vms/%s/migrate-in", op->vm_id);
                 r = dv_agent_call(target, "POST", path, body, DV_AGENT_START_TIMEOUT_MS, &reply,
                                   &err);
                 json_decref(body);
                 uri = dv_strdup(dv_doc_str(reply, "uri"));
-                if (r >= 0 && !uri)
-                        r = dv_error_set(&err, 502, "agent-error", "host '%s' gave no migration uri",
-                                         dv_doc_str(target, "name"));
+                nbd = json_incref(json_object_get(reply, "nbd"));
+                if (r >= 0 && (!uri || (n > 0 && !json_is_object(nbd))))
+                        r = dv_error_set(&err, 502, "agent-error",
+                                         "host '%s' gave no migration uri or NBD server", tname);
                 json_decref(TAKE_PTR(reply));
         }
-        if (r < 0 || dv_task_cancel_requested(t)) {
-                abort_target(target, op->vm_id);
-                back.reason = r < 0 ? err.message : "migration cancelled";
-                record_phase(m, op->vm_id, &back);
+        if (r < 0 || dv_task_cancel_requested(t))
+                goto abort;
+
+        /* 3. disks: the source mirrors each moving disk to its export */
+        if (n > 0) {
+                json_t *jd = json_array();
+
+                for (i = 0; i < n; i++) {
+                        char exp[32];
+
+                        snprintf(exp, sizeof(exp), "disk%zu", idx[i]);
+                        json_array_append_new(
+                                jd, json_pack("{s:I,s:{s:O,s:O,s:s}}", "disk", (json_int_t)idx[i],
+                                              "nbd", "host", json_object_get(nbd, "host"), "port",
+                                              json_object_get(nbd, "port"), "export", exp));
+                }
+                record_phase(m, op->vm_id, &(struct phase){ .phase = "disks" });
+                dv_task_progress(t, 15, "disks: mirroring %zu disk%s to host '%s'", n,
+                                 n == 1 ? "" : "s", tname);
+                body = json_pack("{s:o,s:I}", "disks", jd, "speed",
+                                 (json_int_t)op->disk_rate_limit);
+                free(path);
+                path = dv_asprintf("/agent/v1/vms/%s/mirror-start", op->vm_id);
+                r = dv_agent_call(source, "POST", path, body, DV_AGENT_TIMEOUT_MS, NULL, &err);
+                json_decref(body);
+                mirroring = r >= 0;
+                if (r >= 0)
+                        r = mirror_wait_ready(t, m, source, op->vm_id, op->disk_timeout_s, 15, 60,
+                                              &ms, &err);
                 if (r < 0)
-                        dv_task_fail(t, err.code, "prepare on host '%s': %s",
-                                     dv_doc_str(target, "name"), err.message);
-                else
-                        dv_task_cancelled(t, "cancelled; vm '%s' stays on host '%s'", name,
-                                          dv_doc_str(source, "name"));
-                goto out;
+                        goto abort;
         }
 
-        /* 3. memory: pre-copy over multifd until QEMU switches over */
+        /* 4. memory: pre-copy over multifd until QEMU switches over (with
+         * mirrors, the source ends them in sync while the guest is paused) */
         record_phase(m, op->vm_id, &(struct phase){ .phase = "memory" });
-        dv_task_progress(t, 30, "memory: migrating to %s", uri);
+        dv_task_detail(t, json_pack("{s:s,s:I,s:f}", "phase", "memory", "disk_bytes",
+                                    (json_int_t)ms.bytes_total, "disk_rate", ms.rate));
+        dv_task_progress(t, hd ? 62 : 30, "memory: migrating to %s", uri);
         t_mem = dv_now_ms();
         free(path);
         path = dv_asprintf("/agent/v1/vms/%s/migrate-out", op->vm_id);
-        body = json_pack("{s:s,s:i}", "uri", uri, "timeout_s", MIGRATE_OUT_TIMEOUT_S);
-        r = dv_agent_call(source, "POST", path, body, (MIGRATE_OUT_TIMEOUT_S + 30) * 1000L,
-                          &reply, &err);
+        body = json_pack("{s:s,s:I,s:I}", "uri", uri, "timeout_s",
+                         (json_int_t)op->memory_timeout_s, "max_bandwidth",
+                         (json_int_t)op->memory_rate_limit);
+        {
+                struct memory_watch w = { .t = t, .source = source, .vm_id = op->vm_id,
+                                          .pct0 = hd ? 62 : 30, .pct1 = 84 };
+                pthread_t th;
+                bool watching;
+
+                pthread_mutex_init(&w.lock, NULL);
+                pthread_cond_init(&w.cond, NULL);
+                watching = pthread_create(&th, NULL, memory_watch_main, &w) == 0;
+                r = dv_agent_call(source, "POST", path, body, (op->memory_timeout_s + 30) * 1000L,
+                                  &reply, &err);
+                if (watching) {
+                        pthread_mutex_lock(&w.lock);
+                        w.done = true;
+                        pthread_cond_signal(&w.cond);
+                        pthread_mutex_unlock(&w.lock);
+                        pthread_join(th, NULL);
+                }
+                pthread_cond_destroy(&w.cond);
+                pthread_mutex_destroy(&w.lock);
+                if (r < 0 && r != -EHOSTUNREACH && w.cancel_sent)
+                        r = -ECANCELED;
+        }
         json_decref(body);
         if (r >= 0)
                 stats = json_incref(json_object_get(reply, "migration"));
         json_decref(TAKE_PTR(reply));
-        if (r < 0 && r != -EHOSTUNREACH) {
-                /* The source cancelled and keeps running. */
-                abort_target(target, op->vm_id);
-                back.reason = err.message;
-                record_phase(m, op->vm_id, &back);
-                dv_task_fail(t, err.code, "migration of vm '%s' failed, it keeps running on "
-                             "host '%s': %s", name, dv_doc_str(source, "name"), err.message);
-                goto out;
-        }
+        if (r < 0 && r != -EHOSTUNREACH)
+                goto abort; /* the source cancelled and keeps running */
 
-        /* 4. switchover: the target resumes, announces the guest, Tools */
+        /* 5. switchover: the target resumes (its NBD server stops),
+         * announces the guest, Tools */
         record_phase(m, op->vm_id, &(struct phase){ .phase = "switchover" });
-        dv_task_progress(t, 85, "switchover: resuming on host '%s'", dv_doc_str(target, "name"));
+        dv_task_detail(t, json_pack("{s:s}", "phase", "switchover"));
+        dv_task_progress(t, 85, "switchover: resuming on host '%s'", tname);
         t_sw = dv_now_ms();
         free(path);
         path = dv_asprintf("/agent/v1/vms/%s/migrate-finish", op->vm_id);
-        body = json_pack("{s:O,s:i}", "spec", spec, "timeout_s",
-                         r == -EHOSTUNREACH ? 10 : MIGRATE_FINISH_TIMEOUT_S);
+        body = json_pack("{s:O,s:I}", "spec", spec, "timeout_s",
+                         (json_int_t)(r == -EHOSTUNREACH ? 10 : op->switchover_timeout_s));
         {
                 struct dv_error ferr = { 0 };
                 int rf = dv_agent_call(target, "POST", path, body,
-                                       (MIGRATE_FINISH_TIMEOUT_S + 30) * 1000L, &reply, &ferr);
+                                       (op->switchover_timeout_s + 30) * 1000L, &reply, &ferr);
 
                 json_decref(body);
                 if (rf < 0) {
                         abort_target(target, op->vm_id);
                         /* The source answered completed and quit, or did not
-                         * answer: the heartbeats tell what runs where. */
+                         * answer: the heartbeats tell what runs where. The
+                         * copies and the originals are both kept. */
                         back.state = r >= 0 ? "stopped" : "running";
                         back.reason = ferr.message;
                         record_phase(m, op->vm_id, &back);
                         dv_task_fail(t, ferr.code, "switchover of vm '%s' on host '%s' failed: %s%s%s",
-                                     name, dv_doc_str(target, "name"), ferr.message,
+                                     name, tname, ferr.message,
                                      r < 0 ? "; source: " : "", r < 0 ? err.message : "");
                         goto out;
                 }
         }
+        disks = json_deep_copy(json_object_get(vm, "disks"));
+        for (i = 0; i < n; i++) {
+                json_t *d = json_array_get(disks, idx[i]);
+                json_t *copy = json_array_get(copies, i);
+
+                json_array_append_new(moved, json_pack("{s:s?,s:s?,s:s?,s:O}", "name",
+                                                       dv_doc_str(d, "name"), "from",
+                                                       dv_doc_str(d, "path"), "from_datastore",
+                                                       dv_doc_str(d, "datastore"), "to", copy));
+                json_array_append_new(olds, json_string(dv_doc_str(d, "path")));
+                json_object_set(d, "path", copy);
+                json_object_set_new(d, "datastore", json_string(op->datastore));
+        }
         record_phase(m, op->vm_id,
                      &(struct phase){ .state = "running", .target = target,
-                                      .status = json_object_get(reply, "vm") });
+                                      .status = json_object_get(reply, "vm"),
+                                      .disks = hd ? disks : NULL });
         {
-                int64_t total = dv_now_ms() - t0;
-                json_t *result = json_pack(
-                        "{s:s,s:s,s:s,s:I,s:I,s:I,s:O?}", "vm", name, "source",
-                        dv_doc_str(source, "name"), "target", dv_doc_str(target, "name"),
-                        "total_ms", (json_int_t)total, "memory_ms", (json_int_t)(t_sw - t_mem),
-                        "switchover_ms", (json_int_t)(dv_now_ms() - t_sw), "qemu", stats);
+                int failed = 0;
+                int64_t total;
+                json_t *result;
 
+                /* 6. cleanup: the originals on the source go */
+                if (n > 0) {
+                        dv_task_detail(t, json_pack("{s:s}", "phase", "cleanup"));
+                        dv_task_progress(t, 95, "cleanup: removing the disks on host '%s'",
+                                         dv_doc_str(source, "name"));
+                        failed = delete_files(source, olds, name);
+                }
+                total = dv_now_ms() - t0;
+                result = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:I,s:I,s:I,s:O?}", "vm", name, "kind",
+                                   dv_migrate_kind_to_string(op->kind), "source",
+                                   dv_doc_str(source, "name"), "target", tname, "datastore",
+                                   op->datastore[0] ? op->datastore : NULL, "total_ms",
+                                   (json_int_t)total, "memory_ms", (json_int_t)(t_sw - t_mem),
+                                   "switchover_ms", (json_int_t)(dv_now_ms() - t_sw), "qemu",
+                                   stats);
+                if (hd) {
+                        json_object_set_new(result, "disk_ms", json_integer(ms.ms));
+                        json_object_set_new(result, "disk_bytes", json_integer(ms.bytes_total));
+                        json_object_set_new(result, "disk_rate", json_real(ms.rate));
+                        json_object_set_new(result, "disk_allocated_bytes",
+                                            json_integer(allocated));
+                        json_object_set(result, "disks", moved);
+                        json_object_set_new(result, "old_files_left", json_integer(failed));
+                }
                 dv_mgr_event(m, op->user, "vm.migrated", "vm", vm,
-                             "vm '%s' migrated from host '%s' to host '%s' in %lld ms "
+                             "vm '%s' migrated from host '%s' to host '%s'%s%s in %lld ms "
                              "(downtime %lld ms)",
-                             name, dv_doc_str(source, "name"), dv_doc_str(target, "name"),
+                             name, dv_doc_str(source, "name"), tname,
+                             hd ? " and datastore " : "", hd ? op->datastore : "",
                              (long long)total,
                              (long long)json_integer_value(json_object_get(stats, "downtime_ms")));
-                dv_task_succeed(t, result, "vm '%s' migrated to host '%s' in %.2f s", name,
-                                dv_doc_str(target, "name"), (double)total / 1000);
+                dv_task_detail(t, NULL);
+                dv_task_succeed(t, result, "vm '%s' migrated to host '%s'%s%s in %.2f s", name,
+                                tname, hd ? " and datastore " : "", hd ? op->datastore : "",
+                                (double)total / 1000);
         }
+        goto out;
+
+abort:
+        /* Before the switchover: the VM keeps running on the source, on
+         * its own disks; the target and its copies go. */
+        {
+                _cleanup_(json_decrefp) json_t *s_now = host_fresh(m, source),
+                                              *t_now = host_fresh(m, target);
+
+                if (mirroring)
+                        (void)mirror_finish(s_now, op->vm_id, "abort", op->switchover_timeout_s,
+                                            NULL);
+                abort_target(t_now, op->vm_id);
+                delete_files(t_now, copies, name);
+        }
+        if (r >= 0)
+                fail_back(t, op, "cancelled", "migration cancelled",
+                          "cancelled; vm '%s' stays on host '%s'", name,
+                          dv_doc_str(source, "name"));
+        else if (r == -ECANCELED)
+                fail_back(t, op, "cancelled", "migration cancelled",
+                          "cancelled; vm '%s' stays on host '%s'", name,
+                          dv_doc_str(source, "name"));
+        else
+                fail_back(t, op, err.code, err.message,
+                          "migration of vm '%s' to host '%s' failed, it keeps running on host "
+                          "'%s': %s", name, tname, dv_doc_str(source, "name"), err.message);
 out:
-        free(res);
         json_decref(stats);
         json_decref(reply);
         json_decref(spec);
         json_decref(nets);
         json_decref(image);
+        json_decref(copies);
+        json_decref(nbd_disks);
+        json_decref(nbd);
+        json_decref(disks);
+        json_decref(olds);
+        json_decref(moved);
+}
+
+static void task_migrate(struct dv_task *t, void *data)
+{
+        struct migrate_op *op = data;
+        struct dv_mgr *m = op->m;
+        json_t *vm = dv_mgr_get(m, DV_KIND_VM, op->vm_id), *source = NULL, *target = NULL;
+
+        source = vm ? dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "host_id")) : NULL;
+        target = dv_mgr_get(m, DV_KIND_HOST, op->target_id);
+        if (!vm || !source || !target) {
+                record_phase(m, op->vm_id, &(struct phase){ .state = "running" });
+                dv_task_fail(t, "internal", "the vm or a host disappeared");
+        } else if (op->kind == DV_MIGRATE_DATASTORE) {
+                task_migrate_storage(t, op, vm, source);
+        } else {
+                task_migrate_host(t, op, vm, source, target);
+        }
         json_decref(vm);
         json_decref(source);
         json_decref(target);
 }
 
-int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id,
-                      const char *user, json_t **ret_task, struct dv_error *err)
+/* What a migration request asks beyond the VM and the target host. */
+struct migrate_req {
+        enum dv_migrate_kind kind;
+        const char *datastore;        /* HD and D, else NULL */
+        int64_t budgets[3];           /* disk, memory, switchover (s) */
+        int64_t disk_rate_limit;      /* bytes/s; 0: none */
+        int64_t memory_rate_limit;    /* bytes/s; 0: none */
+};
+
+#define MIGRATE_REQ_DEFAULT                                                          \
+        {                                                                            \
+                .kind = DV_MIGRATE_HOST,                                             \
+                .budgets = { MIGRATE_DISK_TIMEOUT_S, MIGRATE_OUT_TIMEOUT_S,          \
+                             MIGRATE_FINISH_TIMEOUT_S },                             \
+        }
+
+static int migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id,
+                          const struct migrate_req *req, const char *user, json_t **ret_task,
+                          struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *vm = NULL, *target = NULL, *source = NULL,
                                       *task = NULL;
@@ -426,13 +1177,21 @@ int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id
                 r = dv_error_set(err, 503, "busy", "too many tasks are pending; try again later");
         else {
                 struct migrate_op *op = calloc(1, sizeof(*op));
+                const char *ds = req->datastore;
                 char now[32];
 
                 if (!op)
                         abort();
                 op->m = m;
+                op->kind = req->kind;
                 snprintf(op->vm_id, sizeof(op->vm_id), "%s", dv_doc_str(vm, "id"));
                 snprintf(op->target_id, sizeof(op->target_id), "%s", dv_doc_str(target, "id"));
+                snprintf(op->datastore, sizeof(op->datastore), "%s", ds ? ds : "");
+                op->disk_timeout_s = req->budgets[0];
+                op->memory_timeout_s = req->budgets[1];
+                op->switchover_timeout_s = req->budgets[2];
+                op->disk_rate_limit = req->disk_rate_limit;
+                op->memory_rate_limit = req->memory_rate_limit;
                 snprintf(op->user, sizeof(op->user), "%s", user);
                 task = dv_task_doc_new("vm.migrate", "vm", dv_doc_str(vm, "id"),
                                        dv_doc_str(vm, "name"), user);
@@ -442,9 +1201,11 @@ int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id
                 json_object_set_new(vm, "state", json_string("migrating"));
                 json_object_set_new(vm, "state_reason", json_null());
                 json_object_set_new(vm, "migration",
-                                    json_pack("{s:s,s:s?,s:s?,s:s}", "phase", "precheck", "target",
-                                              dv_doc_str(target, "name"), "target_id",
-                                              dv_doc_str(target, "id"), "started_at", now));
+                                    json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s}", "phase", "precheck",
+                                              "kind", dv_migrate_kind_to_string(req->kind),
+                                              "target", dv_doc_str(target, "name"), "target_id",
+                                              dv_doc_str(target, "id"), "datastore", ds,
+                                              "started_at", now));
                 r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
                 if (r < 0) {
                         free(op);
@@ -453,16 +1214,30 @@ int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id
                         r = dv_error_set(err, 503, "shutting-down",
                                          "the manager is shutting down");
                 } else {
-                        dv_mgr_event(m, user, "vm.migrate", "vm", vm,
-                                     "migrate vm '%s' from host '%s' to host '%s'",
-                                     dv_doc_str(vm, "name"), dv_doc_str(source, "name"),
-                                     dv_doc_str(target, "name"));
+                        if (req->kind == DV_MIGRATE_DATASTORE)
+                                dv_mgr_event(m, user, "vm.migrate", "vm", vm,
+                                             "move the disks of vm '%s' to datastore '%s'",
+                                             dv_doc_str(vm, "name"), ds);
+                        else
+                                dv_mgr_event(m, user, "vm.migrate", "vm", vm,
+                                             "migrate vm '%s' from host '%s' to host '%s'%s%s",
+                                             dv_doc_str(vm, "name"), dv_doc_str(source, "name"),
+                                             dv_doc_str(target, "name"),
+                                             ds ? " and datastore " : "", ds ? ds : "");
                         *ret_task = TAKE_PTR(task);
                         r = 0;
                 }
         }
         dv_mgr_unlock(m);
         return r;
+}
+
+int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id,
+                      const char *user, json_t **ret_task, struct dv_error *err)
+{
+        const struct migrate_req req = MIGRATE_REQ_DEFAULT;
+
+        return migrate_submit(m, vm_id, target_id, &req, user, ret_task, err);
 }
 
 int dv_task_wait_doc(struct dv_mgr *m, const char *task_id, int64_t timeout_ms,
@@ -487,14 +1262,34 @@ int dv_task_wait_doc(struct dv_mgr *m, const char *task_id, int64_t timeout_ms,
 
 /* ---- the API ---------------------------------------------------------------- */
 
+/* Does any host have a datastore of that name? */
+static bool datastore_known(struct dv_mgr *m, const char *name)
+{
+        _cleanup_(json_decrefp) json_t *hosts = NULL;
+        json_t *h, *d;
+        size_t i, j;
+
+        if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) < 0)
+                return false;
+        json_array_foreach(hosts, i, h)
+                json_array_foreach(json_object_get(h, "datastores"), j, d)
+                        if (dv_streq(dv_doc_str(d, "name"), name))
+                                return true;
+        return false;
+}
+
 void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
 {
-        static const char *const keys[] = { "host", "check", NULL };
+        static const char *const keys[] = { "host", "datastore", "check", "disk_timeout_s",
+                                            "memory_timeout_s", "switchover_timeout_s",
+                                            "disk_rate_limit", "memory_rate_limit", NULL };
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         _cleanup_(json_decrefp) json_t *body = NULL, *target = NULL, *source = NULL,
                                       *task = NULL;
-        const char *host = NULL;
+        const char *host = NULL, *datastore = NULL;
+        struct migrate_req req = MIGRATE_REQ_DEFAULT;
+        enum dv_migrate_kind kind;
         bool check = false;
         int r;
 
@@ -502,16 +1297,32 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                 return;
         r = dv_json_check_keys(body, keys, &err);
         if (r >= 0)
-                r = dv_json_get_string(body, "host", true, &host, &err);
+                r = dv_json_get_string(body, "host", false, &host, &err);
+        if (r >= 0)
+                r = dv_json_get_name(body, "datastore", false, &datastore, &err);
         if (r >= 0)
                 r = dv_json_get_bool(body, "check", false, &check, &err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "disk_timeout_s", false, 1, MIGRATE_MAX_TIMEOUT_S,
+                                    &req.budgets[0], &err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "memory_timeout_s", false, 1, 3600, &req.budgets[1],
+                                    &err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "switchover_timeout_s", false, 1, 3600,
+                                    &req.budgets[2], &err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "disk_rate_limit", false, 0, INT64_C(1) << 40,
+                                    &req.disk_rate_limit, &err);
+        if (r >= 0)
+                r = dv_json_get_int(body, "memory_rate_limit", false, 0, INT64_C(1) << 40,
+                                    &req.memory_rate_limit, &err);
+        if (r >= 0 && !host && !datastore)
+                r = dv_error_set(&err, 400, "missing-field",
+                                 "give 'host' (change host), 'datastore' (storage migration) "
+                                 "or both");
         if (r < 0) {
                 dv_api_dv_error(a, &err);
-                return;
-        }
-        target = dv_mgr_get(m, DV_KIND_HOST, host);
-        if (!target) {
-                dv_api_error(a, 404, "unknown-host", "host '%s' not found", host);
                 return;
         }
         source = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm_in, "host_id"));
@@ -520,11 +1331,28 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                              dv_doc_str(vm_in, "name"));
                 return;
         }
+        target = host ? dv_mgr_get(m, DV_KIND_HOST, host) : json_incref(source);
+        if (!target) {
+                dv_api_error(a, 404, "unknown-host", "host '%s' not found", host);
+                return;
+        }
+        if (datastore && !datastore_known(m, datastore)) {
+                dv_api_error(a, 404, "unknown-datastore", "datastore '%s' not found", datastore);
+                return;
+        }
+        /* --host naming the VM's own host with --datastore: a storage
+         * migration. */
+        if (!datastore)
+                kind = DV_MIGRATE_HOST;
+        else if (dv_streq(dv_doc_str(target, "id"), dv_doc_str(source, "id")))
+                kind = DV_MIGRATE_DATASTORE;
+        else
+                kind = DV_MIGRATE_HOST_DATASTORE;
         if (check) {
                 struct dv_precheck_result *res = NULL;
 
-                r = run_prechecks(m, vm_in, dv_doc_str(vm_in, "state"), source, target, &res,
-                                  &err);
+                r = run_prechecks(m, kind, datastore, vm_in, dv_doc_str(vm_in, "state"), source,
+                                  target, &res, &err);
                 if (r < 0) {
                         dv_api_dv_error(a, &err);
                         return;
@@ -534,8 +1362,10 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                 return;
         }
 
-        r = dv_migrate_submit(m, dv_doc_str(vm_in, "id"), dv_doc_str(target, "id"), a->user,
-                              &task, &err);
+        req.kind = kind;
+        req.datastore = datastore;
+        r = migrate_submit(m, dv_doc_str(vm_in, "id"), dv_doc_str(target, "id"), &req, a->user,
+                           &task, &err);
         if (r < 0)
                 dv_api_dv_error(a, &err);
         else

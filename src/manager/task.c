@@ -93,6 +93,14 @@ void dv_task_progress(struct dv_task *t, int pct, const char *fmt, ...)
         persist(t);
 }
 
+void dv_task_detail(struct dv_task *t, json_t *detail)
+{
+        if (detail)
+                json_object_set_new(t->doc, "detail", detail);
+        else
+                json_object_del(t->doc, "detail");
+}
+
 static void finish(struct dv_task *t, const char *state, json_t *result, json_t *error,
                    const char *msg)
 {

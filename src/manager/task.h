@@ -48,6 +48,11 @@ int dv_tasks_cancel(struct dv_tasks *tasks, const char *task_id);
 const char *dv_task_id(struct dv_task *t);
 bool dv_task_cancel_requested(struct dv_task *t);
 void dv_task_progress(struct dv_task *t, int pct, const char *fmt, ...) _printf_(3, 4);
+/* Structured progress shown with the task ("detail", e.g. a migration's
+ * {"phase","bytes_done","bytes_total","rate","remaining_s"}); replaces the
+ * previous one and is written with the next dv_task_progress(). Consumes
+ * detail (NULL removes it). */
+void dv_task_detail(struct dv_task *t, json_t *detail);
 /* End the task. Consumes result (may be NULL). */
 void dv_task_succeed(struct dv_task *t, json_t *result, const char *fmt, ...) _printf_(3, 4);
 void dv_task_fail(struct dv_task *t, const char *code, const char *fmt, ...) _printf_(3, 4);

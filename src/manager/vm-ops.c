@@ -76,6 +76,18 @@ json_t *dv_vm_spec_new(json_t *vm, json_t *image, json_t *nets)
                          disks, "nics", nics, "boot", boot);
         if (spec && json_is_object(json_object_get(vm, "cpu_qos")))
                 json_object_set(spec, "cpu_qos", json_object_get(vm, "cpu_qos"));
+        /* An HA VM with a disk on shared storage runs only where it holds
+         * its lease there (docs/ha.md, "Leases"). */
+        json_array_foreach(json_object_get(vm, "disks"), i, d) {
+                const char *ds = dv_doc_str(d, "datastore");
+                size_t n = ds ? strlen(ds) : 0;
+
+                if (!spec || !json_is_true(json_object_get(vm, "ha")) || !ds ||
+                    (n >= 6 && strcmp(ds + n - 6, "-local") == 0))
+                        continue;
+                json_object_set_new(spec, "lease", json_pack("{s:s}", "datastore", ds));
+                break;
+        }
         tools = dv_vm_tools_spec(vm, nets); /* Tools' net-config (vm-tools.c) */
         if (spec && tools)
                 json_object_set_new(spec, "tools", tools);

@@ -3,7 +3,10 @@
 # keeps running, the host stays powered), so both heartbeats stop while the
 # BMC still reads "on". The manager must power host3 off through its BMC
 # (ipmitool chassis power off) before it restarts the HA VM elsewhere, and
-# never run two copies of it. Through the CLI in a 3-host lab.
+# never run two copies of it. Through the CLI in a 3-host lab whose agents
+# pet no BMC watchdog (`lab up --no-watchdog`, as on hosts without one):
+# otherwise the frozen agent's watchdog would reset host3 about 3 s in and
+# race the manager's fence (tests/integration/ha-watchdog.sh tests that).
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -21,7 +24,7 @@ lab_down() { [ -f "$S/lab.env" ] && lab down >/dev/null 2>&1; return 0; }
 DV_CLEANUP_HOOKS+=(lab_down)
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
-lab up --hosts 3 --image-dir "$DV_IMAGE_DIR" >"$DV_TMP/lab-up.log" 2>&1 ||
+lab up --hosts 3 --no-watchdog --image-dir "$DV_IMAGE_DIR" >"$DV_TMP/lab-up.log" 2>&1 ||
         { cat "$DV_TMP/lab-up.log" >&2; exit 1; }
 eval "$(lab env)"
 export DROVER_URL DROVER_TOKEN_FILE

@@ -141,12 +141,67 @@ static void test_errors(void **state)
         expect_error("--uplink", "--manager", "http://m", "--uplink", "sixteen-chars-xx", NULL);
 }
 
+static void test_ha_flags(void **state)
+{
+        struct dv_agent_config cfg;
+        char err[256];
+
+        (void)state;
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--manager", "http://m:1", "--name", "h1",
+                               NULL),
+                         DV_AGENT_CONFIG_RUN);
+        assert_null(cfg.isolation_address);
+        assert_null(cfg.watchdog_bmc);
+        assert_int_equal(cfg.watchdog_timeout_ms, 3000);
+        assert_true(cfg.image_locking);
+        dv_agent_config_done(&cfg);
+
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--manager", "http://m:1", "--name", "h1",
+                               "--isolation-address", "10.77.0.254", "--watchdog-bmc",
+                               "10.77.0.101", "--watchdog-user", "admin",
+                               "--watchdog-password-file", "/p", "--watchdog-timeout-ms", "2500",
+                               "--no-image-locking", NULL),
+                         DV_AGENT_CONFIG_RUN);
+        assert_string_equal(cfg.isolation_address, "10.77.0.254");
+        assert_string_equal(cfg.watchdog_bmc, "10.77.0.101");
+        assert_int_equal(cfg.watchdog_port, 623);
+        assert_string_equal(cfg.watchdog_user, "admin");
+        assert_string_equal(cfg.watchdog_password_file, "/p");
+        assert_int_equal(cfg.watchdog_timeout_ms, 2500);
+        assert_false(cfg.image_locking);
+        dv_agent_config_done(&cfg);
+
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--manager", "http://m:1", "--name", "h1",
+                               "--watchdog-bmc", "10.0.0.5:6230", "--watchdog-user", "u",
+                               "--watchdog-password-file", "/p", NULL),
+                         DV_AGENT_CONFIG_RUN);
+        assert_string_equal(cfg.watchdog_bmc, "10.0.0.5");
+        assert_int_equal(cfg.watchdog_port, 6230);
+        dv_agent_config_done(&cfg);
+
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--manager", "http://m:1",
+                               "--isolation-address", "gw.example", NULL),
+                         -EINVAL);
+        assert_non_null(strstr(err, "--isolation-address"));
+        dv_agent_config_done(&cfg);
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--manager", "http://m:1",
+                               "--watchdog-bmc", "10.0.0.5", NULL),
+                         -EINVAL);
+        assert_non_null(strstr(err, "--watchdog-user"));
+        dv_agent_config_done(&cfg);
+        assert_int_equal(parse(&cfg, err, sizeof(err), "--manager", "http://m:1",
+                               "--watchdog-timeout-ms", "100", NULL),
+                         -EINVAL);
+        dv_agent_config_done(&cfg);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_all_flags),
                 cmocka_unit_test(test_ovs_flags),
+                cmocka_unit_test(test_ha_flags),
                 cmocka_unit_test(test_errors),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -154,6 +154,45 @@ static void test_disks(void **state)
         dv_datastores_done(&ds);
 }
 
+/* A migration's copy: a blank qcow2 of exactly the source's virtual size. */
+static void test_disk_bytes(void **state)
+{
+        struct dv_datastores ds;
+        struct dv_error err = {};
+        _cleanup_(freep) char *root = dv_asprintf("%s/ds2", tmpdir);
+        _cleanup_(freep) char *path = NULL, *out = NULL, *path2 = NULL;
+        const char *argv[] = { "qemu-img", "info", "--output=json", NULL, NULL };
+        char errbuf[256];
+        int status = -1;
+        bool deleted;
+
+        if (!have_qemu_img())
+                skip();
+        dv_datastores_init(&ds);
+        assert_int_equal(dv_datastores_add(&ds, "ds2", root), 0);
+        /* not a multiple of 512, or too small: refused */
+        assert_true(dv_disk_create_bytes(&ds, "ds2", "vm1", "disk0", 1000, getuid(), &path2,
+                                         &err) < 0);
+        assert_string_equal(err.code, "out-of-range");
+        assert_true(dv_disk_create_bytes(&ds, "ds2", "vm1", "disk0", 0, getuid(), &path2, &err) < 0);
+        assert_int_equal(dv_disk_create_bytes(&ds, "ds2", "vm1", "disk0", 1536 * 1024 * 1024LL + 512,
+                                              getuid(), &path, &err),
+                         0);
+        argv[3] = path;
+        assert_int_equal(dv_spawn_output(argv, 10000, 65536, &out, errbuf, sizeof(errbuf), &status),
+                         0);
+        assert_int_equal(status, 0);
+        assert_non_null(strstr(out, "\"virtual-size\": 1610613248"));
+        assert_non_null(strstr(out, "\"format\": \"qcow2\""));
+        /* the same name again: refused (a stale copy is never reused) */
+        assert_int_equal(dv_disk_create_bytes(&ds, "ds2", "vm1", "disk0", 1024 * 1024, getuid(),
+                                              &path2, &err),
+                         -EEXIST);
+        assert_int_equal(dv_disk_delete(&ds, path, &deleted, &err), 0);
+        assert_true(deleted);
+        dv_datastores_done(&ds);
+}
+
 static void test_spawn(void **state)
 {
         const char *fail[] = { "sh", "-c", "echo first line >&2; echo second >&2; exit 3", NULL };
@@ -175,6 +214,7 @@ int main(void)
                 cmocka_unit_test(test_within),
                 cmocka_unit_test_setup_teardown(test_add, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_disk_bytes, setup, teardown),
                 cmocka_unit_test(test_spawn),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,6 +49,7 @@ static const char *const typical_argv_tcg[] = {
         "-device", "virtio-balloon-pci,id=balloon0",
         "-device", "pvpanic",
         "-action", "panic=pause",
+        "-device", "VGA,id=video0",
         "-vnc", "unix:" DIR "/vnc.sock,password=on",
         "-blockdev", "{\"node-name\":\"disk0\",\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\","
                      "\"filename\":\"/var/lib/drover/ds/local/web-1/disk0.qcow2\"}}",
@@ -168,6 +169,25 @@ static void test_disk_boot_minimal(void **state)
         assert_true(argv_has(argv, "-device", "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1"));
         assert_false(argv_has(argv, "-kernel", NULL));
         assert_false(argv_has(argv, "-netdev", NULL));
+}
+
+/* --no-image-locking (HA tests): the file node gets "locking":"off"; a
+ * spec's "lease" is the agent's business, not QEMU's. */
+static void test_no_locking(void **state)
+{
+        _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *spec = parse_ok(
+                "{\"id\": \"" VM_ID "\", \"name\": \"a\", \"uid\": 200000, \"cpus\": 1,"
+                " \"memory_mib\": 16, \"disks\": [{\"path\": \"/d/x.qcow2\"}],"
+                " \"boot\": {\"kind\": \"disk\"}, \"lease\": {\"datastore\": \"shared\"}}");
+        _cleanup_(dv_strv_freep) char **argv = NULL;
+        struct dv_qemu_config cfg = { .qemu_bin = "q", .run_dir = "/r", .accel = "tcg",
+                                      .no_locking = true };
+
+        (void)state;
+        assert_int_equal(dv_qemu_build_argv(spec, &cfg, &argv, NULL), 0);
+        assert_true(argv_has(argv, "-blockdev",
+                             "{\"node-name\":\"disk0\",\"driver\":\"qcow2\",\"file\":{\"driver\":"
+                             "\"file\",\"filename\":\"/d/x.qcow2\",\"locking\":\"off\"}}"));
 }
 
 /* The tap of NIC i is fd 3 + i; NICs without a bridge are left out. */
@@ -443,6 +463,7 @@ int main(void)
                 cmocka_unit_test(test_typical_tcg),
                 cmocka_unit_test(test_kvm_no_sandbox),
                 cmocka_unit_test(test_disk_boot_minimal),
+                cmocka_unit_test(test_no_locking),
                 cmocka_unit_test(test_nic_fds),
                 cmocka_unit_test(test_boot_default),
                 cmocka_unit_test(test_invalid_specs),

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Shared storage taken away from one host only (`lab storage h1 down`: the
+# shared directory is covered by an empty read-only tmpfs in host1's
+# agent's mount namespace; docs/ha.md, lab/README.md). host1 can no longer
+# renew its HA VM's lease nor write its datastore heartbeat: the VM is
+# killed there (by HA's stop, or by the agent before the lease expires)
+# and restarted on host2 once, after the lease. Image locking is off; a
+# poller checks every 100 ms that the disk is never open in two QEMUs.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ha-lab.sh"
+
+ha_lab_up 2
+"$DROVER" vm create web --cpus 1 --memory 128 --disk 1@shared --host host1 --ha \
+        --kernel-args drover.writer=100 >/dev/null
+"$DROVER" vm start web >/dev/null
+id=$(dv_json .id vm show web)
+disk=$(dv_json '.disks[0].path' vm show web)
+lease=$S/shared/.drover-lease/$id
+wait_until 60 "web running on host1" vm_on web host1
+ha_poll_disks "$disk"
+qpid=$(cat "$S/h1/run/$id/qemu.pid")
+
+t0=$(now_ms)
+lab storage h1 down >/dev/null
+check "host1's agent no longer sees the shared datastore" \
+        nsenter -t "$(cat "$S/h1/lab/agent.pid")" -m sh -c "! test -e '$lease'"
+check "the other hosts still do" test -e "$lease"
+killed() { ! kill -0 "$qpid" 2>/dev/null; }
+if wait_until 30 "web's QEMU on host1 killed" killed; then
+        dv_log "web killed on host1 $(( $(now_ms) - t0 )) ms after its storage went"
+fi
+check "web's QEMU on host1 was killed" killed
+check "killed before its lease expired" [ "$(now_ms)" -lt "$(( $(jq -r .expiry_wall_ms "$lease") + 500 ))" ]
+if wait_until 60 "web running on host2" vm_on web host2; then
+        dv_log "web running on host2 $(( $(now_ms) - t0 )) ms after host1's storage went"
+fi
+check "web restarted on host2" vm_on web host2
+check "the lease is host2's" [ "$(jq -r .holder "$lease")" = host2 ]
+check "host1's agent says why it lost web" eval \
+        'grep -E "cannot renew its lease|the manager asks to stop it" "$S/h1/agent.log" | grep -q .'
+
+lab storage h1 up >/dev/null
+stable=1
+for _ in $(seq 25); do vm_on web host2 || stable=0; sleep 0.2; done
+check "web stays on host2 once host1's storage is back" [ "$stable" = 1 ]
+check "web was restarted once" [ "$(ha_events | grep -c '^vm.restarted web')" = 1 ]
+check "the disk was never open in two QEMU processes (polled every 100 ms)" no_two_open
+dv_finish
