@@ -59,6 +59,8 @@ for t in "$root"/tests/integration/*.sh; do
                 failed=$((failed + 1))
                 failed_names+=("$name")
                 echo "FAIL $name ($(($(date +%s) - start)) s)"
+                # The failed checks first (the tail is mostly daemon logs).
+                grep -E '^\[[^]]*\] FAIL' "/tmp/drover-$name.out" | head -n 20
                 tail -n 80 "/tmp/drover-$name.out"
         fi
 done
