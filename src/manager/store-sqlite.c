@@ -137,6 +137,15 @@ static void finalizep(sqlite3_stmt **st)
                 sqlite3_finalize(*st);
 }
 
+/* A statement belongs to the connection, which only the holder of s->lock
+ * may use (it is opened without SQLite's own mutex): finalize before
+ * unlock(), never in a cleanup that runs after it. */
+static void finalize_now(sqlite3_stmt **st)
+{
+        finalizep(st);
+        *st = NULL;
+}
+
 static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **ret)
 {
         int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
@@ -349,6 +358,7 @@ static int ss_insert(struct dv_store *store, enum dv_kind kind, json_t *doc)
                 r = step_done(st);
         if (r >= 0 && observed(s, kind))
                 note_write(s, kind, NULL, json_deep_copy(doc));
+        finalize_now(&st);
         unlock(s);
         return r;
 }
@@ -393,6 +403,7 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
         /* No old document: the observer keeps what it needs by id. */
         if (r >= 0 && observed(s, kind))
                 note_write(s, kind, NULL, json_deep_copy(doc));
+        finalize_now(&st);
         unlock(s);
         return r;
 }
@@ -423,6 +434,7 @@ static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
         if (r >= 0 && observed(s, kind))
                 note_write(s, kind, TAKE_PTR(old), NULL);
         json_decref(old);
+        finalize_now(&st);
         unlock(s);
         return r;
 }
@@ -458,6 +470,7 @@ static int query_first_doc(struct sqlite_store *s, const char *sql, const char *
                 r = errno_from_sqlite(sqlite3_bind_text(st, 1, param, -1, SQLITE_TRANSIENT));
         if (r >= 0)
                 r = collect_docs(st, arr);
+        finalize_now(&st);
         unlock(s);
         if (r >= 0 && json_array_size(arr) == 0)
                 r = -ENOENT;
@@ -538,6 +551,7 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                                 sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_TRANSIENT));
         if (r >= 0)
                 r = collect_docs(st, arr);
+        finalize_now(&st);
         unlock(s);
         if (r < 0) {
                 json_decref(arr);
@@ -585,6 +599,7 @@ static int ss_counter_next(struct dv_store *store, const char *key, int64_t firs
                         r = rc == SQLITE_DONE ? -EIO : errno_from_sqlite(rc);
                 }
         }
+        finalize_now(&st);
         unlock(s);
         return r;
 }
@@ -616,6 +631,7 @@ static int ss_event_append(struct dv_store *store, const struct dv_event *ev, in
                 r = step_done(st);
         if (r >= 0 && ret_id)
                 *ret_id = sqlite3_last_insert_rowid(s->db);
+        finalize_now(&st);
         unlock(s);
         return r;
 }
@@ -659,6 +675,7 @@ static int ss_event_list(struct dv_store *store, int64_t since_id, int limit,
         }
         if (r >= 0 && rc != SQLITE_DONE)
                 r = errno_from_sqlite(rc);
+        finalize_now(&st);
         unlock(s);
         if (r < 0) {
                 json_decref(arr);
@@ -689,6 +706,8 @@ static int ss_prune(struct dv_store *store, int64_t keep_events, int64_t keep_ta
                 r = errno_from_sqlite(sqlite3_bind_int64(st2, 1, keep_tasks));
         if (r >= 0)
                 r = step_done(st2);
+        finalize_now(&st1);
+        finalize_now(&st2);
         unlock(s);
         return r;
 }
@@ -726,6 +745,7 @@ static int ss_fail_unfinished_tasks(struct dv_store *store, const char *code,
         else
                 exec(s, "ROLLBACK TO fail_unfinished; RELEASE fail_unfinished");
 out:
+        finalize_now(&st);
         unlock(s);
         if (r < 0) {
                 json_decref(arr);
