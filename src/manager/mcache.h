@@ -15,8 +15,10 @@
 #include <jansson.h>
 
 #include "manager.h"
+#include "sched-place.h"
 
 struct dv_mcache;
+struct dv_mcache_table;
 
 /* Scans the VMs once and starts observing the store (before other threads
  * use the store). */
@@ -36,3 +38,14 @@ json_t *dv_mcache_cleanup_ids(struct dv_mcache *c);
  * references to shared, read-only arrays, rebuilt after any host or DVS
  * write. */
 int dv_mcache_hosts(struct dv_mgr *m, json_t **ret_hosts, json_t **ret_dvs);
+
+/* The scheduler's view of every host for a placement (sched-snap.c):
+ * *ret_sh a new array (free()) of *ret_n hosts, usage as of now, whose
+ * strings borrow from *ret_table (a reference on the cached hosts,
+ * released with dv_mcache_table_unref). No store read unless a host or
+ * DVS changed since the last call. */
+int dv_mcache_sched_hosts(struct dv_mgr *m, struct dv_mcache_table **ret_table,
+                          struct dv_sched_host **ret_sh, size_t *ret_n);
+json_t *dv_mcache_table_hosts(struct dv_mcache_table *t); /* borrowed */
+json_t *dv_mcache_table_dvs(struct dv_mcache_table *t);   /* borrowed */
+void dv_mcache_table_unref(struct dv_mcache_table *t);    /* NULL-safe */
