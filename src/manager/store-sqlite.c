@@ -1,8 +1,15 @@
-/* The SQLite store: one connection in WAL mode with synchronous=FULL (a
- * commit is on disk when it returns; NORMAL with droverd --store-sync
- * normal, read from DROVER_STORE_SYNC: a commit survives a crash of the
- * manager, not of the OS), guarded by one recursive mutex so that
- * a transaction can span several operations of one thread.
+/* The SQLite store: one connection in WAL mode, guarded by one recursive
+ * mutex so that a transaction can span several operations of one thread.
+ *
+ * Durability (DROVER_STORE_SYNC, droverd --store-sync): "full" (the
+ * default): a commit is on disk when it returns. It is done by group
+ * commit: SQLite runs with synchronous=NORMAL (a commit appends to the WAL
+ * without a sync) and the committing thread, once it has released the
+ * store's lock, waits until an fdatasync of the WAL that began after its
+ * commit has ended; one thread syncs at a time and each sync covers every
+ * commit made before it started, so threads that commit meanwhile share
+ * the next sync instead of taking turns for one each. "normal": no wait
+ * (a commit survives a crash of the manager, not of the OS).
  *
  * Schema (user_version 3; 1 had no dvs/portgroups, 2 no clusters): one table per kind holding the JSON document in
  * "doc" next to the indexed columns extracted from it; "kv" for counters;
@@ -15,6 +22,9 @@
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -22,8 +32,19 @@ struct sqlite_store {
         struct dv_store up;    /* must be first */
         sqlite3 *db;           /* the one connection */
         pthread_mutex_t lock;  /* recursive; held for a whole transaction */
+        int depth;             /* lock() nesting of the holder */
         bool in_txn;           /* a begin() is open */
         json_t *pending;       /* observed writes of the open transaction: [[kind, old, new]...] */
+        uint64_t committed;    /* commits made (under lock) */
+
+        /* Group commit (full durability), under sync_lock: */
+        bool group;            /* commits wait for a sync of the WAL */
+        pthread_mutex_t sync_lock;
+        pthread_cond_t sync_cond;
+        bool syncing;          /* a thread is in fdatasync() */
+        uint64_t synced;       /* every commit up to this one is on disk */
+        int wal_fd;            /* the WAL file, opened on the first sync; -1 */
+        char *wal_path;        /* its path */
 };
 
 /* An indexed column and the document key it is taken from ("a.b" = nested). */
@@ -128,8 +149,68 @@ static int errno_from_sqlite(int rc)
         }
 }
 
-static void lock(struct sqlite_store *s) { pthread_mutex_lock(&s->lock); }
-static void unlock(struct sqlite_store *s) { pthread_mutex_unlock(&s->lock); }
+static void lock(struct sqlite_store *s)
+{
+        pthread_mutex_lock(&s->lock);
+        s->depth++;
+}
+
+static void unlock(struct sqlite_store *s)
+{
+        s->depth--;
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Wait until commit seq is on disk (s->lock not held): sync the WAL if no
+ * one is, else wait for the sync under way and check again. */
+static int wait_synced(struct sqlite_store *s, uint64_t seq)
+{
+        int r = 0;
+
+        pthread_mutex_lock(&s->sync_lock);
+        while (r >= 0 && s->synced < seq) {
+                uint64_t upto;
+
+                if (s->syncing) {
+                        pthread_cond_wait(&s->sync_cond, &s->sync_lock);
+                        continue;
+                }
+                s->syncing = true;
+                /* Every commit counted now has been written to the WAL. */
+                upto = __atomic_load_n(&s->committed, __ATOMIC_ACQUIRE);
+                pthread_mutex_unlock(&s->sync_lock);
+                if (s->wal_fd < 0)
+                        s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+                r = s->wal_fd < 0 || fdatasync(s->wal_fd) < 0 ? -errno : 0;
+                pthread_mutex_lock(&s->sync_lock);
+                s->syncing = false;
+                if (r >= 0 && upto > s->synced)
+                        s->synced = upto;
+                pthread_cond_broadcast(&s->sync_cond);
+        }
+        pthread_mutex_unlock(&s->sync_lock);
+        return r;
+}
+
+/* unlock() after a write that returned r: when it ended a commit (the
+ * outermost call, no transaction open), count it and, for full
+ * durability, wait until it is on disk. Returns r or the sync's error. */
+static int unlock_written(struct sqlite_store *s, int r)
+{
+        uint64_t seq = 0;
+
+        if (r >= 0 && !s->in_txn && s->depth == 1)
+                seq = __atomic_add_fetch(&s->committed, 1, __ATOMIC_ACQ_REL);
+        unlock(s);
+        if (seq && s->group) {
+                int rs = wait_synced(s, seq);
+                if (rs < 0) {
+                        dv_warn_errno(rs, "store: cannot sync %s: %m", s->wal_path);
+                        return rs;
+                }
+        }
+        return r;
+}
 
 static void finalizep(sqlite3_stmt **st)
 {
@@ -278,8 +359,7 @@ static int ss_commit(struct dv_store *store)
                 exec(s, "ROLLBACK");
         s->in_txn = false;
         deliver_pending(s, r >= 0);
-        unlock(s);
-        return r;
+        return unlock_written(s, r);
 }
 
 static void ss_rollback(struct dv_store *store)
@@ -359,8 +439,7 @@ static int ss_insert(struct dv_store *store, enum dv_kind kind, json_t *doc)
         if (r >= 0 && observed(s, kind))
                 note_write(s, kind, NULL, json_deep_copy(doc));
         finalize_now(&st);
-        unlock(s);
-        return r;
+        return unlock_written(s, r);
 }
 
 static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
@@ -404,8 +483,7 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
         if (r >= 0 && observed(s, kind))
                 note_write(s, kind, NULL, json_deep_copy(doc));
         finalize_now(&st);
-        unlock(s);
-        return r;
+        return unlock_written(s, r);
 }
 
 static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
@@ -435,8 +513,7 @@ static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
                 note_write(s, kind, TAKE_PTR(old), NULL);
         json_decref(old);
         finalize_now(&st);
-        unlock(s);
-        return r;
+        return unlock_written(s, r);
 }
 
 /* Run a query whose first column is a document; collect into an array. */
@@ -600,8 +677,7 @@ static int ss_counter_next(struct dv_store *store, const char *key, int64_t firs
                 }
         }
         finalize_now(&st);
-        unlock(s);
-        return r;
+        return unlock_written(s, r);
 }
 
 static int bind_opt(sqlite3_stmt *st, int i, const char *v)
@@ -632,8 +708,7 @@ static int ss_event_append(struct dv_store *store, const struct dv_event *ev, in
         if (r >= 0 && ret_id)
                 *ret_id = sqlite3_last_insert_rowid(s->db);
         finalize_now(&st);
-        unlock(s);
-        return r;
+        return unlock_written(s, r);
 }
 
 static json_t *text_or_null(sqlite3_stmt *st, int col)
@@ -708,8 +783,7 @@ static int ss_prune(struct dv_store *store, int64_t keep_events, int64_t keep_ta
                 r = step_done(st2);
         finalize_now(&st1);
         finalize_now(&st2);
-        unlock(s);
-        return r;
+        return unlock_written(s, r);
 }
 
 static int ss_fail_unfinished_tasks(struct dv_store *store, const char *code,
@@ -746,7 +820,7 @@ static int ss_fail_unfinished_tasks(struct dv_store *store, const char *code,
                 exec(s, "ROLLBACK TO fail_unfinished; RELEASE fail_unfinished");
 out:
         finalize_now(&st);
-        unlock(s);
+        r = unlock_written(s, r);
         if (r < 0) {
                 json_decref(arr);
                 return r;
@@ -812,6 +886,11 @@ static void ss_close(struct dv_store *store)
                 sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
                 sqlite3_close_v2(s->db);
         }
+        if (s->wal_fd >= 0)
+                close(s->wal_fd);
+        free(s->wal_path);
+        pthread_cond_destroy(&s->sync_cond);
+        pthread_mutex_destroy(&s->sync_lock);
         pthread_mutex_destroy(&s->lock);
         free(s);
 }
@@ -838,6 +917,11 @@ static int ss_open(const char *path, struct dv_store **ret_store)
         pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&s->lock, &attr);
         pthread_mutexattr_destroy(&attr);
+        pthread_mutex_init(&s->sync_lock, NULL);
+        pthread_cond_init(&s->sync_cond, NULL);
+        s->wal_fd = -1;
+        s->wal_path = dv_asprintf("%s-wal", path);
+        s->group = !dv_streq(getenv("DROVER_STORE_SYNC"), "normal");
 
         r = errno_from_sqlite(sqlite3_open_v2(
                 path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -851,9 +935,8 @@ static int ss_open(const char *path, struct dv_store **ret_store)
         if (r >= 0 && strcmp(mode, "wal") != 0)
                 r = -EIO;
         if (r >= 0)
-                r = exec(s, dv_streq(getenv("DROVER_STORE_SYNC"), "normal")
-                                    ? "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"
-                                    : "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+                /* Full durability too: group commit syncs the WAL (above). */
+                r = exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
         if (r >= 0)
                 r = migrate(s);
         if (r < 0) {
