@@ -141,6 +141,10 @@ void dv_api_handle(void *userdata, const struct dv_http_request *req,
                 dv_debug("%s %s from %s: %d", req->method, req->path, req->peer, resp->status);
                 return;
         }
+        /* Commits in this request are on disk before the reply, synced
+         * together with other threads' after the handler released the
+         * manager's lock (store.h). */
+        dv_store_defer_syncs(true);
         if (strcmp(req->path, "/api/v1/login") == 0) {
                 dv_api_login(&a);
                 goto out;
@@ -170,6 +174,9 @@ void dv_api_handle(void *userdata, const struct dv_http_request *req,
                 }
         dv_api_error(&a, 404, "not-found", "no such path: %.200s", req->path);
 out:
+        dv_store_defer_syncs(false);
+        if (dv_store_sync_deferred(a.m->store) < 0)
+                dv_api_error(&a, 500, "internal", "the store could not sync its writes to disk");
         if (resp->status >= 500)
                 dv_warn("%s %s from %s: %d", req->method, req->path, req->peer, resp->status);
         else

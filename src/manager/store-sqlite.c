@@ -192,9 +192,20 @@ static int wait_synced(struct sqlite_store *s, uint64_t seq)
         return r;
 }
 
+/* This thread's commits wait at dv_store_sync_deferred() instead of
+ * each at its end (dv_store_defer_syncs()); the last one not yet waited for. */
+static __thread bool defer_syncs;
+static __thread uint64_t deferred_seq;
+
+void dv_store_defer_syncs(bool on)
+{
+        defer_syncs = on;
+}
+
 /* unlock() after a write that returned r: when it ended a commit (the
  * outermost call, no transaction open), count it and, for full
- * durability, wait until it is on disk. Returns r or the sync's error. */
+ * durability, wait until it is on disk (or note it, when deferred).
+ * Returns r or the sync's error. */
 static int unlock_written(struct sqlite_store *s, int r)
 {
         uint64_t seq = 0;
@@ -202,7 +213,9 @@ static int unlock_written(struct sqlite_store *s, int r)
         if (r >= 0 && !s->in_txn && s->depth == 1)
                 seq = __atomic_add_fetch(&s->committed, 1, __ATOMIC_ACQ_REL);
         unlock(s);
-        if (seq && s->group) {
+        if (seq && s->group && defer_syncs) {
+                deferred_seq = DV_MAX(deferred_seq, seq);
+        } else if (seq && s->group) {
                 int rs = wait_synced(s, seq);
                 if (rs < 0) {
                         dv_warn_errno(rs, "store: cannot sync %s: %m", s->wal_path);
@@ -372,6 +385,21 @@ static void ss_rollback(struct dv_store *store)
         s->in_txn = false;
         deliver_pending(s, false);
         unlock(s);
+}
+
+static int ss_sync_deferred(struct dv_store *store)
+{
+        struct sqlite_store *s = SS(store);
+        uint64_t seq = deferred_seq;
+        int r;
+
+        deferred_seq = 0;
+        if (!seq || !s->group)
+                return 0;
+        r = wait_synced(s, seq);
+        if (r < 0)
+                dv_warn_errno(r, "store: cannot sync %s: %m", s->wal_path);
+        return r;
 }
 
 /* --- documents --------------------------------------------------------- */
@@ -954,6 +982,7 @@ const struct dv_store_ops dv_store_sqlite_ops = {
         .begin = ss_begin,
         .commit = ss_commit,
         .rollback = ss_rollback,
+        .sync_deferred = ss_sync_deferred,
         .insert = ss_insert,
         .update = ss_update,
         .remove = ss_remove,
