@@ -558,6 +558,44 @@ static int collect_docs(sqlite3_stmt *st, json_t *arr)
         return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
 }
 
+/* The documents' texts, copied (the lock's holder steps; parsing them,
+ * the larger part of a long list, is left for after unlock()). */
+struct texts {
+        char **v;
+        size_t n, cap;
+};
+
+static void texts_free(struct texts *t)
+{
+        for (size_t i = 0; i < t->n; i++)
+                free(t->v[i]);
+        free(t->v);
+        *t = (struct texts){ 0 };
+}
+
+static int collect_texts(sqlite3_stmt *st, struct texts *t)
+{
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *text = (const char *)sqlite3_column_text(st, 0);
+
+                if (!text)
+                        return -EBADMSG;
+                if (t->n == t->cap) {
+                        size_t cap = t->cap ? 2 * t->cap : 64;
+                        char **v = realloc(t->v, cap * sizeof(*v));
+
+                        if (!v)
+                                return -ENOMEM;
+                        t->v = v;
+                        t->cap = cap;
+                }
+                t->v[t->n++] = dv_strdup(text);
+        }
+        return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
+}
+
 /* The first document sql (one text parameter, ?1 = param) returns;
  * -ENOENT when there is none. */
 static int query_first_doc(struct sqlite_store *s, const char *sql, const char *param,
@@ -619,6 +657,7 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
         _cleanup_(freep) char *sql = NULL;
         const char *vals[4];
         const char *names[4] = { "host_id", "image_id", "state", "dvs_id" };
+        struct texts texts = { 0 };
         json_t *arr;
         int r;
 
@@ -647,7 +686,6 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                 free(sql);
                 sql = ns;
         }
-        arr = json_array();
         lock(s);
         r = prepare(s, sql, &st);
         for (int i = 0; r >= 0 && i < 4; i++)
@@ -655,9 +693,20 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                         r = errno_from_sqlite(
                                 sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_TRANSIENT));
         if (r >= 0)
-                r = collect_docs(st, arr);
+                r = collect_texts(st, &texts);
         finalize_now(&st);
         unlock(s);
+        arr = json_array();
+        for (size_t i = 0; r >= 0 && i < texts.n; i++) {
+                json_t *d = json_loads(texts.v[i], 0, NULL);
+
+                if (!d)
+                        r = -EBADMSG;
+                json_array_append_new(arr, d);
+                free(texts.v[i]);
+                texts.v[i] = NULL;
+        }
+        texts_free(&texts);
         if (r < 0) {
                 json_decref(arr);
                 return r;
