@@ -1024,11 +1024,11 @@ void dv_ha_rt_tick(struct dv_mgr *m)
 
 /* ---- heartbeats and views ------------------------------------------------------- */
 
-void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms)
+void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms, json_t *host_vms)
 {
         struct dv_ha_rt *rt = m ? m->ha : NULL;
         struct dv_store_filter f = { .host_id = dv_doc_str(host, "id") };
-        json_t *records = NULL, *names = json_array(), *st, *rec;
+        json_t *records = json_incref(host_vms), *names = json_array(), *st, *rec;
         int64_t now = dv_now_ms();
         size_t i, j;
 
@@ -1036,7 +1036,7 @@ void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms)
                 json_decref(names);
                 return;
         }
-        if (dv_store_list(m->store, DV_KIND_VM, &f, &records) < 0)
+        if (!records && dv_store_list(m->store, DV_KIND_VM, &f, &records) < 0)
                 records = json_array();
         pthread_mutex_lock(&rt->lock);
         json_array_foreach(vms, i, st) {
@@ -1069,10 +1069,10 @@ void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms)
         json_decref(records);
 }
 
-json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host)
+json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host, json_t *host_vms)
 {
         struct dv_store_filter f = { .host_id = dv_doc_str(host, "id") };
-        json_t *doc = NULL, *records = NULL, *ids = json_array(), *rec;
+        json_t *doc = NULL, *records = json_incref(host_vms), *ids = json_array(), *rec;
         struct dv_ha_settings s;
         size_t i;
 
@@ -1081,7 +1081,7 @@ json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host)
         else
                 dv_ha_settings_default(&s);
         json_decref(doc);
-        if (f.host_id && dv_store_list(m->store, DV_KIND_VM, &f, &records) >= 0)
+        if (f.host_id && (records || dv_store_list(m->store, DV_KIND_VM, &f, &records) >= 0))
                 json_array_foreach(records, i, rec) {
                         const char *lease_ds = NULL;
                         json_t *d;

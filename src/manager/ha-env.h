@@ -40,14 +40,15 @@ void dv_ha_rt_tick(struct dv_mgr *m);
 
 /* A heartbeat from host (m->lock held): the VMs its agent runs and their
  * Tools state. vms is the heartbeat's VMSTATUS array. */
-void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms);
+/* host_vms: the host's VM documents as just read, or NULL to read them. */
+void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms, json_t *host_vms);
 
 /* The "ha" object of a heartbeat reply to host (m->lock held): what its
  * agent needs for the isolation response and VM leases (docs/agent.md):
  * {"enabled","isolation","isolation_delay_ms","lease_timeout_ms","vms"},
  * vms = [{"id","lease_datastore"}] of the HA VMs whose record is on host
  * (lease_datastore null: no shared disk, no lease). New reference. */
-json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host);
+json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host, json_t *host_vms);
 
 /* GET /alarms: append the HA alarms raised and not cleared. */
 void dv_ha_rt_alarms(struct dv_mgr *m, json_t *out);
