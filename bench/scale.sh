@@ -152,7 +152,14 @@ if [ "$STARTS" -gt 0 ]; then
         t1=$(now_ms)
         ok=$(grep -c '^202' "$T/start.out" || true)
         running() { api "$URL/api/v1/vms" | jq '[.vms[] | select(.state=="running")] | length'; }
-        while [ "$(running)" -lt "$ok" ]; do
+        # Until all run, or the count has not moved for 30 s (a start
+        # that failed, e.g. a simulated host that reset the connection,
+        # never runs), at most 300 s.
+        last=-1
+        moved=$(now_ms)
+        while n=$(running) && [ "$n" -lt "$ok" ]; do
+                [ "$n" -ne "$last" ] && { last=$n; moved=$(now_ms); }
+                [ $(( $(now_ms) - moved )) -lt 30000 ] || { log "$n of $ok started VMs run; no change for 30 s"; break; }
                 [ $(( $(now_ms) - t0 )) -lt 300000 ] || { log "not all started VMs run after 300 s"; break; }
                 sleep 5
         done
