@@ -24,8 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-
 #define BUSY_TIMEOUT_MS 5000
 
 struct sqlite_store {
@@ -217,10 +215,8 @@ static int unlock_written(struct sqlite_store *s, int r)
                 deferred_seq = DV_MAX(deferred_seq, seq);
         } else if (seq && s->group) {
                 int rs = wait_synced(s, seq);
-                if (rs < 0) {
-                        dv_warn_errno(rs, "store: cannot sync %s: %m", s->wal_path);
-                        return rs;
-                }
+                if (rs < 0)
+                        return rs; /* the callers log */
         }
         return r;
 }
@@ -391,15 +387,11 @@ static int ss_sync_deferred(struct dv_store *store)
 {
         struct sqlite_store *s = SS(store);
         uint64_t seq = deferred_seq;
-        int r;
 
         deferred_seq = 0;
         if (!seq || !s->group)
                 return 0;
-        r = wait_synced(s, seq);
-        if (r < 0)
-                dv_warn_errno(r, "store: cannot sync %s: %m", s->wal_path);
-        return r;
+        return wait_synced(s, seq);
 }
 
 /* --- documents --------------------------------------------------------- */
