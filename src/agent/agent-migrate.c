@@ -87,13 +87,13 @@ static int free_port(const char *addr, int *ret_port)
 static void api_migrate_in(struct dv_agent *agent, const char *id,
                            const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "spec", "listen_port", "nbd_disks", NULL };
+        static const char *const keys[] = { "spec", "listen_port", "nbd_disks", "channels", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         _cleanup_(freep) char *uri = NULL;
         char addr[INET_ADDRSTRLEN];
         struct dv_error err = {};
         json_t *spec, *nd, *v;
-        int64_t port = 0;
+        int64_t port = 0, channels = 0;
         int nbd_port = 0, disks[DV_VM_MAX_DISKS];
         size_t n_nbd = 0, i;
         bool nbd;
@@ -102,6 +102,8 @@ static void api_migrate_in(struct dv_agent *agent, const char *id,
         r = body_object(req, keys, &body, &err);
         if (r == 0)
                 r = dv_json_get_int(body, "listen_port", false, 1024, 65535, &port, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "channels", false, 1, 16, &channels, &err);
         nd = json_object_get(body, "nbd_disks");
         nbd = nd != NULL;
         if (r == 0 && nd && (!json_is_array(nd) || json_array_size(nd) == 0 ||
@@ -148,7 +150,7 @@ static void api_migrate_in(struct dv_agent *agent, const char *id,
                 return;
         }
         dv_info("vm %s: preparing an incoming migration on %s:%lld", id, addr, (long long)port);
-        r = agent->ops->migrate_in(agent->hv, spec, addr, (int)port, &uri, &err);
+        r = agent->ops->migrate_in(agent->hv, spec, addr, (int)port, (int)channels, &uri, &err);
         if (r < 0) {
                 reply_error(resp, r, &err, id, "migrate-in");
                 return;
@@ -179,12 +181,12 @@ static void api_migrate_in(struct dv_agent *agent, const char *id,
 static void api_migrate_out(struct dv_agent *agent, const char *id,
                             const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "uri", "timeout_s", "max_bandwidth", NULL };
+        static const char *const keys[] = { "uri", "timeout_s", "max_bandwidth", "channels", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         json_t *stats = NULL;
         const char *uri = NULL;
         struct dv_error err = {};
-        int64_t timeout_s = 600, max_bandwidth = 0;
+        int64_t timeout_s = 600, max_bandwidth = 0, channels = 0;
         int64_t t0 = dv_now_ms();
         int r;
 
@@ -196,6 +198,8 @@ static void api_migrate_out(struct dv_agent *agent, const char *id,
         if (r == 0)
                 r = dv_json_get_int(body, "max_bandwidth", false, 0, INT64_C(1) << 40,
                                     &max_bandwidth, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "channels", false, 1, 16, &channels, &err);
         if (r == 0 && !agent->ops->migrate_out)
                 r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
         if (r < 0) {
@@ -203,8 +207,8 @@ static void api_migrate_out(struct dv_agent *agent, const char *id,
                 return;
         }
         dv_info("vm %s: migrating to %s", id, uri);
-        r = agent->ops->migrate_out(agent->hv, id, uri, (int)timeout_s, max_bandwidth, &stats,
-                                    &err);
+        r = agent->ops->migrate_out(agent->hv, id, uri, (int)timeout_s, max_bandwidth,
+                                    (int)channels, &stats, &err);
         if (r < 0) {
                 reply_error(resp, r, &err, id, "migrate-out");
                 return;
@@ -327,6 +331,75 @@ static void api_migrate_cancel(struct dv_agent *agent, const char *id,
         }
         dv_info("vm %s: outgoing migration cancelled", id);
         dv_http_reply(resp, 200, json_pack("{s:b}", "cancelled", 1));
+}
+
+/* Source side after completion: the target runs the guest, quit here. */
+static void api_migrate_confirm(struct dv_agent *agent, const char *id,
+                                const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->migrate_confirm)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_confirm(agent->hv, id, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-confirm");
+                return;
+        }
+        dv_info("vm %s: migration confirmed, the source QEMU is gone", id);
+        dv_http_reply(resp, 200, json_pack("{s:b}", "confirmed", 1));
+}
+
+/* Source side: the target is gone, the guest runs here again. */
+static void api_migrate_resume(struct dv_agent *agent, const char *id,
+                               const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "force", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        bool force = false;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_bool(body, "force", false, &force, &err);
+        if (r == 0 && !agent->ops->migrate_resume)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_resume(agent->hv, id, force, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-resume");
+                return;
+        }
+        dv_info("vm %s: migration rolled back, the guest runs here", id);
+        dv_http_reply(resp, 200, json_pack("{s:b}", "resumed", 1));
+}
+
+/* Either side: what runs here, for the manager's recovery. */
+static void api_migrate_query(struct dv_agent *agent, const char *id,
+                              const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct dv_error err = {};
+        json_t *q = NULL;
+        int r;
+
+        r = body_object(req, keys, &body, &err);
+        if (r == 0 && !agent->ops->migrate_query)
+                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
+        if (r == 0)
+                r = agent->ops->migrate_query(agent->hv, id, &q, &err);
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-query");
+                return;
+        }
+        dv_http_reply(resp, 200, q);
 }
 
 /* ---- disk mirrors -------------------------------------------------------- */
@@ -603,6 +676,12 @@ bool dv_agent_migrate_route(struct dv_agent *agent, const char *id, const char *
                 fn = api_migrate_status;
         else if (strcmp(action, "migrate-cancel") == 0)
                 fn = api_migrate_cancel;
+        else if (strcmp(action, "migrate-confirm") == 0)
+                fn = api_migrate_confirm;
+        else if (strcmp(action, "migrate-resume") == 0)
+                fn = api_migrate_resume;
+        else if (strcmp(action, "migrate-query") == 0)
+                fn = api_migrate_query;
         else if (strcmp(action, "disk-info") == 0)
                 fn = api_disk_info;
         else if (strcmp(action, "mirror-start") == 0)

@@ -99,6 +99,7 @@ struct vm {
         bool cleaned;            /* [lock] files and taps removed */
         bool incoming;           /* started with -incoming defer: a migration target */
         bool migrated;           /* [lock] migrated away: its exit is reason "migrated" */
+        bool held;               /* [lock] migrated out, paused until confirm or resume */
         struct vm_mirror *mirrors; /* [lock] its running disk mirrors (n_mirrors), or NULL */
         size_t n_mirrors;        /* [lock] entries in mirrors */
         bool nbd;                /* [lock] an incoming VM's NBD server runs */
@@ -2766,16 +2767,40 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 /* ---- live migration ------------------------------------------------------ */
 
 #define MIGRATE_CHANNELS 4              /* multifd channels */
+/* More than one multifd channel only from this QEMU major version on.
+ * QEMU 7.2's multifd sender can hang for good when one channel fails
+ * (the target dies, the network is cut) while the migration thread waits
+ * in a sync for another: that channel sees the failure flag before its
+ * pending sync and exits without posting it; the migration thread waits
+ * forever, the migration never ends ("failed" with its yank instance
+ * held) and the VM can never migrate again (traced: multifd_send_error
+ * on channel 0, multifd_send_thread_end on channel 1 without its sync,
+ * multifd_send_sync_main_wait channel 1 never returns). One channel has
+ * no other to wait for. Newer versions are not verified here. */
+#define MIGRATE_MULTI_CHANNEL_QEMU 9
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
+#define MIGRATE_SETTLE_MS 20000         /* a migration's cleanup after it ended (see migrate_settle) */
 #define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
+
+static void vm_migration_status(struct vm *vm, char *buf, size_t len);
+
+/* QEMU's major version (query-version), 0 if QMP does not tell. */
+static int qemu_major_version(struct vm *vm)
+{
+        _cleanup_(json_decrefp) json_t *v = NULL;
+
+        if (vm_exec(vm, "query-version", NULL, &v, NULL) < 0)
+                return 0;
+        return (int)json_integer_value(json_object_get(json_object_get(v, "qemu"), "major"));
+}
 
 /* Our migration settings; source and target both need multifd. */
 /* mirrors: the source has disk mirrors to end at the switchover (the
  * migration pauses before it: pause-before-switchover). */
 static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_bandwidth,
-                         struct dv_error *err)
+                         int channels, int *ret_channels, struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
         int r;
@@ -2783,17 +2808,23 @@ static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_b
         caps = json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
                          "multifd", "state", 1, "capability", "auto-converge", "state", source,
                          "capability", "pause-before-switchover", "state", mirrors);
-        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", MIGRATE_CHANNELS,
+        if (channels < 1 || channels > 16)
+                channels = MIGRATE_CHANNELS;
+        if (channels > 1 && qemu_major_version(vm) < MIGRATE_MULTI_CHANNEL_QEMU)
+                channels = 1;
+        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", channels,
                                     "max-bandwidth",
                                     (json_int_t)(max_bandwidth > 0 ? max_bandwidth
                                                                    : MIGRATE_MAX_BANDWIDTH),
                                     "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS)
-                        : json_pack("{s:i}", "multifd-channels", MIGRATE_CHANNELS);
+                        : json_pack("{s:i}", "multifd-channels", channels);
         if (!caps || !params)
                 return -ENOMEM;
         r = vm_exec(vm, "migrate-set-capabilities", caps, NULL, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-set-parameters", params, NULL, err);
+        if (ret_channels)
+                *ret_channels = channels;
         return r;
 }
 
@@ -2817,7 +2848,7 @@ static void migrate_drop(struct vm *vm)
 }
 
 static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr, int port,
-                           char **ret_uri, struct dv_error *err)
+                           int channels, char **ret_uri, struct dv_error *err)
 {
         _cleanup_(dv_vm_spec_freep) struct dv_vm_spec *spec = NULL;
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
@@ -2878,7 +2909,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         }
         uri = dv_asprintf("tcp:%s:%d", addr, port);
         args = json_pack("{s:s}", "uri", uri);
-        r = migrate_setup(vm, false, false, 0, err);
+        r = migrate_setup(vm, false, false, 0, channels, NULL, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-incoming", args, NULL, err);
         if (r < 0) {
@@ -2906,6 +2937,103 @@ static json_t *migrate_stats(json_t *q)
                          json_real_value(json_object_get(ram, "mbps")));
 }
 
+/* Cancel an outgoing migration. QEMU 7.2's migrate_cancel shuts down the
+ * main channel but not the multifd ones: with the network cut (or the
+ * target dead) their threads stay blocked in a send until TCP gives up,
+ * many minutes, and the migration stays "cancelling". yank shuts every
+ * channel of the migration down at once. */
+static int migrate_yank(struct vm *vm)
+{
+        _cleanup_(json_decrefp) json_t *yank =
+                json_pack("{s:[{s:s}]}", "instances", "type", "migration");
+
+        return vm_exec(vm, "yank", yank, NULL, NULL);
+}
+
+static int migrate_cancel_hard(struct vm *vm, struct dv_error *err)
+{
+        int r = vm_exec(vm, "migrate_cancel", NULL, NULL, err);
+
+        (void)migrate_yank(vm);
+        return r;
+}
+
+/* Whether QEMU's outgoing migration STATUS (query-migrate) still runs:
+ * QEMU refuses a new migrate then. "" (never migrated), "completed",
+ * "failed" and "cancelled" do not. */
+static bool migration_runs(const char *status)
+{
+        static const char *const running[] = {
+                "setup", "active", "pre-switchover", "device", "wait-unplug", "cancelling",
+                "postcopy-active", "postcopy-paused", "postcopy-recover", "colo",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(running); i++)
+                if (dv_streq(status, running[i]))
+                        return true;
+        return false;
+}
+
+/* 1 while QEMU holds the outgoing migration's yank instance (query-yank
+ * lists {"type": "migration"}), 0 when not, < 0 when QMP does not answer.
+ * QEMU 7.2 drops it only when the ended migration is cleaned up (its
+ * multifd threads joined), a moment after query-migrate already says
+ * "failed" or "cancelled". */
+static int migrate_yank_registered(struct vm *vm)
+{
+        _cleanup_(json_decrefp) json_t *list = NULL;
+        struct dv_error e = { 0 };
+        json_t *inst;
+        size_t i;
+        int r;
+
+        r = vm_exec(vm, "query-yank", NULL, &list, &e);
+        if (r < 0)
+                /* QEMU < 6.0: no yank, nothing held */
+                return strstr(e.message, ": CommandNotFound:") ? 0 : r;
+        json_array_foreach(list, i, inst)
+                if (dv_streq(json_string_value(json_object_get(inst, "type")), "migration"))
+                        return 1;
+        return 0;
+}
+
+/* Bring QEMU's outgoing migration to rest before DEADLINE: it neither runs
+ * (query-migrate) nor holds its yank instance. CANCEL: cancel it if it
+ * still runs (a failed or cancelled migration of ours); without, only wait
+ * (and yank the channels of one that already ended). QEMU's status ends in
+ * STATUS ("" if QMP does not answer). 0 at rest, -ETIMEDOUT if not.
+ *
+ * Why: QEMU 7.2's migrate sets the status to "setup" before it registers
+ * the yank instance; if that fails ("duplicate yank instance": the
+ * previous migration not yet cleaned up) the command fails but the status
+ * stays "setup" for good, and every later migrate is refused ("There's a
+ * migration process in progress"); a migrate_cancel then only moves it to
+ * "cancelling", for good too. So never start a migration before this
+ * returns 0. A migration still connecting (the target unreachable: the
+ * TCP connect waits for its timeout) cannot be yanked; it ends when the
+ * connect fails. */
+static int migrate_settle(struct vm *vm, bool cancel, int64_t deadline, char *status,
+                          size_t len)
+{
+        for (;;) {
+                bool runs;
+                int yank;
+
+                vm_migration_status(vm, status, len);
+                runs = migration_runs(status);
+                yank = migrate_yank_registered(vm);
+                if (!runs && yank == 0)
+                        return 0;
+                if (dv_now_ms() >= deadline)
+                        return -ETIMEDOUT;
+                if (runs && cancel)
+                        (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
+                if (yank > 0 && (cancel || !runs))
+                        (void)migrate_yank(vm);
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
+}
+
 /* After a failed or cancelled migration: the source must run again. */
 static void migrate_resume_source(struct vm *vm)
 {
@@ -2916,13 +3044,30 @@ static void migrate_resume_source(struct vm *vm)
                 (void)vm_exec(vm, "cont", NULL, NULL, NULL);
 }
 
+/* After a failed, timed-out or cancelled migration: cancel what still
+ * runs, wait (bounded) until QEMU is at rest so that the next migration
+ * can start (migrate_settle), and run the guest again. NOTE: "" or, if
+ * QEMU did not come to rest, a sentence for the error message. */
+static void migrate_abort(struct vm *vm, char *note, size_t len)
+{
+        char ms[32];
+
+        note[0] = 0;
+        if (migrate_settle(vm, true, dv_now_ms() + MIGRATE_SETTLE_MS, ms, sizeof(ms)) < 0)
+                snprintf(note, len, "; QEMU's outgoing migration has not ended after %d s (%s)",
+                         MIGRATE_SETTLE_MS / 1000, ms[0] ? ms : "no answer");
+        migrate_resume_source(vm);
+}
+
 static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                            int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err)
+                            int64_t max_bandwidth, int channels, json_t **ret_stats,
+                            struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
         int64_t deadline;
         const char *status = NULL;
+        char ms[32], note[96];
         bool mirrors;
         int r;
 
@@ -2936,13 +3081,29 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         pthread_mutex_lock(&vm->lock);
         mirrors = vm->n_mirrors > 0;
         pthread_mutex_unlock(&vm->lock);
-        r = migrate_setup(vm, true, mirrors, max_bandwidth, err);
+        /* A previous migration (failed, cancelled) may still be cleaning
+         * up: a migrate now would wedge QEMU (see migrate_settle), and
+         * QEMU refuses new settings while one runs. */
+        if (migrate_settle(vm, false, dv_now_ms() + MIGRATE_SETTLE_MS, ms, sizeof(ms)) < 0)
+                return dv_error_set(err, 409, "migration-busy",
+                                    "vm '%s': its previous outgoing migration has not ended "
+                                    "after %d s (QEMU: %s%s); try again later", vm->name,
+                                    MIGRATE_SETTLE_MS / 1000, ms[0] ? ms : "no answer",
+                                    dv_streq(ms, "setup") || dv_streq(ms, "cancelling")
+                                            ? ", still connecting to an unreachable target"
+                                            : "");
+        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, &channels, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
+        if (!args)
+                return -ENOMEM;
         r = vm_exec(vm, "migrate", args, NULL, err);
-        if (r < 0)
+        if (r < 0) {
+                /* Whatever refused it, leave QEMU at rest. */
+                (void)migrate_settle(vm, true, dv_now_ms() + MIGRATE_SETTLE_MS, ms, sizeof(ms));
                 return r;
+        }
         deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
         for (;;) {
                 struct dv_error qerr = { 0 };
@@ -2968,19 +3129,19 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                         if (r >= 0)
                                 r = vm_exec(vm, "migrate-continue", cont, NULL, err);
                         if (r < 0) {
-                                (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
-                                migrate_resume_source(vm);
+                                struct dv_error e = *err; /* not formatted into itself */
+
+                                migrate_abort(vm, note, sizeof(note));
                                 return dv_error_set(err, 502, "migration-failed",
                                                     "vm '%s': ending the disk mirrors at the "
-                                                    "switchover: %s", vm->name, err->message);
+                                                    "switchover: %s%s", vm->name, e.message, note);
                         }
                 }
                 if (dv_now_ms() >= deadline) {
-                        (void)vm_exec(vm, "migrate_cancel", NULL, NULL, NULL);
-                        migrate_resume_source(vm);
+                        migrate_abort(vm, note, sizeof(note));
                         return dv_error_set(err, 504, "migration-timeout",
-                                            "vm '%s': migration to %s not done after %d s",
-                                            vm->name, uri, timeout_s);
+                                            "vm '%s': migration to %s not done after %d s%s",
+                                            vm->name, uri, timeout_s, note);
                 }
                 /* With mirrors the guest waits paused in pre-switchover
                  * until we notice: look more often. */
@@ -2989,21 +3150,24 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         if (!dv_streq(status, "completed")) {
                 const char *desc = json_string_value(json_object_get(q, "error-desc"));
 
-                migrate_resume_source(vm);
-                return dv_error_set(err, 502, "migration-failed", "vm '%s': migration to %s %s%s%s",
-                                    vm->name, uri, status, desc ? ": " : "", desc ? desc : "");
+                /* Failed on one channel: the multifd ones may still hang
+                 * on a dead peer until yanked (see migrate_settle). */
+                migrate_abort(vm, note, sizeof(note));
+                return dv_error_set(err, 502, "migration-failed",
+                                    "vm '%s': migration to %s %s%s%s%s", vm->name, uri, status,
+                                    desc ? ": " : "", desc ? desc : "", note);
         }
-        /* The target owns the guest now: the source QEMU goes (paused in
-         * postmigrate, its disks inactive). */
+        /* The target has the guest now, but has not said it runs it: the
+         * source QEMU stays paused (postmigrate, disks inactive) until the
+         * manager confirms (quit) or, the target gone, resumes it. */
         pthread_mutex_lock(&vm->lock);
-        vm->migrated = true;
-        vm->stop_requested = true;
+        vm->held = true;
         pthread_mutex_unlock(&vm->lock);
-        if (vm_exec(vm, "quit", NULL, NULL, NULL) < 0 ||
-            !vm_wait_flag(vm, &vm->exited, dv_now_ms() + QUIT_WAIT_MS))
-                vm_kill_wait(vm);
-        if (ret_stats)
+        if (ret_stats) {
                 *ret_stats = migrate_stats(q);
+                if (*ret_stats)
+                        json_object_set_new(*ret_stats, "channels", json_integer(channels));
+        }
         return 0;
 }
 
@@ -3031,7 +3195,130 @@ static int qemu_migrate_cancel(struct dv_hv *hv, const char *vm_id, struct dv_er
         r = vm_get_running(hv, vm_id, &vm, err);
         if (r < 0)
                 return r;
-        return vm_exec(vm, "migrate_cancel", NULL, NULL, err);
+        return migrate_cancel_hard(vm, err);
+}
+
+static const char *str_or_empty(const char *s)
+{
+        return s ? s : "";
+}
+
+/* QEMU's run state ("running", "inmigrate", "postmigrate", ...) into buf;
+ * "" when QMP does not answer. */
+static void vm_runstate(struct vm *vm, char *buf, size_t len)
+{
+        _cleanup_(json_decrefp) json_t *st = NULL;
+
+        buf[0] = 0;
+        if (vm_exec(vm, "query-status", NULL, &st, NULL) >= 0)
+                snprintf(buf, len, "%s", str_or_empty(json_string_value(json_object_get(st, "status"))));
+}
+
+static void vm_migration_status(struct vm *vm, char *buf, size_t len)
+{
+        _cleanup_(json_decrefp) json_t *q = NULL;
+
+        buf[0] = 0;
+        if (vm_exec(vm, "query-migrate", NULL, &q, NULL) >= 0)
+                snprintf(buf, len, "%s", str_or_empty(json_string_value(json_object_get(q, "status"))));
+}
+
+static int qemu_migrate_confirm(struct dv_hv *hv, const char *vm_id, struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        char rs[32], ms[32];
+        bool exited, held;
+
+        if (!vm)
+                return 0;
+        pthread_mutex_lock(&vm->lock);
+        exited = vm->exited;
+        held = vm->held;
+        pthread_mutex_unlock(&vm->lock);
+        if (exited)
+                return 0;
+        vm_runstate(vm, rs, sizeof(rs));
+        vm_migration_status(vm, ms, sizeof(ms));
+        /* An adopted QEMU (the agent restarted) is not marked held: its
+         * run state tells. */
+        if (!(held || dv_streq(rs, "postmigrate")) || dv_streq(rs, "running") ||
+            !(dv_streq(ms, "completed") || dv_streq(rs, "postmigrate")))
+                return set_err(err, -EBUSY, 409, "invalid-state",
+                               "vm '%s' has not migrated out (run state %s, migration %s)",
+                               vm->name, rs[0] ? rs : "unknown", ms[0] ? ms : "none");
+        pthread_mutex_lock(&vm->lock);
+        vm->migrated = true;
+        vm->stop_requested = true;
+        pthread_mutex_unlock(&vm->lock);
+        if (vm_exec(vm, "quit", NULL, NULL, NULL) < 0 ||
+            !vm_wait_flag(vm, &vm->exited, dv_now_ms() + QUIT_WAIT_MS))
+                vm_kill_wait(vm);
+        return 0;
+}
+
+static int qemu_migrate_resume(struct dv_hv *hv, const char *vm_id, bool force,
+                               struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        int64_t deadline = dv_now_ms() + 30000;
+        char rs[32], ms[32];
+        int r;
+
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        for (;;) {
+                vm_migration_status(vm, ms, sizeof(ms));
+                if (!(dv_streq(ms, "setup") || dv_streq(ms, "active") ||
+                      dv_streq(ms, "pre-switchover") || dv_streq(ms, "device") ||
+                      dv_streq(ms, "wait-unplug") || dv_streq(ms, "cancelling")))
+                        break;
+                (void)migrate_cancel_hard(vm, NULL);
+                if (dv_now_ms() >= deadline)
+                        return dv_error_set(err, 504, "migration-timeout",
+                                            "vm '%s': the outgoing migration does not end (%s)",
+                                            vm->name, ms);
+                usleep(MIGRATE_POLL_MS * 1000);
+        }
+        vm_runstate(vm, rs, sizeof(rs));
+        if (!force && (dv_streq(ms, "completed") || dv_streq(rs, "postmigrate")))
+                return set_err(err, -EBUSY, 409, "migration-completed",
+                               "vm '%s': its migration completed, the target may run it",
+                               vm->name);
+        if (!dv_streq(rs, "running")) {
+                r = vm_exec(vm, "cont", NULL, NULL, err);
+                if (r < 0)
+                        return r;
+        }
+        pthread_mutex_lock(&vm->lock);
+        vm->held = false;
+        pthread_mutex_unlock(&vm->lock);
+        return 0;
+}
+
+static int qemu_migrate_query(struct dv_hv *hv, const char *vm_id, json_t **ret,
+                              struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = vm_id ? vm_find(hv, vm_id) : NULL;
+        char rs[32] = "", ms[32] = "";
+        bool exited = true, incoming = false, held = false;
+
+        if (vm) {
+                pthread_mutex_lock(&vm->lock);
+                exited = vm->exited;
+                incoming = vm->incoming && vm->starting;
+                held = vm->held;
+                pthread_mutex_unlock(&vm->lock);
+        }
+        if (!exited) {
+                vm_runstate(vm, rs, sizeof(rs));
+                vm_migration_status(vm, ms, sizeof(ms));
+        }
+        *ret = json_pack("{s:b,s:b,s:s?,s:s?,s:b}", "present", !exited, "incoming",
+                         !exited && (incoming || dv_streq(rs, "inmigrate")), "runstate",
+                         rs[0] ? rs : NULL, "migration", ms[0] ? ms : NULL, "held",
+                         !exited && (held || dv_streq(rs, "postmigrate")));
+        return *ret ? 0 : -ENOMEM;
 }
 
 static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_s,
@@ -3050,6 +3337,13 @@ static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_
         incoming = vm->incoming && vm->starting;
         exited = vm->exited;
         pthread_mutex_unlock(&vm->lock);
+        if (!incoming && !exited) {
+                /* Adopted by a restarted agent while still incoming. */
+                char rs[32];
+
+                vm_runstate(vm, rs, sizeof(rs));
+                incoming = dv_streq(rs, "inmigrate");
+        }
         if (!incoming && !exited) {
                 if (ret_status)
                         *ret_status = vm_status(vm); /* finished already */
@@ -3191,6 +3485,13 @@ static int qemu_migrate_abort(struct dv_hv *hv, const char *vm_id, struct dv_err
         pthread_mutex_lock(&vm->lock);
         incoming = vm->incoming && vm->starting;
         pthread_mutex_unlock(&vm->lock);
+        if (!incoming) {
+                /* Adopted by a restarted agent while still incoming. */
+                char rs[32];
+
+                vm_runstate(vm, rs, sizeof(rs));
+                incoming = dv_streq(rs, "inmigrate");
+        }
         if (!incoming)
                 return set_err(err, -EBUSY, 409, "invalid-state",
                                "vm '%s' runs on this host (not a migration target)", vm->name);
@@ -3216,6 +3517,9 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .migrate_abort = qemu_migrate_abort,
         .migrate_status = qemu_migrate_status,
         .migrate_cancel = qemu_migrate_cancel,
+        .migrate_confirm = qemu_migrate_confirm,
+        .migrate_resume = qemu_migrate_resume,
+        .migrate_query = qemu_migrate_query,
         .disk_info = qemu_disk_info,
         .mirror_start = qemu_mirror_start,
         .mirror_status = qemu_mirror_status,

@@ -88,15 +88,19 @@ struct dv_hv_ops {
          * *ret_uri (owned) is what the source migrates to. The VM is
          * hidden from list() until migrate_finish. */
         int (*migrate_in)(struct dv_hv *hv, json_t *spec, const char *addr, int port,
-                          char **ret_uri, struct dv_error *err);
+                          int channels, char **ret_uri, struct dv_error *err);
         /* Source side: migrate a running VM to uri and wait (up to
-         * timeout_s) until QEMU reports completed, then quit the source QEMU
-         * (its exit is reported with reason "migrated"). On failure the
+         * timeout_s) until QEMU reports completed. The source QEMU is then
+         * held paused (postmigrate) until migrate_confirm (the target runs
+         * the guest: quit, reason "migrated") or migrate_resume (the
+         * target is gone: run here again). On failure the
          * migration is cancelled and the source keeps running.
-         * max_bandwidth: bytes/s of the memory stream, 0: no cap. *ret_stats:
+         * max_bandwidth: bytes/s of the memory stream, 0: no cap. channels:
+         * multifd channels, the same on both sides (0: 4). *ret_stats:
          * {"total_ms","downtime_ms","setup_ms","transferred","passes",...}. */
         int (*migrate_out)(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                           int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err);
+                           int64_t max_bandwidth, int channels, json_t **ret_stats,
+                           struct dv_error *err);
         /* Target side: wait up to timeout_s for the incoming migration to
          * complete and the guest to run (cont if needed), announce the
          * guest's MACs (announce-self); from now on list() reports it.
@@ -112,6 +116,22 @@ struct dv_hv_ops {
         /* Target side: kill a prepared target that did not finish and forget
          * it. 0 when there is none. */
         int (*migrate_abort)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);
+        /* Source side, after migrate_out completed: quit the held QEMU (0
+         * when it is gone already; -EBUSY when the guest runs here, or its
+         * migration did not complete). */
+        int (*migrate_confirm)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);
+        /* Source side: make the guest run here again: cancel an outgoing
+         * migration still under way, then cont (a held QEMU gets its disks
+         * back). -EBUSY when the migration completed, unless force: the
+         * manager knows the target is gone (never two running copies). */
+        int (*migrate_resume)(struct dv_hv *hv, const char *vm_id, bool force,
+                              struct dv_error *err);
+        /* Either side: what this host has of the VM, for recovery:
+         * {"present", "incoming" (a target not finished), "runstate"
+         * (QEMU's, or null), "migration" (query-migrate status, or null),
+         * "held" (a source after completion)}. */
+        int (*migrate_query)(struct dv_hv *hv, const char *vm_id, json_t **ret,
+                             struct dv_error *err);
 
         /* Storage mirroring (docs/migration.md): copy the disks of a
          * running VM while it runs, with blockdev-mirror (sync full,

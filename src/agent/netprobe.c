@@ -71,25 +71,16 @@ bool dv_netprobe_session_valid(const char *s)
         return true;
 }
 
-/* An optional integer field in [min, max]; 400 invalid-field otherwise. */
+/* An optional integer field in [min, max] (dv_json_get_int's errors). */
 static int get_int(json_t *o, const char *key, int64_t min, int64_t max, int *ret,
                    struct dv_error *err)
 {
-        json_t *v = json_object_get(o, key);
-        json_int_t i;
+        int64_t v = *ret;
+        int r = dv_json_get_int(o, key, false, min, max, &v, err);
 
-        if (!v || json_is_null(v))
-                return 0;
-        if (!json_is_integer(v))
-                return dv_error_set(err, 400, "invalid-field", "field '%s' must be an integer",
-                                    key);
-        i = json_integer_value(v);
-        if (i < min || i > max)
-                return dv_error_set(err, 400, "invalid-field",
-                                    "field '%s' is %lld, allowed %lld..%lld", key, (long long)i,
-                                    (long long)min, (long long)max);
-        *ret = (int)i;
-        return 0;
+        if (r == 0)
+                *ret = (int)v;
+        return r;
 }
 
 /* A required string field that passes valid(); 400 invalid-field otherwise. */

@@ -174,9 +174,12 @@ static void refresh_runtime(struct dv_api *a, json_t *vm, json_t *st)
                 dv_warn("vm %s: cannot record its runtime fields", dv_doc_str(vm, "name"));
 }
 
+/* A task works on it, or a migration is not resolved yet (recovery
+ * decides where it runs, not the heartbeats). */
 static bool vm_busy(struct dv_mgr *m, json_t *vm)
 {
-        return dv_tasks_active(m->tasks, dv_doc_str(vm, "_task"));
+        return dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")) ||
+               json_object_get(vm, "migration");
 }
 
 static void reconcile_vms(struct dv_api *a, json_t *host, json_t *reported, json_t *stop)

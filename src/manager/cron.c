@@ -13,6 +13,7 @@
 #define CRON_TICK_MS 200
 #define CLEANUP_EVERY_MS 2000
 #define CLEANUP_RETRY_MS 30000
+#define MIGRATE_RECOVER_RETRY_MS 10000
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
 #define KEEP_EVENTS 100000
 #define KEEP_TASKS 10000
@@ -141,6 +142,49 @@ static void finish_cleanups(struct dv_cron *c)
         json_decref(vms);
 }
 
+/* VMs left "migrating" with no task at work (the manager restarted, an
+ * agent vanished mid-way), or with a migration target to remove: a
+ * vm.migrate-recover task resolves each (migrate.c). The task retries by
+ * itself; it is started again only if it ended unresolved. */
+static void recover_migrations(struct dv_cron *c)
+{
+        struct dv_mgr *m = c->m;
+        json_t *vms = NULL, *vm;
+        int64_t now = dv_now_ms();
+        size_t i;
+
+        dv_mgr_lock(m);
+        if (dv_store_list(m->store, DV_KIND_VM, NULL, &vms) < 0) {
+                dv_mgr_unlock(m);
+                return;
+        }
+        json_array_foreach(vms, i, vm) {
+                char key[64];
+
+                if ((!json_object_get(vm, "migration") && !json_object_get(vm, "_abort_on")) ||
+                    dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")))
+                        continue;
+                /* A target to remove: once its host answers again. */
+                if (!json_object_get(vm, "migration")) {
+                        json_t *h = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "_abort_on"));
+                        bool up = !h || dv_streq(dv_doc_str(h, "state"), "connected");
+
+                        json_decref(h);
+                        if (!up)
+                                continue;
+                }
+                snprintf(key, sizeof(key), "mig-%s", dv_doc_str(vm, "id"));
+                if (now < dv_doc_int(c->retry_at, key, 0))
+                        continue;
+                json_object_set_new(c->retry_at, key, json_integer(now + MIGRATE_RECOVER_RETRY_MS));
+                if (dv_migrate_submit_recover(m, vm) < 0)
+                        dv_warn("vm %s: cannot start the recovery of its migration",
+                                dv_doc_str(vm, "name"));
+        }
+        dv_mgr_unlock(m);
+        json_decref(vms);
+}
+
 static void tick(struct dv_cron *c)
 {
         int64_t now = dv_now_ms();
@@ -158,6 +202,7 @@ static void tick(struct dv_cron *c)
         if (now - c->last_cleanup >= CLEANUP_EVERY_MS) {
                 c->last_cleanup = now;
                 finish_cleanups(c);
+                recover_migrations(c);
         }
         if (now - c->last_trim >= TRIM_EVERY_MS) {
                 /* A vm list or DRS snapshot at tens of thousands of VMs

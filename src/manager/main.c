@@ -45,6 +45,8 @@ static void usage(FILE *f)
                 "  --web-dir DIR               serve the web console's files from DIR under /\n"
                 "  --admin-password-file FILE  the web login's admin password (default: generated\n"
                 "                              into DATA/admin-password on first start)\n"
+                "  --max-migrations-per-host N live migrations a host takes part in at once,\n"
+                "                              as source or target (default 2; 0: no limit)\n"
                 "  --help                      this text\n");
 }
 
@@ -58,6 +60,7 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 { "store-sync", required_argument, NULL, 's' },
                 { "web-dir", required_argument, NULL, 'w' },
                 { "admin-password-file", required_argument, NULL, 'p' },
+                { "max-migrations-per-host", required_argument, NULL, 'M' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -69,6 +72,7 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 .listen = "127.0.0.1:7080",
                 .data_dir = "/var/lib/drover",
                 .heartbeat_timeout_ms = 5000,
+                .max_migrations_per_host = 2,
         };
         opterr = 0;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
@@ -115,6 +119,14 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                         break;
                 case 'p':
                         cfg->admin_password_file = optarg;
+                        break;
+                case 'M':
+                        if (dv_parse_int64(optarg, 0, 1000, &cfg->max_migrations_per_host) < 0) {
+                                fprintf(stderr,
+                                        "droverd: --max-migrations-per-host: '%s' is not an integer in 0..1000\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
                         break;
                 case 'h':
                         usage(stdout);

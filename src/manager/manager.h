@@ -28,6 +28,7 @@ struct dv_mgr_config {
         int64_t heartbeat_timeout_ms; /* hosts silent longer are unreachable */
         const char *web_dir;          /* the web console's files, or NULL */
         const char *admin_password_file; /* admin's password, or NULL: DATA/admin-password */
+        int64_t max_migrations_per_host; /* concurrent migrations a host is in (0: no limit) */
 };
 
 struct dv_netsync;

@@ -23,11 +23,13 @@
 #include "agent.h"
 #include "api.h"
 #include "dvs.h"
+#include "ha-env.h"
 #include "json.h"
 #include "log.h"
 #include "precheck.h"
 #include "view.h"
 #include "vm-ops.h"
+#include "vm-tools.h"
 
 /* Each phase has a budget of its own (seconds; the request may change
  * them): a slow disk copy is not cut short by the memory timeout. */
@@ -39,6 +41,8 @@
 #define MIRROR_POLL_MS 500               /* mirror progress interval */
 #define MIRROR_AGENT_LOST_MS 30000       /* the disk phase outlives an agent restart this long */
 #define MIGRATE_MAX_DISKS 16             /* disks of a VM (the agent's bound) */
+#define MIGRATE_STALL_MS 15000           /* memory phase: no byte sent this long = cut */
+#define MIGRATE_MAX_CHANNELS 4           /* multifd channels at most */
 
 struct migrate_op {
         struct dv_mgr *m;
@@ -52,6 +56,7 @@ struct migrate_op {
         int64_t disk_rate_limit;         /* bytes/s of each disk's background copy; 0: none */
         int64_t memory_rate_limit;       /* bytes/s of the memory stream; 0: none */
         char user[80];
+        char abort_on[64];               /* a target host left to clean up, or "" */
 };
 
 /* ---- facts ----------------------------------------------------------------- */
@@ -64,7 +69,7 @@ static const char *ds_type(const char *name)
 }
 
 /* HOST doc + {"dvs":[NAME...], "memory_reserved_mib", "migrations"}. */
-static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms)
+static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms, const char *self)
 {
         json_t *h = dv_doc_public(host), *names = NULL, *vm;
         int64_t reserved = 0, count = 0, migrations = 0;
@@ -77,7 +82,9 @@ static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms)
         if (dv_host_usage(m, id, &reserved, &count) >= 0)
                 json_object_set_new(h, "memory_reserved_mib", json_integer(reserved));
         json_array_foreach(vms, i, vm)
+                /* Other migrations: the VM's own task made it "migrating". */
                 if (dv_streq(dv_doc_str(vm, "state"), "migrating") &&
+                    !dv_streq(dv_doc_str(vm, "id"), self) &&
                     (dv_streq(dv_doc_str(vm, "host_id"), id) ||
                      dv_streq(dv_doc_str(json_object_get(vm, "migration"), "target_id"), id)))
                         migrations++;
@@ -231,8 +238,9 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
         }
         json_decref(seen);
         doc = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s?}", "kind", dv_migrate_kind_to_string(kind),
-                        "vm", v, "source", host_facts(m, source, vms), "target",
-                        host_facts(m, target, vms), "clusters", clusters, "datastores", dss,
+                        "vm", v, "source", host_facts(m, source, vms, dv_doc_str(vm, "id")),
+                        "target", host_facts(m, target, vms, dv_doc_str(vm, "id")), "clusters",
+                        clusters, "datastores", dss,
                         "datastore", datastore);
         /* What the host the VM ends on reaches: its agent's answer now
          * (datastore-reachable), when it gave one. */
@@ -243,6 +251,8 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
         json_decref(fresh);
         if (kind != DV_MIGRATE_DATASTORE)
                 json_object_set_new(doc, "network", probe_network(vm, source, target));
+        json_object_set_new(doc, "params", json_pack("{s:I}", "max_migrations_per_host",
+                                                     (json_int_t)m->cfg.max_migrations_per_host));
         json_decref(vms);
         return doc;
 }
@@ -283,6 +293,9 @@ struct phase {
         json_t *target;      /* with phase NULL and success: the new host */
         json_t *status;      /* VMSTATUS from the target */
         json_t *disks;       /* with phase NULL: the VM's disks now (paths, datastores) */
+        json_t *copies;      /* with a phase: [{"disk","path"}] the copies, for recovery */
+        bool unresolved;     /* with phase NULL: keep "migration", drop _task only */
+        const char *abort_on; /* with phase NULL: a target host left to abort (unreachable) */
 };
 
 /* Under m->lock: re-read the VM, apply the phase, write it durably. */
@@ -298,7 +311,17 @@ static void record_phase(struct dv_mgr *m, const char *vm_id, const struct phase
                 if (p->phase) {
                         if (json_is_object(mig))
                                 json_object_set_new(mig, "phase", json_string(p->phase));
+                        if (json_is_object(mig) && p->copies)
+                                json_object_set(mig, "copies", p->copies);
+                } else if (p->unresolved) {
+                        /* Recovery (cron) resolves it from what both hosts
+                         * run: the record stays "migrating". */
+                        json_object_del(vm, "_task");
+                        if (json_is_object(mig))
+                                dv_doc_set_str(mig, "unresolved", p->reason);
                 } else {
+                        if (p->abort_on)
+                                json_object_set_new(vm, "_abort_on", json_string(p->abort_on));
                         json_object_del(vm, "migration");
                         json_object_del(vm, "_prev_state");
                         json_object_del(vm, "_task");
@@ -329,14 +352,28 @@ static void record_phase(struct dv_mgr *m, const char *vm_id, const struct phase
         dv_mgr_unlock(m);
 }
 
-static void abort_target(json_t *target, const char *vm_id)
+/* 0: the target has no QEMU of the VM now (killed, or none); -errno: it
+ * may still have one (unreachable, or it runs the VM: 409). */
+static int abort_target(json_t *target, const char *vm_id)
 {
         _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/migrate-abort", vm_id);
         struct dv_error err = { 0 };
+        int r;
 
-        if (dv_agent_call(target, "POST", path, NULL, DV_AGENT_TIMEOUT_MS, NULL, &err) < 0)
+        r = dv_agent_call(target, "POST", path, NULL, DV_AGENT_TIMEOUT_MS, NULL, &err);
+        if (r < 0)
                 dv_warn("vm %s: aborting the migration target on host %s: %s", vm_id,
                         dv_doc_str(target, "name"), err.message);
+        return r;
+}
+
+/* A migration action on one host's agent: POST /agent/v1/vms/ID/ACTION. */
+static int vm_action(json_t *host, const char *vm_id, const char *action, json_t *body,
+                     long timeout_ms, json_t **ret_reply, struct dv_error *err)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/%s", vm_id, action);
+
+        return dv_agent_call(host, "POST", path, body, timeout_ms, ret_reply, err);
 }
 
 /* End the VM's disk mirrors on host: "pivot", "sync" or "abort". */
@@ -500,11 +537,435 @@ static void fail_back(struct dv_task *t, struct migrate_op *op, const char *code
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        record_phase(op->m, op->vm_id, &(struct phase){ .state = "running", .reason = reason });
+        record_phase(op->m, op->vm_id,
+                     &(struct phase){ .state = "running", .reason = reason,
+                                      .abort_on = op->abort_on[0] ? op->abort_on : NULL });
         if (dv_streq(code, "cancelled"))
                 dv_task_cancelled(t, "%s", msg);
         else
                 dv_task_fail(t, code, "%s", msg);
+}
+
+/* ---- recovery: exactly one running copy -------------------------------------
+ *
+ * A VM whose record still says "migrating" with no task at work (the
+ * manager restarted, or an agent vanished in the middle) is resolved from
+ * the durable phase and what both hosts run now (migrate-query):
+ * - the target runs the guest (or its incoming migration completed): it is
+ *   finished there, the record moves, the held source QEMU is quit;
+ * - the target does not answer: the source takes the guest back only if
+ *   its own migration did not complete (migrate-resume without force
+ *   refuses otherwise); else wait;
+ * - the target answers and does not run it: its QEMU is killed (confirmed)
+ *   and its copies deleted, then the source resumes (force: nothing else
+ *   can run the guest now).
+ * The source is never resumed while the target may run the guest. */
+
+#define RESOLVE_FINISH_TIMEOUT_S 30
+#define RESOLVE_RETRY_MS 2000
+
+enum { RESOLVE_PENDING, RESOLVE_DONE };
+
+/* What a host has of the VM, or NULL: it does not answer. */
+static json_t *query_host(json_t *host, const char *vm_id)
+{
+        struct dv_error err = { 0 };
+        json_t *reply = NULL;
+
+        if (!host || vm_action(host, vm_id, "migrate-query", NULL, DV_AGENT_TIMEOUT_MS, &reply,
+                               &err) < 0) {
+                json_decref(reply);
+                return NULL;
+        }
+        return reply;
+}
+
+static bool q_is(json_t *q, const char *key)
+{
+        return json_is_true(json_object_get(q, key));
+}
+
+/* The target finishes the incoming migration (resume, announce, Tools):
+ * its VMSTATUS, or NULL. */
+static json_t *finish_target(struct dv_mgr *m, json_t *vm, json_t *target, int64_t timeout_s,
+                             struct dv_error *err)
+{
+        json_t *nets = NULL, *image = NULL, *spec = NULL, *body, *reply = NULL, *st = NULL;
+
+        if (dv_vm_nets(m, vm, target, &nets, err) >= 0) {
+                image = dv_mgr_get(m, DV_KIND_IMAGE, dv_doc_str(vm, "image_id"));
+                spec = dv_vm_spec_new(vm, image, nets);
+        }
+        body = json_pack("{s:O?,s:I}", "spec", spec, "timeout_s", (json_int_t)timeout_s);
+        if (vm_action(target, dv_doc_str(vm, "id"), "migrate-finish", body,
+                      (timeout_s + 30) * 1000L, &reply, err) >= 0)
+                st = json_incref(json_object_get(reply, "vm"));
+        json_decref(body);
+        json_decref(reply);
+        json_decref(spec);
+        json_decref(image);
+        json_decref(nets);
+        return st;
+}
+
+/* The target runs the guest: the record moves there (with the copies as
+ * the disks for change host + datastore); the source's QEMU and originals
+ * go. */
+static void resolved_on_target(struct dv_mgr *m, json_t *vm, json_t *source, json_t *target,
+                               json_t *status, const char *why)
+{
+        json_t *mig = json_object_get(vm, "migration"), *copies = json_object_get(mig, "copies");
+        json_t *disks = NULL, *olds = json_array(), *c;
+        const char *id = dv_doc_str(vm, "id"), *name = dv_doc_str(vm, "name");
+        struct dv_error err = { 0 };
+        size_t i;
+
+        if (json_array_size(copies) > 0) {
+                disks = json_deep_copy(json_object_get(vm, "disks"));
+                json_array_foreach(copies, i, c) {
+                        json_t *d = json_array_get(disks, (size_t)dv_doc_int(c, "disk", -1));
+
+                        if (!d)
+                                continue;
+                        json_array_append_new(olds, json_string(dv_doc_str(d, "path")));
+                        json_object_set(d, "path", json_object_get(c, "path"));
+                        json_object_set(d, "datastore", json_object_get(mig, "datastore"));
+                }
+        }
+        record_phase(m, id, &(struct phase){ .state = "running", .reason = why, .target = target,
+                                             .status = status, .disks = disks });
+        dv_mgr_event(m, DV_USER_SYSTEM, "vm.migrated", "vm", vm,
+                     "vm '%s' runs on host '%s' (%s)", name, dv_doc_str(target, "name"), why);
+        /* The held source QEMU goes; a source that does not answer now
+         * reports it later and is told to stop it (placed on another host). */
+        if (source && vm_action(source, id, "migrate-confirm", NULL, DV_AGENT_TIMEOUT_MS, NULL,
+                                &err) >= 0)
+                delete_files(source, olds, name);
+        json_decref(disks);
+        json_decref(olds);
+}
+
+/* Storage migration: the mirrors not pivoted are aborted; a disk QEMU
+ * uses the copy of has moved. */
+static int resolve_storage(struct dv_mgr *m, json_t *vm, json_t *host, char *msg, size_t len)
+{
+        json_t *mig = json_object_get(vm, "migration"), *copies = json_object_get(mig, "copies");
+        json_t *info, *disks, *unused = json_array(), *c;
+        const char *id = dv_doc_str(vm, "id");
+        struct dv_error err = { 0 };
+        size_t i;
+        int moved = 0;
+
+        if (mirror_finish(host, id, "abort", 60, &err) < 0 && err.status != 409) {
+                snprintf(msg, len, "host '%s' does not answer: %s", dv_doc_str(host, "name"),
+                         err.message);
+                json_decref(unused);
+                return RESOLVE_PENDING;
+        }
+        info = source_disks(vm, host);
+        disks = json_deep_copy(json_object_get(vm, "disks"));
+        json_array_foreach(copies, i, c) {
+                json_t *d = json_array_get(disks, (size_t)dv_doc_int(c, "disk", -1));
+                json_t *x = disk_info_of(info, (size_t)dv_doc_int(c, "disk", -1));
+
+                if (d && x && dv_streq(dv_doc_str(x, "path"), dv_doc_str(c, "path"))) {
+                        json_object_set(d, "path", json_object_get(c, "path"));
+                        json_object_set(d, "datastore", json_object_get(mig, "datastore"));
+                        moved++;
+                } else if (info) {
+                        json_array_append(unused, json_object_get(c, "path"));
+                }
+        }
+        delete_files(host, unused, dv_doc_str(vm, "name"));
+        snprintf(msg, len, "storage migration rolled back after an interruption (%d of %zu disks "
+                 "had switched to their copies)", moved, json_array_size(copies));
+        record_phase(m, id, &(struct phase){ .state = info ? "running" : "stopped",
+                                             .reason = msg, .disks = disks });
+        json_decref(info);
+        json_decref(disks);
+        json_decref(unused);
+        return RESOLVE_DONE;
+}
+
+static bool host_fenced(struct dv_mgr *m, json_t *host)
+{
+        json_t *v = json_deep_copy(host);
+        bool fenced;
+
+        dv_ha_rt_host_view(m, v);
+        fenced = dv_streq(dv_doc_str(v, "ha_state"), "fenced");
+        json_decref(v);
+        return fenced;
+}
+
+static int migrate_resolve(struct dv_mgr *m, const char *vm_id, char *msg, size_t len)
+{
+        _cleanup_(json_decrefp) json_t *vm = dv_mgr_get(m, DV_KIND_VM, vm_id), *source = NULL,
+                                      *target = NULL, *qs = NULL, *qt = NULL, *st = NULL;
+        json_t *mig = json_object_get(vm, "migration");
+        const char *name = dv_doc_str(vm, "name"), *sname, *tname;
+        struct dv_error err = { 0 };
+        json_t *c;
+        size_t i;
+
+        if (!vm)
+                return RESOLVE_DONE;
+        /* A target left behind by a migration that failed while its host
+         * did not answer. */
+        if (dv_doc_str(vm, "_abort_on")) {
+                _cleanup_(json_decrefp) json_t *h =
+                        dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "_abort_on"));
+
+                /* 409: the VM runs there now (a later migration). */
+                if (!h || abort_target(h, vm_id) != -EHOSTUNREACH) {
+                        dv_mgr_lock(m);
+                        json_t *v = dv_mgr_get(m, DV_KIND_VM, vm_id);
+                        if (v) {
+                                json_object_del(v, "_abort_on");
+                                if (!json_object_get(v, "migration"))
+                                        json_object_del(v, "_task");
+                                (void)dv_store_update(m->store, DV_KIND_VM, v);
+                        }
+                        json_decref(v);
+                        dv_mgr_unlock(m);
+                } else if (!mig) {
+                        snprintf(msg, len, "the migration target on host '%s' is not removed yet",
+                                 dv_doc_str(h, "name"));
+                        return RESOLVE_PENDING;
+                }
+        }
+        if (!json_is_object(mig)) {
+                snprintf(msg, len, "nothing to resolve");
+                return RESOLVE_DONE;
+        }
+        source = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "host_id"));
+        target = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(mig, "target_id"));
+        sname = source ? dv_doc_str(source, "name") : "?";
+        tname = target ? dv_doc_str(target, "name") : "?";
+        if (dv_streq(dv_doc_str(mig, "kind"), "change-datastore")) {
+                if (!source) {
+                        snprintf(msg, len, "the VM's host is gone");
+                        return RESOLVE_PENDING;
+                }
+                return resolve_storage(m, vm, source, msg, len);
+        }
+        qs = query_host(source, vm_id);
+        qt = query_host(target, vm_id);
+        {
+                _cleanup_(freep) char *a = qs ? json_dumps(qs, JSON_COMPACT) : NULL;
+                _cleanup_(freep) char *b = qt ? json_dumps(qt, JSON_COMPACT) : NULL;
+
+                dv_info("vm %s: resolving its migration (phase %s): source %s: %s; target %s: %s",
+                        name, dv_doc_str(mig, "phase"), sname, a ? a : "no answer", tname,
+                        b ? b : "no answer");
+        }
+        if (qt && q_is(qt, "present") &&
+            (dv_streq(dv_doc_str(qt, "runstate"), "running") ||
+             dv_streq(dv_doc_str(qt, "migration"), "completed") ||
+             (q_is(qs, "held") && q_is(qt, "incoming")))) {
+                /* The target has (or is about to have) the guest. */
+                st = finish_target(m, vm, target, RESOLVE_FINISH_TIMEOUT_S, &err);
+                if (st) {
+                        snprintf(msg, len, "the migration completed: vm '%s' runs on host '%s'",
+                                 name, tname);
+                        resolved_on_target(m, vm, source, target, st, msg);
+                        return RESOLVE_DONE;
+                }
+                if (!q_is(qs, "held") || dv_streq(dv_doc_str(qt, "runstate"), "running")) {
+                        snprintf(msg, len, "host '%s' did not finish the migration: %s", tname,
+                                 err.message);
+                        return RESOLVE_PENDING;
+                }
+                /* Not completed on the target: it goes, the source resumes. */
+        }
+        if (!qt) {
+                /* HA fenced the target (BMC off, or its datastore lease
+                 * ran out): whatever it ran is dead, as HA assumes when it
+                 * restarts VMs elsewhere. */
+                bool fenced = target && host_fenced(m, target);
+                json_t *body = json_pack("{s:b}", "force", fenced);
+                int r = -EHOSTUNREACH;
+
+                /* The target may be receiving; the source takes the guest
+                 * back only while its migration has not completed. */
+                if (qs && q_is(qs, "present") && (!q_is(qs, "held") || fenced))
+                        r = vm_action(source, vm_id, "migrate-resume", body,
+                                      DV_AGENT_TIMEOUT_MS + 30000, NULL, &err);
+                json_decref(body);
+                if (r < 0) {
+                        snprintf(msg, len, "host '%s' does not answer and the source %s: waiting",
+                                 tname, !qs ? "does not answer either"
+                                        : !q_is(qs, "present") ? "has no QEMU of it"
+                                                               : "completed its migration");
+                        return RESOLVE_PENDING;
+                }
+                if (json_array_size(json_object_get(mig, "copies")) > 0)
+                        (void)mirror_finish(source, vm_id, "abort", 60, NULL);
+                snprintf(msg, len, "migration to host '%s' rolled back (host '%s' does not "
+                         "answer): vm '%s' runs on host '%s'", tname, tname, name, sname);
+                record_phase(m, vm_id, &(struct phase){ .state = "running", .reason = msg,
+                                                        .abort_on = dv_doc_str(target, "id") });
+                return RESOLVE_DONE;
+        }
+        /* The target answers and does not run the guest: make sure it
+         * never will, then the source may run it. */
+        if (q_is(qt, "present") && abort_target(target, vm_id) < 0) {
+                snprintf(msg, len, "host '%s' did not remove its migration target", tname);
+                return RESOLVE_PENDING;
+        }
+        if (json_array_size(json_object_get(mig, "copies")) > 0) {
+                json_t *paths = json_array();
+
+                json_array_foreach(json_object_get(mig, "copies"), i, c)
+                        json_array_append(paths, json_object_get(c, "path"));
+                delete_files(target, paths, name);
+                json_decref(paths);
+                json_object_del(mig, "copies");
+        }
+        if (!qs) {
+                snprintf(msg, len, "host '%s' (the source) does not answer: waiting", sname);
+                return RESOLVE_PENDING;
+        }
+        if (!q_is(qs, "present")) {
+                snprintf(msg, len, "neither host runs vm '%s' any more", name);
+                record_phase(m, vm_id, &(struct phase){ .state = "stopped", .reason = msg });
+                return RESOLVE_DONE;
+        }
+        (void)mirror_finish(source, vm_id, "abort", 60, NULL);
+        {
+                json_t *body = json_pack("{s:b}", "force", 1);
+                int r = vm_action(source, vm_id, "migrate-resume", body,
+                                  DV_AGENT_TIMEOUT_MS + 30000, NULL, &err);
+
+                json_decref(body);
+                if (r < 0) {
+                        snprintf(msg, len, "host '%s' cannot resume vm '%s': %s", sname, name,
+                                 err.message);
+                        return RESOLVE_PENDING;
+                }
+        }
+        snprintf(msg, len, "migration to host '%s' rolled back: vm '%s' runs on host '%s'",
+                 tname, name, sname);
+        record_phase(m, vm_id, &(struct phase){ .state = "running", .reason = msg });
+        return RESOLVE_DONE;
+}
+
+/* Resolve until done or the deadline (monotonic ms; 0: none). */
+static int resolve_until(struct dv_task *t, struct dv_mgr *m, const char *vm_id, int64_t deadline,
+                         char *msg, size_t len)
+{
+        for (;;) {
+                int r = migrate_resolve(m, vm_id, msg, len);
+
+                if (r == RESOLVE_DONE)
+                        return r;
+                dv_task_progress(t, 90, "recovery: %s", msg);
+                if ((deadline && dv_now_ms() >= deadline) || dv_task_cancel_requested(t))
+                        return r;
+                usleep(RESOLVE_RETRY_MS * 1000);
+        }
+}
+
+static void task_migrate_recover(struct dv_task *t, void *data)
+{
+        struct migrate_op *op = data;
+        char msg[768] = "";
+
+        _cleanup_(json_decrefp) json_t *vm = dv_mgr_get(op->m, DV_KIND_VM, op->vm_id);
+        /* Only a target to remove: one attempt (the VM stays usable). */
+        int64_t deadline = vm && !json_object_get(vm, "migration") ? dv_now_ms() : 0;
+
+        dv_task_progress(t, 10, "recovery: asking both hosts what they run");
+        if (resolve_until(t, op->m, op->vm_id, deadline, msg, sizeof(msg)) == RESOLVE_DONE) {
+                dv_task_succeed(t, json_pack("{s:s}", "outcome", msg), "%s", msg);
+                return;
+        }
+        record_phase(op->m, op->vm_id, &(struct phase){ .unresolved = true, .reason = msg });
+        dv_task_fail(t, "unresolved", "not resolved yet: %s", msg);
+}
+
+int dv_migrate_submit_recover(struct dv_mgr *m, json_t *vm)
+{
+        struct migrate_op *op;
+        json_t *task;
+        int r;
+
+        if (!dv_tasks_can_accept(m->tasks))
+                return -EBUSY;
+        op = calloc(1, sizeof(*op));
+        if (!op)
+                abort();
+        op->m = m;
+        snprintf(op->vm_id, sizeof(op->vm_id), "%s", dv_doc_str(vm, "id"));
+        task = dv_task_doc_new("vm.migrate-recover", "vm", dv_doc_str(vm, "id"),
+                               dv_doc_str(vm, "name"), DV_USER_SYSTEM);
+        json_object_set_new(task, "message",
+                            json_string("resolving an interrupted migration: one running copy"));
+        json_object_set(vm, "_task", json_object_get(task, "id"));
+        r = dv_store_write_intent(m->store, task, DV_KIND_VM, vm, false);
+        if (r >= 0)
+                r = dv_tasks_submit(m->tasks, task, task_migrate_recover, op, free);
+        else
+                free(op);
+        json_decref(task);
+        return r;
+}
+
+/* ---- after the switchover: does the VM answer on its port groups? ---------
+ *
+ * QEMU announced the guest (announce-self: GARP/RARP from every NIC); the
+ * guest then pings the gateway of each NIC's port group from inside (Tools,
+ * on the new host): an answer crosses the new host's uplink and the TOR
+ * both ways, so the TOR has learned the new path. Retried for the budget
+ * (Tools comes back moments after the switchover). */
+#define NETCHECK_BUDGET_MS 30000
+#define NETCHECK_RETRY_MS 1000
+
+/* {"checked", "ok", "nics":[{"portgroup","gateway","answered","ms"|"error"}]}. */
+static json_t *network_check(struct dv_task *t, struct dv_mgr *m, const char *vm_id)
+{
+        _cleanup_(json_decrefp) json_t *vm = dv_mgr_get(m, DV_KIND_VM, vm_id), *host = NULL;
+        json_t *out = json_array(), *nic;
+        int64_t t0 = dv_now_ms();
+        bool ok = true;
+        size_t i;
+
+        host = vm ? dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(vm, "host_id")) : NULL;
+        json_array_foreach(vm ? json_object_get(vm, "nics") : NULL, i, nic) {
+                const char *gw = dv_doc_str(nic, "gateway");
+                struct dv_error err = { 0 };
+                bool answered = false;
+
+                if (!gw || !dv_doc_str(nic, "ip") || !host)
+                        continue;
+                dv_task_progress(t, 92, "network check: vm pings %s (port group '%s') from host '%s'",
+                                 gw, dv_doc_str(nic, "portgroup"), dv_doc_str(host, "name"));
+                for (;;) {
+                        json_t *args = json_pack("{s:s,s:i,s:i}", "address", gw, "count", 1,
+                                                 "timeout_s", 1), *res = NULL;
+                        int r = dv_vm_tools_call(host, vm_id, "tools/ping", args, 16000, &res, &err);
+
+                        json_decref(args);
+                        answered = r >= 0 && dv_doc_int(res, "received", 0) > 0;
+                        json_decref(res);
+                        if (answered || dv_now_ms() - t0 >= NETCHECK_BUDGET_MS)
+                                break;
+                        usleep(NETCHECK_RETRY_MS * 1000);
+                }
+                ok = ok && answered;
+                json_array_append_new(
+                        out, answered ? json_pack("{s:s?,s:s,s:b,s:I}", "portgroup",
+                                                  dv_doc_str(nic, "portgroup"), "gateway", gw,
+                                                  "answered", 1, "ms",
+                                                  (json_int_t)(dv_now_ms() - t0))
+                                      : json_pack("{s:s?,s:s,s:b,s:s}", "portgroup",
+                                                  dv_doc_str(nic, "portgroup"), "gateway", gw,
+                                                  "answered", 0, "error",
+                                                  err.message[0] ? err.message
+                                                                 : "no answer from the gateway"));
+        }
+        return json_pack("{s:b,s:b,s:o}", "checked", json_array_size(out) > 0, "ok", ok, "nics",
+                         out);
 }
 
 /* Prechecks, all of them: false when the task failed. */
@@ -574,7 +1035,7 @@ static void task_migrate_storage(struct dv_task *t, struct migrate_op *op, json_
         struct dv_error err = { 0 };
         struct mirror_stats ms = { 0 };
         const char *name = dv_doc_str(vm, "name");
-        json_t *body, *reply = NULL, *jd, *info = NULL, *disks = NULL, *copies = json_array(),
+        json_t *body, *reply = NULL, *jd, *rd, *info = NULL, *disks = NULL, *copies = json_array(),
                       *olds = json_array(), *moved = json_array();
         _cleanup_(freep) char *path = NULL;
         size_t idx[MIGRATE_MAX_DISKS], n, i;
@@ -609,14 +1070,19 @@ static void task_migrate_storage(struct dv_task *t, struct migrate_op *op, json_
                           name, err.message);
                 goto out;
         }
-        json_array_foreach(json_object_get(reply, "disks"), i, jd) {
-                json_array_append(copies, json_object_get(jd, "path"));
-                allocated += dv_doc_int(jd, "allocated", 0);
+        jd = json_array();
+        json_array_foreach(json_object_get(reply, "disks"), i, rd) {
+                json_array_append(copies, json_object_get(rd, "path"));
+                json_array_append_new(jd, json_pack("{s:O,s:O}", "disk", json_object_get(rd, "disk"),
+                                                    "path", json_object_get(rd, "path")));
+                allocated += dv_doc_int(rd, "allocated", 0);
         }
         json_decref(TAKE_PTR(reply));
 
-        /* disks: the background copy, writes mirrored synchronously */
-        record_phase(m, op->vm_id, &(struct phase){ .phase = "disks" });
+        /* disks: the background copy, writes mirrored synchronously (the
+         * copies recorded: a manager restart finds them) */
+        record_phase(m, op->vm_id, &(struct phase){ .phase = "disks", .copies = jd });
+        json_decref(jd);
         r = mirror_wait_ready(t, m, host, op->vm_id, op->disk_timeout_s, 15, 85, &ms, &err);
         if (r < 0) {
                 _cleanup_(json_decrefp) json_t *h = host_fresh(m, host);
@@ -782,6 +1248,9 @@ struct memory_watch {
         pthread_cond_t cond;     /* signalled when done */
         bool done;               /* [lock] migrate-out returned */
         bool cancel_sent;        /* migrate-cancel was sent (read after the join) */
+        bool stalled;            /* ... because no byte moved for MIGRATE_STALL_MS */
+        int64_t last_bytes;      /* transferred at the last progress */
+        int64_t last_progress;   /* monotonic ms of the last progress (0: none yet) */
 };
 
 static void memory_watch_tick(struct memory_watch *w)
@@ -805,6 +1274,23 @@ static void memory_watch_tick(struct memory_watch *w)
                 return;
         st = json_object_get(reply, "migration");
         done = dv_doc_int(st, "transferred", 0);
+        /* A cut migration network or a target that died stalls the
+         * stream (TCP retries for many minutes): cancel, the source runs on. */
+        if (done > w->last_bytes || !w->last_progress) {
+                w->last_bytes = done;
+                w->last_progress = dv_now_ms();
+        } else if (dv_streq(dv_doc_str(st, "status"), "active") &&
+                   dv_now_ms() - w->last_progress > MIGRATE_STALL_MS && !w->cancel_sent) {
+                _cleanup_(freep) char *cp =
+                        dv_asprintf("/agent/v1/vms/%s/migrate-cancel", w->vm_id);
+
+                w->cancel_sent = w->stalled = true;
+                dv_warn("vm %s: no migration progress for %d s: cancelling", w->vm_id,
+                        MIGRATE_STALL_MS / 1000);
+                (void)dv_agent_call(w->source, "POST", cp, NULL, DV_AGENT_TIMEOUT_MS, NULL, &err);
+                json_decref(reply);
+                return;
+        }
         total = dv_doc_int(st, "total", 0);
         remaining = dv_doc_int(st, "remaining", 0);
         pass = dv_doc_int(st, "passes", 0);
@@ -859,7 +1345,6 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
 {
         struct dv_mgr *m = op->m;
         struct dv_error err = { 0 };
-        struct phase back = { .state = "running" };
         struct mirror_stats ms = { 0 };
         json_t *image = NULL, *nets = NULL, *spec = NULL, *reply = NULL, *body, *stats = NULL;
         json_t *copies = json_array(), *nbd_disks = json_array(), *nbd = NULL, *disks = NULL;
@@ -869,8 +1354,15 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
         bool hd = op->kind == DV_MIGRATE_HOST_DATASTORE, mirroring = false;
         size_t idx[MIGRATE_MAX_DISKS], n = 0, i;
         int64_t t0 = dv_now_ms(), t_mem = 0, t_sw, allocated = 0;
+        /* multifd: one channel per CPU of the smaller host, 1..4 (a
+         * channel is a thread that copies and sends; more threads than
+         * cores only contend). Both sides are told the same number. */
+        int channels = (int)DV_MIN(DV_MIN(dv_doc_int(source, "cpus", 4), dv_doc_int(target, "cpus", 4)),
+                                   (int64_t)MIGRATE_MAX_CHANNELS);
         int r;
 
+        if (channels < 1)
+                channels = 1;
         /* 1. prechecks, all of them */
         if (!task_prechecks(t, op, vm, source, target))
                 goto out;
@@ -888,10 +1380,23 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                         n = moving_disks(op, vm, idx);
                         r = make_copies(op, vm, source, target, spec, idx, n, copies, nbd_disks,
                                         &allocated, &err);
+                        if (json_array_size(copies) > 0) {
+                                /* Durably: a manager restart finds them. */
+                                json_t *rec = json_array();
+
+                                for (i = 0; i < json_array_size(copies); i++)
+                                        json_array_append_new(
+                                                rec, json_pack("{s:I,s:O}", "disk",
+                                                               (json_int_t)idx[i], "path",
+                                                               json_array_get(copies, i)));
+                                record_phase(m, op->vm_id,
+                                             &(struct phase){ .phase = "prepare", .copies = rec });
+                                json_decref(rec);
+                        }
                 }
         }
         if (r >= 0) {
-                body = json_pack("{s:O}", "spec", spec);
+                body = json_pack("{s:O,s:i}", "spec", spec, "channels", channels);
                 if (n > 0)
                         json_object_set(body, "nbd_disks", nbd_disks);
                 path = dv_asprintf("/agent/v1/vms/%s/migrate-in", op->vm_id);
@@ -947,9 +1452,9 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
         t_mem = dv_now_ms();
         free(path);
         path = dv_asprintf("/agent/v1/vms/%s/migrate-out", op->vm_id);
-        body = json_pack("{s:s,s:I,s:I}", "uri", uri, "timeout_s",
+        body = json_pack("{s:s,s:I,s:I,s:i}", "uri", uri, "timeout_s",
                          (json_int_t)op->memory_timeout_s, "max_bandwidth",
-                         (json_int_t)op->memory_rate_limit);
+                         (json_int_t)op->memory_rate_limit, "channels", channels);
         {
                 struct memory_watch w = { .t = t, .source = source, .vm_id = op->vm_id,
                                           .pct0 = hd ? 62 : 30, .pct1 = 84 };
@@ -970,7 +1475,12 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                 }
                 pthread_cond_destroy(&w.cond);
                 pthread_mutex_destroy(&w.lock);
-                if (r < 0 && r != -EHOSTUNREACH && w.cancel_sent)
+                if (r < 0 && r != -EHOSTUNREACH && w.stalled)
+                        r = dv_error_set(&err, 504, "migration-stalled",
+                                         "no migration progress for %d s (migration network "
+                                         "cut, or host '%s' down?): cancelled",
+                                         MIGRATE_STALL_MS / 1000, tname);
+                else if (r < 0 && r != -EHOSTUNREACH && w.cancel_sent)
                         r = -ECANCELED;
         }
         json_decref(body);
@@ -980,33 +1490,66 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
         if (r < 0 && r != -EHOSTUNREACH)
                 goto abort; /* the source cancelled and keeps running */
 
-        /* 5. switchover: the target resumes (its NBD server stops),
-         * announces the guest, Tools */
+        /* 5. switchover: the source QEMU holds the guest paused after
+         * completion; the target resumes (its NBD server stops), announces
+         * the guest, Tools; then the source is confirmed (quits). */
         record_phase(m, op->vm_id, &(struct phase){ .phase = "switchover" });
         dv_task_detail(t, json_pack("{s:s}", "phase", "switchover"));
         dv_task_progress(t, 85, "switchover: resuming on host '%s'", tname);
         t_sw = dv_now_ms();
-        free(path);
-        path = dv_asprintf("/agent/v1/vms/%s/migrate-finish", op->vm_id);
-        body = json_pack("{s:O,s:I}", "spec", spec, "timeout_s",
-                         (json_int_t)(r == -EHOSTUNREACH ? 10 : op->switchover_timeout_s));
         {
                 struct dv_error ferr = { 0 };
-                int rf = dv_agent_call(target, "POST", path, body,
-                                       (op->switchover_timeout_s + 30) * 1000L, &reply, &ferr);
+                int rf = -EHOSTUNREACH;
 
-                json_decref(body);
+                if (r >= 0) {
+                        free(path);
+                        path = dv_asprintf("/agent/v1/vms/%s/migrate-finish", op->vm_id);
+                        body = json_pack("{s:O,s:I}", "spec", spec, "timeout_s",
+                                         (json_int_t)op->switchover_timeout_s);
+                        rf = dv_agent_call(target, "POST", path, body,
+                                           (op->switchover_timeout_s + 30) * 1000L, &reply,
+                                           &ferr);
+                        json_decref(body);
+                }
                 if (rf < 0) {
-                        abort_target(target, op->vm_id);
-                        /* The source answered completed and quit, or did not
-                         * answer: the heartbeats tell what runs where. The
-                         * copies and the originals are both kept. */
-                        back.state = r >= 0 ? "stopped" : "running";
-                        back.reason = ferr.message;
-                        record_phase(m, op->vm_id, &back);
-                        dv_task_fail(t, ferr.code, "switchover of vm '%s' on host '%s' failed: %s%s%s",
-                                     name, tname, ferr.message,
-                                     r < 0 ? "; source: " : "", r < 0 ? err.message : "");
+                        /* The source agent vanished during the memory phase
+                         * (its QEMU may have completed, or still be sending),
+                         * or the target did not finish: what both hosts run
+                         * decides, never two copies (see migrate_resolve). */
+                        char msg[768] = "";
+                        const char *cause = r < 0 ? err.message : ferr.message;
+                        _cleanup_(json_decrefp) json_t *now = NULL;
+                        int done = resolve_until(t, m, op->vm_id,
+                                                 dv_now_ms() +
+                                                         (op->switchover_timeout_s + 30) * 1000L,
+                                                 msg, sizeof(msg));
+
+                        if (done != RESOLVE_DONE) {
+                                record_phase(m, op->vm_id,
+                                             &(struct phase){ .unresolved = true, .reason = msg });
+                                dv_task_fail(t, r < 0 ? err.code : ferr.code,
+                                             "switchover of vm '%s' to host '%s' interrupted: %s; "
+                                             "not resolved yet (%s), recovery goes on",
+                                             name, tname, cause, msg);
+                                goto out;
+                        }
+                        now = dv_mgr_get(m, DV_KIND_VM, op->vm_id);
+                        if (now && dv_streq(dv_doc_str(now, "host_id"), op->target_id))
+                                dv_task_succeed(t,
+                                                json_pack("{s:s,s:s,s:s,s:s,s:s,s:I}", "vm", name,
+                                                          "kind",
+                                                          dv_migrate_kind_to_string(op->kind),
+                                                          "source", dv_doc_str(source, "name"),
+                                                          "target", tname, "recovered", msg,
+                                                          "total_ms",
+                                                          (json_int_t)(dv_now_ms() - t0)),
+                                                "vm '%s' migrated to host '%s' (%s; %s)", name,
+                                                tname, cause, msg);
+                        else
+                                dv_task_fail(t, r < 0 ? err.code : ferr.code,
+                                             "migration of vm '%s' to host '%s' failed at the "
+                                             "switchover: %s; %s",
+                                             name, tname, cause, msg);
                         goto out;
                 }
         }
@@ -1031,9 +1574,25 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                 int failed = 0;
                 int64_t total;
                 json_t *result;
+                bool confirmed = true;
 
+                /* The target runs the guest and the record says so: the
+                 * held source QEMU quits. If its agent does not answer, it
+                 * reports the QEMU later and is told to stop it. */
+                {
+                        struct dv_error cerr = { 0 };
+
+                        if (vm_action(source, op->vm_id, "migrate-confirm", NULL,
+                                      DV_AGENT_TIMEOUT_MS, NULL, &cerr) < 0) {
+                                dv_warn("vm %s: confirming the migration on host %s: %s", name,
+                                        dv_doc_str(source, "name"), cerr.message);
+                                confirmed = false; /* a QEMU may still use the originals */
+                        }
+                }
                 /* 6. cleanup: the originals on the source go */
-                if (n > 0) {
+                if (n > 0 && !confirmed)
+                        failed = (int)json_array_size(olds);
+                else if (n > 0) {
                         dv_task_detail(t, json_pack("{s:s}", "phase", "cleanup"));
                         dv_task_progress(t, 95, "cleanup: removing the disks on host '%s'",
                                          dv_doc_str(source, "name"));
@@ -1047,6 +1606,9 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                                    (json_int_t)total, "memory_ms", (json_int_t)(t_sw - t_mem),
                                    "switchover_ms", (json_int_t)(dv_now_ms() - t_sw), "qemu",
                                    stats);
+                /* the agent may use fewer (see the agent's migrate_setup) */
+                json_object_set_new(result, "channels",
+                                    json_integer(dv_doc_int(stats, "channels", channels)));
                 if (hd) {
                         json_object_set_new(result, "disk_ms", json_integer(ms.ms));
                         json_object_set_new(result, "disk_bytes", json_integer(ms.bytes_total));
@@ -1055,6 +1617,35 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                                             json_integer(allocated));
                         json_object_set(result, "disks", moved);
                         json_object_set_new(result, "old_files_left", json_integer(failed));
+                }
+                /* Done only once the VM answers on its port groups from
+                 * the new host. */
+                {
+                        json_t *net = network_check(t, m, op->vm_id);
+                        bool net_ok = json_is_true(json_object_get(net, "ok"));
+
+                        json_object_set_new(result, "network", net);
+                        if (!net_ok) {
+                                json_t *bad = NULL, *x;
+                                size_t k;
+
+                                json_array_foreach(json_object_get(net, "nics"), k, x)
+                                        if (!json_is_true(json_object_get(x, "answered")) && !bad)
+                                                bad = x;
+                                dv_mgr_event(m, op->user, "vm.migrated", "vm", vm,
+                                             "vm '%s' runs on host '%s' but does not answer on "
+                                             "port group '%s' from there",
+                                             name, tname, dv_doc_str(bad, "portgroup"));
+                                dv_task_detail(t, NULL);
+                                dv_task_fail(t, "network-check-failed",
+                                             "vm '%s' moved to host '%s' (it runs there) but does "
+                                             "not answer on port group '%s' from there: gateway "
+                                             "%s: %s",
+                                             name, tname, dv_doc_str(bad, "portgroup"),
+                                             dv_doc_str(bad, "gateway"), dv_doc_str(bad, "error"));
+                                json_decref(result);
+                                goto out;
+                        }
                 }
                 dv_mgr_event(m, op->user, "vm.migrated", "vm", vm,
                              "vm '%s' migrated from host '%s' to host '%s'%s%s in %lld ms "
@@ -1080,8 +1671,12 @@ abort:
                 if (mirroring)
                         (void)mirror_finish(s_now, op->vm_id, "abort", op->switchover_timeout_s,
                                             NULL);
-                abort_target(t_now, op->vm_id);
-                delete_files(t_now, copies, name);
+                /* A target that does not answer (cut off, powered off) is
+                 * removed by recovery once it answers (_abort_on). */
+                if (abort_target(t_now, op->vm_id) == -EHOSTUNREACH)
+                        snprintf(op->abort_on, sizeof(op->abort_on), "%s", op->target_id);
+                else
+                        delete_files(t_now, copies, name);
         }
         if (r >= 0)
                 fail_back(t, op, "cancelled", "migration cancelled",

@@ -57,6 +57,11 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm);
  * the API's: 404 not-found / unknown-host, 409 invalid-state, 503 busy. */
 int dv_migrate_submit(struct dv_mgr *m, const char *vm_id, const char *target_id,
                       const char *user, json_t **ret_task, struct dv_error *err);
+/* Cron (m->lock held): a VM left "migrating" with no task at work (a
+ * manager restart, an agent lost mid-way), or with a migration target
+ * left to remove (_abort_on): start a system vm.migrate-recover task that
+ * resolves it to exactly one running copy (docs/migration.md). */
+int dv_migrate_submit_recover(struct dv_mgr *m, json_t *vm);
 /* Poll the store until task_id has ended (succeeded, failed, cancelled);
  * *ret_task: its document. -ETIMEDOUT after timeout_ms. */
 int dv_task_wait_doc(struct dv_mgr *m, const char *task_id, int64_t timeout_ms,

@@ -341,13 +341,13 @@ static void test_probe_req(void **state)
         expect_req_error("{" GOOD_HEAD ",\"vlans\":[\"10\"]}", "invalid-field");
         expect_req_error("{" GOOD_HEAD ",\"vlans\":[1.5]}", "invalid-field");
         /* Numbers. */
-        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"mtu\":107}", "invalid-field");
-        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"mtu\":9001}", "invalid-field");
+        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"mtu\":107}", "out-of-range");
+        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"mtu\":9001}", "out-of-range");
         expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"mtu\":\"1500\"}", "invalid-field");
-        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"window_ms\":199}", "invalid-field");
-        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"window_ms\":10001}", "invalid-field");
-        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"rounds\":0}", "invalid-field");
-        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"rounds\":11}", "invalid-field");
+        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"window_ms\":199}", "out-of-range");
+        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"window_ms\":10001}", "out-of-range");
+        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"rounds\":0}", "out-of-range");
+        expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"rounds\":11}", "out-of-range");
         expect_req_error("{" GOOD_HEAD ",\"vlans\":[1],\"rounds\":true}", "invalid-field");
 }
 

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# bench/migrate: live migration (change host, shared storage) of a guest
+# whose memory is filled with random data (guest aid drover.memfill=), under
+# three dirtying workloads (drover.dirty=: idle, 50 MiB/s, and "max": as fast
+# as the guest can), between two agents on this machine (loopback: the two
+# "hosts" share the kernel). Configurations, in the same run:
+#   drover    Drover itself: `vm migrate` through the manager (multifd 4,
+#             no bandwidth cap, downtime limit 100 ms, auto-converge)
+#   plain     raw QEMU, default migration parameters (7.2: 128 MiB/s cap,
+#             300 ms downtime limit, no multifd)
+#   proxmox   raw QEMU tuned as Proxmox VE tunes it: no bandwidth cap, 100 ms
+#             downtime limit doubled whenever a pass leaves more than the one
+#             before, auto-converge, xbzrle
+#   multifd2  raw QEMU, no bandwidth cap, multifd with 2 channels
+# The raw peers run Drover's own QEMU command line (same machine, devices,
+# kernel and initrd), with a QMP client of their own (bench/qmp.py).
+# For each configuration and workload the guest boots once, fills its
+# memory, then migrates RUNS times back and forth; one JSON line per run
+#   {"bench":"migrate","config","workload","run","total_ms","downtime_ms",
+#    "bytes","converged","dirty_rate", ...}
+# and one summary line per configuration and workload (medians) with the
+# floor: the filled (non-zero) RAM divided by the TCP rate measured between
+# the two agents' addresses (socat, 1 GiB), and total/floor.
+# Environment: DROVER_BENCH_MIB (guest RAM, default 1024), DROVER_BENCH_RUNS
+# (default 5), DROVER_BENCH_CONFIGS, DROVER_BENCH_WORKLOADS ("idle 50 max"),
+# DROVER_BENCH_BUDGET_S (a run that has not converged by then is cancelled
+# and counts as not converged; default 120). A benchmark, not a test.
+# Needs a built tree and the guest image with the aids (guest/build.sh).
+. "$(dirname "$0")/../tests/integration/lib.sh"
+DV_TEST=bench-migrate
+here=$(cd "$(dirname "$0")" && pwd)
+MIB=${DROVER_BENCH_MIB:-1024}
+RUNS=${DROVER_BENCH_RUNS:-5}
+CONFIGS=${DROVER_BENCH_CONFIGS:-"drover plain proxmox multifd2"}
+WORKLOADS=${DROVER_BENCH_WORKLOADS:-"idle 50 max"}
+BUDGET_S=${DROVER_BENCH_BUDGET_S:-120}
+FILL=$((MIB * 3 / 4))   # the rest: the guest kernel, its initramfs in RAM, page tables
+QMP() { python3 "$here/qmp.py" "$@" || true; }   # set -e: an error reply is data
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+api() { curl -s -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" -H 'Content-Type: application/json' "$@"; }
+
+mkdir -p "$DV_TMP/shared"
+dv_start_manager
+dv_start_agent b1 --datastore "shared=$DV_TMP/shared"
+dv_start_agent b2 --datastore "shared=$DV_TMP/shared"
+
+# The TCP rate between the two agents' addresses (both 127.0.0.1 here).
+port=$(dv_free_port)
+socat -u "TCP-LISTEN:$port,reuseaddr" OPEN:/dev/null &
+spid=$!
+DV_PIDS+=("$spid")
+sleep 0.5
+t0=$(now_ms)
+dd if=/dev/zero bs=1M count=1024 2>/dev/null | socat -u - "TCP:127.0.0.1:$port"
+tcp_ms=$(( $(now_ms) - t0 ))
+wait "$spid" 2>/dev/null || true
+tcp_rate=$(( 1073741824 * 1000 / (tcp_ms > 0 ? tcp_ms : 1) ))
+floor_ms=$(( FILL * 1048576 * 1000 / tcp_rate ))
+echo "{\"bench\":\"migrate\",\"tcp_rate\":$tcp_rate,\"memory_mib\":$MIB,\"fill_mib\":$FILL,\"floor_ms\":$floor_ms,\"runs\":$RUNS,\"budget_s\":$BUDGET_S}"
+
+args_for() { # workload -> kernel args
+        if [ "$1" = idle ]; then echo "drover.memfill=$FILL"; else echo "drover.memfill=$FILL drover.dirty=$1"; fi
+}
+wait_filled() { # console log [dirty]
+        wait_until 900 "memory filled" dv_file_has "$1" 'drover-memfill: done' || return 1
+        [ "$2" = idle ] || wait_until 30 "dirtying" dv_file_has "$1" 'drover-dirty: '
+        sleep 2   # the dirtying reaches its rate
+}
+emit() { # config workload run total downtime bytes converged dirty_rate
+        echo "{\"bench\":\"migrate\",\"config\":\"$1\",\"workload\":\"$2\",\"run\":$3,\"total_ms\":$4,\"downtime_ms\":$5,\"bytes\":$6,\"converged\":$7,\"dirty_rate\":$8}"
+        R_TOTAL+=("$4"); R_DOWN+=("$5"); R_BYTES+=("$6")
+        [ "$7" = true ] || R_NOTCONV=$((R_NOTCONV + 1))
+}
+summary() { # config workload
+        local mt md mb
+        mt=$(median "${R_TOTAL[@]}"); md=$(median "${R_DOWN[@]}"); mb=$(median "${R_BYTES[@]}")
+        echo "{\"bench\":\"migrate\",\"summary\":true,\"config\":\"$1\",\"workload\":\"$2\",\"runs\":${#R_TOTAL[@]},\"median_total_ms\":$mt,\"median_downtime_ms\":$md,\"median_bytes\":$mb,\"not_converged\":$R_NOTCONV,\"floor_ms\":$floor_ms,\"total_over_floor\":$(awk "BEGIN{printf \"%.2f\", $mt/$floor_ms}")}"
+}
+
+# ---- Drover
+run_drover() { # workload
+        local w=$1 k task st res hosts=(b2 b1)
+        "$DROVER" vm create bm --cpus 1 --memory "$MIB" --host b1 --kernel-args "$(args_for "$w")" >/dev/null
+        "$DROVER" vm start bm >/dev/null
+        wait_until 120 "tools" dv_tools_state_is bm running
+        wait_filled "$(dv_json .console_log vm show bm)" "$w"
+        for k in $(seq "$RUNS"); do
+                task=$(api -X POST -d "{\"host\":\"${hosts[$(( (k - 1) % 2 ))]}\",\"memory_timeout_s\":$BUDGET_S}" \
+                        "$DROVER_URL/api/v1/vms/bm/migrate" | jq -r .task.id)
+                wait_until $((BUDGET_S + 120)) "task" bash -c "[ \"\$('$DROVER' -o json task show $task | jq -r .state)\" != running ]" || true
+                res=$("$DROVER" -o json task show "$task")
+                st=$(jq -r .state <<<"$res")
+                if [ "$st" = succeeded ]; then
+                        emit drover "$w" "$k" "$(jq .result.qemu.total_ms <<<"$res")" \
+                                "$(jq .result.qemu.downtime_ms <<<"$res")" \
+                                "$(jq .result.qemu.transferred <<<"$res")" true \
+                                "$(jq '.result.qemu.dirty_pages_rate * 4096' <<<"$res")"
+                else
+                        emit drover "$w" "$k" $((BUDGET_S * 1000)) 0 0 false 0
+                        dv_log "drover run $k: $(jq -r .message <<<"$res")"
+                fi
+                wait_until 60 "running" dv_vm_state_is bm running || true
+        done
+        "$DROVER" vm stop bm --force >/dev/null
+        "$DROVER" vm delete bm >/dev/null
+}
+
+# ---- raw QEMU peers, on Drover's command line
+ARGV=()
+capture_argv() { # the QEMU argv Drover uses for this guest (diskless, no NIC)
+        local qpid
+        "$DROVER" vm create bmraw --cpus 1 --memory "$MIB" --host b1 --kernel-args "__ARGS__" >/dev/null
+        "$DROVER" vm start bmraw >/dev/null
+        qpid=$(dv_qemu_pids "$(dv_json .id vm show bmraw)")
+        mapfile -d '' ARGV <"/proc/$qpid/cmdline"
+        RAW_RUNDIR=$(dirname "$(dv_json .console_log vm show bmraw)")
+        "$DROVER" vm stop bmraw --force >/dev/null
+        "$DROVER" vm delete bmraw >/dev/null
+}
+raw_start() { # dir kernel-args [incoming]
+        local dir=$1 a args=()
+        rm -rf "$dir"; mkdir -p "$dir"
+        for a in "${ARGV[@]:1}"; do
+                a=${a//$RAW_RUNDIR/$dir}
+                a=${a//__ARGS__/$2}
+                args+=("$a")
+        done
+        [ -n "${3:-}" ] && args+=(-incoming defer)
+        "${ARGV[0]}" "${args[@]}" >/dev/null 2>>"$DV_TMP/raw-qemu.log" &
+        echo $!
+}
+raw_setup() { # config sock side(src|dst)
+        local caps params
+        case "$1" in
+        plain)    caps='[]'; params='{}' ;;
+        proxmox)  caps='[{"capability":"auto-converge","state":true},{"capability":"xbzrle","state":true}]'
+                  params='{"max-bandwidth":107374182400,"downtime-limit":100}' ;;
+        multifd2) caps='[{"capability":"multifd","state":true}]'
+                  params='{"max-bandwidth":107374182400,"multifd-channels":2}' ;;
+        esac
+        if [ "$3" = dst ]; then
+                [ "$1" = multifd2 ] && params='{"multifd-channels":2}' || params='{}'
+                [ "$1" = proxmox ] && caps='[{"capability":"xbzrle","state":true}]'
+        fi
+        QMP "$2" "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":$caps}}" \
+                "{\"execute\":\"migrate-set-parameters\",\"arguments\":$params}" >/dev/null
+}
+run_raw() { # config workload
+        local cfg=$1 w=$2 k src=$DV_TMP/raw-a dst=$DV_TMP/raw-b spid dpid q st port kargs
+        local t_end rem prev_rem passes prev_passes downtime tmp
+        kargs=$(args_for "$w")
+        spid=$(raw_start "$src" "$kargs")
+        DV_PIDS+=("$spid")
+        wait_until 60 "qmp" test -S "$src/qmp.sock"
+        wait_filled "$src/console.log" "$w"
+        for k in $(seq "$RUNS"); do
+                dpid=$(raw_start "$dst" "$kargs" incoming)
+                DV_PIDS+=("$dpid")
+                wait_until 60 "qmp" test -S "$dst/qmp.sock"
+                port=$(dv_free_port)
+                raw_setup "$cfg" "$dst/qmp.sock" dst
+                QMP "$dst/qmp.sock" "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
+                raw_setup "$cfg" "$src/qmp.sock" src
+                QMP "$src/qmp.sock" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
+                t_end=$(( $(now_ms) + BUDGET_S * 1000 )); prev_rem=-1; prev_passes=0; downtime=100
+                while :; do
+                        q=$(QMP "$src/qmp.sock" '{"execute":"query-migrate"}')
+                        st=$(jq -r .status <<<"$q")
+                        case "$st" in completed|failed|cancelled) break ;; esac
+                        if [ "$cfg" = proxmox ]; then
+                                # Proxmox: the downtime limit doubles when a
+                                # pass leaves more than the one before.
+                                passes=$(jq '.ram["dirty-sync-count"] // 0' <<<"$q")
+                                rem=$(jq '.ram.remaining // 0' <<<"$q")
+                                if [ "$passes" -gt "$prev_passes" ]; then
+                                        if [ "$prev_rem" -ge 0 ] && [ "$rem" -ge "$prev_rem" ]; then
+                                                downtime=$((downtime * 2))
+                                                QMP "$src/qmp.sock" "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"downtime-limit\":$downtime}}" >/dev/null
+                                        fi
+                                        prev_rem=$rem; prev_passes=$passes
+                                fi
+                        fi
+                        if [ "$(now_ms)" -ge "$t_end" ]; then
+                                QMP "$src/qmp.sock" '{"execute":"migrate_cancel"}' >/dev/null
+                                st=timeout
+                                break
+                        fi
+                        sleep 0.1
+                done
+                if [ "$st" = completed ]; then
+                        emit "$cfg" "$w" "$k" "$(jq '.["total-time"]' <<<"$q")" "$(jq .downtime <<<"$q")" \
+                                "$(jq .ram.transferred <<<"$q")" true "$(jq '.ram["dirty-pages-rate"] * 4096' <<<"$q")"
+                        kill -9 "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
+                        wait_until 30 "target runs" bash -c "python3 '$here/qmp.py' '$dst/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'" || true
+                        spid=$dpid; tmp=$src; src=$dst; dst=$tmp
+                else
+                        emit "$cfg" "$w" "$k" $((BUDGET_S * 1000)) 0 0 false 0
+                        dv_log "$cfg run $k: $st"
+                        kill -9 "$dpid" 2>/dev/null || true; wait "$dpid" 2>/dev/null || true
+                        wait_until 30 "source runs" bash -c "python3 '$here/qmp.py' '$src/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'" || true
+                fi
+        done
+        kill -9 "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
+}
+
+for cfg in $CONFIGS; do
+        [ "$cfg" = drover ] || [ ${#ARGV[@]} -gt 0 ] || capture_argv
+        for w in $WORKLOADS; do
+                R_TOTAL=(); R_DOWN=(); R_BYTES=(); R_NOTCONV=0
+                if [ "$cfg" = drover ]; then run_drover "$w"; else run_raw "$cfg" "$w"; fi
+                summary "$cfg" "$w"
+        done
+done
+trap - EXIT
+DV_FAILS=0
+dv_cleanup
