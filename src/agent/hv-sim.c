@@ -32,6 +32,8 @@ struct sim_vm {
         char state[16];       /* "running", "paused", "stopped" */
         char reason[32];      /* last state change's reason, "" */
         bool incoming;        /* migration target not finished: hidden from list() */
+        bool held;            /* migration source after completion: paused until
+                               * migrate_confirm (gone) or migrate_resume (runs) */
         bool exited;          /* stopped: reported once more, then forgotten */
         int64_t started_at;   /* wall ms */
         int64_t cpus;         /* vCPUs */
@@ -333,11 +335,12 @@ static int sim_set_cpus(struct dv_hv *hv, const char *vm_id, int count, int *ret
 /* Migration: the target records the VM hidden; the source "copies" for
  * the delay and stops with reason "migrated"; the target shows it. */
 static int sim_migrate_in(struct dv_hv *hv, json_t *spec, const char *addr, int port,
-                          char **ret_uri, struct dv_error *err)
+                          int channels, char **ret_uri, struct dv_error *err)
 {
         struct sim_vm *v = NULL, *old;
         int r;
 
+        (void)channels;
         r = vm_from_spec(spec, &v, err);
         if (r < 0)
                 return r;
@@ -356,7 +359,8 @@ static int sim_migrate_in(struct dv_hv *hv, json_t *spec, const char *addr, int 
 }
 
 static int sim_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
-                           int64_t max_bandwidth, json_t **ret_stats, struct dv_error *err)
+                           int64_t max_bandwidth, int channels, json_t **ret_stats,
+                           struct dv_error *err)
 {
         struct sim_vm *v;
         int64_t t0 = dv_now_ms(), rss = 0;
@@ -364,26 +368,91 @@ static int sim_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri,
         (void)uri;
         (void)timeout_s;
         (void)max_bandwidth;
+        (void)channels;
         pthread_mutex_lock(&hv->lock);
         v = find(hv, vm_id);
-        if (v && !v->exited)
+        if (v && !v->exited && !v->held)
                 rss = v->rss_mib;
         pthread_mutex_unlock(&hv->lock);
-        if (!v || v->exited)
+        if (!v || v->exited || v->held)
                 return dv_error_set(err, 404, "not-running", "vm %s is not running here", vm_id);
         sim_sleep(hv);
+        /* As QEMU: the source is held paused until the manager confirms
+         * (the target runs) or resumes it (the target is gone). */
         pthread_mutex_lock(&hv->lock);
         v = find(hv, vm_id);
-        if (v && !v->exited)
-                mark_exit(v, "migrated");
+        if (v && !v->exited) {
+                v->held = true;
+                snprintf(v->state, sizeof(v->state), "paused");
+        }
         pthread_mutex_unlock(&hv->lock);
-        if (hv->cb)
-                hv->cb(hv->userdata, vm_id, "stopped", "migrated");
         if (ret_stats)
                 *ret_stats = json_pack("{s:I,s:i,s:i,s:I,s:i,s:b}", "total_ms",
                                        (json_int_t)(dv_now_ms() - t0), "downtime_ms", 1,
                                        "setup_ms", 0, "transferred", (json_int_t)rss << 20,
                                        "passes", 1, "simulated", true);
+        return 0;
+}
+
+static int sim_migrate_confirm(struct dv_hv *hv, const char *vm_id, struct dv_error *err)
+{
+        struct sim_vm *v;
+        bool gone = false;
+        int r = 0;
+
+        pthread_mutex_lock(&hv->lock);
+        v = find(hv, vm_id);
+        if (v && !v->exited && !v->held)
+                r = dv_error_set(err, 409, "busy", "vm %s runs here: no migration to confirm",
+                                 vm_id);
+        else if (v && v->held) {
+                v->held = false;
+                mark_exit(v, "migrated");
+                gone = true;
+        }
+        pthread_mutex_unlock(&hv->lock);
+        if (gone && hv->cb)
+                hv->cb(hv->userdata, vm_id, "stopped", "migrated");
+        return r;
+}
+
+static int sim_migrate_resume(struct dv_hv *hv, const char *vm_id, bool force,
+                              struct dv_error *err)
+{
+        struct sim_vm *v;
+        int r = 0;
+
+        pthread_mutex_lock(&hv->lock);
+        v = find(hv, vm_id);
+        if (!v || v->exited)
+                r = dv_error_set(err, 404, "not-running", "vm %s is not here", vm_id);
+        else if (v->held && !force)
+                r = dv_error_set(err, 409, "busy", "vm %s: its migration completed", vm_id);
+        else if (v->held) {
+                v->held = false;
+                snprintf(v->state, sizeof(v->state), "running");
+        }
+        pthread_mutex_unlock(&hv->lock);
+        return r;
+}
+
+static int sim_migrate_query(struct dv_hv *hv, const char *vm_id, json_t **ret,
+                             struct dv_error *err)
+{
+        struct sim_vm *v;
+
+        (void)err;
+        pthread_mutex_lock(&hv->lock);
+        v = find(hv, vm_id);
+        if (!v || v->exited)
+                *ret = json_pack("{s:b,s:b,s:n,s:n,s:b}", "present", 0, "incoming", 0, "runstate",
+                                 "migration", "held", 0);
+        else
+                *ret = json_pack("{s:b,s:b,s:s,s:s?,s:b}", "present", 1, "incoming", v->incoming,
+                                 "runstate",
+                                 v->incoming ? "inmigrate" : v->held ? "postmigrate" : v->state,
+                                 "migration", v->held ? "completed" : NULL, "held", v->held);
+        pthread_mutex_unlock(&hv->lock);
         return 0;
 }
 
@@ -437,4 +506,7 @@ const struct dv_hv_ops dv_hv_sim_ops = {
         .migrate_out = sim_migrate_out,
         .migrate_finish = sim_migrate_finish,
         .migrate_abort = sim_migrate_abort,
+        .migrate_confirm = sim_migrate_confirm,
+        .migrate_resume = sim_migrate_resume,
+        .migrate_query = sim_migrate_query,
 };
