@@ -173,6 +173,8 @@ int main(int argc, char **argv)
                 a->ops = &dv_hv_sim_ops;
                 a->cfg.manager_url = dv_strdup(manager);
                 a->cfg.advertise_url = dv_asprintf("http://%s/h/%s", listen, name);
+                /* The address migrations are offered on (agent-migrate.c). */
+                a->cfg.listen = dv_strdup(listen);
                 a->cfg.name = dv_strdup(name);
                 a->cfg.token_file = dv_strdup(token);
                 a->cfg.data_dir = dv_strdup(dir);
