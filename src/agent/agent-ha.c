@@ -165,14 +165,16 @@ static void lease_release(struct dv_agent_ha *h, const char *id, const char *pat
         lease_forget(h, id);
 }
 
-static void kill_vm(struct dv_agent_ha *h, const char *id, const char *why)
+/* Kill id's QEMU; its exit is reported with reason (static), which tells
+ * the manager why it stopped (docs/ha.md). */
+static void kill_vm(struct dv_agent_ha *h, const char *id, const char *reason, const char *why)
 {
         struct dv_error err = {};
         const char *path = NULL;
         int r;
 
-        dv_warn("vm %s: %s: killing its QEMU", id, why);
-        r = h->agent->ops->stop(h->agent->hv, id, true, 0, &path, &err);
+        dv_warn("vm %s: %s: killing its QEMU (%s)", id, why, reason);
+        r = h->agent->ops->stop(h->agent->hv, id, true, 0, reason, &path, &err);
         if (r < 0)
                 dv_err("vm %s: kill failed: %s", id, err.message[0] ? err.message : strerror(-r));
 }
@@ -299,7 +301,7 @@ static void renew_all(struct dv_agent_ha *h, json_t *running, int64_t timeout_ms
                         _cleanup_(freep) char *why = dv_asprintf(
                                 "its lease was taken by host %s (generation %llu)", cur.holder,
                                 (unsigned long long)cur.generation);
-                        kill_vm(h, id, why);
+                        kill_vm(h, id, DV_HA_STOP_REASON_LEASE_TAKEN, why);
                         lease_forget(h, id);
                         continue;
                 }
@@ -332,7 +334,7 @@ static void renew_all(struct dv_agent_ha *h, json_t *running, int64_t timeout_ms
                         _cleanup_(freep) char *why = dv_asprintf(
                                 "cannot renew its lease %s (%s) and it expires in %lld ms", path,
                                 strerror(-r), (long long)(expiry - wall));
-                        kill_vm(h, id, why);
+                        kill_vm(h, id, DV_HA_STOP_REASON_LEASE_LOST, why);
                         lease_forget(h, id);
                 } else if (now_mono - h->renew_logged_ms >= LOG_EVERY_MS) {
                         dv_warn("vm %s: cannot renew its lease %s: %s (expires in %lld ms)", id,
@@ -412,7 +414,10 @@ static void apply_isolation(struct dv_agent_ha *h, enum dv_ha_isolation_action a
                         dv_ha_isolation_to_string(s->isolation),
                         force ? "killing" : "shutting down");
                 set_alive_for(h, (int64_t)timeout_s * 1000 + 2000);
-                r = h->agent->ops->stop(h->agent->hv, id, force, timeout_s, &path, &err);
+                r = h->agent->ops->stop(h->agent->hv, id, force, timeout_s,
+                                        force ? DV_HA_STOP_REASON_ISOLATION_POWER_OFF
+                                              : DV_HA_STOP_REASON_ISOLATION_SHUTDOWN,
+                                        &path, &err);
                 set_alive(h);
                 if (r < 0) {
                         dv_err("vm %s: stop failed: %s", id,

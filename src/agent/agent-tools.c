@@ -290,7 +290,7 @@ int dv_agent_vm_stop(struct dv_agent *agent, const char *id, bool force, int tim
                 dv_info("vm %s: Tools is not running: ACPI shutdown", id);
         }
         timeout_s = (int)DV_MAX(timeout_s - (dv_now_ms() - start + 999) / 1000, 0);
-        r = agent->ops->stop(agent->hv, id, force, timeout_s, ret_path, err);
+        r = agent->ops->stop(agent->hv, id, force, timeout_s, NULL, ret_path, err);
         /* The guest finished what Tools started just as the wait ended. */
         if (r >= 0 && asked && dv_streq(*ret_path, "already-stopped"))
                 *ret_path = "tools";

@@ -122,6 +122,25 @@ int dv_metrics_sample_cpu(struct dv_cpu_sample *ret);
 /* The heartbeat's "metrics" object; *prev is updated to the new sample. */
 int dv_metrics_collect(struct dv_cpu_sample *prev, json_t **ret);
 
+/* Host disk and network counters (docs/api.md, heartbeat "io"). The
+ * parsers sum the lines want() accepts into ret (disk: read bytes, write
+ * bytes, read ops, write ops; net: rx bytes, tx bytes, rx packets, tx
+ * packets) and count them in *ret_n. */
+struct dv_datastores;
+typedef bool (*dv_metrics_disk_want)(unsigned maj, unsigned min, const char *name,
+                                     void *userdata);
+int dv_metrics_parse_diskstats(const char *text, dv_metrics_disk_want want, void *userdata,
+                               uint64_t ret[4], size_t *ret_n);
+int dv_metrics_parse_netdev(const char *text, bool (*want)(const char *name, void *userdata),
+                            void *userdata, uint64_t ret[4], size_t *ret_n);
+/* Is name a VM's tap (dv_qemu_tap_name)? */
+bool dv_metrics_is_vm_tap(const char *name);
+/* {"disk":{"t_ms","epoch","read_bytes","write_bytes","read_ops","write_ops"},
+ *  "net":{"t_ms","epoch","rx_bytes","tx_bytes","rx_packets","tx_packets"}}
+ * of this host: the block devices of its datastores (all disks when none
+ * is a block device) and its interfaces but lo and the VMs' taps. */
+json_t *dv_metrics_io(const struct dv_datastores *ds);
+
 /* ---- subprocesses (spawn.c) ---- */
 
 /* Run argv[0] (searched in PATH, no shell) with stdin and stdout on

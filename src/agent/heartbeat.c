@@ -205,7 +205,7 @@ static void act_on_stop_list(struct dv_agent *agent, json_t *stop)
                 }
                 dv_warn("vm %s: the manager asks to stop it (%s): forcing it off", id,
                         reason ? reason : "no reason given");
-                r = agent->ops->stop(agent->hv, id, true, 0, &path, &err);
+                r = agent->ops->stop(agent->hv, id, true, 0, NULL, &path, &err);
                 if (r < 0)
                         dv_err("vm %s: forced stop failed: %s", id,
                                err.message[0] ? err.message : strerror(-r));
@@ -234,7 +234,8 @@ static int send_heartbeat(struct dv_agent *agent, const char *url, const char *c
                 metrics = json_pack("{s:f,s:i,s:i,s:f,s:i}", "cpu_usage_pct", 0.0, "mem_total_mib",
                                     0, "mem_used_mib", 0, "load1", 0.0, "uptime_s", 0);
         }
-        body = json_pack("{s:O,s:O}", "metrics", metrics, "vms", vms);
+        body = json_pack("{s:O,s:O,s:o*}", "metrics", metrics, "vms", vms, "io",
+                         dv_metrics_io(&agent->ds));
         if (!body)
                 return -ENOMEM;
         r = dv_http_call("POST", url, cred, body, HEARTBEAT_TIMEOUT_MS, &status, &reply, errbuf,

@@ -14,7 +14,8 @@
  * QMP when the link is down and learns the run state with query-status
  * after each connect. When QEMU exits it drains QMP (the SHUTDOWN event),
  * removes the sockets, pidfile and spec.json and the taps, and reports
- * "stopped" with a reason: host-request (after stop()), guest-shutdown
+ * "stopped" with a reason: host-request (after stop(), or the reason
+ * stop() was given, e.g. lease-lost), guest-shutdown
  * (SHUTDOWN with guest=true), qemu-exited (anything else, e.g. kill -9).
  * list() reports an exited VM once more and then forgets it. console.log
  * and qemu.log stay in RUN_DIR/<vm-id>/ for post-mortems until the VM's
@@ -70,6 +71,7 @@
 #define POWERDOWN_REPEAT_MS 10000 /* ACPI power button pressed again */
 #define MAX_STOP_TIMEOUT_S 3600
 #define MAX_TICKET_TTL_S 86400
+#define BLOCKSTATS_MS 1000        /* query-blockstats interval of a running VM */
 
 struct vm {
         struct dv_hv *hv;        /* the driver */
@@ -94,6 +96,7 @@ struct vm {
         const char *state;       /* [lock] "running", "paused", "crashed", "stopped" */
         const char *reason;      /* [lock] reason of the state, or NULL */
         bool stop_requested;     /* [lock] stop() was called */
+        const char *stop_reason; /* [lock] the reason stop() gave (static), NULL: host-request */
         bool guest_shutdown;     /* [lock] SHUTDOWN with guest=true seen */
         bool exited;             /* [lock] QEMU exited and cleanup is done */
         bool cleaned;            /* [lock] files and taps removed */
@@ -108,6 +111,9 @@ struct vm {
         uint64_t cpu_ticks;      /* [lock] utime+stime at the last sample */
         int64_t cpu_ms;          /* [lock] monotonic ms of the last sample, 0 = none */
         double cpu_pct;          /* [lock] the last computed CPU use */
+        int64_t blk_t_ms;        /* [lock] wall ms of the last query-blockstats, 0: none */
+        uint64_t blk[4];         /* [lock] its sums: read/write bytes, read/write ops */
+        size_t blk_n;            /* [lock] the block devices summed */
         bool in_cgroup;          /* [lock] QEMU is in its cgroup (cgroup.h) */
         struct dv_cpu_qos cpu_qos; /* [lock] CPU QoS (from the spec, then set_qos) */
         struct dv_disk_qos disk_qos[DV_VM_MAX_DISKS]; /* [lock] per disk I/O limits */
@@ -852,7 +858,7 @@ static void vm_on_exit(struct vm *vm)
         vm_cleanup(vm);
         pthread_mutex_lock(&vm->lock);
         vm->reason = reason = vm->migrated       ? "migrated"
-                              : vm->stop_requested ? "host-request"
+                              : vm->stop_requested ? (vm->stop_reason ?: "host-request")
                               : vm->guest_shutdown ? "guest-shutdown"
                                                    : "qemu-exited";
         vm->state = "stopped";
@@ -864,13 +870,72 @@ static void vm_on_exit(struct vm *vm)
         vm_notify(vm, "stopped", reason);
 }
 
+/* The sums of a query-blockstats reply's devices (their own stats, not
+ * their backing nodes'). */
+static void vm_apply_blockstats(struct vm *vm, json_t *ret)
+{
+        static const char *const keys[4] = { "rd_bytes", "wr_bytes", "rd_operations",
+                                             "wr_operations" };
+        uint64_t sum[4] = { 0 };
+        size_t i, n = 0;
+        json_t *dev;
+
+        if (!json_is_array(ret))
+                return;
+        json_array_foreach(ret, i, dev) {
+                json_t *st = json_object_get(dev, "stats");
+
+                if (!json_is_object(st))
+                        continue;
+                for (int k = 0; k < 4; k++) {
+                        json_int_t v = json_integer_value(json_object_get(st, keys[k]));
+
+                        sum[k] += v > 0 ? (uint64_t)v : 0;
+                }
+                n++;
+        }
+        pthread_mutex_lock(&vm->lock);
+        memcpy(vm->blk, sum, sizeof(sum));
+        vm->blk_n = n;
+        vm->blk_t_ms = dv_wall_ms();
+        pthread_mutex_unlock(&vm->lock);
+}
+
+/* The watcher's query-blockstats: sent every BLOCKSTATS_MS without waiting
+ * (the reply comes with the other QMP input); one that gets no reply
+ * within QMP_TIMEOUT_MS is given up. Returns the poll timeout. */
+static int blockstats_tick(struct vm *vm, struct dv_qmp *qmp, uint64_t *id, int64_t *next,
+                           int64_t *sent)
+{
+        int64_t now = dv_now_ms();
+        bool known;
+
+        pthread_mutex_lock(&vm->lock);
+        known = vm->status_known && !vm->starting;
+        pthread_mutex_unlock(&vm->lock);
+        if (*id && now - *sent > QMP_TIMEOUT_MS) {
+                dv_qmp_forget(qmp, *id);
+                *id = 0;
+        }
+        if (!*id && known && now >= *next) {
+                if (dv_qmp_send(qmp, "query-blockstats", NULL, QMP_TIMEOUT_MS, id) < 0)
+                        *id = 0;
+                *sent = now;
+                *next = now + BLOCKSTATS_MS;
+        }
+        if (*id)
+                return (int)DV_MAX(*sent + QMP_TIMEOUT_MS - now, (int64_t)1);
+        return known ? (int)DV_MAX(*next - now, (int64_t)1) : 1000;
+}
+
 static void *watcher_main(void *arg)
 {
         struct vm *vm = arg;
         struct dv_hv *hv = vm->hv;
         struct dv_qmp *qmp = NULL; /* the watcher's reference on the link */
         int64_t next_connect = 0;
-        uint64_t status_id = 0;
+        uint64_t status_id = 0, blk_id = 0;
+        int64_t blk_next = 0, blk_sent = 0;
         unsigned status_seq = 0;
         bool exited = false, last;
 
@@ -905,8 +970,10 @@ static void *watcher_main(void *arg)
                         if (!qmp)
                                 timeout = (int)DV_MAX(next_connect - now, (int64_t)0);
                 }
-                if (qmp)
+                if (qmp) {
                         pfd[2].fd = dv_qmp_fd(qmp);
+                        timeout = blockstats_tick(vm, qmp, &blk_id, &blk_next, &blk_sent);
+                }
 
                 if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
                         break;
@@ -922,10 +989,19 @@ static void *watcher_main(void *arg)
                                 vm_apply_status(vm, ret, status_seq);
                                 status_id = 0;
                         }
+                        if (blk_id && dv_qmp_reply_ready(qmp, blk_id)) {
+                                _cleanup_(json_decrefp) json_t *ret = NULL;
+
+                                if (dv_qmp_wait(qmp, blk_id, 0, &ret, NULL) >= 0)
+                                        vm_apply_blockstats(vm, ret);
+                                blk_id = 0;
+                        }
                         if (r < 0) {
                                 if (status_id)
                                         dv_qmp_forget(qmp, status_id);
-                                status_id = 0;
+                                if (blk_id)
+                                        dv_qmp_forget(qmp, blk_id);
+                                status_id = blk_id = 0;
                                 vm_drop_qmp(vm, qmp);
                                 dv_qmp_unref(qmp);
                                 qmp = NULL;
@@ -941,6 +1017,8 @@ static void *watcher_main(void *arg)
         }
         if (qmp && status_id)
                 dv_qmp_forget(qmp, status_id);
+        if (qmp && blk_id)
+                dv_qmp_forget(qmp, blk_id);
         dv_qmp_unref(qmp);
         if (exited)
                 vm_on_exit(vm);
@@ -997,6 +1075,70 @@ static int vm_start_watcher(struct vm *vm)
 
 /* ---- status ------------------------------------------------------------- */
 
+/* A counter of a tap (/sys/class/net/TAP/statistics/NAME); false when
+ * there is no such tap. */
+static bool tap_counter(const char *tap, const char *name, uint64_t *ret)
+{
+        _cleanup_(freep) char *path = dv_asprintf("/sys/class/net/%s/statistics/%s", tap, name);
+        _cleanup_(freep) char *buf = NULL;
+
+        if (!path || dv_read_file(path, 64, &buf, NULL) < 0)
+                return false;
+        *ret = strtoull(buf, NULL, 10);
+        return true;
+}
+
+/* [vm->lock] held. VMSTATUS "io" of a running VM: its disks (the
+ * watcher's last query-blockstats) and its NICs (the taps' counters, as
+ * the guest sees them: what the tap sends goes to the guest). */
+static json_t *vm_io_locked(struct vm *vm)
+{
+        uint64_t net[4] = { 0 }, v;
+        json_t *io = json_object();
+        char epoch[64];
+        size_t taps = 0;
+
+        if (!io)
+                return NULL;
+        if (vm->blk_t_ms > 0) {
+                snprintf(epoch, sizeof(epoch), "%d %" PRId64 " d%zu", (int)vm->pid, vm->started_at,
+                         vm->blk_n);
+                json_object_set_new(io, "disk",
+                                    json_pack("{s:I,s:s,s:I,s:I,s:I,s:I}", "t_ms",
+                                              (json_int_t)vm->blk_t_ms, "epoch", epoch,
+                                              "read_bytes", (json_int_t)vm->blk[0], "write_bytes",
+                                              (json_int_t)vm->blk[1], "read_ops",
+                                              (json_int_t)vm->blk[2], "write_ops",
+                                              (json_int_t)vm->blk[3]));
+        }
+        for (unsigned i = 0; i < DV_VM_MAX_NICS; i++) {
+                char tap[DV_TAP_NAME_MAX];
+
+                dv_qemu_tap_name(vm->id, i, tap);
+                if (!tap_counter(tap, "tx_bytes", &v))
+                        continue;
+                net[0] += v;
+                if (tap_counter(tap, "rx_bytes", &v))
+                        net[1] += v;
+                if (tap_counter(tap, "tx_packets", &v))
+                        net[2] += v;
+                if (tap_counter(tap, "rx_packets", &v))
+                        net[3] += v;
+                taps++;
+        }
+        if (taps > 0) {
+                snprintf(epoch, sizeof(epoch), "%d %" PRId64 " n%zu", (int)vm->pid, vm->started_at,
+                         taps);
+                json_object_set_new(io, "net",
+                                    json_pack("{s:I,s:s,s:I,s:I,s:I,s:I}", "t_ms",
+                                              (json_int_t)dv_wall_ms(), "epoch", epoch, "rx_bytes",
+                                              (json_int_t)net[0], "tx_bytes", (json_int_t)net[1],
+                                              "rx_packets", (json_int_t)net[2], "tx_packets",
+                                              (json_int_t)net[3]));
+        }
+        return io;
+}
+
 /* [hv->lock] may be held. VMSTATUS of vm. */
 static json_t *vm_status(struct vm *vm)
 {
@@ -1021,6 +1163,8 @@ static json_t *vm_status(struct vm *vm)
                               "started_at", started, "cpu_pct", (double)(int64_t)(cpu * 10) / 10,
                               "rss_mib", (json_int_t)(proc_rss_kib(vm->pid) / 1024),
                               "console_log", console, "vnc", vnc_url, "reason", vm->reason);
+                if (j)
+                        json_object_set_new(j, "io", vm_io_locked(vm));
         }
         pthread_mutex_unlock(&vm->lock);
         if (!j)
@@ -1729,7 +1873,7 @@ static int qemu_get_qos(struct dv_hv *hv, const char *vm_id, json_t **ret_info,
 }
 
 static int qemu_stop(struct dv_hv *hv, const char *vm_id, bool force, int timeout_s,
-                     const char **ret_path, struct dv_error *err)
+                     const char *reason, const char **ret_path, struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         const char *state;
@@ -1748,8 +1892,10 @@ static int qemu_stop(struct dv_hv *hv, const char *vm_id, bool force, int timeou
         starting = vm->starting;
         exited = vm->exited;
         state = vm->state;
-        if (!starting && !exited)
+        if (!starting && !exited && !vm->stop_requested) {
                 vm->stop_requested = true;
+                vm->stop_reason = reason;
+        }
         pthread_mutex_unlock(&vm->lock);
         if (starting)
                 return set_err(err, -EBUSY, 409, "invalid-state", "vm '%s' is starting",

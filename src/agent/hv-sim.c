@@ -222,10 +222,12 @@ static void mark_exit(struct sim_vm *v, const char *reason)
 }
 
 static int sim_stop(struct dv_hv *hv, const char *vm_id, bool force, int timeout_s,
-                    const char **ret_path, struct dv_error *err)
+                    const char *reason, const char **ret_path, struct dv_error *err)
 {
         struct sim_vm *v;
 
+        if (!reason)
+                reason = "host-request";
         (void)timeout_s;
         (void)err;
         if (!force)
@@ -237,11 +239,11 @@ static int sim_stop(struct dv_hv *hv, const char *vm_id, bool force, int timeout
                 *ret_path = "already-stopped";
                 return 0;
         }
-        mark_exit(v, "host-request");
+        mark_exit(v, reason);
         pthread_mutex_unlock(&hv->lock);
         *ret_path = force ? "forced" : "acpi";
         if (hv->cb)
-                hv->cb(hv->userdata, vm_id, "stopped", "host-request");
+                hv->cb(hv->userdata, vm_id, "stopped", reason);
         return 0;
 }
 

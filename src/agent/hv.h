@@ -59,9 +59,11 @@ struct dv_hv_ops {
          * runs the guest; fills *ret_status (VMSTATUS) on success. */
         int (*start)(struct dv_hv *hv, json_t *spec, json_t **ret_status, struct dv_error *err);
         /* Stop: ACPI power-down and wait up to timeout_s, then kill; force
-         * kills at once. *ret_path = "acpi" | "forced" | "already-stopped". */
+         * kills at once. *ret_path = "acpi" | "forced" | "already-stopped".
+         * reason (a static string, or NULL for "host-request") is the reason
+         * the VM's exit is reported with, e.g. "lease-lost" for HA's kills. */
         int (*stop)(struct dv_hv *hv, const char *vm_id, bool force, int timeout_s,
-                    const char **ret_path, struct dv_error *err);
+                    const char *reason, const char **ret_path, struct dv_error *err);
         int (*reboot)(struct dv_hv *hv, const char *vm_id, struct dv_error *err);
         /* Set a fresh VNC password that expires after ttl_s. */
         int (*console_ticket)(struct dv_hv *hv, const char *vm_id, int ttl_s,

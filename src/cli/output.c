@@ -283,6 +283,37 @@ static void demand_row(struct cli_table *t, const char *key, json_t *d, const ch
                      json_number_value(a1), unit, json_number_value(a5), unit);
 }
 
+/* Bytes per second in B/s, KiB/s, MiB/s or GiB/s. */
+static const char *fmt_bps(double v, char *buf, size_t len)
+{
+        static const char *const units[] = { "B/s", "KiB/s", "MiB/s", "GiB/s" };
+        size_t u = 0;
+
+        while (v >= 1024.0 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024.0;
+                u++;
+        }
+        snprintf(buf, len, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+        return buf;
+}
+
+/* "disk read: 1.2 MiB/s, 30 IOPS (1 min 0.8 MiB/s, 20 IOPS)" from the
+ * summaries of a byte rate and an operation rate; nothing when unknown. */
+static void rate_row(struct cli_table *t, const char *key, json_t *bytes, json_t *ops,
+                     const char *ops_unit)
+{
+        json_t *now = json_object_get(bytes, "now"), *a1 = json_object_get(bytes, "avg_1m");
+        char b1[32], b2[32];
+
+        if (!json_is_number(now))
+                return;
+        cli_table_kv(t, key, "%s, %.0f %s (1 min %s, %.0f %s)",
+                     fmt_bps(json_number_value(now), b1, sizeof(b1)),
+                     json_number_value(json_object_get(ops, "now")), ops_unit,
+                     fmt_bps(json_number_value(a1), b2, sizeof(b2)),
+                     json_number_value(json_object_get(ops, "avg_1m")), ops_unit);
+}
+
 void cli_table_demand(struct cli_table *t, json_t *obj)
 {
         json_t *d = json_object_get(obj, "demand");
@@ -291,4 +322,12 @@ void cli_table_demand(struct cli_table *t, json_t *obj)
                 return;
         demand_row(t, "cpu demand", json_object_get(d, "cpu_pct"), "%");
         demand_row(t, "memory demand", json_object_get(d, "memory_mib"), " MiB");
+        rate_row(t, "disk read", json_object_get(d, "disk_read_bps"),
+                 json_object_get(d, "disk_read_iops"), "IOPS");
+        rate_row(t, "disk write", json_object_get(d, "disk_write_bps"),
+                 json_object_get(d, "disk_write_iops"), "IOPS");
+        rate_row(t, "network rx", json_object_get(d, "net_rx_bps"),
+                 json_object_get(d, "net_rx_pps"), "pkt/s");
+        rate_row(t, "network tx", json_object_get(d, "net_tx_bps"),
+                 json_object_get(d, "net_tx_pps"), "pkt/s");
 }

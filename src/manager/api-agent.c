@@ -249,10 +249,26 @@ static void reconcile_vms(struct dv_api *a, json_t *host, json_t *reported, json
         json_decref(seen);
 }
 
-/* Load metrics (mstats.h): each running VM's cpu_pct and rss_mib, and
- * their sums for the host (the CPU sum over the host's CPUs). */
-static void record_metrics(struct dv_mgr *m, json_t *host, json_t *reported)
+/* The disk and network counters of an "io" object (validated). */
+static void io_counters(json_t *io, struct dv_io_counters *disk, struct dv_io_counters *net)
 {
+        static const char *const dk[4] = { "read_bytes", "write_bytes", "read_ops", "write_ops" };
+        static const char *const nk[4] = { "rx_bytes", "tx_bytes", "rx_packets", "tx_packets" };
+
+        disk->valid = net->valid = false;
+        if (dv_io_counters_parse(json_object_get(io, "disk"), dk, disk) < 0)
+                disk->valid = false;
+        if (dv_io_counters_parse(json_object_get(io, "net"), nk, net) < 0)
+                net->valid = false;
+}
+
+/* Load metrics (mstats.h): each running VM's cpu_pct and rss_mib, and
+ * their sums for the host (the CPU sum over the host's CPUs); the disk
+ * and network counters of each VM and of the host, made rates. */
+static void record_metrics(struct dv_mgr *m, json_t *host, json_t *reported, json_t *host_io)
+{
+        struct dv_io_counters disk, net;
+
         int64_t now = dv_wall_ms(), cpus = dv_doc_int(host, "cpus", 1);
         double cpu = 0, mem = 0;
         json_t *st;
@@ -267,12 +283,14 @@ static void record_metrics(struct dv_mgr *m, json_t *host, json_t *reported)
                         continue;
                 c = c > 0 ? c : 0;
                 r = r > 0 ? r : 0;
-                dv_mstats_add(m->mstats, "vm", dv_doc_str(st, "id"), now, c, r);
+                io_counters(json_object_get(st, "io"), &disk, &net);
+                dv_mstats_add_io(m->mstats, "vm", dv_doc_str(st, "id"), now, c, r, &disk, &net);
                 cpu += c;
                 mem += r;
         }
-        dv_mstats_add(m->mstats, "host", dv_doc_str(host, "id"), now,
-                      cpu / (double)(cpus > 0 ? cpus : 1), mem);
+        io_counters(host_io, &disk, &net);
+        dv_mstats_add_io(m->mstats, "host", dv_doc_str(host, "id"), now,
+                         cpu / (double)(cpus > 0 ? cpus : 1), mem, &disk, &net);
 }
 
 static void do_heartbeat(struct dv_api *a)
@@ -323,7 +341,7 @@ static void do_heartbeat(struct dv_api *a)
                         records = NULL;
                 dv_vm_tools_heartbeat(m, host, json_object_get(body, "vms"), records, a->user);
                 dv_ha_rt_heartbeat(m, host, json_object_get(body, "vms"), records);
-                record_metrics(m, host, json_object_get(body, "vms"));
+                record_metrics(m, host, json_object_get(body, "vms"), json_object_get(body, "io"));
                 ha = dv_ha_rt_agent_settings(m, host, records);
                 json_decref(records);
         }

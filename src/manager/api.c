@@ -9,6 +9,7 @@
 #include "json.h"
 #include "log.h"
 #include "auth.h"
+#include "crypto.h"
 #include "token.h"
 #include "web.h"
 
@@ -124,6 +125,38 @@ static int authenticate(struct dv_api *a)
         return -EPERM;
 }
 
+/* Conditional GETs (docs/web.md "Live updates"): a 200 JSON answer to a
+ * GET gets an ETag (a hash of its bytes); a request whose If-None-Match
+ * names it gets 304 and no body. What a poller fetches again unchanged
+ * then costs a header, not a document. */
+static void conditional_get(const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        const char *inm = dv_http_header(req, "If-None-Match");
+        uint8_t sum[20];
+        char etag[32];
+        char *body;
+
+        if (strcmp(req->method, "GET") != 0 || resp->status != 200 || !resp->json)
+                return;
+        body = json_dumps(resp->json, JSON_COMPACT);
+        if (!body)
+                return;
+        dv_sha1(body, strlen(body), sum);
+        snprintf(etag, sizeof(etag), "\"%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x\"", sum[0],
+                 sum[1], sum[2], sum[3], sum[4], sum[5], sum[6], sum[7], sum[8], sum[9]);
+        resp->etag = dv_strdup(etag);
+        json_decref(resp->json);
+        resp->json = NULL;
+        if (inm && strcmp(inm, etag) == 0) {
+                free(body);
+                resp->status = 304;
+                resp->text = dv_strdup("");
+                return;
+        }
+        resp->text = body; /* sent as it is: dumped once */
+        resp->content_type = "application/json";
+}
+
 void dv_api_handle(void *userdata, const struct dv_http_request *req,
                    struct dv_http_response *resp)
 {
@@ -177,6 +210,7 @@ out:
         dv_store_defer_syncs(false);
         if (dv_store_sync_deferred(a.m->store) < 0)
                 dv_api_error(&a, 500, "internal", "the store could not sync its writes to disk");
+        conditional_get(req, resp);
         if (resp->status >= 500)
                 dv_warn("%s %s from %s: %d", req->method, req->path, req->peer, resp->status);
         else

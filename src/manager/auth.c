@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tools/sha256.h"
 #include "crypto.h"
 #include "log.h"
 #include "token.h"
@@ -21,10 +22,12 @@ struct user {
         uint32_t iter;              /* iterations */
 };
 
+/* A session is kept (and stored in DATA/sessions) by the SHA-256 of its
+ * token, never the token: a copy of the file opens nothing. */
 struct session {
-        char token[DV_TOKEN_LEN + 1]; /* "" = free slot */
+        char id[DV_TOKEN_LEN + 1];    /* hex SHA-256 of the token; "" = free slot */
         char user[64];                /* who logged in */
-        int64_t expires_ms;           /* dv_now_ms() deadline */
+        int64_t expires_ms;           /* dv_wall_ms() deadline (survives a restart) */
 };
 
 struct ticket {
@@ -41,6 +44,7 @@ struct fail {
 };
 
 struct dv_auth {
+        char *sessions_path;           /* DATA/sessions */
         pthread_mutex_t lock;          /* guards everything below */
         struct user admin;             /* the one user */
         struct session sessions[DV_AUTH_MAX_SESSIONS];
@@ -52,6 +56,42 @@ static void hex(const uint8_t *p, size_t n, char *out)
 {
         for (size_t i = 0; i < n; i++)
                 sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+/* The stored id of a token: hex SHA-256. */
+static void session_id(const char *token, char out[DV_TOKEN_LEN + 1])
+{
+        struct dv_sha256 c;
+        uint8_t d[32];
+
+        dv_sha256_init(&c);
+        dv_sha256_update(&c, token, strlen(token));
+        dv_sha256_final(&c, d);
+        dv_sha256_hex(d, out);
+}
+
+/* Under lock. Write the live sessions to DATA/sessions (0600, replaced
+ * atomically), one "ID USER EXPIRES_MS" line each. A failure is logged:
+ * the sessions still work until droverd restarts. */
+static void save_sessions(struct dv_auth *a)
+{
+        char buf[DV_AUTH_MAX_SESSIONS * 160];
+        int64_t now = dv_wall_ms();
+        size_t n = 0;
+        int r;
+
+        if (!a->sessions_path)
+                return;
+        for (int i = 0; i < DV_AUTH_MAX_SESSIONS; i++) {
+                const struct session *s = &a->sessions[i];
+
+                if (s->id[0] && s->expires_ms > now)
+                        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s %s %lld\n", s->id,
+                                              s->user, (long long)s->expires_ms);
+        }
+        r = dv_write_file_atomic(a->sessions_path, buf, n, 0600);
+        if (r < 0)
+                dv_warn_errno(r, "cannot write %s: %m", a->sessions_path);
 }
 
 static int unhex(const char *s, uint8_t *out, size_t n)
@@ -117,6 +157,35 @@ static int parse_users(char *data, struct user *u)
         return 0;
 }
 
+/* Read DATA/sessions back: the live, well-formed lines; the rest is
+ * dropped (and goes at the next save). */
+static void load_sessions(struct dv_auth *a)
+{
+        _cleanup_(freep) char *data = NULL;
+        int64_t now = dv_wall_ms();
+        char *save = NULL, *line;
+        int k = 0;
+
+        if (dv_read_file(a->sessions_path, 1024 * 1024, &data, NULL) < 0)
+                return;
+        for (line = strtok_r(data, "\n", &save); line && k < DV_AUTH_MAX_SESSIONS;
+             line = strtok_r(NULL, "\n", &save)) {
+                char id[DV_TOKEN_LEN + 2], user[64];
+                long long exp;
+                uint8_t raw[32];
+
+                if (sscanf(line, "%65s %63s %lld", id, user, &exp) != 3 ||
+                    strlen(id) != DV_TOKEN_LEN || unhex(id, raw, sizeof(raw)) < 0 ||
+                    strcmp(user, a->admin.name) != 0 || exp <= now ||
+                    exp > now + DV_AUTH_SESSION_TTL_S * 1000LL)
+                        continue;
+                snprintf(a->sessions[k].id, sizeof(a->sessions[k].id), "%s", id);
+                snprintf(a->sessions[k].user, sizeof(a->sessions[k].user), "%s", user);
+                a->sessions[k].expires_ms = exp;
+                k++;
+        }
+}
+
 static int read_password_file(const char *path, char pw[160])
 {
         _cleanup_(freep) char *data = NULL;
@@ -146,6 +215,7 @@ int dv_auth_new(const char *data_dir, const char *password_file, struct dv_auth 
         if (!a)
                 return -ENOMEM;
         pthread_mutex_init(&a->lock, NULL);
+        a->sessions_path = dv_asprintf("%s/sessions", data_dir);
         snprintf(a->admin.name, sizeof(a->admin.name), "admin");
         if (password_file) {
                 r = read_password_file(password_file, pw);
@@ -178,6 +248,7 @@ done:
         if (r < 0)
                 goto fail;
         memset(pw, 0, sizeof(pw));
+        load_sessions(a);
         *ret = a;
         return 0;
 fail:
@@ -191,6 +262,7 @@ void dv_auth_free(struct dv_auth *a)
         if (!a)
                 return;
         pthread_mutex_destroy(&a->lock);
+        free(a->sessions_path);
         free(a);
 }
 
@@ -224,7 +296,8 @@ int dv_auth_login(struct dv_auth *a, const char *user, const char *password, con
         uint8_t got[HASH_LEN];
         struct session *slot = NULL;
         struct fail *f;
-        int64_t now = dv_now_ms();
+        int64_t now = dv_now_ms(), wall = dv_wall_ms();
+        char token[DV_TOKEN_LEN + 1];
         bool ok;
         int r;
 
@@ -255,7 +328,7 @@ int dv_auth_login(struct dv_auth *a, const char *user, const char *password, con
                 return -EACCES;
         }
         for (int i = 0; i < DV_AUTH_MAX_SESSIONS && !slot; i++)
-                if (!a->sessions[i].token[0] || a->sessions[i].expires_ms <= now)
+                if (!a->sessions[i].id[0] || a->sessions[i].expires_ms <= wall)
                         slot = &a->sessions[i];
         if (!slot) {
                 pthread_mutex_unlock(&a->lock);
@@ -263,38 +336,41 @@ int dv_auth_login(struct dv_auth *a, const char *user, const char *password, con
                              "%d sessions are open; log out of one first", DV_AUTH_MAX_SESSIONS);
                 return -EBUSY;
         }
-        r = dv_random_hex(slot->token, DV_TOKEN_LEN / 2);
+        r = dv_random_hex(token, DV_TOKEN_LEN / 2);
         if (r < 0) {
-                slot->token[0] = 0;
                 pthread_mutex_unlock(&a->lock);
                 dv_error_set(err, 500, "internal", "no random bytes: %s", strerror(-r));
                 return r;
         }
+        session_id(token, slot->id);
         snprintf(slot->user, sizeof(slot->user), "%s", u.name);
-        slot->expires_ms = now + ttl_s * 1000;
-        memcpy(ret_token, slot->token, DV_TOKEN_LEN + 1);
-        *ret_expires_ms = dv_wall_ms() + ttl_s * 1000;
+        slot->expires_ms = wall + ttl_s * 1000;
+        save_sessions(a);
+        memcpy(ret_token, token, DV_TOKEN_LEN + 1);
+        *ret_expires_ms = slot->expires_ms;
         pthread_mutex_unlock(&a->lock);
         return 0;
 }
 
 bool dv_auth_session(struct dv_auth *a, const char *token, char user[64])
 {
-        int64_t now = dv_now_ms();
+        int64_t now = dv_wall_ms();
+        char id[DV_TOKEN_LEN + 1];
         bool found = false;
 
         if (!token || strlen(token) != DV_TOKEN_LEN)
                 return false;
+        session_id(token, id);
         pthread_mutex_lock(&a->lock);
         for (int i = 0; i < DV_AUTH_MAX_SESSIONS; i++) {
                 struct session *s = &a->sessions[i];
                 /* Every slot is compared, so the time says nothing. */
-                if (s->token[0] && dv_token_equal(s->token, token) && !found) {
+                if (s->id[0] && dv_token_equal(s->id, id) && !found) {
                         if (s->expires_ms > now) {
                                 found = true;
                                 snprintf(user, 64, "%s", s->user);
                         } else {
-                                s->token[0] = 0;
+                                s->id[0] = 0;
                         }
                 }
         }
@@ -306,14 +382,19 @@ bool dv_auth_logout(struct dv_auth *a, const char *token)
 {
         bool found = false;
 
+        char id[DV_TOKEN_LEN + 1];
+
         if (!token || strlen(token) != DV_TOKEN_LEN)
                 return false;
+        session_id(token, id);
         pthread_mutex_lock(&a->lock);
         for (int i = 0; i < DV_AUTH_MAX_SESSIONS; i++)
-                if (a->sessions[i].token[0] && dv_token_equal(a->sessions[i].token, token)) {
+                if (a->sessions[i].id[0] && dv_token_equal(a->sessions[i].id, id)) {
                         memset(&a->sessions[i], 0, sizeof(a->sessions[i]));
                         found = true;
                 }
+        if (found)
+                save_sessions(a);
         pthread_mutex_unlock(&a->lock);
         return found;
 }

@@ -485,6 +485,11 @@ static int env_get_vms(void *ud, const struct dv_ha_vm **ret, size_t *ret_n)
                 x->mem_mib = dv_doc_int(vm, "memory_mib", 0);
                 x->cpus = dv_doc_int(vm, "cpus", 1);
                 x->state = vm_state(dv_doc_str(vm, "state"));
+                /* Its host's report of why it stopped (e.g. killed on lease loss). */
+                x->stop_reason = x->state == DV_HA_VM_STOPPED
+                                         ? dv_ha_stop_reason_from_string(
+                                                   dv_doc_str(vm, "state_reason"))
+                                         : DV_HA_STOP_OTHER;
                 x->tools = dv_streq(tools, "running")       ? DV_HA_TOOLS_RUNNING
                            : dv_streq(tools, "not-running") ? DV_HA_TOOLS_NOT_RUNNING
                                                             : DV_HA_TOOLS_NONE;
@@ -802,6 +807,8 @@ static void env_emit_event(void *ud, const char *kind, const char *target, const
                 note = " (its datastore heartbeat stopped long enough for it to be down)";
         else if (dv_streq(kind, "host.isolated") && no_ds_channel(rt, target))
                 note = " (it writes no datastore heartbeat: only its BMC reading off proves it down)";
+        else if (dv_streq(kind, "vm.killed-by-host"))
+                note = " (its host stopped it on its own: HA restarts it once no other copy can run)";
         else if (dv_streq(kind, "vm.not-placed"))
                 note = " (no host fits; retried when capacity returns)";
         dv_mgr_event(rt->m, DV_USER_SYSTEM, kind, tk, doc, "HA: %s '%s' %s: %s%s", tk, target,

@@ -205,6 +205,16 @@ int dv_ha_admission_from_string(const char *s, enum dv_ha_admission *ret)
         return 0;
 }
 
+enum dv_ha_stop_reason dv_ha_stop_reason_from_string(const char *s)
+{
+        if (dv_streq(s, DV_HA_STOP_REASON_LEASE_LOST))
+                return DV_HA_STOP_LEASE_LOST;
+        if (dv_streq(s, DV_HA_STOP_REASON_ISOLATION_POWER_OFF) ||
+            dv_streq(s, DV_HA_STOP_REASON_ISOLATION_SHUTDOWN))
+                return DV_HA_STOP_ISOLATION;
+        return DV_HA_STOP_OTHER;
+}
+
 const char *dv_ha_host_state_to_string(enum dv_ha_host_state s)
 {
         return name_of(host_state_names, ELEMENTSOF(host_state_names), s);
@@ -858,6 +868,18 @@ static void vm_step(struct tick *t, size_t i)
                 const char *ds;
                 int64_t tools_age = 0;
 
+                if (vm->state == DV_HA_VM_STOPPED && vm->stop_reason != DV_HA_STOP_OTHER) {
+                        /* Its host killed it on its own: on lease loss (storage
+                         * lost, maybe reported before HA saw the datastore go)
+                         * or as the isolation response. Dead: restart it, once
+                         * its lease lets another host (the placement waits). */
+                        bool lease = vm->stop_reason == DV_HA_STOP_LEASE_LOST;
+
+                        say(t, "vm.killed-by-host", vm->name, "host=%s reason=%s", vm->host,
+                            lease ? DV_HA_STOP_REASON_LEASE_LOST : "isolation-response");
+                        make_pending(t, vm, vt, lease ? REASON_STORAGE_LOST : REASON_ISOLATED);
+                        break;
+                }
                 if (hs != DV_HA_HOST_CONNECTED)
                         break;
                 if (vt->victim_of) {

@@ -112,6 +112,25 @@ enum dv_ha_tools_state {
         DV_HA_TOOLS_NOT_RUNNING,       /* Tools installed, no heartbeat (yet) */
 };
 
+/* Why a host reports a VM stopped (its VMSTATUS "reason", the record's
+ * state_reason), when its agent stopped it on its own for HA: */
+#define DV_HA_STOP_REASON_LEASE_LOST "lease-lost"   /* its lease could not be renewed
+                                                     * (storage lost): killed before expiry */
+#define DV_HA_STOP_REASON_LEASE_TAKEN "lease-taken" /* another host took its lease */
+#define DV_HA_STOP_REASON_ISOLATION_POWER_OFF "isolation-power-off" /* isolation response */
+#define DV_HA_STOP_REASON_ISOLATION_SHUTDOWN "isolation-shutdown"   /* isolation response */
+
+/* What a stopped VM's stop means to HA. */
+enum dv_ha_stop_reason {
+        DV_HA_STOP_OTHER,              /* the user, HA, the guest, QEMU exiting, a lease
+                                        * taken by another host: not restarted for it */
+        DV_HA_STOP_LEASE_LOST,         /* its host killed it on lease loss: restart elsewhere */
+        DV_HA_STOP_ISOLATION,          /* its isolated host stopped it: restart elsewhere */
+};
+
+/* The stop reason of a state_reason string (NULL: DV_HA_STOP_OTHER). */
+enum dv_ha_stop_reason dv_ha_stop_reason_from_string(const char *s);
+
 struct dv_ha_vm {
         const char *name;              /* VM name (unique) */
         const char *host;              /* host it is placed on (the record), NULL none */
@@ -120,6 +139,7 @@ struct dv_ha_vm {
         int64_t mem_mib;               /* memory (reserved where it is placed) */
         int64_t cpus;                  /* vCPUs */
         enum dv_ha_vm_state state;     /* the record's state (last reported by its host) */
+        enum dv_ha_stop_reason stop_reason; /* STOPPED: why, as its host reported it */
         enum dv_ha_tools_state tools;  /* Tools state */
         int64_t tools_hb_ms;           /* last Tools heartbeat since it started, -1 */
         int restarts_last_hour;        /* start_vm() calls from HA for it in the last 3600 s */

@@ -7,6 +7,7 @@
 
 #include "json.h"
 #include "vm-tools.h"
+#include "mstats.h"
 
 /* Prefix the message of err with the element it is about ("disks[2]: "). */
 _printf_(3, 4) static int in_element(int r, struct dv_error *err, const char *fmt, ...)
@@ -388,11 +389,52 @@ static bool vm_state_reported(const char *s)
                dv_streq(s, "stopped");
 }
 
+/* "io" of a heartbeat or a VMSTATUS: {"disk"?: counters, "net"?: counters}
+ * (mstats.h). */
+static int validate_io(json_t *io, struct dv_error *err)
+{
+        static const char *const keys[] = { "disk", "net", NULL };
+        static const char *const dk[4] = { "read_bytes", "write_bytes", "read_ops", "write_ops" };
+        static const char *const nk[4] = { "rx_bytes", "tx_bytes", "rx_packets", "tx_packets" };
+        struct dv_io_counters c;
+        json_t *v;
+        int r;
+
+        if (!io || json_is_null(io))
+                return 0;
+        if (!json_is_object(io))
+                return dv_error_set(err, 400, "invalid-field", "field 'io' must be an object");
+        r = dv_json_check_keys(io, keys, err);
+        if (r < 0)
+                return in_element(r, err, "io");
+        for (int k = 0; k < 2; k++) {
+                const char *const *names = k == 0 ? dk : nk;
+                static const char *const allowed[2][7] = {
+                        { "t_ms", "epoch", "read_bytes", "write_bytes", "read_ops", "write_ops", NULL },
+                        { "t_ms", "epoch", "rx_bytes", "tx_bytes", "rx_packets", "tx_packets", NULL },
+                };
+
+                v = json_object_get(io, k == 0 ? "disk" : "net");
+                if (!v || json_is_null(v))
+                        continue;
+                if (dv_io_counters_parse(v, names, &c) < 0)
+                        return dv_error_set(err, 400, "invalid-field",
+                                            "io.%s: must be {\"t_ms\",\"epoch\",\"%s\",\"%s\",\"%s\",\"%s\"} "
+                                            "with non-negative integers",
+                                            k == 0 ? "disk" : "net", names[0], names[1], names[2],
+                                            names[3]);
+                r = dv_json_check_keys(v, allowed[k], err);
+                if (r < 0)
+                        return in_element(r, err, k == 0 ? "io.disk" : "io.net");
+        }
+        return 0;
+}
+
 static int validate_vmstatus(json_t *o, struct dv_error *err)
 {
         static const char *const keys[] = { "id", "name", "state", "pid", "started_at",
                                             "cpu_pct", "rss_mib", "console_log", "vnc",
-                                            "reason", "tools", NULL };
+                                            "reason", "tools", "io", NULL };
         const char *id = NULL, *state = NULL, *s = NULL;
         int64_t pid;
         json_t *v;
@@ -421,6 +463,8 @@ static int validate_vmstatus(json_t *o, struct dv_error *err)
                 r = get_short_string(o, "started_at", false, 64, &s, err);
         if (r >= 0)
                 r = dv_validate_vm_tools_status(json_object_get(o, "tools"), err); /* vm-tools.c */
+        if (r >= 0)
+                r = validate_io(json_object_get(o, "io"), err);
         for (int k = 0; r >= 0 && k < 2; k++) {
                 const char *key = k == 0 ? "cpu_pct" : "rss_mib";
                 v = json_object_get(o, key);
@@ -433,7 +477,7 @@ static int validate_vmstatus(json_t *o, struct dv_error *err)
 
 int dv_validate_heartbeat(json_t *body, struct dv_error *err)
 {
-        static const char *const keys[] = { "metrics", "vms", NULL };
+        static const char *const keys[] = { "metrics", "vms", "io", NULL };
         static const char *const mkeys[] = { "cpu_usage_pct", "mem_total_mib", "mem_used_mib",
                                              "load1", "uptime_s", NULL };
         json_t *metrics, *vms = NULL, *v;
@@ -444,6 +488,8 @@ int dv_validate_heartbeat(json_t *body, struct dv_error *err)
         r = dv_json_check_keys(body, keys, err);
         if (r >= 0)
                 r = get_array(body, "vms", DV_HEARTBEAT_VMS_MAX, &vms, err);
+        if (r >= 0)
+                r = validate_io(json_object_get(body, "io"), err);
         if (r < 0)
                 return r;
         metrics = json_object_get(body, "metrics");

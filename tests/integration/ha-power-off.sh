@@ -3,7 +3,8 @@
 # through its BMC; its HA VMs run on the other hosts with Tools heartbeat,
 # their disks hold what was written before the failure, the non-HA VM stays
 # down and is reported; never two QEMU processes for one VM; the host comes
-# back without duplicates.
+# back without duplicates, and the manager's view (state, host, QEMU pid of
+# each VM) matches the QEMU processes that run.
 #
 # What "the disk holds what was written" means here, honestly: before the
 # first boot the test writes an ext2 filesystem with a marker file (a random
@@ -209,6 +210,22 @@ check "after host2's return the HA vms stay where they are and plain stays stopp
 check "no QEMU of ours runs on host2" eval '! our_qemus | grep -qF "$S/h2/"'
 check "still never two QEMU processes for one VM" bash -c "! grep -q VIOLATION '$DV_TMP/qemu-poll.log'"
 check "HA marks host2 connected (ha_state)" [ "$(dv_json .ha_state host show host2)" = connected ]
+# The manager's view matches reality: each HA VM's record (state, host,
+# QEMU pid) is its one live QEMU process; plain, stopped for the manager,
+# has none.
+view_matches() { # VM
+        local v=$1 rec pid
+        rec=$(dv_json '"\(.state) \(.host) \(.pid)"' vm show "$v")
+        pid=$(cat "$S/h${HOST[$v]#host}/run/${ID[$v]}/qemu.pid") || return 1
+        [ "$rec" = "running ${HOST[$v]} $pid" ] && kill -0 "$pid" &&
+                [ "$(our_qemus | grep -cF "/${ID[$v]}/")" = 1 ]
+}
+for v in ha1 ha2; do
+        check "$v: the manager's record (running on ${HOST[$v]}, its pid) is its only live QEMU" \
+                view_matches "$v"
+done
+check "plain: stopped for the manager, and no QEMU of it runs anywhere" \
+        eval '[ "$(dv_json .state vm show plain)" = stopped ] && ! our_qemus | grep -qF "/${ID[plain]}/"'
 dv_log "QEMU processes over time (vm id, then host:pid):"
 cat "$DV_TMP/qemu-poll.log" >&2
 dv_finish

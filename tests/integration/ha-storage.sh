@@ -4,8 +4,11 @@
 # agent's mount namespace; docs/ha.md, lab/README.md). host1 can no longer
 # renew its HA VM's lease nor write its datastore heartbeat: the VM is
 # killed there (by HA's stop, or by the agent before the lease expires)
-# and restarted on host2 once, after the lease. Image locking is off; a
-# poller checks every 100 ms that the disk is never open in two QEMUs.
+# and restarted on host2 once, after the lease. Then the same on host2 with
+# a datastore timeout longer than the agent's kill, so that the kill (VM
+# stopped, reason lease-lost) is reported before HA sees the datastore
+# stale: restarted on host1, once. Image locking is off; a poller checks
+# every 100 ms that the disk is never open in two QEMUs.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ha-lab.sh"
 
@@ -44,5 +47,42 @@ stable=1
 for _ in $(seq 25); do vm_on web host2 || stable=0; sleep 0.2; done
 check "web stays on host2 once host1's storage is back" [ "$stable" = 1 ]
 check "web was restarted once" [ "$(ha_events | grep -c '^vm.restarted web')" = 1 ]
+# Which of the two came first (both orders must end as above).
+if ha_events | grep -q '^vm.killed-by-host web'; then
+        dv_log "order: host1's kill on lease loss was reported before HA saw its datastore stale"
+else
+        dv_log "order: HA saw host1's datastore stale before its agent's kill"
+fi
+
+# The race forced the other way: with a datastore timeout (6 s) longer than
+# the agent's kill on lease loss (3.5-4.5 s), host2's kill is always
+# reported first; the VM, recorded stopped with reason lease-lost, must
+# still be restarted (on host1), once, after its lease.
+api() { curl -sf -X "$1" -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" \
+        -H 'Content-Type: application/json' "$DROVER_URL/api/v1/$2" ${3:+--data "$3"}; }
+api PATCH clusters/default '{"ha":{"ds_timeout_ms":6000}}' >/dev/null
+check "the cluster takes a 6 s datastore timeout" \
+        [ "$(api GET clusters/default | jq -r .ha.ds_timeout_ms)" = 6000 ]
+qpid=$(cat "$S/h2/run/$id/qemu.pid")
+t0=$(now_ms)
+lab storage h2 down >/dev/null
+wait_until 30 "web's QEMU on host2 killed" killed
+stopped_lease_lost() {
+        "$DROVER" -o json event list --limit 200 |
+                jq -e '[.events[] | select(.kind == "vm.stopped" and .target.name == "web"
+                        and (.message | test("lease-lost")))] | length >= 1' >/dev/null
+}
+check "host2 reported web stopped for lease-lost" stopped_lease_lost
+if wait_until 60 "web running on host1" vm_on web host1; then
+        dv_log "web running on host1 $(( $(now_ms) - t0 )) ms after host2's storage went"
+fi
+check "web restarted on host1 after host2's kill on lease loss" vm_on web host1
+check "HA saw the kill by host2" eval "ha_events | grep -q '^vm.killed-by-host web'"
+check "the lease is host1's" [ "$(jq -r .holder "$lease")" = host1 ]
+lab storage h2 up >/dev/null
+stable=1
+for _ in $(seq 25); do vm_on web host1 || stable=0; sleep 0.2; done
+check "web stays on host1 once host2's storage is back" [ "$stable" = 1 ]
+check "web was restarted once more (twice in all)" [ "$(ha_events | grep -c '^vm.restarted web')" = 2 ]
 check "the disk was never open in two QEMU processes (polled every 100 ms)" no_two_open
 dv_finish

@@ -178,27 +178,106 @@ try {
     for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 150) n++;
     return n;
   });
+  // Which pixels are lit, kept in the page to compare with later.
+  const keepLit = () => page.evaluate(() => {
+    const c = document.querySelector('#screen canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    window.droverLit = Array.from({ length: d.length / 4 }, (_, i) => d[4 * i] + d[4 * i + 1] + d[4 * i + 2] > 150);
+  });
+  const changedLit = () => page.evaluate(() => {
+    const c = document.querySelector('#screen canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length / 4; i++) if ((d[4 * i] + d[4 * i + 1] + d[4 * i + 2] > 150) !== window.droverLit[i]) n++;
+    return n;
+  });
   await page.click('#screen canvas');
   await page.keyboard.press('Enter');
   const before = await until('text on the console canvas', async () => ((await lit()) > 200 ? lit() : 0), 20000);
   check("the guest's text is drawn on the canvas", (before || 0) > 200, `${before} lit pixels`);
   await shot('08-console');
+  await keepLit();
   const marker = `webcon-${Math.floor(Math.random() * 1e6)}`;
   // noVNC sends QEMU the physical keys (extended key events), so shifted
   // characters need a real Shift: type them as key combinations.
-  for (const c of `echo ${marker} > /dev/ttyS0; echo typed ${marker}`) {
-    if (c >= 'A' && c <= 'Z') await page.keyboard.press(`Shift+Key${c}`);
-    else if (c === '>') await page.keyboard.press('Shift+Period');
-    else await page.keyboard.type(c);
-    await sleep(10);
-  }
-  await page.keyboard.press('Enter');
+  const typeLine = async (line) => {
+    for (const c of line) {
+      if (c >= 'A' && c <= 'Z') await page.keyboard.press(`Shift+Key${c}`);
+      else if (c === '>') await page.keyboard.press('Shift+Period');
+      else if (c === '&') await page.keyboard.press('Shift+Digit7');
+      else await page.keyboard.type(c);
+      await sleep(10);
+    }
+    await page.keyboard.press('Enter');
+  };
+  await typeLine(`echo ${marker} > /dev/ttyS0; echo typed ${marker}`);
   const consoleLog = (await apiGet('/vms/web1')).body.console_log; // on host2 now
   const echoed = await until('marker in the serial log', () => fs.readFileSync(consoleLog, 'utf8').includes(marker), 20000);
   check('keys typed into the console reach the guest shell (it wrote the marker to its serial log)', !!echoed, marker);
-  const after = await lit();
-  check('the echoed command changed the canvas', after > before, `${before} -> ${after} lit pixels`);
+  // The typed command and its output are drawn (they may scroll the
+  // screen, so the number of lit pixels can go either way: count changes).
+  const changed = await until('the canvas redrawn', async () => ((await changedLit()) > 200 ? changedLit() : 0), 10000);
+  check('the typed command and its echo changed the canvas', (changed || 0) > 200, `${changed} pixels changed`);
   await shot('09-console-typed');
+
+  // --- disk and network activity, seen in the charts -------------------------------------
+  // The guest writes and reads a file on its data disk (O_DIRECT, past
+  // its page cache) from the console's shell, and says when done on its
+  // serial log, while it pings va through Tools. Only samples taken after
+  // this count (the guest formatted its disk at boot: activity too).
+  const ioFrom = Math.floor(Date.now() / 1000) * 1000;
+  const pinging = fetch(`${base}/api/v1/vms/web1/ping`, { method: 'POST',
+    headers: { Authorization: `Bearer ${await token()}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ address: '10.10.0.11', count: 4 }) }).then((r) => r.status).catch(() => 0);
+  const ioMarker = `io-done-${Math.floor(Math.random() * 1e6)}`;
+  await typeLine('dd if=/dev/zero of=/mnt/vda/io bs=64k count=100 oflag=direct && ' +
+    `dd if=/mnt/vda/io of=/dev/null bs=64k iflag=direct && rm /mnt/vda/io && echo ${ioMarker} > /dev/ttyS0`);
+  const ioDone = await until('the guest did its disk I/O', () => fs.readFileSync(consoleLog, 'utf8').includes(ioMarker), 30000);
+  check('the guest wrote and read 6.4 MB on its disk (its shell said so on the serial log)', !!ioDone);
+  await shot('09-console-io');
+  await page.goto(base + '/#/vms/web1');
+  const seriesMax = (m, k) => Math.max(0, ...(m.samples || []).filter((x) => Date.parse(x.t) >= ioFrom).map((x) => x[k] ?? 0));
+  let ioSeen = 0; // ms of the newest sample when the rates were found
+  const vmIo = await until('disk and network rates of web1', async () => {
+    const m = (await apiGet('/vms/web1/metrics')).body;
+    const v = Object.fromEntries(['disk_read_bps', 'disk_write_bps', 'disk_read_iops', 'disk_write_iops', 'net_rx_bps', 'net_tx_bps']
+      .map((k) => [k, seriesMax(m, k)]));
+    ioSeen = Date.parse(m.samples?.[m.samples.length - 1]?.t ?? 0);
+    return Object.values(v).every((x) => x > 0) ? v : null;
+  }, 30000);
+  check('the metrics API has disk read/write and network rx/tx rates for web1 since the activity began', !!vmIo, JSON.stringify(vmIo));
+  check('... the write rate is of the order of what was written (6.4 MB within the last minute)',
+    !!vmIo && vmIo.disk_write_bps > 100000, `${vmIo?.disk_write_bps} B/s at most`);
+  log(`ping of va from web1: ${await pinging}`);
+  const chartOk = (name) => page.evaluate((n) => {
+    const c = document.querySelector(`#view-vms [data-chart="${n}"], #view-hosts [data-chart="${n}"]`);
+    return c && +c.dataset.points > 0 && +c.dataset.max > 0 && c.querySelectorAll('polyline').length > 0
+      ? { points: +c.dataset.points, max: +c.dataset.max } : null;
+  }, name);
+  for (const name of ['CPU', 'Memory', 'Disk', 'Network']) {
+    const got = await until(`web1's ${name} chart`, () => chartOk(name), 15000);
+    check(`the VM's ${name} chart shows data (live, no reload)`, !!got, JSON.stringify(got));
+  }
+  const writeLine = await page.$$eval('[data-chart="Disk"] polyline[data-series="write"]', (p) => p.length);
+  check('... the disk chart draws the write series', writeLine > 0);
+  const redrawn = await until('the page redrawn with the activity', () => page.evaluate((t) =>
+    +document.querySelector('#view-vms [data-chart="Disk"]').dataset.t1 >= t, ioSeen), 10000);
+  check('... and is redrawn with the samples of the activity without a reload', !!redrawn);
+  await shot('13-vm-charts');
+  const host2 = await until('host2 disk and network rates', async () => {
+    const m = (await apiGet('/hosts/host2/metrics')).body;
+    // Since the activity began: the guest's I/O reaches the host's disk,
+    // its pings and the heartbeats the host's interfaces.
+    return seriesMax(m, 'net_rx_bps') > 0 && seriesMax(m, 'disk_write_bps') + seriesMax(m, 'disk_read_bps') > 0;
+  }, 20000);
+  check("host2's metrics have disk and network rates (its disks, its uplink)", !!host2);
+  await page.goto(base + '/#/hosts/host2');
+  for (const name of ['CPU', 'Memory', 'Disk', 'Network']) {
+    const got = await until(`host2's ${name} chart`, () => chartOk(name), 15000);
+    check(`the host's ${name} chart shows data`, !!got, JSON.stringify(got));
+  }
+  await page.waitForTimeout(500);
+  await shot('14-host-charts');
 
   // --- console tickets: once, one VM -----------------------------------------------------
   const tok = await token();
@@ -245,6 +324,18 @@ try {
   const nchecks = await page.$$eval('table[data-table="checks"] tbody tr[data-row]', (t) => t.length);
   check('... with its checks laid out one by one', nchecks >= 8, `${nchecks} checks`);
   await shot('10-network-diagnosis');
+  // Polling is cheap: unchanged documents (the DVSs, the port groups) come
+  // back as 304 without a body.
+  const p0 = await page.evaluate(() => ({ ...window.droverPoll }));
+  await page.waitForTimeout(4500);
+  const p1 = await page.evaluate(() => ({ ...window.droverPoll }));
+  check('polling uses conditional GETs: unchanged documents come back 304', p1.notModified - p0.notModified >= 2,
+    `${p1.gets - p0.gets} GETs, ${p1.notModified - p0.notModified} not modified`);
+  const etagRes = await fetch(`${base}/api/v1/portgroups`, { headers: { Authorization: `Bearer ${await token()}` } });
+  const etag = etagRes.headers.get('etag');
+  const again304 = await fetch(`${base}/api/v1/portgroups`, { headers: { Authorization: `Bearer ${await token()}`, 'If-None-Match': etag } });
+  check('the API answers If-None-Match with 304 and its ETag with 200', etagRes.status === 200 && !!etag && again304.status === 304,
+    `${etagRes.status} ${etag} ${again304.status}`);
 
   // --- the other views ------------------------------------------------------------------------
   for (const [name, sel] of [['hosts/host1', '[data-chart="CPU"]'], ['datastores', 'table[data-table="datastores"]'],

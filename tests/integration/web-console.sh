@@ -6,7 +6,10 @@
 # task's progress watched, open its noVNC console and type into the
 # guest's shell, console tickets refused when reused / for another VM /
 # from another origin, a diagnosis naming the fault, maintenance mode
-# entered and left, sessions that expire and log out. Screenshots of every view: tests/screenshots/web-console/.
+# entered and left, sessions that expire and log out and that outlive a
+# restart of droverd, the charts of a VM with disk and network activity
+# and of its host, polling with conditional GETs. Screenshots of every
+# view: tests/screenshots/web-console/.
 . "$(dirname "$0")/lib.sh"
 
 command -v chromium >/dev/null || { echo "SKIP: needs /usr/bin/chromium (scripts/install-deps.sh)"; exit 77; }
@@ -44,6 +47,34 @@ URL=$DROVER_URL PASSWORD=$(cat "$S/manager/admin-password") SHOTS=$shots HOSTS=$
 check "the browser test passed (web-console.mjs)" [ "$rc" = 0 ]
 check "the CLI sees web1 running on host2" \
         [ "$(dv_json '"\(.state) \(.host)"' vm show web1)" = "running host2" ]
-check "every main view has a screenshot" [ "$(ls "$shots"/*.png | wc -l)" -ge 16 ]
+check "vm show lists web1's disk and network rates" dv_cmd_has "disk write" "$DROVER" vm show web1
+
+# Sessions outlive a restart of droverd: DATA/sessions keeps their hashes
+# (never the tokens) with their expiry; a logout is not undone by one.
+pw=$(cat "$S/manager/admin-password")
+login() {
+        curl -s -X POST "$DROVER_URL/api/v1/login" -H 'Content-Type: application/json' \
+                -d "{\"user\":\"admin\",\"password\":\"$pw\"}" | jq -r .token
+}
+code() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$DROVER_URL/api/v1/hosts"; }
+manager_up() { [ "$(code "$(cat "$S/manager/token" 2>/dev/null)")" = 200 ]; }
+tok=$(login)
+tok_out=$(login)
+curl -s -o /dev/null -X POST -H "Authorization: Bearer $tok_out" "$DROVER_URL/api/v1/logout"
+check "a web session works" [ "$(code "$tok")" = 200 ]
+check "the session file holds no token" bash -c "[ -s '$S/manager/sessions' ] && ! grep -q '$tok' '$S/manager/sessions'"
+mpid=$(cat "$S/manager.pid")
+mapfile -d '' margv < "/proc/$mpid/cmdline"
+kill -TERM "$mpid"
+gone() { ! kill -0 "$mpid" 2>/dev/null; }
+wait_until 20 "droverd exited" gone
+t_restart=$(date +%s%N)
+setsid "${margv[@]}" </dev/null >>"$S/manager.log" 2>&1 &
+echo $! > "$S/manager.pid"
+wait_until 30 "droverd answers again" manager_up
+dv_log "droverd restarted in $(( ($(date +%s%N) - t_restart) / 1000000 )) ms"
+check "after a droverd restart the session still works" [ "$(code "$tok")" = 200 ]
+check "... a session logged out before it is still refused" [ "$(code "$tok_out")" = 401 ]
+check "every main view has a screenshot" [ "$(ls "$shots"/*.png | wc -l)" -ge 19 ]
 dv_log "screenshots in $shots"
 dv_finish

@@ -33,7 +33,7 @@ static int fake_start(struct dv_hv *hv, json_t *spec, json_t **ret, struct dv_er
 }
 
 static int fake_stop(struct dv_hv *hv, const char *id, bool force, int timeout_s,
-                     const char **ret_path, struct dv_error *err)
+                     const char *reason, const char **ret_path, struct dv_error *err)
 {
         snprintf(fake.last_id, sizeof(fake.last_id), "%s", id);
         fake.force = force;

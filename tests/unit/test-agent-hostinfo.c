@@ -128,13 +128,60 @@ static void test_collect_live(void **state)
         assert_int_equal(json_object_size(m), 5);
 }
 
+static bool want_vda(unsigned maj, unsigned min, const char *name, void *u)
+{
+        (void)u;
+        (void)name;
+        return maj == 254 && min == 0;
+}
+
+static bool want_not_lo(const char *name, void *u)
+{
+        (void)u;
+        return strcmp(name, "lo") != 0 && !dv_metrics_is_vm_tap(name);
+}
+
+static void test_diskstats_netdev(void **state)
+{
+        const char *disk =
+                "   7       0 loop0 5 0 40 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+                " 254       0 vda 630356 39126 17181714 579862 2377641 259042 192179952 2524340 0 "
+                "301612 3219881 228937 56 93993736 53216 218185 62461\n"
+                " 254       1 vda1 10 0 80 0 20 0 160 0 0 0 0\n"
+                "garbage\n";
+        const char *net =
+                "Inter-|   Receive                                                |  Transmit\n"
+                " face |bytes    packets errs drop fifo frame compressed multicast|bytes    "
+                "packets errs drop fifo colls carrier compressed\n"
+                "    lo:  1000      10    0    0    0     0          0         0     1000      10    "
+                "0    0    0     0       0          0\n"
+                "  eth0: 5000      50    0    0    0     0          0         0     7000      70    "
+                "0    0    0     0       0          0\n"
+                "dv0123456789ab0: 300 3 0 0 0 0 0 0 400 4 0 0 0 0 0 0\n"
+                "  up0: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n";
+        uint64_t v[4];
+        size_t n;
+
+        (void)state;
+        assert_int_equal(dv_metrics_parse_diskstats(disk, want_vda, NULL, v, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(v[0] == 17181714ull * 512 && v[1] == 192179952ull * 512);
+        assert_true(v[2] == 630356 && v[3] == 2377641);
+        assert_int_equal(dv_metrics_parse_netdev(net, want_not_lo, NULL, v, &n), 0);
+        assert_int_equal(n, 2); /* eth0 and up0: not lo, not the VM's tap */
+        assert_true(v[0] == 5001 && v[1] == 7003 && v[2] == 52 && v[3] == 74);
+        assert_true(dv_metrics_is_vm_tap("dv0123456789ab0"));
+        assert_false(dv_metrics_is_vm_tap("dvs-uplink0"));
+        assert_false(dv_metrics_is_vm_tap("eth0"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpuinfo),      cmocka_unit_test(test_cpuinfo_missing),
                 cmocka_unit_test(test_meminfo),      cmocka_unit_test(test_accel),
                 cmocka_unit_test(test_stat),         cmocka_unit_test(test_loadavg_uptime),
-                cmocka_unit_test(test_collect_live),
+                cmocka_unit_test(test_collect_live), cmocka_unit_test(test_diskstats_netdev),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,7 +178,7 @@ static void test_registry(void **state)
         json_decref(spec);
 
         /* Running after the hello; net-config from the spec pushed. */
-        deadline = dv_now_ms() + 5000;
+        deadline = dv_now_ms() + 20000; /* generous: a loaded CI machine */
         for (;;) {
                 vms = status_list("running");
                 dv_tools_mgr_annotate(tm, vms);
@@ -199,7 +199,7 @@ static void test_registry(void **state)
         assert_false(dv_tools_vm_usable(v));
         dv_tools_mgr_vm_event(tm, VM_ID, "running");
         /* a resume: the guest's clock is set */
-        deadline = dv_now_ms() + 5000;
+        deadline = dv_now_ms() + 20000; /* generous: a loaded CI machine */
         while (g.time_sets == 0 && dv_now_ms() < deadline)
                 usleep(20000);
         assert_int_equal(g.time_sets, 1);

@@ -74,6 +74,8 @@ struct fvm {
         int prio;
         int64_t mem, cpus;
         enum dv_ha_vm_state state;     /* the record's state */
+        enum dv_ha_stop_reason stop_reason; /* the record's stop reason (its host's report) */
+        enum dv_ha_stop_reason killed[MAXH]; /* why the agent killed the copy on a host */
         int64_t tools_hb;              /* the record's Tools heartbeat */
         char ds[MAXL][NAMELEN];
         size_t n_ds;
@@ -107,6 +109,8 @@ struct fake {
         size_t n_expect;
         char **log;
         size_t n_log;
+        bool ds_late;                  /* the manager sees storage lost only when the
+                                        * datastore heartbeat is ds_timeout old */
         struct dv_ha *ha;
         /* facts handed to the core */
         struct dv_ha_host hf[MAXH];
@@ -171,6 +175,7 @@ static bool alive(const struct fake *f, const struct fhost *h)
 static void kill_copy(struct fake *f, size_t vi, size_t hi)
 {
         f->v[vi].copy[hi] = (struct fcopy) { .tools_hb = -1 };
+        f->v[vi].killed[hi] = DV_HA_STOP_OTHER;
 }
 
 static void power_off(struct fake *f, size_t hi)
@@ -217,6 +222,7 @@ static void agent_step(struct fake *f, size_t hi)
                                 if (!v->copy[hi].on || v->copy[hi].rogue || !v->ha)
                                         continue;
                                 kill_copy(f, vi, hi);
+                                v->killed[hi] = DV_HA_STOP_ISOLATION;
                                 if (v->holder == (int) hi && h->storage)
                                         v->holder = -1;
                         }
@@ -236,6 +242,8 @@ static void agent_step(struct fake *f, size_t hi)
                         else if (h->storage || t >= v->expiry - KILL_MARGIN_MS) {
                                 /* Lost its lease, or cannot renew it in time. */
                                 kill_copy(f, vi, hi);
+                                if (!h->storage)
+                                        v->killed[hi] = DV_HA_STOP_LEASE_LOST;
                                 continue;
                         }
                 }
@@ -262,6 +270,7 @@ static void agent_step(struct fake *f, size_t hi)
                         v->tools_hb = c->tools_hb;
                 } else if (v->state != DV_HA_VM_STOPPED) {
                         v->state = DV_HA_VM_STOPPED;
+                        v->stop_reason = v->killed[hi];
                         v->tools_hb = -1;
                 }
         }
@@ -332,8 +341,10 @@ static int env_hosts(void *u, const struct dv_ha_host **ret, size_t *ret_n)
 
                 for (size_t i = 0; i < h->n_dvs; i++)
                         f->hf_dvs[hi][i] = h->dvs[i];
-                for (size_t i = 0; h->storage && i < h->n_ds; i++)
-                        f->hf_ds[hi][nds++] = h->ds[i];
+                for (size_t i = 0; i < h->n_ds; i++)
+                        if (f->ds_late ? h->ds_hb >= 0 && f->now - h->ds_hb <= f->s.ds_timeout_ms
+                                       : h->storage)
+                                f->hf_ds[hi][nds++] = h->ds[i];
                 for (size_t vi = 0; vi < f->nv; vi++) {
                         if (f->v[vi].deleted)
                                 continue;
@@ -391,6 +402,8 @@ static int env_vms(void *u, const struct dv_ha_vm **ret, size_t *ret_n)
                         .mem_mib = v->mem,
                         .cpus = v->cpus,
                         .state = v->state,
+                        .stop_reason = v->state == DV_HA_VM_STOPPED ? v->stop_reason
+                                                                    : DV_HA_STOP_OTHER,
                         .tools = !v->tools ? DV_HA_TOOLS_NONE
                                  : v->tools_hb >= 0 ? DV_HA_TOOLS_RUNNING : DV_HA_TOOLS_NOT_RUNNING,
                         .tools_hb_ms = v->tools_hb,
@@ -455,6 +468,7 @@ static int env_start(void *u, const char *vm, const char *host)
                         logf_(f, "VIOLATION two copies of %s: %s and %s", vm, f->h[hj].name, host);
         v->host = hi;
         v->state = DV_HA_VM_STARTING;
+        v->stop_reason = DV_HA_STOP_OTHER;
         v->tools_hb = -1;
         v->copy[hi] = (struct fcopy) { .on = true, .tools_up = true, .started = f->now,
                                        .tools_hb = -1,
@@ -486,6 +500,7 @@ static int env_stop(void *u, const char *vm, const char *host)
         f->h[hi].reported[vi] = false;
         if (v->host == hi) {
                 v->state = DV_HA_VM_STOPPED;
+                v->stop_reason = DV_HA_STOP_OTHER;
                 v->tools_hb = -1;
         }
         if (v->holder == hi && f->h[hi].storage)
@@ -601,6 +616,11 @@ static void parse_set(struct fake *f, char *key, char *val, int line)
                 }
         if (strcmp(key, "enabled") == 0)
                 s->enabled = yes(val, line);
+        else if (strcmp(key, "ds-view") == 0) {
+                if (!dv_streq(val, "instant") && !dv_streq(val, "heartbeat"))
+                        fail_msg("line %d: ds-view=instant|heartbeat", line);
+                f->ds_late = dv_streq(val, "heartbeat");
+        }
         else if (strcmp(key, "max-restarts") == 0)
                 s->max_restarts_per_hour = (int) num(val, key, line);
         else if (strcmp(key, "isolation") == 0) {
@@ -908,6 +928,17 @@ static void apply_fault(struct fake *f, const struct step *st)
 
                 for (size_t hi = 0; hi < f->nh; hi++)
                         v->copy[hi].tools_up = dv_streq(arg(st, 2), "up");
+        } else if (strcmp(what, "stop") == 0) {
+                /* The user stops it (through its host's agent). */
+                int vi = need_vm(f, st, 1);
+                struct fvm *v = &f->v[vi];
+
+                kill_copy(f, (size_t) vi, (size_t) v->host);
+                v->state = DV_HA_VM_STOPPED;
+                v->stop_reason = DV_HA_STOP_OTHER;
+                v->tools_hb = -1;
+                if (v->holder == v->host && f->h[v->host].storage)
+                        v->holder = -1;
         } else if (strcmp(what, "delete") == 0) {
                 int vi = need_vm(f, st, 1);
 
@@ -1280,6 +1311,9 @@ int main(void)
                 SCENARIO("storage-lost"),
                 SCENARIO("storage-lost-everywhere"),
                 SCENARIO("storage-outage"),
+                SCENARIO("storage-lost-kill-first"),
+                SCENARIO("storage-lost-ds-first"),
+                SCENARIO("isolation-blip"),
                 SCENARIO("admission"),
                 SCENARIO("disabled"),
         };

@@ -79,6 +79,54 @@ static void test_login_session_logout(void **state)
         free(pw);
 }
 
+/* Sessions survive a restart of droverd (DATA/sessions keeps their
+ * hashes, 0600, never the tokens); a logout or an expiry is not undone by
+ * one. */
+static void test_sessions_persist(void **state)
+{
+        struct dv_auth *a = NULL;
+        struct dv_error err = { 0 };
+        char t1[65], t2[65], t3[65], user[64], path[256];
+        _cleanup_(freep) char *data = NULL;
+        int64_t exp;
+        struct stat st;
+        size_t len;
+        char *pw;
+
+        (void)state;
+        assert_int_equal(dv_auth_new(dir, NULL, &a), 0);
+        pw = read_pw();
+        assert_int_equal(dv_auth_login(a, "admin", pw, "p3", 0, t1, &exp, &err), 0);
+        assert_int_equal(dv_auth_login(a, "admin", pw, "p3", 0, t2, &exp, &err), 0);
+        assert_int_equal(dv_auth_login(a, "admin", pw, "p3", 1, t3, &exp, &err), 0);
+        assert_true(dv_auth_logout(a, t2));
+        dv_auth_free(a);
+
+        snprintf(path, sizeof(path), "%s/sessions", dir);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        assert_int_equal(dv_read_file(path, 65536, &data, &len), 0);
+        assert_null(strstr(data, t1)); /* only hashes */
+        assert_null(strstr(data, t3));
+
+        assert_int_equal(dv_auth_new(dir, NULL, &a), 0);
+        assert_true(dv_auth_session(a, t1, user));
+        assert_string_equal(user, "admin");
+        assert_false(dv_auth_session(a, t2, user)); /* logged out before */
+        dv_auth_free(a);
+        sleep(1);
+        usleep(100 * 1000);
+        assert_int_equal(dv_auth_new(dir, NULL, &a), 0);
+        assert_false(dv_auth_session(a, t3, user)); /* expired */
+        assert_true(dv_auth_session(a, t1, user));
+        assert_true(dv_auth_logout(a, t1));
+        dv_auth_free(a);
+        assert_int_equal(dv_auth_new(dir, NULL, &a), 0);
+        assert_false(dv_auth_session(a, t1, user));
+        dv_auth_free(a);
+        free(pw);
+}
+
 static void test_fail_bound(void **state)
 {
         struct dv_auth *a = NULL;
@@ -141,7 +189,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_login_session_logout),
-                cmocka_unit_test(test_fail_bound),
+                cmocka_unit_test(test_sessions_persist), cmocka_unit_test(test_fail_bound),
                 cmocka_unit_test(test_tickets),
                 cmocka_unit_test(test_password_file),
         };

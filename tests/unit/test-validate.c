@@ -292,6 +292,28 @@ static void test_heartbeat(void **state)
         assert_true(dv_validate_heartbeat(j, &err) < 0);
         assert_string_equal(err.code, "missing-field");
         json_decref(j);
+        /* Disk and network counters: of the host and of a VM. */
+        j = parse("{\"io\":{\"net\":{\"t_ms\":5,\"epoch\":\"b\",\"rx_bytes\":1,"
+                  "\"tx_bytes\":2,\"rx_packets\":3,\"tx_packets\":4}},"
+                  "\"vms\":[{\"id\":\"x\",\"state\":\"running\",\"io\":{\"disk\":"
+                  "{\"t_ms\":5,\"read_bytes\":1,\"write_bytes\":2,\"read_ops\":3,"
+                  "\"write_ops\":4}}}]}");
+        assert_int_equal(dv_validate_heartbeat(j, &err), 0);
+        json_object_set_new(json_object_get(json_object_get(j, "io"), "net"), "rx_bytes",
+                            json_integer(-1));
+        assert_true(dv_validate_heartbeat(j, &err) < 0);
+        assert_true(strstr(err.message, "io.net") != NULL);
+        json_object_set_new(json_object_get(json_object_get(j, "io"), "net"), "rx_bytes",
+                            json_integer(1));
+        json_object_set_new(json_object_get(json_object_get(j, "io"), "net"), "extra",
+                            json_integer(1));
+        assert_true(dv_validate_heartbeat(j, &err) < 0);
+        json_object_del(json_object_get(json_object_get(j, "io"), "net"), "extra");
+        json_object_set_new(json_object_get(json_array_get(json_object_get(j, "vms"), 0), "io"),
+                            "disk", json_string("x"));
+        assert_true(dv_validate_heartbeat(j, &err) < 0);
+        assert_true(strstr(err.message, "vms[0]") != NULL);
+        json_decref(j);
 }
 
 static void test_pieces(void **state)

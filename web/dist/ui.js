@@ -2,7 +2,7 @@
 // names and messages from the API cannot inject markup.
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElementNS(
-    ['svg', 'polyline', 'line', 'text'].includes(tag) ? 'http://www.w3.org/2000/svg' : 'http://www.w3.org/1999/xhtml', tag);
+    ['svg', 'polyline', 'line', 'text', 'rect', 'g'].includes(tag) ? 'http://www.w3.org/2000/svg' : 'http://www.w3.org/1999/xhtml', tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
@@ -30,18 +30,58 @@ export function bar(pct, label) {
     h('div', { class: 'bar' }, h('div', { style: `width:${p}%` })), label ?? `${p.toFixed(0)}%`);
 }
 
-// A line chart of values (oldest first) in an SVG of w x hgt.
-export function chart(title, values, unit, w = 320, hgt = 90) {
-  const vals = values.filter((v) => typeof v === 'number');
-  const max = Math.max(1, ...vals);
-  const pts = vals.map((v, i) =>
-    `${(i / Math.max(1, vals.length - 1)) * (w - 10) + 5},${hgt - 5 - (v / max) * (hgt - 20)}`).join(' ');
-  const last = vals.length ? vals[vals.length - 1] : null;
-  return h('div', { class: 'chart', 'data-chart': title },
-    h('div', {}, h('b', {}, title), ` ${last === null ? 'no samples' : `${last.toFixed(1)} ${unit}`} (max ${max.toFixed(1)})`),
-    h('svg', { width: w, height: hgt, viewBox: `0 0 ${w} ${hgt}` },
-      h('line', { x1: 5, y1: hgt - 5, x2: w - 5, y2: hgt - 5, stroke: '#c4ccd8' }),
-      h('polyline', { points: pts, fill: 'none', stroke: '#1f5fb3', 'stroke-width': 1.5 })));
+// Byte rates: "1.5 MiB/s".
+export function fmtBps(v) {
+  if (typeof v !== 'number') return '-';
+  const u = ['B/s', 'KiB/s', 'MiB/s', 'GiB/s'];
+  let i = 0;
+  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+  return `${i ? v.toFixed(1) : Math.round(v)} ${u[i]}`;
+}
+
+// A line chart in SVG: series = [{ label, values (oldest first, null: no
+// sample), color }], times = the samples' ISO times, fmt(number) -> text
+// for the axis and the legend. Gaps where a value is null. The element
+// carries data-chart (title), data-points (samples with a value),
+// data-max and data-t1 (ms of the newest sample) for the browser tests.
+export function chart(title, series, fmt, times = [], w = 360, hgt = 130) {
+  const padL = 70, padR = 8, padT = 8, padB = 18;
+  const n = Math.max(0, ...series.map((s) => s.values.length));
+  const all = series.flatMap((s) => s.values.filter((v) => typeof v === 'number'));
+  const max = all.length ? Math.max(...all) : 0;
+  const top = max > 0 ? max * 1.1 : 1;
+  const x = (i) => padL + (n > 1 ? (i / (n - 1)) * (w - padL - padR) : 0);
+  const y = (v) => padT + (1 - v / top) * (hgt - padT - padB);
+  const lines = [];
+  for (const s of series) {
+    let run = [];
+    const flush = () => {
+      if (run.length === 1) run.push(`${run[0].split(',')[0] * 1 + 1},${run[0].split(',')[1]}`);
+      if (run.length) lines.push(h('polyline', { points: run.join(' '), fill: 'none', stroke: s.color, 'stroke-width': 1.6, 'data-series': s.label }));
+      run = [];
+    };
+    s.values.forEach((v, i) => { if (typeof v === 'number') run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`); else flush(); });
+    flush();
+  }
+  const grid = [0, 0.5, 1].flatMap((f) => {
+    const v = top * f, yy = y(v);
+    return [h('line', { x1: padL, y1: yy, x2: w - padR, y2: yy, stroke: f ? '#eef1f5' : '#c4ccd8' }),
+      h('text', { x: padL - 4, y: yy + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#67738a' }, fmt(v))];
+  });
+  const t0 = times.find(Boolean), t1 = times[times.length - 1];
+  const tl = (t) => (t ? new Date(t).toLocaleTimeString() : '');
+  const axis = [h('text', { x: padL, y: hgt - 4, 'font-size': 10, fill: '#67738a' }, tl(t0)),
+    h('text', { x: w - padR, y: hgt - 4, 'text-anchor': 'end', 'font-size': 10, fill: '#67738a' }, tl(t1))];
+  const legend = series.map((s) => {
+    const vals = s.values.filter((v) => typeof v === 'number');
+    const last = vals.length ? vals[vals.length - 1] : null;
+    return h('span', { class: 'legend' }, h('i', { style: `background:${s.color}` }), ` ${s.label} `,
+      h('b', {}, last === null ? 'no samples' : fmt(last)));
+  });
+  return h('div', { class: 'chart', 'data-chart': title, 'data-points': all.length, 'data-max': max,
+    'data-t1': t1 ? Date.parse(t1) : 0 },
+    h('div', {}, h('b', {}, title), ' ', legend),
+    h('svg', { width: w, height: hgt, viewBox: `0 0 ${w} ${hgt}` }, grid, axis, lines));
 }
 
 // columns: [{ key, label, get(row) -> Node|string, sort(row) -> value }]

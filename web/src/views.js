@@ -1,7 +1,7 @@
 // The console's views. Each route makes a view: it builds its static part
 // once and returns { refresh(), leave?() }; refresh() runs every 2 s.
 import { api } from './app.js';
-import { h, clear, fmtMib, stateTag, bar, chart, table } from './ui.js';
+import { h, clear, fmtMib, fmtBps, stateTag, bar, chart, table } from './ui.js';
 
 const link = (kind, name) => h('a', { href: `#/${kind}/${encodeURIComponent(name)}` }, name);
 const when = (t) => (t ? new Date(t).toLocaleTimeString() : '-');
@@ -75,13 +75,25 @@ function hostList(root) {
   return { async refresh() { swap(list, hostsTable((await api('GET', '/hosts')).hosts)); } };
 }
 
-function metricCharts(m) {
+// The four performance charts of a host or a VM from GET .../metrics
+// (the last 60 heartbeats). The disk and network charts plot bytes per
+// second; the operation and packet rates of the last sample are the line
+// under them.
+const ops = (v) => (typeof v === 'number' ? `${v < 10 ? v.toFixed(1) : Math.round(v)}/s` : '-');
+function metricCharts(m, cpuLabel) {
   const s = m.samples || [];
+  const t = s.map((x) => x.t);
+  const col = (k) => s.map((x) => x[k] ?? null);
   return h('div', { class: 'charts' },
-    chart('CPU', s.map((x) => x.cpu_pct), '%'),
-    chart('Memory', s.map((x) => x.memory_mib), 'MiB'),
-    chart('Disk I/O', s.map((x) => x.disk_bps ?? null), 'B/s'),
-    chart('Network', s.map((x) => x.net_bps ?? null), 'B/s'));
+    chart('CPU', [{ label: cpuLabel, values: col('cpu_pct'), color: '#1f5fb3' }], (v) => `${v.toFixed(v < 10 ? 1 : 0)}%`, t),
+    chart('Memory', [{ label: 'resident', values: col('memory_mib'), color: '#7a3fb0' }], fmtMib, t),
+    chart('Disk', [{ label: 'read', values: col('disk_read_bps'), color: '#1c8a5a' },
+      { label: 'write', values: col('disk_write_bps'), color: '#d2691e' }], fmtBps, t),
+    chart('Network', [{ label: 'rx', values: col('net_rx_bps'), color: '#1f5fb3' },
+      { label: 'tx', values: col('net_tx_bps'), color: '#c0392b' }], fmtBps, t),
+    h('p', { class: 'chart-note', id: 'io-rates' },
+      `now: disk ${ops(m.disk_read_iops?.now)} reads, ${ops(m.disk_write_iops?.now)} writes; ` +
+      `network ${ops(m.net_rx_pps?.now)} packets in, ${ops(m.net_tx_pps?.now)} out`));
 }
 
 function hostDetail(root, name) {
@@ -106,7 +118,7 @@ function hostDetail(root, name) {
           ['Accel', x.accel], ['Address', x.url], ['Last heartbeat', when(x.last_heartbeat)],
           ['Maintenance', x.maintenance ? `since ${when(x.maintenance.since)}` : 'no'], ['Version', x.version]]
           .map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, v))))));
-      swap(charts, metricCharts(m));
+      swap(charts, metricCharts(m, 'VM demand, % of the host'));
       swap(vms, vmTable(vs.vms.filter((v) => v.host === x.name)));
     },
   };
@@ -248,7 +260,7 @@ function vmDetail(root, name) {
           ['CPU QoS', `shares ${q.shares ?? '-'}, limit ${q.limit_mhz ? `${q.limit_mhz} MHz` : q.limit_pct ? `${q.limit_pct}%` : 'none'}, reservation ${q.reservation_mhz || 0} MHz${q.affinity ? `, CPUs ${q.affinity}` : ''}`],
           ['HA', v.ha ? `on (priority ${v.ha_priority ?? 0})` : 'off']]
           .map(([k, val]) => h('tr', {}, h('td', {}, k), h('td', {}, val))))));
-      swap(charts, metricCharts(m));
+      swap(charts, metricCharts(m, '% of one host CPU'));
       await follow();
     },
     leave() { st.left = true; },
