@@ -45,6 +45,10 @@ struct dv_agent_config {
         char *token_file;    /* --token-file, or NULL */
         char *accel;         /* --accel: "auto", "kvm" or "tcg" */
         char *qemu_bin;      /* --qemu */
+        char *driver;        /* --driver: "qemu" (default) or "sim" (docs/scale.md) */
+        int sim_delay_ms;    /* --sim-delay-ms: simulated duration of an operation (200) */
+        int sim_cpus;        /* --sim-cpus: CPUs a simulated host reports, 0 = the real ones */
+        int64_t sim_memory_mib; /* --sim-memory-mib: its memory, 0 = the real one */
         int heartbeat_ms;    /* --heartbeat-ms */
         bool sandbox;        /* false with --no-sandbox */
         char *ovs_db;        /* --ovs-db: ovs-vsctl's --db, "unix:PATH" */

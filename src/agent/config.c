@@ -14,6 +14,10 @@ enum {
         OPT_TOKEN_FILE,
         OPT_ACCEL,
         OPT_QEMU,
+        OPT_DRIVER,
+        OPT_SIM_DELAY_MS,
+        OPT_SIM_CPUS,
+        OPT_SIM_MEMORY_MIB,
         OPT_HEARTBEAT_MS,
         OPT_NO_SANDBOX,
         OPT_DATASTORE,
@@ -46,6 +50,10 @@ static const struct option options[] = {
         { "token-file", required_argument, NULL, OPT_TOKEN_FILE },
         { "accel", required_argument, NULL, OPT_ACCEL },
         { "qemu", required_argument, NULL, OPT_QEMU },
+        { "driver", required_argument, NULL, OPT_DRIVER },
+        { "sim-delay-ms", required_argument, NULL, OPT_SIM_DELAY_MS },
+        { "sim-cpus", required_argument, NULL, OPT_SIM_CPUS },
+        { "sim-memory-mib", required_argument, NULL, OPT_SIM_MEMORY_MIB },
         { "heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS },
         { "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
         { "datastore", required_argument, NULL, OPT_DATASTORE },
@@ -88,6 +96,11 @@ void dv_agent_config_usage(FILE *f)
               "  --accel auto|kvm|tcg accelerator (default auto: kvm when kvm_intel or\n"
               "                       kvm_amd is loaded, else tcg)\n"
               "  --qemu PATH          QEMU binary (default " DV_AGENT_DEFAULT_QEMU ")\n"
+              "  --driver qemu|sim    hypervisor driver (default qemu; sim: simulated VMs, no\n"
+              "                       QEMU, docs/scale.md)\n"
+              "  --sim-delay-ms MS    sim: simulated duration of start/stop/migrate (200)\n"
+              "  --sim-cpus N         sim: CPUs to report (default: the real ones)\n"
+              "  --sim-memory-mib M   sim: memory to report (default: the real one)\n"
               "  --heartbeat-ms N     heartbeat period, 100..60000 (default 1000)\n"
               "  --datastore NAME=PATH  an extra directory datastore (repeatable), e.g.\n"
               "                       a shared directory mounted on every host\n"
@@ -269,6 +282,8 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                 .data_dir = dv_strdup(DV_AGENT_DEFAULT_DATA_DIR),
                 .accel = dv_strdup("auto"),
                 .qemu_bin = dv_strdup(DV_AGENT_DEFAULT_QEMU),
+                .driver = dv_strdup("qemu"),
+                .sim_delay_ms = 200,
                 .heartbeat_ms = DV_AGENT_DEFAULT_HEARTBEAT_MS,
                 .sandbox = true,
                 .ovs_db = dv_strdup(DV_OVS_DEFAULT_DB),
@@ -317,6 +332,42 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                         break;
                 case OPT_QEMU:
                         set_str(&cfg->qemu_bin, optarg);
+                        break;
+                case OPT_DRIVER:
+                        if (!dv_streq(optarg, "qemu") && !dv_streq(optarg, "sim")) {
+                                snprintf(err, err_len, "--driver: expected qemu or sim, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->driver, optarg);
+                        }
+                        break;
+                case OPT_SIM_DELAY_MS:
+                        if (dv_parse_int64(optarg, 0, 60000, &v) < 0) {
+                                snprintf(err, err_len,
+                                         "--sim-delay-ms: expected 0..60000, got '%s'", optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->sim_delay_ms = (int)v;
+                        }
+                        break;
+                case OPT_SIM_CPUS:
+                        if (dv_parse_int64(optarg, 1, 4096, &v) < 0) {
+                                snprintf(err, err_len, "--sim-cpus: expected 1..4096, got '%s'",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->sim_cpus = (int)v;
+                        }
+                        break;
+                case OPT_SIM_MEMORY_MIB:
+                        if (dv_parse_int64(optarg, 64, INT64_C(1) << 30, &v) < 0) {
+                                snprintf(err, err_len,
+                                         "--sim-memory-mib: expected 64..2^30, got '%s'", optarg);
+                                r = -EINVAL;
+                        } else {
+                                cfg->sim_memory_mib = v;
+                        }
                         break;
                 case OPT_HEARTBEAT_MS:
                         if (dv_parse_int64(optarg, 100, 60000, &v) < 0) {
@@ -531,6 +582,7 @@ void dv_agent_config_done(struct dv_agent_config *cfg)
         free(cfg->token_file);
         free(cfg->accel);
         free(cfg->qemu_bin);
+        free(cfg->driver);
         free(cfg->ovs_db);
         free(cfg->ovs_datapath);
         free(cfg->uplink);

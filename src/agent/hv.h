@@ -1,6 +1,6 @@
 /* The hypervisor driver interface of drover-agent: a table of operations.
- * hv-qemu.c drives real QEMU over QMP; a simulated driver can join later for
- * scale tests. The daemon (main.c, api.c, heartbeat.c) only sees this. */
+ * hv-qemu.c drives real QEMU over QMP; hv-sim.c simulates VMs for scale
+ * tests (drover-agent --driver sim, drover-sim). The daemon (main.c, api.c, heartbeat.c) only sees this. */
 #pragma once
 
 #include <jansson.h>
@@ -27,6 +27,7 @@ struct dv_hv_config {
         struct dv_cgroup *cgroup; /* per-VM cgroups (cgroup.h; borrowed, outlives the
                                    * driver), or NULL: no CPU QoS */
         int64_t host_mhz;         /* nominal MHz of a host core, for CPU limits */
+        int sim_delay_ms;         /* sim driver: simulated duration of start/stop/migrate */
         bool no_locking;          /* QEMU's image locking off (--no-image-locking) */
 };
 
@@ -188,3 +189,5 @@ struct dv_hv_ops {
 };
 
 extern const struct dv_hv_ops dv_hv_qemu_ops;
+/* hv-sim.c: VMs are records with synthetic load, no QEMU (docs/scale.md). */
+extern const struct dv_hv_ops dv_hv_sim_ops;

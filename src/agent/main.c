@@ -167,8 +167,16 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                 .sandbox = agent->cfg.sandbox,
                 .console_log_max = (uint64_t)agent->cfg.console_log_max_kib * 1024,
                 .host_mhz = agent->facts.cpu_mhz,
+                .sim_delay_ms = agent->cfg.sim_delay_ms,
                 .no_locking = !agent->cfg.image_locking,
         };
+        if (dv_streq(agent->cfg.driver, "sim")) {
+                agent->ops = &dv_hv_sim_ops;
+                if (agent->cfg.sim_cpus > 0)
+                        agent->facts.cpus = agent->cfg.sim_cpus;
+                if (agent->cfg.sim_memory_mib > 0)
+                        agent->facts.memory_mib = agent->cfg.sim_memory_mib;
+        }
         /* The memory this host gives to VMs (docs/qos.md): what it
          * registers, so that admission and ballooning count it. */
         if (agent->cfg.vm_memory_mib > 0) {
@@ -181,7 +189,7 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
         agent->ksm.disabled = agent->cfg.ksm_off;
         if (agent->cfg.cpu_mhz > 0)
                 agent->facts.cpu_mhz = hvcfg.host_mhz = agent->cfg.cpu_mhz;
-        if (!dv_streq(agent->cfg.cgroup_mode, "off")) {
+        if (!dv_streq(agent->cfg.cgroup_mode, "off") && agent->ops == &dv_hv_qemu_ops) {
                 _cleanup_(freep) char *parent = agent->cfg.cgroup_parent
                                                         ? dv_strdup(agent->cfg.cgroup_parent)
                                                         : dv_asprintf("drover/%s", agent->cfg.name);
@@ -203,7 +211,8 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                                 parent, (long long)agent->facts.cpu_mhz);
                 hvcfg.cgroup = agent->cgroup;
         }
-        r = dv_agent_tools_init(agent, run_dir);
+        /* Simulated VMs have no Tools channel (the driver reports Tools). */
+        r = agent->ops == &dv_hv_qemu_ops ? dv_agent_tools_init(agent, run_dir) : 0;
         if (r < 0)
                 return dv_log_errno(r, "starting the Tools registry: %m");
         r = agent->ops->init(&hvcfg, dv_agent_on_vm_event, agent, &agent->hv);

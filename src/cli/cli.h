@@ -64,6 +64,7 @@ extern const struct cli_noun cli_noun_dvs;
 extern const struct cli_noun cli_noun_portgroup;
 extern const struct cli_noun cli_noun_cluster;
 extern const struct cli_noun cli_noun_drs;
+extern const struct cli_noun cli_noun_dpm;
 extern const struct cli_noun cli_noun_net;
 
 /* drover lab ...: exec the lab script (cmd-lab.c); returns only on error. */

@@ -70,6 +70,17 @@ static void cluster_print(json_t *c)
                              (long long)json_integer_value(json_object_get(d, "max_moves")),
                              (long long)json_integer_value(json_object_get(d, "max_concurrent")),
                              (long long)json_integer_value(json_object_get(d, "persist_passes")));
+                {
+                        json_t *p = json_object_get(c, "dpm");
+
+                        cli_table_kv(t, "dpm", "%s, utilisation %lld..%lld%%, after %lld pass(es), "
+                                     "at least %lld host(s) on",
+                                     json_string_value(json_object_get(p, "mode")) ?: "off",
+                                     (long long)json_integer_value(json_object_get(p, "low_pct")),
+                                     (long long)json_integer_value(json_object_get(p, "high_pct")),
+                                     (long long)json_integer_value(json_object_get(p, "persist_passes")),
+                                     (long long)json_integer_value(json_object_get(p, "min_hosts")));
+                }
                 json_array_foreach(json_object_get(d, "rules"), i, r)
                         cli_table_kv(t, i == 0 ? "drs rules" : "", "%s  %s",
                                      json_string_value(json_object_get(r, "name")) ?: "-",
@@ -128,7 +139,7 @@ static int parse_admission(struct cli_ctx *ctx, const char *s, json_t *ha)
 static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
 {
         _cleanup_(json_decrefp) json_t *ha = json_object(), *drs = json_object(), *body = NULL,
-                                      *reply = NULL;
+                                      *reply = NULL, *dpm = json_object();
         static const struct {
                 const char *opt, *key;
                 int64_t min, max;
@@ -138,8 +149,13 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
                 { "drs-max-moves", "max_moves", 1, 64 },
                 { "drs-max-concurrent", "max_concurrent", 1, 16 },
                 { "drs-persist", "persist_passes", 1, 100 },
+        }, dpm_nums[] = {
+                { "dpm-low", "low_pct", 1, 99 },
+                { "dpm-high", "high_pct", 2, 100 },
+                { "dpm-persist", "persist_passes", 1, 100 },
+                { "dpm-min-hosts", "min_hosts", 1, 100000 },
         };
-        const char *mode = cli_args_get(a, "drs");
+        const char *mode = cli_args_get(a, "drs"), *pmode = cli_args_get(a, "dpm");
         const char *on = cli_args_get(a, "ha"), *iso = cli_args_get(a, "isolation-response");
         const char *adm = cli_args_get(a, "admission"), *over = cli_args_get(a, "overcommit");
         int64_t v = -1;
@@ -185,9 +201,26 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
                         if (r == 0)
                                 json_object_set_new(drs, drs_nums[i].key, json_integer(v));
                 }
-        if (r == 0 && json_object_size(ha) == 0 && json_object_size(drs) == 0 && !over)
+        if (r == 0 && pmode) {
+                if (strcmp(pmode, "off") == 0 || strcmp(pmode, "manual") == 0 ||
+                    strcmp(pmode, "automatic") == 0)
+                        json_object_set_new(dpm, "mode", json_string(pmode));
+                else
+                        r = cli_usage(ctx, "--dpm must be off, manual or automatic, not '%s'",
+                                      pmode);
+        }
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(dpm_nums); i++)
+                if (cli_args_get(a, dpm_nums[i].opt)) {
+                        r = cli_opt_number(ctx, a, dpm_nums[i].opt, dpm_nums[i].min,
+                                           dpm_nums[i].max, &v);
+                        if (r == 0)
+                                json_object_set_new(dpm, dpm_nums[i].key, json_integer(v));
+                }
+        if (r == 0 && json_object_size(ha) == 0 && json_object_size(drs) == 0 &&
+            json_object_size(dpm) == 0 && !over)
                 r = cli_usage(ctx, "nothing to set: give --ha, --isolation-response, --admission, "
-                                   "--max-restarts, --drs, --drs-threshold or --overcommit");
+                                   "--max-restarts, --drs, --drs-threshold, --dpm, --dpm-low or "
+                                   "--overcommit");
         if (r != 0)
                 return r;
         body = json_object();
@@ -195,6 +228,8 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
                 json_object_set(body, "ha", ha);
         if (json_object_size(drs))
                 json_object_set(body, "drs", drs);
+        if (json_object_size(dpm))
+                json_object_set(body, "dpm", dpm);
         if (over)
                 json_object_set_new(body, "overcommit", json_boolean(strcmp(over, "on") == 0));
         r = cli_api(ctx, "PATCH", body, &reply, "clusters/%s", a->pos[0]);
@@ -211,6 +246,17 @@ static int cluster_set(struct cli_ctx *ctx, const struct cli_args *a)
                                json_string_value(json_object_get(d, "mode")) ?: "?",
                                (long long)json_integer_value(json_object_get(d, "threshold")),
                                (long long)json_integer_value(json_object_get(d, "interval_s")));
+                if (json_object_size(dpm)) {
+                        json_t *p = json_object_get(reply, "dpm");
+
+                        printf("cluster %s: DPM %s, utilisation %lld..%lld%%, after %lld "
+                               "pass(es), at least %lld host(s) on\n", a->pos[0],
+                               json_string_value(json_object_get(p, "mode")) ?: "?",
+                               (long long)json_integer_value(json_object_get(p, "low_pct")),
+                               (long long)json_integer_value(json_object_get(p, "high_pct")),
+                               (long long)json_integer_value(json_object_get(p, "persist_passes")),
+                               (long long)json_integer_value(json_object_get(p, "min_hosts")));
+                }
                 if (json_object_size(ha) || over)
                         printf("cluster %s: HA %s, isolation response %s, admission %s, memory overcommit %s\n",
                        a->pos[0], json_is_true(json_object_get(h, "enabled")) ? "on" : "off",
@@ -236,6 +282,11 @@ static const struct cli_opt set_opts[] = {
         { "drs-max-moves", 0, "N", "DRS recommendations per pass (1..64)" },
         { "drs-max-concurrent", 0, "N", "DRS migrations at once (1..16)" },
         { "drs-persist", 0, "N", "passes an imbalance must last before DRS moves VMs (1..100)" },
+        { "dpm", 0, "MODE", "DPM: off, manual (recommend) or automatic (power hosts off and on)" },
+        { "dpm-low", 0, "PCT", "DPM: power a host off below this utilisation (1..99, default 30)" },
+        { "dpm-high", 0, "PCT", "DPM: power a host on above this utilisation (2..100, default 70)" },
+        { "dpm-persist", 0, "N", "DPM: passes a condition must last (1..100, default 3)" },
+        { "dpm-min-hosts", 0, "N", "DPM: never fewer hosts powered on (default 1)" },
         { NULL },
 };
 
@@ -246,7 +297,8 @@ static const struct cli_verb cluster_verbs[] = {
           .run = cluster_show },
         { .name = "set", .args = "CLUSTER", .min_args = 1, .max_args = 1,
           .summary = "change HA settings (--ha, --isolation-response, --admission, "
-                     "--max-restarts) and DRS settings (--drs, --drs-threshold, ...)",
+                     "--max-restarts), DRS settings (--drs, --drs-threshold, ...) and DPM "
+                     "settings (--dpm, --dpm-low, --dpm-high, ...)",
           .opts = set_opts, .run = cluster_set },
 };
 

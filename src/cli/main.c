@@ -20,6 +20,7 @@ static const struct cli_noun *const nouns[] = {
         &cli_noun_portgroup,
         &cli_noun_cluster,
         &cli_noun_drs,
+        &cli_noun_dpm,
         &cli_noun_net,
 };
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "dpm-run.h"
 #include "drs-run.h"
 #include "ha-env.h"
 #include "json.h"
@@ -21,6 +22,12 @@ static json_t *cluster_view(struct dv_mgr *m, json_t *doc)
         json_object_set_new(v, "overcommit", json_boolean(json_is_true(json_object_get(doc, "overcommit"))));
         json_object_del(v, "drs_rules");
         json_object_set_new(v, "drs", dv_cluster_drs_view(doc));
+        {
+                struct dv_dpm_settings ps;
+
+                dv_cluster_dpm_settings(doc, &ps);
+                json_object_set_new(v, "dpm", dv_dpm_settings_to_json(&ps));
+        }
         if (dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts) >= 0)
                 json_array_foreach(hosts, i, h)
                         json_array_append(names, json_object_get(h, "name"));
@@ -65,12 +72,13 @@ static int overcommit_off_fits(struct dv_mgr *m, struct dv_error *err)
 
 static void cluster_patch(struct dv_api *a)
 {
-        static const char *const keys[] = { "ha", "drs", "overcommit", NULL };
+        static const char *const keys[] = { "ha", "drs", "dpm", "overcommit", NULL };
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
         struct dv_ha_settings s, before;
         struct dv_drs_settings ds;
-        json_t *body = NULL, *doc = NULL, *ha, *drs, *over;
+        struct dv_dpm_settings ps;
+        json_t *body = NULL, *doc = NULL, *ha, *drs, *dpm, *over;
         bool was_over;
         int r;
 
@@ -82,9 +90,10 @@ static void cluster_patch(struct dv_api *a)
         }
         ha = json_object_get(body, "ha");
         drs = json_object_get(body, "drs");
+        dpm = json_object_get(body, "dpm");
         over = json_object_get(body, "overcommit");
-        if (!ha && !drs && !over) {
-                dv_api_error(a, 400, "missing-field", "give 'ha', 'drs' or 'overcommit'");
+        if (!ha && !drs && !dpm && !over) {
+                dv_api_error(a, 400, "missing-field", "give 'ha', 'drs', 'dpm' or 'overcommit'");
                 goto out;
         }
         if (over && !json_is_boolean(over)) {
@@ -100,10 +109,12 @@ static void cluster_patch(struct dv_api *a)
         }
         dv_cluster_ha_settings(doc, &s);
         dv_cluster_drs_settings(doc, &ds);
+        dv_cluster_dpm_settings(doc, &ps);
         before = s;
         was_over = json_is_true(json_object_get(doc, "overcommit"));
         if ((ha && dv_ha_settings_patch(&s, ha, &err) < 0) ||
             (drs && dv_drs_settings_patch(&ds, drs, &err) < 0) ||
+            (dpm && dv_dpm_settings_patch(&ps, dpm, &err) < 0) ||
             (over && was_over && !json_is_true(over) && overcommit_off_fits(m, &err) < 0)) {
                 dv_mgr_unlock(m);
                 dv_api_dv_error(a, &err);
@@ -113,6 +124,8 @@ static void cluster_patch(struct dv_api *a)
                 json_object_set_new(doc, "ha", dv_ha_settings_to_json(&s));
         if (drs)
                 json_object_set_new(doc, "drs", dv_drs_settings_to_json(&ds));
+        if (dpm)
+                json_object_set_new(doc, "dpm", dv_dpm_settings_to_json(&ps));
         if (over)
                 json_object_set_new(doc, "overcommit", json_boolean(json_is_true(over)));
         r = dv_store_update(m->store, DV_KIND_CLUSTER, doc);
@@ -132,6 +145,12 @@ static void cluster_patch(struct dv_api *a)
                              "cluster '%s': DRS %s, threshold %d, every %lld s",
                              dv_doc_str(doc, "name"), dv_drs_mode_to_string(ds.mode), ds.threshold,
                              (long long)ds.interval_s);
+        if (dpm)
+                dv_mgr_event(m, a->user, "cluster.dpm-set", "cluster", doc,
+                             "cluster '%s': DPM %s, utilisation %d..%d%%, %d pass(es), at least "
+                             "%d host(s) on", dv_doc_str(doc, "name"),
+                             dv_dpm_mode_to_string(ps.mode), ps.low_pct, ps.high_pct,
+                             ps.persist_passes, ps.min_hosts);
         if (ha)
                 dv_mgr_event(m, a->user, "cluster.ha-set", "cluster", doc,
                      "cluster '%s': HA %s, isolation response %s, admission %s%s",
@@ -151,6 +170,16 @@ void dv_api_clusters(struct dv_api *a)
         json_t *doc = NULL;
         int r;
 
+        if (a->nseg >= 3 && dv_streq(a->segs[2], "dpm")) {
+                r = dv_cluster_get_default(a->m, &doc);
+                if (r < 0 || !(dv_streq(a->segs[1], DV_CLUSTER_DEFAULT) ||
+                               dv_streq(dv_doc_str(doc, "id"), a->segs[1])))
+                        dv_api_not_found(a, "cluster", a->segs[1]);
+                else
+                        dv_api_cluster_dpm(a, doc); /* dpm-run.c */
+                json_decref(doc);
+                return;
+        }
         if (a->nseg >= 3 && dv_streq(a->segs[2], "drs")) {
                 r = dv_cluster_get_default(a->m, &doc);
                 if (r < 0 || !(dv_streq(a->segs[1], DV_CLUSTER_DEFAULT) ||

@@ -1,5 +1,6 @@
 /* The router: authentication, path splitting, dispatch by collection. */
 #include "api.h"
+#include "dpm-run.h"
 #include "drs-run.h"
 
 #include <stdarg.h>
@@ -91,7 +92,7 @@ static const struct route routes[] = {
         { "hosts", dv_api_hosts },   { "vms", dv_api_vms },       { "images", dv_api_images },
         { "tasks", dv_api_tasks },   { "events", dv_api_events }, { "alarms", dv_api_alarms },
         { "agent", dv_api_agent },   { "dvs", dv_api_dvs },       { "portgroups", dv_api_portgroups },
-        { "clusters", dv_api_clusters }, { "net", dv_api_net }, { "drs", dv_api_drs },
+        { "clusters", dv_api_clusters }, { "net", dv_api_net }, { "drs", dv_api_drs }, { "dpm", dv_api_dpm },
         { "logout", dv_api_logout },
 };
 
@@ -173,6 +174,10 @@ void dv_api_handle(void *userdata, const struct dv_http_request *req,
                 dv_debug("%s %s from %s: %d", req->method, req->path, req->peer, resp->status);
                 return;
         }
+        /* Commits in this request are on disk before the reply, synced
+         * together with other threads' after the handler released the
+         * manager's lock (store.h). */
+        dv_store_defer_syncs(true);
         if (strcmp(req->path, "/api/v1/login") == 0) {
                 dv_api_login(&a);
                 goto out;
@@ -202,6 +207,9 @@ void dv_api_handle(void *userdata, const struct dv_http_request *req,
                 }
         dv_api_error(&a, 404, "not-found", "no such path: %.200s", req->path);
 out:
+        dv_store_defer_syncs(false);
+        if (dv_store_sync_deferred(a.m->store) < 0)
+                dv_api_error(&a, 500, "internal", "the store could not sync its writes to disk");
         conditional_get(req, resp);
         if (resp->status >= 500)
                 dv_warn("%s %s from %s: %d", req->method, req->path, req->peer, resp->status);

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 #include "json.h"
@@ -111,6 +112,7 @@ struct snap {
         struct dv_drs_rule *rules;  /* the rules that still name something */
         size_t n_rules;
         size_t *idx;                /* the rules' VM and host indices */
+        json_t *host_idx;           /* host id and name -> index into hosts */
         int inflight;               /* migrations running in the cluster */
 };
 
@@ -123,7 +125,15 @@ static void snap_done(struct snap *s)
         free(s->v);
         free(s->rules);
         free(s->idx);
+        json_decref(s->host_idx);
         *s = (struct snap){ 0 };
+}
+
+static size_t host_at(struct snap *s, const char *id_or_name)
+{
+        json_t *v = id_or_name ? json_object_get(s->host_idx, id_or_name) : NULL;
+
+        return v ? (size_t)json_integer_value(v) : SIZE_MAX;
 }
 
 /* m->lock held. */
@@ -142,9 +152,15 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
                 r = dv_store_list(m->store, DV_KIND_VM, NULL, &all);
         if (r < 0)
                 return r;
+        /* Hosts by id and name: a VM's host in O(1), not a search. */
+        s->host_idx = json_object();
+        json_array_foreach(s->hosts, i, d) {
+                json_object_set_new(s->host_idx, dv_doc_str(d, "name"), json_integer((json_int_t)i));
+                json_object_set_new(s->host_idx, dv_doc_str(d, "id"), json_integer((json_int_t)i));
+        }
         s->vms = json_array();
         json_array_foreach(all, i, d)
-                if (index_of(s->hosts, dv_doc_str(d, "host_id")) != SIZE_MAX)
+                if (host_at(s, dv_doc_str(d, "host_id")) != SIZE_MAX)
                         json_array_append(s->vms, d);
         json_decref(all);
         s->h = calloc(json_array_size(s->hosts) + 1, sizeof(*s->h));
@@ -171,7 +187,7 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
         json_array_foreach(s->vms, i, d) {
                 struct dv_drs_vm *v = &s->v[i];
                 struct dv_ts_sample avg = { 0 };
-                size_t h = index_of(s->hosts, dv_doc_str(d, "host_id"));
+                size_t h = host_at(s, dv_doc_str(d, "host_id"));
                 const char *state = dv_doc_str(d, "state");
 
                 (void)dv_mstats_avg(m->mstats, dv_doc_str(d, "id"), now, DEMAND_WINDOW_MS, &avg);
@@ -191,7 +207,7 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
                                       "running");
                 s->h[h].reserved_mib += v->memory_mib;
                 if (dv_streq(state, "migrating")) {
-                        size_t t = index_of(s->hosts, dv_doc_str(json_object_get(d, "migration"),
+                        size_t t = host_at(s, dv_doc_str(json_object_get(d, "migration"),
                                                                  "target_id"));
                         s->h[h].migrations++;
                         if (t != SIZE_MAX)
@@ -216,7 +232,7 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
                 }
                 x->hosts = &s->idx[k];
                 json_array_foreach(json_object_get(d, "hosts"), j, e) {
-                        size_t hi = index_of(s->hosts, json_string_value(e));
+                        size_t hi = host_at(s, json_string_value(e));
                         if (hi != SIZE_MAX)
                                 s->idx[k++] = hi, x->n_hosts++;
                 }
@@ -345,9 +361,11 @@ static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
         json_t *report, *ids = json_array(), *rec;
         size_t i;
         int r, inflight;
+        struct timespec t0, t1, t2;
 
         if (!res)
                 return -ENOMEM;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         dv_mgr_lock(m);
         r = snap_take(m, &s, &in);
         dv_mgr_unlock(m);
@@ -355,7 +373,9 @@ static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
                 pthread_mutex_lock(&rt->lock);
                 in.persisted_before = rt->persisted;
                 pthread_mutex_unlock(&rt->lock);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
                 r = dv_drs_pass(&in, res);
+                clock_gettime(CLOCK_MONOTONIC, &t2);
         }
         if (r < 0) {
                 snap_done(&s);
@@ -366,6 +386,14 @@ static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
         pthread_mutex_lock(&rt->lock);
         rt->persisted = res->persisted;
         report = report_new(rt, &in, res, &s);
+        /* How long the pass took (bench/scale): the snapshot (store and
+         * metrics, under m->lock) and the decision core. */
+        json_object_set_new(report, "snapshot_ms",
+                            json_real(((double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                                       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6)));
+        json_object_set_new(report, "pass_ms",
+                            json_real(((double)(t2.tv_sec - t1.tv_sec) * 1e3 +
+                                       (double)(t2.tv_nsec - t1.tv_nsec) / 1e6)));
         json_decref(rt->report);
         rt->report = json_incref(report);
         json_array_foreach(json_object_get(report, "recommendations"), i, rec)

@@ -191,6 +191,7 @@ struct sim {
                               * time) */
         bool *moved;         /* vm -> already in a recommendation */
         double *cpu, *mem;   /* scratch: loads */
+        double *scratch;     /* scratch: one double per host */
         struct dv_drs_result *res;
 };
 
@@ -507,13 +508,128 @@ static void fix_affinity(struct sim *s, const struct dv_drs_rule *r)
 
 /* ---- balance ------------------------------------------------------------------- */
 
+/* Sums over the usable hosts' loads (s->cpu, s->mem as imbalance() left
+ * them). */
+struct sums {
+        double k;          /* usable hosts */
+        double sc, qc;     /* sum and sum of squares of CPU loads */
+        double sm, qm;     /* the same for memory */
+};
+
+static void sums_take(struct sim *s, struct sums *x)
+{
+        *x = (struct sums){ 0 };
+        for (size_t h = 0; h < s->in->n_hosts; h++)
+                if (s->in->hosts[h].usable) {
+                        x->k++;
+                        x->sc += s->cpu[h];
+                        x->qc += s->cpu[h] * s->cpu[h];
+                        x->sm += s->mem[h];
+                        x->qm += s->mem[h] * s->mem[h];
+                }
+}
+
+static double sd_of(double k, double sum, double sq)
+{
+        double var;
+
+        if (k < 2)
+                return 0;
+        var = sq / k - (sum / k) * (sum / k);
+        return var > 0 ? sqrt(var) : 0;
+}
+
+/* The imbalance with vm moved to `to`, from the sums (the same figure as
+ * imbalance_if() up to rounding). */
+static double imbalance_moved(struct sim *s, const struct sums *x, size_t vm, size_t to)
+{
+        const struct dv_drs_vm *v = &s->in->vms[vm];
+        size_t from = s->place[vm];
+        double sc = x->sc, qc = x->qc, sm = x->sm, qm = x->qm, c, m, sdc, sdm;
+        const struct dv_drs_host *hs[2] = { &s->in->hosts[from], &s->in->hosts[to] };
+        size_t idx[2] = { from, to };
+
+        for (int i = 0; i < 2; i++) {
+                double sign = i == 0 ? -1.0 : 1.0;
+
+                if (!hs[i]->usable)
+                        continue;
+                c = s->cpu[idx[i]] + sign * (hs[i]->cpu_capacity > 0
+                                                     ? v->cpu_demand / hs[i]->cpu_capacity
+                                                     : 0);
+                m = s->mem[idx[i]] + sign * (hs[i]->memory_mib > 0
+                                                     ? v->mem_demand_mib / (double)hs[i]->memory_mib
+                                                     : 0);
+                sc += c - s->cpu[idx[i]];
+                qc += c * c - s->cpu[idx[i]] * s->cpu[idx[i]];
+                sm += m - s->mem[idx[i]];
+                qm += m * m - s->mem[idx[i]] * s->mem[idx[i]];
+        }
+        sdc = sd_of(x->k, sc, qc);
+        sdm = sd_of(x->k, sm, qm);
+        return sqrt(sdc * sdc + sdm * sdm);
+}
+
+#define DRS_SIDE 32 /* large clusters: moves from the SIDE most loaded hosts to the SIDE least */
+
+static int cmp_score(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* src[h]: VMs of h are candidates; dst[h]: h is a candidate target. All
+ * hosts on a cluster of up to 2 x DRS_SIDE hosts; on a larger one the
+ * DRS_SIDE hosts most above the mean load (CPU and memory, each in units
+ * of its sd) give, the DRS_SIDE most below it take: the single best move
+ * is among them in practice, and a pass stays O(VMs) per move. */
+static void pick_sides(struct sim *s, const struct sums *x, bool *src, bool *dst)
+{
+        size_t n = s->in->n_hosts;
+        double mc = x->k > 0 ? x->sc / x->k : 0, mm = x->k > 0 ? x->sm / x->k : 0;
+        double sdc = sd_of(x->k, x->sc, x->qc), sdm = sd_of(x->k, x->sm, x->qm);
+        double *score, lo, hi;
+
+        if (n <= 2 * DRS_SIDE) {
+                for (size_t h = 0; h < n; h++)
+                        src[h] = dst[h] = true;
+                return;
+        }
+        score = calloc(n, sizeof(*score));
+        if (!score) {
+                for (size_t h = 0; h < n; h++)
+                        src[h] = dst[h] = true;
+                return;
+        }
+        for (size_t h = 0; h < n; h++)
+                score[h] = (s->cpu[h] - mc) / (sdc > 1e-9 ? sdc : 1) +
+                           (s->mem[h] - mm) / (sdm > 1e-9 ? sdm : 1);
+        memcpy(s->scratch, score, n * sizeof(*score));
+        qsort(s->scratch, n, sizeof(*score), cmp_score);
+        lo = s->scratch[DRS_SIDE - 1];
+        hi = s->scratch[n - DRS_SIDE];
+        for (size_t h = 0; h < n; h++) {
+                src[h] = score[h] >= hi || !s->in->hosts[h].usable;
+                dst[h] = score[h] <= lo;
+        }
+        free(score);
+}
+
 static void balance(struct sim *s)
 {
         const struct dv_drs_input *in = s->in;
         double target = dv_drs_target(in->settings.threshold);
         double min_gain = dv_drs_min_gain(in->settings.threshold);
         struct dv_drs_result *res = s->res;
+        _cleanup_(freep) bool *src = calloc(in->n_hosts + 1, sizeof(*src));
+        _cleanup_(freep) bool *dst = calloc(in->n_hosts + 1, sizeof(*dst));
+        struct sums sm;
 
+        if (!src || !dst) {
+                snprintf(res->note, sizeof(res->note), "out of memory");
+                return;
+        }
         while (room(s)) {
                 double now = imbalance(s), best_gain = 0;
                 size_t best_vm = SIZE_MAX, best_to = SIZE_MAX;
@@ -526,13 +642,21 @@ static void balance(struct sim *s)
                                          target);
                         return;
                 }
-                for (size_t vm = 0; vm < in->n_vms; vm++)
+                /* The loads now and their sums: each candidate's imbalance
+                 * is worked out from the two hosts it changes (O(1)). */
+                (void)imbalance(s);
+                sums_take(s, &sm);
+                pick_sides(s, &sm, src, dst);
+                for (size_t vm = 0; vm < in->n_vms; vm++) {
+                        if (!src[s->place[vm]] || !in->vms[vm].movable || s->moved[vm])
+                                continue;
                         for (size_t h = 0; h < in->n_hosts; h++) {
                                 double gain;
 
-                                if (!can_move(s, vm, h) || !rules_allow(s, vm, h, true, NULL))
+                                if (!dst[h] || !can_move(s, vm, h) ||
+                                    !rules_allow(s, vm, h, true, NULL))
                                         continue;
-                                gain = now - imbalance_if(s, vm, h);
+                                gain = now - imbalance_moved(s, &sm, vm, h);
                                 if (gain <= 0)
                                         continue;
                                 if (cost_of(&in->vms[vm]) > in->settings.max_copy_mib) {
@@ -547,6 +671,7 @@ static void balance(struct sim *s)
                                         best_to = h;
                                 }
                         }
+                }
                 if (best_vm == SIZE_MAX) {
                         snprintf(res->note, sizeof(res->note),
                                  "imbalance %.3f is above the target %.3f but no move improves "
@@ -621,7 +746,9 @@ int dv_drs_pass(const struct dv_drs_input *in, struct dv_drs_result *res)
         s.migrations = calloc(nh, sizeof(*s.migrations));
         s.cpu = calloc(nh, sizeof(*s.cpu));
         s.mem = calloc(nh, sizeof(*s.mem));
-        if (!s.place || !s.moved || !s.reserved || !s.migrations || !s.cpu || !s.mem)
+        s.scratch = calloc(nh, sizeof(*s.scratch));
+        if (!s.place || !s.moved || !s.reserved || !s.migrations || !s.cpu || !s.mem ||
+            !s.scratch)
                 abort();
         for (size_t i = 0; i < in->n_vms; i++)
                 s.place[i] = in->vms[i].host;
@@ -675,5 +802,6 @@ int dv_drs_pass(const struct dv_drs_input *in, struct dv_drs_result *res)
         free(s.migrations);
         free(s.cpu);
         free(s.mem);
+        free(s.scratch);
         return 0;
 }

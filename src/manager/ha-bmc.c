@@ -37,6 +37,7 @@ struct dv_bmc {
         uint64_t generation;         /* bumped by each configure */
         enum dv_bmc_pace pace;       /* how often to read */
         bool fence_wanted;           /* a power-off was asked for */
+        bool on_wanted;              /* a power-on was asked for (DPM) */
         bool read_now;               /* read at once */
         struct dv_bmc_reading r;     /* what the worker saw last */
         int last_errno;              /* errno of the last failed call, 0 */
@@ -276,14 +277,16 @@ static void *worker(void *arg)
         while (!b->stop) {
                 static const char *const status_cmd[] = { "chassis", "power", "status", NULL };
                 static const char *const off_cmd[] = { "chassis", "power", "off", NULL };
+                static const char *const on_cmd[] = { "chassis", "power", "on", NULL };
                 struct dv_bmc_config cfg;
                 char out[OUTPUT_MAX];
-                bool fence;
+                bool fence, power_on;
                 uint64_t gen;
                 int64_t start;
                 int r;
 
-                if (!b->configured || (!b->fence_wanted && !b->read_now && dv_now_ms() < next)) {
+                if (!b->configured ||
+                    (!b->fence_wanted && !b->on_wanted && !b->read_now && dv_now_ms() < next)) {
                         struct timespec ts;
                         int64_t wait = b->configured ? next - dv_now_ms() : IDLE_MS;
 
@@ -301,6 +304,8 @@ static void *worker(void *arg)
                 gen = b->generation;
                 fence = b->fence_wanted;
                 b->fence_wanted = false;
+                power_on = b->on_wanted && !fence;
+                b->on_wanted = false;
                 b->read_now = false;
                 pthread_mutex_unlock(&b->lock);
 
@@ -313,6 +318,18 @@ static void *worker(void *arg)
                         if (r >= 0 && gen == b->generation) {
                                 b->r.fence_ms = dv_now_ms();
                                 dv_info("host %s: BMC accepted the power-off (%s)", b->host, out);
+                        }
+                        pthread_mutex_unlock(&b->lock);
+                }
+                if (power_on) {
+                        dv_info("host %s: ipmitool -H %s -p %d chassis power on", b->host,
+                                cfg.address, cfg.port);
+                        r = ipmitool(&cfg, on_cmd, out, sizeof(out));
+                        pthread_mutex_lock(&b->lock);
+                        note(b, gen, "chassis power on", r, out);
+                        if (r >= 0 && gen == b->generation) {
+                                b->r.on_ms = dv_now_ms();
+                                dv_info("host %s: BMC accepted the power-on (%s)", b->host, out);
                         }
                         pthread_mutex_unlock(&b->lock);
                 }
@@ -348,7 +365,7 @@ int dv_bmc_new(const char *host, struct dv_bmc **ret)
                 return -ENOMEM;
         b->host = dv_strdup(host);
         b->r.power = DV_HA_POWER_UNKNOWN;
-        b->r.power_ms = b->r.error_ms = b->r.fence_ms = -1;
+        b->r.power_ms = b->r.error_ms = b->r.fence_ms = b->r.on_ms = -1;
         pthread_mutex_init(&b->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -401,10 +418,11 @@ void dv_bmc_configure(struct dv_bmc *b, const struct dv_bmc_config *c)
                         explicit_bzero(&b->cfg, sizeof(b->cfg));
                 b->generation++;
                 b->r.power = DV_HA_POWER_UNKNOWN;
-                b->r.power_ms = b->r.error_ms = b->r.fence_ms = -1;
+                b->r.power_ms = b->r.error_ms = b->r.fence_ms = b->r.on_ms = -1;
                 b->r.error[0] = 0;
                 b->last_errno = 0;
                 b->fence_wanted = false;
+                b->on_wanted = false;
                 b->read_now = true;
                 pthread_cond_signal(&b->cond);
         }
@@ -440,6 +458,32 @@ int dv_bmc_request_off(struct dv_bmc *b)
         }
         pthread_mutex_unlock(&b->lock);
         return r;
+}
+
+int dv_bmc_request_on(struct dv_bmc *b)
+{
+        int r = 0;
+
+        pthread_mutex_lock(&b->lock);
+        if (!b->configured)
+                r = -ENODEV;
+        else if (b->last_errno && b->r.error_ms >= 0 &&
+                 dv_now_ms() - b->r.error_ms < REFUSE_WITHIN_MS)
+                r = b->last_errno;
+        if (r == 0) {
+                b->on_wanted = true;
+                pthread_cond_signal(&b->cond);
+        }
+        pthread_mutex_unlock(&b->lock);
+        return r;
+}
+
+void dv_bmc_read_now(struct dv_bmc *b)
+{
+        pthread_mutex_lock(&b->lock);
+        b->read_now = true;
+        pthread_cond_signal(&b->cond);
+        pthread_mutex_unlock(&b->lock);
 }
 
 void dv_bmc_reading(struct dv_bmc *b, struct dv_bmc_reading *ret)

@@ -1,6 +1,7 @@
 /* Host BMCs over IPMI for HA: one worker thread per host with a BMC that
  * reads the chassis power (`ipmitool ... chassis power status`) and, when
- * asked, powers the host off (`chassis power off`, the fence). ipmitool is
+ * asked, powers the host off (`chassis power off`, the fence, and DPM's
+ * standby) or on (`chassis power on`, DPM). ipmitool is
  * run by fork/exec, no shell, killed after a timeout; the password goes in
  * its environment (IPMI_PASSWORD, with -E), never on its command line.
  *
@@ -40,6 +41,7 @@ struct dv_bmc_reading {
         int64_t error_ms;            /* when the last call failed, -1 never / since succeeded */
         char error[160];             /* its message, "" when none */
         int64_t fence_ms;            /* when the last power-off was accepted, -1 never */
+        int64_t on_ms;               /* when the last power-on was accepted, -1 never */
 };
 
 struct dv_bmc;
@@ -61,6 +63,10 @@ void dv_bmc_set_pace(struct dv_bmc *b, enum dv_bmc_pace pace);
  * (refused at once); else 0: the worker runs it next (the result shows in
  * later readings). */
 int dv_bmc_request_off(struct dv_bmc *b);
+/* Ask for a power-on (DPM's standby hosts), as dv_bmc_request_off. */
+int dv_bmc_request_on(struct dv_bmc *b);
+/* Read the power at once (the next reading comes as soon as the worker is free). */
+void dv_bmc_read_now(struct dv_bmc *b);
 void dv_bmc_reading(struct dv_bmc *b, struct dv_bmc_reading *ret);
 
 /* Pure (tested): ipmitool's answer to "chassis power status" ("Chassis

@@ -544,6 +544,40 @@ static int env_fence_host(void *ud, const char *host)
         return r;
 }
 
+int dv_ha_rt_bmc_power(struct dv_mgr *m, const char *host_id, bool on)
+{
+        struct dv_ha_rt *rt = m ? m->ha : NULL;
+        struct bmc_entry *e;
+        int r;
+
+        if (!rt)
+                return -ENODEV;
+        pthread_mutex_lock(&rt->lock);
+        e = bmc_find(rt, host_id, NULL);
+        r = !e ? -ENODEV : on ? dv_bmc_request_on(e->bmc) : dv_bmc_request_off(e->bmc);
+        pthread_mutex_unlock(&rt->lock);
+        return r;
+}
+
+int dv_ha_rt_bmc_reading(struct dv_mgr *m, const char *host_id, bool read_now,
+                         struct dv_bmc_reading *ret)
+{
+        struct dv_ha_rt *rt = m ? m->ha : NULL;
+        struct bmc_entry *e;
+
+        if (!rt)
+                return -ENODEV;
+        pthread_mutex_lock(&rt->lock);
+        e = bmc_find(rt, host_id, NULL);
+        if (e) {
+                if (read_now)
+                        dv_bmc_read_now(e->bmc);
+                dv_bmc_reading(e->bmc, ret);
+        }
+        pthread_mutex_unlock(&rt->lock);
+        return e && ret->configured ? 0 : -ENODEV;
+}
+
 /* Writes the task and the VM in one transaction and submits fn (m->lock
  * held). Consumes op. */
 static int submit(struct dv_mgr *m, json_t *vm, json_t *task, dv_task_fn fn, void *op,
@@ -968,6 +1002,10 @@ void dv_ha_rt_tick(struct dv_mgr *m)
                 dv_cluster_ha_settings(cluster, &rt->settings);
         json_decref(cluster);
         dv_ha_set_settings(rt->core, &rt->settings);
+        /* HA off, and the last tick already saw it off: nothing to read
+         * (every host's and VM's facts are O(hosts + VMs) per tick). */
+        if (!rt->settings.enabled && !rt->enabled)
+                return;
         facts_reset(rt);
         rt->now = dv_now_ms();
         env = (struct dv_ha_env){
@@ -993,11 +1031,11 @@ void dv_ha_rt_tick(struct dv_mgr *m)
 
 /* ---- heartbeats and views ------------------------------------------------------- */
 
-void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms)
+void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms, json_t *host_vms)
 {
         struct dv_ha_rt *rt = m ? m->ha : NULL;
         struct dv_store_filter f = { .host_id = dv_doc_str(host, "id") };
-        json_t *records = NULL, *names = json_array(), *st, *rec;
+        json_t *records = json_incref(host_vms), *names = json_array(), *st, *rec;
         int64_t now = dv_now_ms();
         size_t i, j;
 
@@ -1005,7 +1043,7 @@ void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms)
                 json_decref(names);
                 return;
         }
-        if (dv_store_list(m->store, DV_KIND_VM, &f, &records) < 0)
+        if (!records && dv_store_list(m->store, DV_KIND_VM, &f, &records) < 0)
                 records = json_array();
         pthread_mutex_lock(&rt->lock);
         json_array_foreach(vms, i, st) {
@@ -1038,10 +1076,10 @@ void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms)
         json_decref(records);
 }
 
-json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host)
+json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host, json_t *host_vms)
 {
         struct dv_store_filter f = { .host_id = dv_doc_str(host, "id") };
-        json_t *doc = NULL, *records = NULL, *ids = json_array(), *rec;
+        json_t *doc = NULL, *records = json_incref(host_vms), *ids = json_array(), *rec;
         struct dv_ha_settings s;
         size_t i;
 
@@ -1050,7 +1088,7 @@ json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host)
         else
                 dv_ha_settings_default(&s);
         json_decref(doc);
-        if (f.host_id && dv_store_list(m->store, DV_KIND_VM, &f, &records) >= 0)
+        if (f.host_id && (records || dv_store_list(m->store, DV_KIND_VM, &f, &records) >= 0))
                 json_array_foreach(records, i, rec) {
                         const char *lease_ds = NULL;
                         json_t *d;

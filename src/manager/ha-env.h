@@ -40,14 +40,15 @@ void dv_ha_rt_tick(struct dv_mgr *m);
 
 /* A heartbeat from host (m->lock held): the VMs its agent runs and their
  * Tools state. vms is the heartbeat's VMSTATUS array. */
-void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms);
+/* host_vms: the host's VM documents as just read, or NULL to read them. */
+void dv_ha_rt_heartbeat(struct dv_mgr *m, json_t *host, json_t *vms, json_t *host_vms);
 
 /* The "ha" object of a heartbeat reply to host (m->lock held): what its
  * agent needs for the isolation response and VM leases (docs/agent.md):
  * {"enabled","isolation","isolation_delay_ms","lease_timeout_ms","vms"},
  * vms = [{"id","lease_datastore"}] of the HA VMs whose record is on host
  * (lease_datastore null: no shared disk, no lease). New reference. */
-json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host);
+json_t *dv_ha_rt_agent_settings(struct dv_mgr *m, json_t *host, json_t *host_vms);
 
 /* GET /alarms: append the HA alarms raised and not cleared. */
 void dv_ha_rt_alarms(struct dv_mgr *m, json_t *out);
@@ -57,6 +58,15 @@ void dv_ha_rt_alarms(struct dv_mgr *m, json_t *out);
  * gains "power" (on|off|unknown), "power_read_at" and "error". view is the
  * host view (its "bmc" object is replaced by a copy). */
 void dv_ha_rt_host_view(struct dv_mgr *m, json_t *view);
+
+/* DPM (dpm-run.c): power a host on or off through its BMC worker (a
+ * request: the result shows in later readings). -ENODEV without a BMC. */
+struct dv_bmc_reading;
+int dv_ha_rt_bmc_power(struct dv_mgr *m, const char *host_id, bool on);
+/* The host's last BMC reading; read_now asks for a fresh one. -ENODEV
+ * without a BMC. */
+int dv_ha_rt_bmc_reading(struct dv_mgr *m, const char *host_id, bool read_now,
+                         struct dv_bmc_reading *ret);
 
 /* ---- cluster settings (the default cluster's document) ---- */
 

@@ -17,7 +17,9 @@
 #include "log.h"
 #include "manager.h"
 #include "mstats.h"
+#include "dpm-run.h"
 #include "drs-run.h"
+#include "mcache.h"
 #include "recover.h"
 #include "store.h"
 #include "token.h"
@@ -35,6 +37,11 @@ static void usage(FILE *f)
                 "  --data-dir DIR              state directory (default /var/lib/drover)\n"
                 "  --image-dir DIR             register DIR/image.json as image \"default\"\n"
                 "  --heartbeat-timeout-ms N    hosts silent longer are unreachable (default 5000)\n"
+                "  --store-sync full|normal    durability of the store (default full: a commit is\n"
+                "                              on disk before an API reply or a task acts on it,\n"
+                "                              concurrent commits sharing a sync; normal: a manager\n"
+                "                              crash loses nothing, an OS crash may lose the last\n"
+                "                              commits)\n"
                 "  --web-dir DIR               serve the web console's files from DIR under /\n"
                 "  --admin-password-file FILE  the web login's admin password (default: generated\n"
                 "                              into DATA/admin-password on first start)\n"
@@ -50,6 +57,7 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 { "data-dir", required_argument, NULL, 'd' },
                 { "image-dir", required_argument, NULL, 'i' },
                 { "heartbeat-timeout-ms", required_argument, NULL, 't' },
+                { "store-sync", required_argument, NULL, 's' },
                 { "web-dir", required_argument, NULL, 'w' },
                 { "admin-password-file", required_argument, NULL, 'p' },
                 { "max-migrations-per-host", required_argument, NULL, 'M' },
@@ -87,6 +95,15 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                         break;
                 case 'i':
                         cfg->image_dir = optarg;
+                        break;
+                case 's':
+                        if (!dv_streq(optarg, "full") && !dv_streq(optarg, "normal")) {
+                                fprintf(stderr, "droverd: --store-sync: full or normal, not '%s'\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        /* The store reads it when it opens (store-sqlite.c). */
+                        setenv("DROVER_STORE_SYNC", optarg, 1);
                         break;
                 case 't':
                         if (dv_parse_int64(optarg, 100, 3600000, &cfg->heartbeat_timeout_ms) <
@@ -187,6 +204,11 @@ int main(int argc, char **argv)
                 dv_log_errno(r, "recovery failed: %m");
                 goto out;
         }
+        r = dv_mcache_new(&m, &m.cache);
+        if (r < 0) {
+                dv_log_errno(r, "cannot build the usage caches: %m");
+                goto out;
+        }
         r = dv_tasks_new(m.store, TASK_WORKERS, TASK_MAX_PENDING, &m.tasks);
         if (r < 0) {
                 dv_log_errno(r, "cannot start the task workers: %m");
@@ -207,6 +229,11 @@ int main(int argc, char **argv)
         r = dv_drs_rt_new(&m, &m.drs);
         if (r < 0) {
                 dv_log_errno(r, "cannot set up DRS: %m");
+                goto out;
+        }
+        r = dv_dpm_rt_new(&m, &m.dpm);
+        if (r < 0) {
+                dv_log_errno(r, "cannot set up DPM: %m");
                 goto out;
         }
         r = dv_ha_rt_new(&m, &m.ha);
@@ -250,6 +277,8 @@ out:
         dv_mstats_free(m.mstats);
         dv_drs_rt_free(m.drs);
         m.drs = NULL;
+        dv_dpm_rt_free(m.dpm);
+        m.dpm = NULL;
         m.mstats = NULL;
         m.ha = NULL;
         if (m.tasks) {
@@ -262,6 +291,7 @@ out:
                 }
                 dv_tasks_free(m.tasks);
         }
+        dv_mcache_free(m.cache);
         dv_store_close(m.store);
         dv_auth_free(m.auth);
         free(m.web_root);

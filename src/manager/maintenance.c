@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "maintenance.h"
 #include "json.h"
 #include "log.h"
 #include "sched-snap.h"
@@ -505,23 +506,10 @@ out:
 
 /* ---- the API ------------------------------------------------------------------ */
 
-static void reply_refused(struct dv_api *a, json_t *host, const struct plan *pl)
+int dv_maintenance_enter(struct dv_mgr *m, const char *host_id, const char *user,
+                         bool stop_unmovable, json_t **ret_task, json_t **ret_blockers,
+                         struct dv_error *err)
 {
-        char text[512], msg[512];
-        json_t *vms = json_array();
-
-        for (size_t i = 0; i < pl->n; i++)
-                json_array_append_new(vms, plan_vm_json(pl, &pl->p[i]));
-        blockers_text(pl, text, sizeof(text));
-        snprintf(msg, sizeof(msg), "host '%s' cannot enter maintenance: %s",
-                 dv_doc_str(host, "name"), text);
-        dv_api_reply(a, 409, json_pack("{s:{s:s,s:s,s:o}}", "error", "code",
-                                       "maintenance-refused", "message", msg, "vms", vms));
-}
-
-static void enter(struct dv_api *a, json_t *host_in, bool stop_unmovable)
-{
-        struct dv_mgr *m = a->m;
         struct plan pl = { 0 };
         json_t *host = NULL, *task = NULL, *vms;
         const char *state;
@@ -529,46 +517,57 @@ static void enter(struct dv_api *a, json_t *host_in, bool stop_unmovable)
         int r;
 
         dv_mgr_lock(m);
-        host = dv_mgr_get(m, DV_KIND_HOST, dv_doc_str(host_in, "id"));
+        host = dv_mgr_get(m, DV_KIND_HOST, host_id);
         state = dv_doc_str(host, "state");
         if (!host) {
-                dv_api_not_found(a, "host", dv_doc_str(host_in, "name"));
+                r = dv_error_set(err, 404, "not-found", "host '%s' not found", host_id);
                 goto out;
         }
         if (dv_streq(state, "maintenance")) {
-                dv_api_error(a, 409, "invalid-state", "host '%s' is already in maintenance mode%s%s",
-                             dv_doc_str(host, "name"),
-                             dv_doc_str(host, "_maint_task") ? "; entering it: task " : "",
-                             dv_doc_str(host, "_maint_task") ?: "");
+                r = dv_error_set(err, 409, "invalid-state",
+                                 "host '%s' is already in maintenance mode%s%s",
+                                 dv_doc_str(host, "name"),
+                                 dv_doc_str(host, "_maint_task") ? "; entering it: task " : "",
+                                 dv_doc_str(host, "_maint_task") ?: "");
                 goto out;
         }
         if (!dv_streq(state, "connected")) {
-                dv_api_error(a, 409, "invalid-state",
-                             "host '%s' is %s: only a connected host can enter maintenance "
-                             "(its VMs move live)", dv_doc_str(host, "name"), state);
+                r = dv_error_set(err, 409, "invalid-state",
+                                 "host '%s' is %s: only a connected host can enter maintenance "
+                                 "(its VMs move live)", dv_doc_str(host, "name"), state);
                 goto out;
         }
         if (!dv_tasks_can_accept(m->tasks)) {
-                dv_api_error(a, 503, "busy", "too many tasks are pending; try again later");
+                r = dv_error_set(err, 503, "busy", "too many tasks are pending; try again later");
                 goto out;
         }
         r = plan_make(m, dv_doc_str(host, "id"), stop_unmovable, &pl);
         if (r < 0) {
-                dv_api_internal(a, r, "planning");
+                r = dv_error_set(err, 500, "internal", "planning: %s", strerror(-r));
                 goto out;
         }
         if (pl.blocked > 0) {
-                reply_refused(a, host, &pl);
-                dv_mgr_event(m, a->user, "host.maintenance-refused", "host", host,
+                char text[512];
+
+                blockers_text(&pl, text, sizeof(text));
+                if (ret_blockers) {
+                        *ret_blockers = json_array();
+                        for (size_t i = 0; i < pl.n; i++)
+                                json_array_append_new(*ret_blockers, plan_vm_json(&pl, &pl.p[i]));
+                }
+                dv_mgr_event(m, user, "host.maintenance-refused", "host", host,
                              "host '%s' cannot enter maintenance: %zu vm(s) cannot move",
                              dv_doc_str(host, "name"), pl.blocked);
+                r = dv_error_set(err, 409, "maintenance-refused",
+                                 "host '%s' cannot enter maintenance: %s",
+                                 dv_doc_str(host, "name"), text);
                 goto out;
         }
         vms = json_array();
         for (size_t i = 0; i < pl.n; i++)
                 json_array_append_new(vms, plan_vm_json(&pl, &pl.p[i]));
         task = dv_task_doc_new("host.maintenance", "host", dv_doc_str(host, "id"),
-                               dv_doc_str(host, "name"), a->user);
+                               dv_doc_str(host, "name"), user);
         dv_mgr_now(now);
         json_object_set_new(host, "state", json_string("maintenance"));
         json_object_set(host, "_maint_task", json_object_get(task, "id"));
@@ -577,7 +576,7 @@ static void enter(struct dv_api *a, json_t *host_in, bool stop_unmovable)
                                       json_object_get(task, "id"), "plan", vms));
         r = dv_store_write_intent(m->store, task, DV_KIND_HOST, host, false);
         if (r < 0) {
-                dv_api_internal(a, r, "writing the task");
+                r = dv_error_set(err, 500, "internal", "writing the task: %s", strerror(-r));
                 goto out;
         }
         {
@@ -588,22 +587,44 @@ static void enter(struct dv_api *a, json_t *host_in, bool stop_unmovable)
                 op->m = m;
                 op->stop_unmovable = stop_unmovable;
                 snprintf(op->host_id, sizeof(op->host_id), "%s", dv_doc_str(host, "id"));
-                snprintf(op->user, sizeof(op->user), "%s", a->user);
+                snprintf(op->user, sizeof(op->user), "%s", user);
                 if (dv_tasks_submit(m->tasks, task, task_enter, op, free) < 0) {
                         host_back(m, dv_doc_str(host, "id"));
-                        dv_api_error(a, 503, "shutting-down", "the manager is shutting down");
+                        r = dv_error_set(err, 503, "shutting-down", "the manager is shutting down");
                         goto out;
                 }
         }
-        dv_mgr_event(m, a->user, "host.maintenance-enter", "host", host,
+        dv_mgr_event(m, user, "host.maintenance-enter", "host", host,
                      "host '%s' enters maintenance mode: %zu vm(s) to move", dv_doc_str(host, "name"),
                      pl.n);
-        dv_api_reply(a, 202, json_pack("{s:o}", "task", dv_view(task)));
+        *ret_task = TAKE_PTR(task);
+        r = 0;
 out:
         dv_mgr_unlock(m);
         plan_done(&pl);
         json_decref(task);
         json_decref(host);
+        return r;
+}
+
+static void enter(struct dv_api *a, json_t *host_in, bool stop_unmovable)
+{
+        struct dv_error err = { 0 };
+        json_t *task = NULL, *blockers = NULL;
+        int r;
+
+        r = dv_maintenance_enter(a->m, dv_doc_str(host_in, "id"), a->user, stop_unmovable, &task,
+                                 &blockers, &err);
+        if (r >= 0) {
+                dv_api_reply(a, 202, json_pack("{s:o}", "task", dv_view(task)));
+                json_decref(task);
+        } else if (blockers) {
+                dv_api_reply(a, 409, json_pack("{s:{s:s,s:s,s:o}}", "error", "code",
+                                               "maintenance-refused", "message", err.message,
+                                               "vms", blockers));
+        } else {
+                dv_api_dv_error(a, &err);
+        }
 }
 
 static void leave(struct dv_api *a, json_t *host_in)

@@ -35,6 +35,8 @@ struct dv_netsync;
 struct dv_ha_rt;
 struct dv_mstats;
 struct dv_drs_rt;
+struct dv_dpm_rt;
+struct dv_mcache;
 struct dv_auth;
 
 struct dv_mgr {
@@ -49,6 +51,8 @@ struct dv_mgr {
         struct dv_ha_rt *ha;       /* HA runtime (ha-env.h), or NULL */
         struct dv_mstats *mstats;  /* load metrics of hosts and VMs (mstats.h), or NULL */
         struct dv_drs_rt *drs;     /* DRS runtime (drs-run.h), or NULL */
+        struct dv_dpm_rt *dpm;     /* DPM runtime (dpm-run.h), or NULL */
+        struct dv_mcache *cache;   /* usage and host caches (mcache.h), or NULL: read the store */
         struct dv_auth *auth;      /* users, sessions, console tickets (auth.h), or NULL */
         char *web_root;            /* realpath of cfg.web_dir, or NULL */
 };

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "dvs.h"
+#include "mcache.h"
 #include "view.h"
 #include "vm-qos.h"
 
@@ -13,6 +14,7 @@ void dv_sched_snapshot_done(struct dv_sched_snapshot *s)
         free(s->dvs_names);
         json_decref(s->dvs);
         json_decref(s->hosts);
+        dv_mcache_table_unref(s->table);
         *s = (struct dv_sched_snapshot){ 0 };
 }
 
@@ -23,12 +25,21 @@ int dv_sched_snapshot_take(struct dv_mgr *m, struct dv_sched_snapshot *s)
         int r;
 
         *s = (struct dv_sched_snapshot){ 0 };
+        if (m->cache) {
+                /* The cached hosts with the usage of now: no per-host reads. */
+                r = dv_mcache_sched_hosts(m, &s->table, &s->sh, &s->n);
+                if (r < 0)
+                        return r;
+                s->hosts = json_incref(dv_mcache_table_hosts(s->table));
+                s->dvs = json_incref(dv_mcache_table_dvs(s->table));
+                return 0;
+        }
         r = dv_store_list(m->store, DV_KIND_HOST, NULL, &s->hosts);
         if (r < 0)
                 return r;
+        s->dvs = json_array();
         n = json_array_size(s->hosts);
         s->n = n;
-        s->dvs = json_array();
         json_array_foreach(s->hosts, i, h) {
                 json_t *names = NULL;
 

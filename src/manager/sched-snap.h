@@ -10,6 +10,8 @@
 #include "sched-place.h"
 #include "validate.h"
 
+struct dv_mcache_table;
+
 struct dv_sched_snapshot {
         json_t *hosts;                 /* host documents (sh[i] borrows from hosts[i]) */
         struct dv_sched_host *sh;      /* one per host */
@@ -17,6 +19,7 @@ struct dv_sched_snapshot {
         const char **names;            /* datastore names, all hosts */
         json_t *dvs;                   /* per host: array of DVS names (sh[i].dvs points in) */
         const char **dvs_names;        /* DVS names, all hosts */
+        struct dv_mcache_table *table; /* the cached hosts sh borrows from (mcache.h), or NULL */
 };
 
 int dv_sched_snapshot_take(struct dv_mgr *m, struct dv_sched_snapshot *ret);

@@ -1,6 +1,15 @@
-/* The SQLite store: one connection in WAL mode with synchronous=FULL (a
- * commit is on disk when it returns), guarded by one recursive mutex so that
- * a transaction can span several operations of one thread.
+/* The SQLite store: one connection in WAL mode, guarded by one recursive
+ * mutex so that a transaction can span several operations of one thread.
+ *
+ * Durability (DROVER_STORE_SYNC, droverd --store-sync): "full" (the
+ * default): a commit is on disk when it returns. It is done by group
+ * commit: SQLite runs with synchronous=NORMAL (a commit appends to the WAL
+ * without a sync) and the committing thread, once it has released the
+ * store's lock, waits until an fdatasync of the WAL that began after its
+ * commit has ended; one thread syncs at a time and each sync covers every
+ * commit made before it started, so threads that commit meanwhile share
+ * the next sync instead of taking turns for one each. "normal": no wait
+ * (a commit survives a crash of the manager, not of the OS).
  *
  * Schema (user_version 3; 1 had no dvs/portgroups, 2 no clusters): one table per kind holding the JSON document in
  * "doc" next to the indexed columns extracted from it; "kv" for counters;
@@ -13,6 +22,7 @@
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -20,7 +30,19 @@ struct sqlite_store {
         struct dv_store up;    /* must be first */
         sqlite3 *db;           /* the one connection */
         pthread_mutex_t lock;  /* recursive; held for a whole transaction */
+        int depth;             /* lock() nesting of the holder */
         bool in_txn;           /* a begin() is open */
+        json_t *pending;       /* observed writes of the open transaction: [[kind, old, new]...] */
+        uint64_t committed;    /* commits made (under lock) */
+
+        /* Group commit (full durability), under sync_lock: */
+        bool group;            /* commits wait for a sync of the WAL */
+        pthread_mutex_t sync_lock;
+        pthread_cond_t sync_cond;
+        bool syncing;          /* a thread is in fdatasync() */
+        uint64_t synced;       /* every commit up to this one is on disk */
+        int wal_fd;            /* the WAL file, opened on the first sync; -1 */
+        char *wal_path;        /* its path */
 };
 
 /* An indexed column and the document key it is taken from ("a.b" = nested). */
@@ -125,13 +147,93 @@ static int errno_from_sqlite(int rc)
         }
 }
 
-static void lock(struct sqlite_store *s) { pthread_mutex_lock(&s->lock); }
-static void unlock(struct sqlite_store *s) { pthread_mutex_unlock(&s->lock); }
+static void lock(struct sqlite_store *s)
+{
+        pthread_mutex_lock(&s->lock);
+        s->depth++;
+}
+
+static void unlock(struct sqlite_store *s)
+{
+        s->depth--;
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Wait until commit seq is on disk (s->lock not held): sync the WAL if no
+ * one is, else wait for the sync under way and check again. */
+static int wait_synced(struct sqlite_store *s, uint64_t seq)
+{
+        int r = 0;
+
+        pthread_mutex_lock(&s->sync_lock);
+        while (r >= 0 && s->synced < seq) {
+                uint64_t upto;
+
+                if (s->syncing) {
+                        pthread_cond_wait(&s->sync_cond, &s->sync_lock);
+                        continue;
+                }
+                s->syncing = true;
+                /* Every commit counted now has been written to the WAL. */
+                upto = __atomic_load_n(&s->committed, __ATOMIC_ACQUIRE);
+                pthread_mutex_unlock(&s->sync_lock);
+                if (s->wal_fd < 0)
+                        s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+                r = s->wal_fd < 0 || fdatasync(s->wal_fd) < 0 ? -errno : 0;
+                pthread_mutex_lock(&s->sync_lock);
+                s->syncing = false;
+                if (r >= 0 && upto > s->synced)
+                        s->synced = upto;
+                pthread_cond_broadcast(&s->sync_cond);
+        }
+        pthread_mutex_unlock(&s->sync_lock);
+        return r;
+}
+
+/* This thread's commits wait at dv_store_sync_deferred() instead of
+ * each at its end (dv_store_defer_syncs()); the last one not yet waited for. */
+static __thread bool defer_syncs;
+static __thread uint64_t deferred_seq;
+
+void dv_store_defer_syncs(bool on)
+{
+        defer_syncs = on;
+}
+
+/* unlock() after a write that returned r: when it ended a commit (the
+ * outermost call, no transaction open), count it and, for full
+ * durability, wait until it is on disk (or note it, when deferred).
+ * Returns r or the sync's error. */
+static int unlock_written(struct sqlite_store *s, int r)
+{
+        uint64_t seq = 0;
+
+        if (r >= 0 && !s->in_txn && s->depth == 1)
+                seq = __atomic_add_fetch(&s->committed, 1, __ATOMIC_ACQ_REL);
+        unlock(s);
+        if (seq && s->group && defer_syncs) {
+                deferred_seq = DV_MAX(deferred_seq, seq);
+        } else if (seq && s->group) {
+                int rs = wait_synced(s, seq);
+                if (rs < 0)
+                        return rs; /* the callers log */
+        }
+        return r;
+}
 
 static void finalizep(sqlite3_stmt **st)
 {
         if (*st)
                 sqlite3_finalize(*st);
+}
+
+/* A statement belongs to the connection, which only the holder of s->lock
+ * may use (it is opened without SQLite's own mutex): finalize before
+ * unlock(), never in a cleanup that runs after it. */
+static void finalize_now(sqlite3_stmt **st)
+{
+        finalizep(st);
+        *st = NULL;
 }
 
 static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **ret)
@@ -180,6 +282,61 @@ static json_t *row_doc(sqlite3_stmt *st, int col)
 
 /* --- transactions ------------------------------------------------------ */
 
+static bool observed(struct sqlite_store *s, enum dv_kind kind)
+{
+        return s->up.observe &&
+               (kind == DV_KIND_VM || kind == DV_KIND_HOST || kind == DV_KIND_DVS);
+}
+
+static int query_first_doc(struct sqlite_store *s, const char *sql, const char *param,
+                           json_t **ret_doc);
+
+/* The document as stored now (for the observer), or NULL. */
+static json_t *old_doc(struct sqlite_store *s, enum dv_kind kind, const char *id)
+{
+        _cleanup_(freep) char *sql = dv_asprintf("SELECT doc FROM %s WHERE id = ?",
+                                                 kinds[kind].table);
+        json_t *doc = NULL;
+
+        if (query_first_doc(s, sql, id, &doc) < 0)
+                return NULL;
+        return doc;
+}
+
+/* A write succeeded (s->lock held): tell the observer now, or at commit.
+ * Consumes old and new. */
+static void note_write(struct sqlite_store *s, enum dv_kind kind, json_t *old, json_t *new)
+{
+        if (s->in_txn) {
+                if (!s->pending)
+                        s->pending = json_array();
+                json_array_append_new(s->pending,
+                                      json_pack("[i,o,o]", (int)kind, old ? old : json_null(),
+                                                new ? new : json_null()));
+                return;
+        }
+        s->up.observe(s->up.observe_userdata, kind, old, new);
+        json_decref(old);
+        json_decref(new);
+}
+
+static void deliver_pending(struct sqlite_store *s, bool committed)
+{
+        json_t *e;
+        size_t i;
+
+        if (committed && s->up.observe)
+                json_array_foreach(s->pending, i, e) {
+                        json_t *o = json_array_get(e, 1), *n = json_array_get(e, 2);
+
+                        s->up.observe(s->up.observe_userdata,
+                                      (enum dv_kind)json_integer_value(json_array_get(e, 0)),
+                                      json_is_null(o) ? NULL : o, json_is_null(n) ? NULL : n);
+                }
+        json_decref(s->pending);
+        s->pending = NULL;
+}
+
 static int ss_begin(struct dv_store *store)
 {
         struct sqlite_store *s = SS(store);
@@ -210,8 +367,8 @@ static int ss_commit(struct dv_store *store)
         if (r < 0)
                 exec(s, "ROLLBACK");
         s->in_txn = false;
-        unlock(s);
-        return r;
+        deliver_pending(s, r >= 0);
+        return unlock_written(s, r);
 }
 
 static void ss_rollback(struct dv_store *store)
@@ -222,7 +379,19 @@ static void ss_rollback(struct dv_store *store)
                 return;
         exec(s, "ROLLBACK");
         s->in_txn = false;
+        deliver_pending(s, false);
         unlock(s);
+}
+
+static int ss_sync_deferred(struct dv_store *store)
+{
+        struct sqlite_store *s = SS(store);
+        uint64_t seq = deferred_seq;
+
+        deferred_seq = 0;
+        if (!seq || !s->group)
+                return 0;
+        return wait_synced(s, seq);
 }
 
 /* --- documents --------------------------------------------------------- */
@@ -287,8 +456,10 @@ static int ss_insert(struct dv_store *store, enum dv_kind kind, json_t *doc)
                 r = errno_from_sqlite(sqlite3_bind_text(st, next, text, -1, SQLITE_STATIC));
         if (r >= 0)
                 r = step_done(st);
-        unlock(s);
-        return r;
+        if (r >= 0 && observed(s, kind))
+                note_write(s, kind, NULL, json_deep_copy(doc));
+        finalize_now(&st);
+        return unlock_written(s, r);
 }
 
 static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
@@ -328,8 +499,11 @@ static int ss_update(struct dv_store *store, enum dv_kind kind, json_t *doc)
                 r = step_done(st);
         if (r >= 0 && sqlite3_changes(s->db) == 0)
                 r = -ENOENT;
-        unlock(s);
-        return r;
+        /* No old document: the observer keeps what it needs by id. */
+        if (r >= 0 && observed(s, kind))
+                note_write(s, kind, NULL, json_deep_copy(doc));
+        finalize_now(&st);
+        return unlock_written(s, r);
 }
 
 static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
@@ -337,12 +511,14 @@ static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
         struct sqlite_store *s = SS(store);
         _cleanup_(finalizep) sqlite3_stmt *st = NULL;
         _cleanup_(freep) char *sql = NULL;
+        json_t *old = NULL;
         int r;
 
         if (kind >= _DV_KIND_MAX || !id)
                 return -EINVAL;
         sql = dv_asprintf("DELETE FROM %s WHERE id = ?", kinds[kind].table);
         lock(s);
+        old = observed(s, kind) ? old_doc(s, kind, id) : NULL;
         r = prepare(s, sql, &st);
         if (r >= 0)
                 r = errno_from_sqlite(sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT));
@@ -353,8 +529,11 @@ static int ss_remove(struct dv_store *store, enum dv_kind kind, const char *id)
         }
         if (r >= 0 && sqlite3_changes(s->db) == 0)
                 r = -ENOENT;
-        unlock(s);
-        return r;
+        if (r >= 0 && observed(s, kind))
+                note_write(s, kind, TAKE_PTR(old), NULL);
+        json_decref(old);
+        finalize_now(&st);
+        return unlock_written(s, r);
 }
 
 /* Run a query whose first column is a document; collect into an array. */
@@ -367,6 +546,44 @@ static int collect_docs(sqlite3_stmt *st, json_t *arr)
                 if (!d)
                         return -EBADMSG;
                 json_array_append_new(arr, d);
+        }
+        return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
+}
+
+/* The documents' texts, copied (the lock's holder steps; parsing them,
+ * the larger part of a long list, is left for after unlock()). */
+struct texts {
+        char **v;
+        size_t n, cap;
+};
+
+static void texts_free(struct texts *t)
+{
+        for (size_t i = 0; i < t->n; i++)
+                free(t->v[i]);
+        free(t->v);
+        *t = (struct texts){ 0 };
+}
+
+static int collect_texts(sqlite3_stmt *st, struct texts *t)
+{
+        int rc;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *text = (const char *)sqlite3_column_text(st, 0);
+
+                if (!text)
+                        return -EBADMSG;
+                if (t->n == t->cap) {
+                        size_t cap = t->cap ? 2 * t->cap : 64;
+                        char **v = realloc(t->v, cap * sizeof(*v));
+
+                        if (!v)
+                                return -ENOMEM;
+                        t->v = v;
+                        t->cap = cap;
+                }
+                t->v[t->n++] = dv_strdup(text);
         }
         return rc == SQLITE_DONE ? 0 : errno_from_sqlite(rc);
 }
@@ -388,6 +605,7 @@ static int query_first_doc(struct sqlite_store *s, const char *sql, const char *
                 r = errno_from_sqlite(sqlite3_bind_text(st, 1, param, -1, SQLITE_TRANSIENT));
         if (r >= 0)
                 r = collect_docs(st, arr);
+        finalize_now(&st);
         unlock(s);
         if (r >= 0 && json_array_size(arr) == 0)
                 r = -ENOENT;
@@ -431,6 +649,7 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
         _cleanup_(freep) char *sql = NULL;
         const char *vals[4];
         const char *names[4] = { "host_id", "image_id", "state", "dvs_id" };
+        struct texts texts = { 0 };
         json_t *arr;
         int r;
 
@@ -459,7 +678,6 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                 free(sql);
                 sql = ns;
         }
-        arr = json_array();
         lock(s);
         r = prepare(s, sql, &st);
         for (int i = 0; r >= 0 && i < 4; i++)
@@ -467,8 +685,20 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                         r = errno_from_sqlite(
                                 sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_TRANSIENT));
         if (r >= 0)
-                r = collect_docs(st, arr);
+                r = collect_texts(st, &texts);
+        finalize_now(&st);
         unlock(s);
+        arr = json_array();
+        for (size_t i = 0; r >= 0 && i < texts.n; i++) {
+                json_t *d = json_loads(texts.v[i], 0, NULL);
+
+                if (!d)
+                        r = -EBADMSG;
+                json_array_append_new(arr, d);
+                free(texts.v[i]);
+                texts.v[i] = NULL;
+        }
+        texts_free(&texts);
         if (r < 0) {
                 json_decref(arr);
                 return r;
@@ -515,8 +745,8 @@ static int ss_counter_next(struct dv_store *store, const char *key, int64_t firs
                         r = rc == SQLITE_DONE ? -EIO : errno_from_sqlite(rc);
                 }
         }
-        unlock(s);
-        return r;
+        finalize_now(&st);
+        return unlock_written(s, r);
 }
 
 static int bind_opt(sqlite3_stmt *st, int i, const char *v)
@@ -546,8 +776,8 @@ static int ss_event_append(struct dv_store *store, const struct dv_event *ev, in
                 r = step_done(st);
         if (r >= 0 && ret_id)
                 *ret_id = sqlite3_last_insert_rowid(s->db);
-        unlock(s);
-        return r;
+        finalize_now(&st);
+        return unlock_written(s, r);
 }
 
 static json_t *text_or_null(sqlite3_stmt *st, int col)
@@ -589,6 +819,7 @@ static int ss_event_list(struct dv_store *store, int64_t since_id, int limit,
         }
         if (r >= 0 && rc != SQLITE_DONE)
                 r = errno_from_sqlite(rc);
+        finalize_now(&st);
         unlock(s);
         if (r < 0) {
                 json_decref(arr);
@@ -619,8 +850,9 @@ static int ss_prune(struct dv_store *store, int64_t keep_events, int64_t keep_ta
                 r = errno_from_sqlite(sqlite3_bind_int64(st2, 1, keep_tasks));
         if (r >= 0)
                 r = step_done(st2);
-        unlock(s);
-        return r;
+        finalize_now(&st1);
+        finalize_now(&st2);
+        return unlock_written(s, r);
 }
 
 static int ss_fail_unfinished_tasks(struct dv_store *store, const char *code,
@@ -656,7 +888,8 @@ static int ss_fail_unfinished_tasks(struct dv_store *store, const char *code,
         else
                 exec(s, "ROLLBACK TO fail_unfinished; RELEASE fail_unfinished");
 out:
-        unlock(s);
+        finalize_now(&st);
+        r = unlock_written(s, r);
         if (r < 0) {
                 json_decref(arr);
                 return r;
@@ -722,6 +955,11 @@ static void ss_close(struct dv_store *store)
                 sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
                 sqlite3_close_v2(s->db);
         }
+        if (s->wal_fd >= 0)
+                close(s->wal_fd);
+        free(s->wal_path);
+        pthread_cond_destroy(&s->sync_cond);
+        pthread_mutex_destroy(&s->sync_lock);
         pthread_mutex_destroy(&s->lock);
         free(s);
 }
@@ -748,6 +986,11 @@ static int ss_open(const char *path, struct dv_store **ret_store)
         pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&s->lock, &attr);
         pthread_mutexattr_destroy(&attr);
+        pthread_mutex_init(&s->sync_lock, NULL);
+        pthread_cond_init(&s->sync_cond, NULL);
+        s->wal_fd = -1;
+        s->wal_path = dv_asprintf("%s-wal", path);
+        s->group = !dv_streq(getenv("DROVER_STORE_SYNC"), "normal");
 
         r = errno_from_sqlite(sqlite3_open_v2(
                 path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -761,7 +1004,8 @@ static int ss_open(const char *path, struct dv_store **ret_store)
         if (r >= 0 && strcmp(mode, "wal") != 0)
                 r = -EIO;
         if (r >= 0)
-                r = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+                /* Full durability too: group commit syncs the WAL (above). */
+                r = exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
         if (r >= 0)
                 r = migrate(s);
         if (r < 0) {
@@ -779,6 +1023,7 @@ const struct dv_store_ops dv_store_sqlite_ops = {
         .begin = ss_begin,
         .commit = ss_commit,
         .rollback = ss_rollback,
+        .sync_deferred = ss_sync_deferred,
         .insert = ss_insert,
         .update = ss_update,
         .remove = ss_remove,

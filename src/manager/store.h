@@ -49,9 +49,20 @@ struct dv_event {
 
 struct dv_store_ops;
 
+/* An observer of document writes (a cache's feed, mcache.h): called after
+ * each successful insert, update or remove of a host, VM or DVS (old_doc:
+ * the document before for a remove, else NULL — an observer keeps what it
+ * needs of a document by id; new_doc: NULL for a remove);
+ * inside a transaction only once it commits (rolled-back writes are never
+ * seen). Called with the store's lock held: it must not call the store. */
+typedef void (*dv_store_observer)(void *userdata, enum dv_kind kind, json_t *old_doc,
+                                  json_t *new_doc);
+
 /* Every back end embeds this as its first member. */
 struct dv_store {
         const struct dv_store_ops *ops; /* the back end's operations */
+        dv_store_observer observe;      /* or NULL (set once, before other threads) */
+        void *observe_userdata;         /* for observe */
 };
 
 struct dv_store_ops {
@@ -64,6 +75,10 @@ struct dv_store_ops {
         int (*begin)(struct dv_store *store);
         int (*commit)(struct dv_store *store);
         void (*rollback)(struct dv_store *store);
+        /* Full durability (DROVER_STORE_SYNC unset or "full"): wait until
+         * the commits this thread made since dv_store_defer_syncs(true)
+         * are on disk. 0 at once when there are none. */
+        int (*sync_deferred)(struct dv_store *store);
 
         /* Documents must have string "id" (and "name" for every kind but
          * tasks). insert: -EEXIST when the id or the name is taken.
@@ -104,6 +119,14 @@ struct dv_store_ops {
 
 extern const struct dv_store_ops dv_store_sqlite_ops;
 
+/* With on, this thread's commits return before they are on disk and
+ * sync_deferred() waits for them all at once (group commit across the
+ * threads that commit meanwhile): an API request defers its syncs and
+ * waits before its reply, after releasing the manager's lock. Whoever
+ * acts on a deferred intent first commits something itself, which waits
+ * for every commit before it (a task's first state write). */
+void dv_store_defer_syncs(bool on);
+
 /* Convenience wrappers: dv_store_get(s, ...) is s->ops->get(s, ...). */
 static inline int dv_store_open(const struct dv_store_ops *ops, const char *path,
                                 struct dv_store **ret_store)
@@ -115,6 +138,7 @@ static inline void dv_store_closep(struct dv_store **s) { dv_store_close(*s); }
 static inline int dv_store_begin(struct dv_store *s) { return s->ops->begin(s); }
 static inline int dv_store_commit(struct dv_store *s) { return s->ops->commit(s); }
 static inline void dv_store_rollback(struct dv_store *s) { s->ops->rollback(s); }
+static inline int dv_store_sync_deferred(struct dv_store *s) { return s->ops->sync_deferred(s); }
 static inline int dv_store_insert(struct dv_store *s, enum dv_kind k, json_t *doc)
 {
         return s->ops->insert(s, k, doc);

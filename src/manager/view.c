@@ -1,6 +1,7 @@
 #include "view.h"
 #include "vm-qos.h"
 
+#include "mcache.h"
 #include "mstats.h"
 
 int dv_host_usage(struct dv_mgr *m, const char *host_id, int64_t *ret_reserved_mib,
@@ -13,6 +14,10 @@ int dv_host_usage(struct dv_mgr *m, const char *host_id, int64_t *ret_reserved_m
         size_t i;
         int r;
 
+        if (m->cache) {
+                dv_mcache_host_usage(m->cache, host_id, ret_reserved_mib, ret_vm_count, NULL);
+                return 0;
+        }
         r = dv_store_list(m->store, DV_KIND_VM, &f, &vms);
         if (r < 0)
                 return r;

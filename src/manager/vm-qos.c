@@ -1,3 +1,4 @@
+#include "mcache.h"
 #include "vm-qos.h"
 
 #include <string.h>
@@ -90,6 +91,10 @@ int64_t dv_host_cpu_reserved_mhz(struct dv_mgr *m, const char *host_id)
         int64_t sum = 0;
         size_t i;
 
+        if (host_id && m->cache) {
+                dv_mcache_host_usage(m->cache, host_id, NULL, NULL, &sum);
+                return sum;
+        }
         if (!host_id || dv_store_list(m->store, DV_KIND_VM, &f, &vms) < 0)
                 return 0;
         json_array_foreach(vms, i, vm) {

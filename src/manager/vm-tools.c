@@ -74,13 +74,14 @@ static json_t *reported_status(json_t *reported, const char *id)
         return NULL;
 }
 
-void dv_vm_tools_heartbeat(struct dv_mgr *m, json_t *host, json_t *reported, const char *user)
+void dv_vm_tools_heartbeat(struct dv_mgr *m, json_t *host, json_t *reported, json_t *records,
+                           const char *user)
 {
         struct dv_store_filter f = { .host_id = dv_doc_str(host, "id") };
-        json_t *vms = NULL, *vm;
+        json_t *vms = json_incref(records), *vm;
         size_t i;
 
-        if (dv_store_list(m->store, DV_KIND_VM, &f, &vms) < 0)
+        if (!vms && dv_store_list(m->store, DV_KIND_VM, &f, &vms) < 0)
                 return;
         json_array_foreach(vms, i, vm) {
                 json_t *st = reported_status(reported, dv_doc_str(vm, "id"));

@@ -22,7 +22,10 @@ int dv_validate_vm_tools_status(json_t *tools, struct dv_error *err);
  * while it runs, and is "not-running" while it does not; a change of state
  * or version while the VM runs is an event vm.tools-running /
  * vm.tools-not-running (with the reason). */
-void dv_vm_tools_heartbeat(struct dv_mgr *m, json_t *host, json_t *reported, const char *user);
+/* records: the host's VM documents as just read (updated in place when
+ * written), or NULL to read them. */
+void dv_vm_tools_heartbeat(struct dv_mgr *m, json_t *host, json_t *reported, json_t *records,
+                           const char *user);
 
 /* The SPEC's "tools" member: {"nics":[{"mac","ip","prefix","gateway"?}]}
  * for every NIC with an address on a bridge (the NICs the guest has), for

@@ -48,7 +48,7 @@ for _ in $(seq 25); do vm_on web host2 || stable=0; sleep 0.2; done
 check "web stays on host2 once host1's storage is back" [ "$stable" = 1 ]
 check "web was restarted once" [ "$(ha_events | grep -c '^vm.restarted web')" = 1 ]
 # Which of the two came first (both orders must end as above).
-if ha_events | grep -q '^vm.killed-by-host web'; then
+if has_event vm.killed-by-host web; then
         dv_log "order: host1's kill on lease loss was reported before HA saw its datastore stale"
 else
         dv_log "order: HA saw host1's datastore stale before its agent's kill"
@@ -77,7 +77,7 @@ if wait_until 60 "web running on host1" vm_on web host1; then
         dv_log "web running on host1 $(( $(now_ms) - t0 )) ms after host2's storage went"
 fi
 check "web restarted on host1 after host2's kill on lease loss" vm_on web host1
-check "HA saw the kill by host2" eval "ha_events | grep -q '^vm.killed-by-host web'"
+check "HA saw the kill by host2" has_event vm.killed-by-host web
 check "the lease is host1's" [ "$(jq -r .holder "$lease")" = host1 ]
 lab storage h2 up >/dev/null
 stable=1

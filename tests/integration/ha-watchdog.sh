@@ -47,7 +47,7 @@ old_gone() { ! kill -0 "$apid" 2>/dev/null && ! kill -0 "$qpid" 2>/dev/null; }
 wait_until 10 "the frozen agent and QEMU gone" old_gone
 check "the reset killed the frozen agent and QEMU" old_gone
 check "no copy of web started before the reset" [ "$early" = 0 ]
-restarted() { ha_events | grep -q "^vm.restarted web" && running_anywhere; }
+restarted() { has_event vm.restarted web && running_anywhere; }
 running_anywhere() { [[ "$(dv_json '"\(.state) \(.host)"' vm show web)" =~ ^running\ host[12]$ ]]; }
 if wait_until 60 "web restarted by HA" restarted; then
         dv_log "web running on $(dv_json .host vm show web) $(( $(now_ms) - t0 )) ms after the freeze"

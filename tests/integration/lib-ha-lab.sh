@@ -75,3 +75,6 @@ no_two_open() { ! grep -q VIOLATION "$DV_TMP/poll.log"; }
 
 # ha_event_time KIND TARGET: the first event of that kind, its time in ms.
 ha_events() { "$DROVER" -o json event list --limit 200 | jq -r '.events[] | "\(.kind) \(.target.name)"'; }
+# has_event KIND NAME: the event is among the last 200 (the list is read
+# whole, so that no early exit of grep turns into a SIGPIPE failure).
+has_event() { ha_events | awk -v k="$1" -v n="$2" '$1 == k && $2 == n { f = 1 } END { exit !f }'; }
