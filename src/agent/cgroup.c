@@ -41,40 +41,6 @@ static bool parent_valid(const char *p)
         return true;
 }
 
-static int write_file(const char *dir, const char *file, const char *value)
-{
-        _cleanup_(freep) char *p = dv_asprintf("%s/%s", dir, file);
-        _cleanup_(closep) int fd = -1;
-        size_t n = strlen(value);
-        ssize_t w;
-
-        fd = open(p, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC); /* as a shell's ">" */
-        if (fd < 0)
-                return -errno;
-        w = write(fd, value, n);
-        if (w < 0)
-                return -errno;
-        return (size_t)w == n ? 0 : -EIO;
-}
-
-static int read_file(const char *dir, const char *file, char *buf, size_t len)
-{
-        _cleanup_(freep) char *p = dv_asprintf("%s/%s", dir, file);
-        _cleanup_(closep) int fd = -1;
-        ssize_t n;
-
-        fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, len - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-                buf[--n] = 0;
-        return 0;
-}
-
 static bool file_exists(const char *dir, const char *file)
 {
         _cleanup_(freep) char *p = dv_asprintf("%s/%s", dir, file);
@@ -102,15 +68,15 @@ static int make_level(const char *base, const char *dir, bool cpuset_v1)
         if (!cpuset_v1)
                 return 0;
         /* A v1 cpuset group takes no task before it has CPUs and nodes. */
-        if (read_file(dir, "cpuset.cpus", buf, sizeof(buf)) == 0 && buf[0])
+        if (dv_read_attr(dir, "cpuset.cpus", buf, sizeof(buf)) == 0 && buf[0])
                 return 0;
-        r = read_file(base, "cpuset.cpus", buf, sizeof(buf));
+        r = dv_read_attr(base, "cpuset.cpus", buf, sizeof(buf));
         if (r >= 0)
-                r = write_file(dir, "cpuset.cpus", buf);
+                r = dv_write_attr(dir, "cpuset.cpus", buf);
         if (r >= 0)
-                r = read_file(base, "cpuset.mems", buf, sizeof(buf));
+                r = dv_read_attr(base, "cpuset.mems", buf, sizeof(buf));
         if (r >= 0)
-                r = write_file(dir, "cpuset.mems", buf);
+                r = dv_write_attr(dir, "cpuset.mems", buf);
         return r;
 }
 
@@ -128,7 +94,7 @@ static int make_parent(const char *hier_root, const char *parent, bool cpuset_v1
                 char *next = dv_asprintf("%s/%.*s", cur, (int)(e - c), c);
 
                 if (v2_enable) {
-                        r = write_file(cur, "cgroup.subtree_control", v2_enable);
+                        r = dv_write_attr(cur, "cgroup.subtree_control", v2_enable);
                         if (r < 0) {
                                 free(next);
                                 return r;
@@ -142,7 +108,7 @@ static int make_parent(const char *hier_root, const char *parent, bool cpuset_v1
                 c = *e ? e + 1 : e;
         }
         if (v2_enable) {
-                r = write_file(cur, "cgroup.subtree_control", v2_enable);
+                r = dv_write_attr(cur, "cgroup.subtree_control", v2_enable);
                 if (r < 0)
                         return r;
         }
@@ -157,7 +123,7 @@ static int open_v2(const struct dv_cgroup_config *cfg, struct dv_cgroup *cg, str
         char *dir = NULL;
         int r;
 
-        if (read_file(cfg->root, "cgroup.controllers", ctl, sizeof(ctl)) < 0 ||
+        if (dv_read_attr(cfg->root, "cgroup.controllers", ctl, sizeof(ctl)) < 0 ||
             !has_word(ctl, "cpu"))
                 return dv_error_set(err, 409, "not-supported",
                                     "%s is not a cgroup v2 hierarchy with the cpu controller",
@@ -223,7 +189,7 @@ int dv_cgroup_open(const struct dv_cgroup_config *cfg, struct dv_cgroup **ret_cg
                 r = open_v2(cfg, cg, err);
         else if (dv_streq(cfg->mode, "v1"))
                 r = open_v1(cfg, cg, err);
-        else if (read_file(cfg->root, "cgroup.controllers", ctl, sizeof(ctl)) == 0 &&
+        else if (dv_read_attr(cfg->root, "cgroup.controllers", ctl, sizeof(ctl)) == 0 &&
                  has_word(ctl, "cpu"))
                 r = open_v2(cfg, cg, err);
         else
@@ -267,10 +233,10 @@ void dv_cgroup_host_cpus(const struct dv_cgroup *cg, struct dv_cpuset *ret)
         const char *f = cg->version == DV_CG_V2 ? "cpuset.cpus.effective" : "cpuset.effective_cpus";
         long n;
 
-        if (cg->dir[H_CPUSET] && read_file(cg->dir[H_CPUSET], f, buf, sizeof(buf)) == 0 &&
+        if (cg->dir[H_CPUSET] && dv_read_attr(cg->dir[H_CPUSET], f, buf, sizeof(buf)) == 0 &&
             dv_cpuset_parse(buf, ret) == 0)
                 return;
-        if (cg->dir[H_CPUSET] && read_file(cg->dir[H_CPUSET], "cpuset.cpus", buf, sizeof(buf)) == 0 &&
+        if (cg->dir[H_CPUSET] && dv_read_attr(cg->dir[H_CPUSET], "cpuset.cpus", buf, sizeof(buf)) == 0 &&
             dv_cpuset_parse(buf, ret) == 0)
                 return;
         n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -308,7 +274,7 @@ int dv_cgroup_vm_attach(struct dv_cgroup *cg, const char *vm_id, pid_t pid)
                 r = make_level(cg->dir[h], d, cg->version == DV_CG_V1 && h == H_CPUSET);
                 if (r < 0)
                         return r;
-                r = write_file(d, "cgroup.procs", pidbuf);
+                r = dv_write_attr(d, "cgroup.procs", pidbuf);
                 if (r < 0)
                         return r;
         }
@@ -329,22 +295,22 @@ int dv_cgroup_vm_set_cpu(struct dv_cgroup *cg, const char *vm_id, int64_t quota_
                         snprintf(buf, sizeof(buf), "%lld %d", (long long)quota_us, DV_QOS_PERIOD_US);
                 else
                         snprintf(buf, sizeof(buf), "max %d", DV_QOS_PERIOD_US);
-                r = write_file(d, "cpu.max", buf);
+                r = dv_write_attr(d, "cpu.max", buf);
                 if (r < 0)
                         return r;
                 snprintf(buf, sizeof(buf), "%lld", (long long)weight);
-                r = write_file(d, "cpu.weight", buf);
+                r = dv_write_attr(d, "cpu.weight", buf);
         } else {
                 snprintf(buf, sizeof(buf), "%d", DV_QOS_PERIOD_US);
-                r = write_file(d, "cpu.cfs_period_us", buf);
+                r = dv_write_attr(d, "cpu.cfs_period_us", buf);
                 if (r < 0)
                         return r;
                 snprintf(buf, sizeof(buf), "%lld", (long long)(quota_us > 0 ? quota_us : -1));
-                r = write_file(d, "cpu.cfs_quota_us", buf);
+                r = dv_write_attr(d, "cpu.cfs_quota_us", buf);
                 if (r < 0)
                         return r;
                 snprintf(buf, sizeof(buf), "%lld", (long long)weight);
-                r = write_file(d, "cpu.shares", buf);
+                r = dv_write_attr(d, "cpu.shares", buf);
         }
         if (r < 0 || !cg->has_cpuset)
                 return r;
@@ -359,7 +325,7 @@ int dv_cgroup_vm_set_cpu(struct dv_cgroup *cg, const char *vm_id, int64_t quota_
                 if (dv_cpuset_count(&want) == 0)
                         return -EINVAL;
                 dv_cpuset_format(&want, buf, sizeof(buf));
-                r = write_file(s, "cpuset.cpus", buf);
+                r = dv_write_attr(s, "cpuset.cpus", buf);
         }
         return r;
 }
@@ -375,7 +341,7 @@ int dv_cgroup_vm_usage_ns(struct dv_cgroup *cg, const char *vm_id, uint64_t *ret
         if (!d)
                 return -ENOENT;
         if (cg->version == DV_CG_V1) {
-                r = read_file(d, "cpuacct.usage", buf, sizeof(buf));
+                r = dv_read_attr(d, "cpuacct.usage", buf, sizeof(buf));
                 if (r < 0)
                         return r;
                 if (sscanf(buf, "%llu", &v) != 1)
@@ -383,7 +349,7 @@ int dv_cgroup_vm_usage_ns(struct dv_cgroup *cg, const char *vm_id, uint64_t *ret
                 *ret_ns = v;
                 return 0;
         }
-        r = read_file(d, "cpu.stat", buf, sizeof(buf));
+        r = dv_read_attr(d, "cpu.stat", buf, sizeof(buf));
         if (r < 0)
                 return r;
         p = strstr(buf, "usage_usec ");
@@ -452,23 +418,23 @@ int dv_cgroup_vm_set_mem(struct dv_cgroup *cg, const char *vm_id, int64_t limit_
                 return cg->has_memory ? -EINVAL : 0;
         if (cg->version == DV_CG_V2) {
                 snprintf(buf, sizeof(buf), "%lld", (long long)limit_bytes);
-                r = write_file(d, "memory.max", buf);
+                r = dv_write_attr(d, "memory.max", buf);
                 if (r < 0)
                         return r;
                 snprintf(buf, sizeof(buf), "%lld", (long long)protect_bytes);
-                r = write_file(d, "memory.min", buf);
+                r = dv_write_attr(d, "memory.min", buf);
                 if (r < 0)
                         return r;
-                return write_file(d, "memory.low", buf);
+                return dv_write_attr(d, "memory.low", buf);
         }
         snprintf(buf, sizeof(buf), "%lld", (long long)limit_bytes);
-        r = write_file(d, "memory.limit_in_bytes", buf);
+        r = dv_write_attr(d, "memory.limit_in_bytes", buf);
         if (r < 0)
                 return r;
         /* v1 has no memory.min: global reclaim takes from the groups over
          * their soft limit first (docs/qos.md). */
         snprintf(buf, sizeof(buf), "%lld", (long long)protect_bytes);
-        return write_file(d, "memory.soft_limit_in_bytes", buf);
+        return dv_write_attr(d, "memory.soft_limit_in_bytes", buf);
 }
 
 /* "key value" lines: value of key, or -1. */
@@ -492,16 +458,16 @@ int dv_cgroup_vm_mem_usage(struct dv_cgroup *cg, const char *vm_id, int64_t *ret
 
         if (!d)
                 return -ENOENT;
-        r = read_file(d, cg->version == DV_CG_V2 ? "memory.current" : "memory.usage_in_bytes",
+        r = dv_read_attr(d, cg->version == DV_CG_V2 ? "memory.current" : "memory.usage_in_bytes",
                       buf, sizeof(buf));
         if (r < 0)
                 return r;
         *ret_bytes = strtoll(buf, NULL, 10);
         *ret_swap_bytes = 0;
         if (cg->version == DV_CG_V2) {
-                if (read_file(d, "memory.swap.current", buf, sizeof(buf)) == 0)
+                if (dv_read_attr(d, "memory.swap.current", buf, sizeof(buf)) == 0)
                         *ret_swap_bytes = strtoll(buf, NULL, 10);
-        } else if (read_file(d, "memory.stat", buf, sizeof(buf)) == 0 &&
+        } else if (dv_read_attr(d, "memory.stat", buf, sizeof(buf)) == 0 &&
                    (v = stat_value(buf, "swap")) >= 0) {
                 *ret_swap_bytes = v;
         }

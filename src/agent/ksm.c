@@ -18,30 +18,12 @@
 
 static int ksm_read(const char *file, char *buf, size_t len)
 {
-        _cleanup_(freep) char *p = dv_asprintf("%s/%s", KSM_DIR, file);
-        _cleanup_(closep) int fd = open(p, O_RDONLY | O_CLOEXEC);
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, len - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-                buf[--n] = 0;
-        return 0;
+        return dv_read_attr(KSM_DIR, file, buf, len);
 }
 
 static int ksm_write(const char *file, const char *value)
 {
-        _cleanup_(freep) char *p = dv_asprintf("%s/%s", KSM_DIR, file);
-        _cleanup_(closep) int fd = open(p, O_WRONLY | O_CLOEXEC);
-        size_t n = strlen(value);
-
-        if (fd < 0)
-                return -errno;
-        return write(fd, value, n) == (ssize_t)n ? 0 : -errno;
+        return dv_write_attr(KSM_DIR, file, value);
 }
 
 static int64_t ksm_value(const char *file)

@@ -160,6 +160,40 @@ bool dv_startswith(const char *s, const char *prefix)
         return s && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+int dv_read_attr(const char *dir, const char *file, char *buf, size_t len)
+{
+        _cleanup_(freep) char *p = dv_asprintf("%s/%s", dir, file);
+        _cleanup_(closep) int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        if (len == 0)
+                return -EINVAL;
+        n = read(fd, buf, len - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+                buf[--n] = 0;
+        return 0;
+}
+
+int dv_write_attr(const char *dir, const char *file, const char *value)
+{
+        _cleanup_(freep) char *p = dv_asprintf("%s/%s", dir, file);
+        _cleanup_(closep) int fd = open(p, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+        size_t n = strlen(value);
+        ssize_t w;
+
+        if (fd < 0)
+                return -errno;
+        w = write(fd, value, n);
+        if (w < 0)
+                return -errno;
+        return (size_t)w == n ? 0 : -EIO;
+}
+
 int dv_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 {
         _cleanup_(closep) int fd = -1;

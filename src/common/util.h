@@ -53,6 +53,12 @@ bool dv_startswith(const char *s, const char *prefix);
 int dv_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
 /* Write via a temporary file, fsync and rename, with the given mode. */
 int dv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Small kernel attribute files (sysfs, cgroupfs): DIR/FILE, not through
+ * a symlink. dv_read_attr reads at most len-1 bytes, NUL-terminated, with
+ * trailing newlines and spaces cut; dv_write_attr writes value in one
+ * write() (-EIO when short), as a shell's ">" does. */
+int dv_read_attr(const char *dir, const char *file, char *buf, size_t len);
+int dv_write_attr(const char *dir, const char *file, const char *value);
 int dv_mkdir_p(const char *path, mode_t mode);
 /* Remove a directory tree (no symlink following). Missing is not an error. */
 int dv_rm_rf(const char *path);
