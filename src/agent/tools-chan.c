@@ -464,11 +464,17 @@ int dv_tools_chan_new(const struct dv_tools_chan_config *cfg, struct dv_tools_ch
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&c->cond, &ca);
         pthread_condattr_destroy(&ca);
+        /* The callbacks can run (and hand the channel to other threads
+         * through the caller's structures) before pthread_create returns:
+         * the caller's pointer is set first. */
+        *ret_chan = c;
         r = pthread_create(&c->thread, NULL, chan_thread, c);
-        if (r != 0)
+        if (r != 0) {
+                *ret_chan = NULL;
                 return -r;
+        }
         c->thread_started = true;
-        *ret_chan = TAKE_PTR(c);
+        c = NULL; /* the caller's now */
         return 0;
 }
 
