@@ -10,6 +10,7 @@
 /* What the VMs placed on one host add up to. */
 struct usage {
         int64_t reserved_mib;     /* configured memory */
+        int64_t reserved_over_mib; /* memory counted with overcommit on (reservations) */
         int64_t count;            /* VMs */
         int64_t cpu_reserved_mhz; /* CPU reservations */
 };
@@ -38,7 +39,8 @@ struct dv_mcache {
         uint64_t table_gen;        /* gen the table was read at */
         struct dv_mcache_table *table; /* the hosts, or NULL */
         json_t *cleanup;           /* ids of the VMs marked _cleanup -> true */
-        json_t *vms;               /* VM id -> [host_id|null, memory_mib, cpu_reserved_mhz] */
+        json_t *vms;               /* VM id -> [host_id|null, memory_mib, cpu_reserved_mhz,
+                                    * memory counted with overcommit on] */
 };
 
 /* The index of host_id's usage, made zero on first sight (c->lock held);
@@ -84,13 +86,15 @@ static struct dv_mcache_table *table_ref(struct dv_mcache_table *t)
 
 /* Add (sign +1) or take away (-1) a contribution to a host's usage
  * (c->lock held). */
-static void apply(struct dv_mcache *c, const char *host, int64_t mem, int64_t cpu, int sign)
+static void apply(struct dv_mcache *c, const char *host, int64_t mem, int64_t cpu,
+                  int64_t mem_over, int sign)
 {
         size_t i;
 
         if (!host || (i = usage_index(c, host)) == SIZE_MAX)
                 return;
         c->u[i].reserved_mib += sign * mem;
+        c->u[i].reserved_over_mib += sign * mem_over;
         c->u[i].count += sign;
         c->u[i].cpu_reserved_mhz += sign * cpu;
 }
@@ -103,7 +107,8 @@ static void vm_forget(struct dv_mcache *c, const char *id)
         if (!e)
                 return;
         apply(c, json_string_value(json_array_get(e, 0)), json_integer_value(json_array_get(e, 1)),
-              json_integer_value(json_array_get(e, 2)), -1);
+              json_integer_value(json_array_get(e, 2)), json_integer_value(json_array_get(e, 3)),
+              -1);
         json_object_del(c->vms, id);
         json_object_del(c->cleanup, id);
 }
@@ -114,16 +119,17 @@ static void vm_note(struct dv_mcache *c, json_t *vm)
         const char *id = json_string_value(json_object_get(vm, "id"));
         const char *host = json_string_value(json_object_get(vm, "host_id"));
         int64_t mem = json_integer_value(json_object_get(vm, "memory_mib"));
+        int64_t mem_over = dv_vm_mem_admitted_mib(vm, true);
         struct dv_cpu_qos q;
 
         if (!id)
                 return;
         vm_forget(c, id);
         dv_vm_cpu_qos_get(vm, &q);
-        apply(c, host, mem, q.reservation_mhz, +1);
+        apply(c, host, mem, q.reservation_mhz, mem_over, +1);
         json_object_set_new(c->vms, id,
-                            json_pack("[s?,I,I]", host, (json_int_t)mem,
-                                      (json_int_t)q.reservation_mhz));
+                            json_pack("[s?,I,I,I]", host, (json_int_t)mem,
+                                      (json_int_t)q.reservation_mhz, (json_int_t)mem_over));
         if (json_object_get(vm, "_cleanup"))
                 json_object_set_new(c->cleanup, id, json_true());
 }
@@ -195,6 +201,7 @@ void dv_mcache_host_usage(struct dv_mcache *c, const char *host_id, int64_t *ret
 {
         json_t *i;
         struct usage u = { 0 };
+        bool over = ret_reserved_mib && dv_mem_overcommit(c->m);
 
         pthread_mutex_lock(&c->lock);
         i = host_id ? json_object_get(c->uidx, host_id) : NULL;
@@ -202,7 +209,7 @@ void dv_mcache_host_usage(struct dv_mcache *c, const char *host_id, int64_t *ret
                 u = c->u[json_integer_value(i)];
         pthread_mutex_unlock(&c->lock);
         if (ret_reserved_mib)
-                *ret_reserved_mib = u.reserved_mib;
+                *ret_reserved_mib = over ? u.reserved_over_mib : u.reserved_mib;
         if (ret_count)
                 *ret_count = u.count;
         if (ret_cpu_reserved_mhz)
@@ -344,6 +351,7 @@ int dv_mcache_sched_hosts(struct dv_mgr *m, struct dv_mcache_table **ret_table,
         struct dv_mcache *c = m->cache;
         struct dv_mcache_table *t = NULL;
         struct dv_sched_host *sh;
+        bool over;
         int r = table_get(m, &t);
 
         if (r < 0)
@@ -354,11 +362,12 @@ int dv_mcache_sched_hosts(struct dv_mgr *m, struct dv_mcache_table **ret_table,
                 return -ENOMEM;
         }
         memcpy(sh, t->sh, (t->n + 1) * sizeof(*sh));
+        over = dv_mem_overcommit(m);
         pthread_mutex_lock(&c->lock);
         for (size_t i = 0; i < t->n; i++) {
                 const struct usage *u = t->uidx[i] == SIZE_MAX ? NULL : &c->u[t->uidx[i]];
 
-                sh[i].reserved_mib = u ? u->reserved_mib : 0;
+                sh[i].reserved_mib = u ? (over ? u->reserved_over_mib : u->reserved_mib) : 0;
                 sh[i].cpu_reserved_mhz = u ? u->cpu_reserved_mhz : 0;
         }
         pthread_mutex_unlock(&c->lock);

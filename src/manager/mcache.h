@@ -25,8 +25,10 @@ struct dv_mcache_table;
 int dv_mcache_new(struct dv_mgr *m, struct dv_mcache **ret);
 void dv_mcache_free(struct dv_mcache *c); /* NULL-safe; stops observing */
 
-/* The VMs placed on host_id: configured memory, count, CPU reservation
- * (MHz). Zeros for a host without VMs. */
+/* The VMs placed on host_id: the memory they count (configured sizes, or
+ * their reservations when the cluster's memory overcommit is on:
+ * dv_vm_mem_admitted_mib), count, CPU reservation (MHz). Zeros for a host
+ * without VMs. */
 void dv_mcache_host_usage(struct dv_mcache *c, const char *host_id, int64_t *ret_reserved_mib,
                           int64_t *ret_count, int64_t *ret_cpu_reserved_mhz);
 
