@@ -64,7 +64,10 @@ wait_until 60 "the new copy's writer runs" eval "[ \$(grep -ac '^drover-writer: 
 new_first=$(grep -a '^drover-writer: ' "$log2" | head -1 | awk '{print $2}')
 dv_log "writer: the old copy printed up to $old_last, the new copy starts at $new_first"
 if [ "$log2" != "$log1" ]; then
-        check "the old copy's console did not grow after SIGCONT" [ "$(stat -c %s "$log1")" = "$size" ]
+        # host1's agent, back after the reset, may have swept the dead VM's
+        # run directory (console log included): gone did not grow either.
+        old_size() { stat -c %s "$log1" 2>/dev/null || echo 0; }
+        check "the old copy's console did not grow after SIGCONT" [ "$(old_size)" -le "$size" ]
 fi
 # One writer at a time: the new copy's counter counts up by one from where
 # the disk held it; frozen (synced) its last printed value is on the disk.

@@ -201,7 +201,9 @@ dv_start_agent() {
                 --token-file "$DROVER_TOKEN_FILE" "$@" >>"$DV_TMP/agent-$name.log" 2>&1 &
         DV_AGENT_PID=$!
         DV_PIDS+=("$DV_AGENT_PID")
-        wait_until 30 "host $name connected" dv_host_state_is "$name" connected
+        # Connected through this agent: after a restart the host stays
+        # connected on the old agent's heartbeats for a while, with its URL.
+        wait_until 30 "host $name connected at port $port" dv_host_up_at "$name" "$port"
 }
 
 # JSON field of a CLI object: dv_json FIELD CMD... (uses jq).
@@ -212,6 +214,11 @@ dv_json() {
 }
 
 dv_host_state_is() { [ "$(dv_json .state host show "$1")" = "$2" ]; }
+dv_host_up_at() {
+        local h
+        h=$("$DROVER" -o json host show "$1" 2>/dev/null) || return 1
+        [ "$(jq -r .state <<<"$h")" = connected ] && [[ "$(jq -r .url <<<"$h")" == *":$2" ]]
+}
 dv_vm_state_is() { [ "$(dv_json .state vm show "$1")" = "$2" ]; }
 dv_file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 dv_tools_state_is() { [ "$(dv_json .tools.state vm show "$1")" = "$2" ]; }

@@ -8,68 +8,10 @@
 # a private OVS (userspace datapath), as in dvs-single.sh.
 . "$(dirname "$0")/lib.sh"
 
-for t in ovsdb-server ovs-vswitchd ovs-vsctl ovsdb-tool busybox; do
-        command -v "$t" >/dev/null || { echo "SKIP: needs $t"; exit 77; }
-done
-
-NS=shp1-$$                        # the host
-RV=shp1r$$                        # root end of the management veth
-OVS=$DV_TMP/ovs                   # the host's OVS run directory
-NET=10.231.$((RANDOM % 200 + 20))
-VSCTL=(ovs-vsctl --db="unix:$OVS/db.sock" --timeout=10)
-
-cleanup_net() {
-        local p
-        for p in "$OVS/ovs-vswitchd.pid" "$OVS/ovsdb-server.pid"; do
-                [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
-        done
-        ip netns del "$NS" 2>/dev/null
-        ip link del "$RV" 2>/dev/null
-        return 0
-}
-DV_CLEANUP_HOOKS+=(cleanup_net)
-
-nsx() { ip netns exec "$NS" "$@"; }
+. "$(dirname "$0")/lib-ovs-host.sh"
 contains() { [[ "$1" == *"$2"* ]]; }
 
-# --- the host namespace, its management link and its OVS ---------------------
-ip netns add "$NS"
-nsx ip link set lo up
-nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip link add "$RV" type veth peer name mg0 netns "$NS"
-ip addr add "$NET.1/30" dev "$RV"
-ip link set "$RV" up
-nsx ip addr add "$NET.2/30" dev mg0
-nsx ip link set mg0 up
-
-mkdir -p "$OVS"
-ovsdb-tool create "$OVS/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-export OVS_RUNDIR=$OVS OVS_DBDIR=$OVS OVS_LOGDIR=$OVS OVS_SYSCONFDIR=$OVS
-nsx ovsdb-server "$OVS/conf.db" --remote="punix:$OVS/db.sock" --pidfile="$OVS/ovsdb-server.pid" \
-        --unixctl="$OVS/ovsdb-server.ctl" --log-file="$OVS/ovsdb-server.log" -vconsole:off \
-        -vsyslog:off --no-chdir --detach
-wait_until 10 "ovsdb-server" "${VSCTL[@]}" --no-wait show
-"${VSCTL[@]}" --no-wait init
-"${VSCTL[@]}" --no-wait set Open_vSwitch . other_config:n-handler-threads=1 \
-        other_config:n-revalidator-threads=1
-nsx ovs-vswitchd "unix:$OVS/db.sock" --disable-system --pidfile="$OVS/ovs-vswitchd.pid" \
-        --unixctl="$OVS/ovs-vswitchd.ctl" --log-file="$OVS/ovs-vswitchd.log" -vconsole:off \
-        -vsyslog:off --no-chdir --detach
-unset OVS_RUNDIR OVS_DBDIR OVS_LOGDIR OVS_SYSCONFDIR
-
-# The stand-in TOR: bridge "tor", trunk port tor0 <-> uplink up0, gateway gw100.
-nsx ip link add up0 type veth peer name tor0
-nsx ip link set tor0 up
-"${VSCTL[@]}" -- add-br tor -- set Bridge tor datapath_type=netdev \
-        -- add-port tor tor0 -- set Port tor0 vlan_mode=trunk \
-        -- add-port tor gw100 tag=100 -- set Interface gw100 type=internal
-wait_until 10 "gateway port" nsx ip link show gw100
-nsx ip addr add 10.0.100.1/24 dev gw100
-nsx ip link set gw100 up
-# The userspace datapath does not complete partial checksums (lab/README.md).
-nsx ethtool -K up0 tx off >/dev/null 2>&1 || true
-nsx ethtool -K tor0 tx off >/dev/null 2>&1 || true
-
+ovs_host_up shp1 233
 
 DV_MGR_ADDR=$NET.1 dv_start_manager
 DV_AGENT_NETNS=$NS DV_AGENT_ADDR=$NET.2 dv_start_agent host1 \
