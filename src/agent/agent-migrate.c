@@ -311,9 +311,12 @@ static void api_migrate_status(struct dv_agent *agent, const char *id,
         dv_http_reply(resp, 200, json_pack("{s:o}", "migration", stats));
 }
 
-/* Cancel an outgoing migration: migrate-out resumes the guest and fails. */
-static void api_migrate_cancel(struct dv_agent *agent, const char *id,
-                               const struct dv_http_request *req, struct dv_http_response *resp)
+/* An empty-bodied migration step on VM id: op (NULL: the driver cannot
+ * migrate), then log done and reply {key: true}; what names it in errors. */
+static void migrate_step(struct dv_agent *agent, const char *id, const struct dv_http_request *req,
+                         struct dv_http_response *resp,
+                         int (*op)(struct dv_hv *hv, const char *vm_id, struct dv_error *err),
+                         const char *what, const char *done, const char *key)
 {
         static const char *const keys[] = { NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
@@ -321,38 +324,32 @@ static void api_migrate_cancel(struct dv_agent *agent, const char *id,
         int r;
 
         r = body_object(req, keys, &body, &err);
-        if (r == 0 && !agent->ops->migrate_cancel)
+        if (r == 0 && !op)
                 r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
         if (r == 0)
-                r = agent->ops->migrate_cancel(agent->hv, id, &err);
+                r = op(agent->hv, id, &err);
         if (r < 0) {
-                reply_error(resp, r, &err, id, "migrate-cancel");
+                reply_error(resp, r, &err, id, what);
                 return;
         }
-        dv_info("vm %s: outgoing migration cancelled", id);
-        dv_http_reply(resp, 200, json_pack("{s:b}", "cancelled", 1));
+        dv_info("vm %s: %s", id, done);
+        dv_http_reply(resp, 200, json_pack("{s:b}", key, 1));
+}
+
+/* Cancel an outgoing migration: migrate-out resumes the guest and fails. */
+static void api_migrate_cancel(struct dv_agent *agent, const char *id,
+                               const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        migrate_step(agent, id, req, resp, agent->ops->migrate_cancel, "migrate-cancel",
+                     "outgoing migration cancelled", "cancelled");
 }
 
 /* Source side after completion: the target runs the guest, quit here. */
 static void api_migrate_confirm(struct dv_agent *agent, const char *id,
                                 const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { NULL };
-        _cleanup_(json_decrefp) json_t *body = NULL;
-        struct dv_error err = {};
-        int r;
-
-        r = body_object(req, keys, &body, &err);
-        if (r == 0 && !agent->ops->migrate_confirm)
-                r = dv_error_set(&err, 409, "not-supported", "the driver cannot migrate");
-        if (r == 0)
-                r = agent->ops->migrate_confirm(agent->hv, id, &err);
-        if (r < 0) {
-                reply_error(resp, r, &err, id, "migrate-confirm");
-                return;
-        }
-        dv_info("vm %s: migration confirmed, the source QEMU is gone", id);
-        dv_http_reply(resp, 200, json_pack("{s:b}", "confirmed", 1));
+        migrate_step(agent, id, req, resp, agent->ops->migrate_confirm, "migrate-confirm",
+                     "migration confirmed, the source QEMU is gone", "confirmed");
 }
 
 /* Source side: the target is gone, the guest runs here again. */
