@@ -63,6 +63,8 @@ struct ha_vm {
         enum ha_phase phase;           /* what HA is doing about it */
         enum ha_reason reason;         /* why (phase != OK) */
         char *from;                    /* host it failed on (phase != OK) */
+        char *failed_host;             /* host whose failure began this restart:
+                                        * placed there only if nothing else fits */
         char *target;                  /* STARTING: host asked to start it */
         int64_t phase_ms;              /* when the phase began */
         int64_t next_try_ms;           /* PENDING: not before */
@@ -241,6 +243,7 @@ static void vm_free(struct ha_vm *v)
                 return;
         free(v->name);
         free(v->from);
+        free(v->failed_host);
         free(v->target);
         free(v->victim_of);
         free(v->stale_host);
@@ -726,12 +729,19 @@ static void set_phase(struct tick *t, struct ha_vm *vt, enum ha_phase phase)
         vt->phase_ms = t->now;
 }
 
+static bool is_vm_failure(enum ha_reason r)
+{
+        return r == REASON_GUEST_PANICKED || r == REASON_TOOLS_LOST;
+}
+
 /* The VM's copy is dead: queue it for a restart. */
 static void make_pending(struct tick *t, const struct dv_ha_vm *vm, struct ha_vm *vt,
                          enum ha_reason reason)
 {
         vt->reason = reason;
         set_str(&vt->from, vm->host);
+        if (!vt->failed_host && !is_vm_failure(reason))
+                set_str(&vt->failed_host, vm->host);
         set_str(&vt->target, NULL);
         vt->next_try_ms = t->now;
         vt->wait_reported = false;
@@ -750,13 +760,14 @@ static void clear_vm_alarms(struct tick *t, struct ha_vm *vt)
 static void back_to_ok(struct tick *t, struct ha_vm *vt)
 {
         set_str(&vt->from, NULL);
+        set_str(&vt->failed_host, NULL);
         set_str(&vt->target, NULL);
         vt->wait_reported = false;
         set_phase(t, vt, PHASE_OK);
 }
 
 static int place(struct tick *t, const struct dv_ha_vm *vm, const char *prefer,
-                 size_t *ret, char *why, size_t why_len);
+                 const char *avoid, size_t *ret, char *why, size_t why_len);
 
 static void ask_stop(struct tick *t, const struct dv_ha_vm *vm, struct ha_vm *vt)
 {
@@ -791,13 +802,9 @@ static bool placeable(struct tick *t, const struct dv_ha_vm *vm)
         char why[256];
         size_t hi;
 
-        return place(t, vm, NULL, &hi, why, sizeof(why)) == 0;
+        return place(t, vm, NULL, NULL, &hi, why, sizeof(why)) == 0;
 }
 
-static bool is_vm_failure(enum ha_reason r)
-{
-        return r == REASON_GUEST_PANICKED || r == REASON_TOOLS_LOST;
-}
 
 /* Restart limit reached: say so once, raise an alarm. */
 static void limit_hit(struct tick *t, const struct dv_ha_vm *vm, struct ha_vm *vt,
@@ -1022,12 +1029,14 @@ static void vm_step(struct tick *t, size_t i)
 /* ---- Placement and restarts ---------------------------------------------- */
 
 /* Chooses a healthy host for vm: prefer if it fits, else the one with the
- * most free memory (ties: first by name). On failure, why says what stopped
- * every host. */
+ * most free memory (ties: first by name), avoid only when no other host
+ * fits (the host that failed under the VM: back after a reset, it is the
+ * emptiest, and the one least to be trusted). On failure, why says what
+ * stopped every host. */
 static int place(struct tick *t, const struct dv_ha_vm *vm, const char *prefer,
-                 size_t *ret, char *why, size_t why_len)
+                 const char *avoid, size_t *ret, char *why, size_t why_len)
 {
-        ssize_t best = -1, preferred = -1;
+        ssize_t best = -1, preferred = -1, avoided = -1;
         int64_t best_free = 0, max_free = -1;
         bool healthy = false, ds_ok = false, dvs_ok = false, mem_ok = false;
         const char *missing_ds = NULL, *missing_dvs = NULL;
@@ -1064,6 +1073,10 @@ static int place(struct tick *t, const struct dv_ha_vm *vm, const char *prefer,
                         continue;
                 if (prefer && dv_streq(h->name, prefer))
                         preferred = (ssize_t) i;
+                if (avoid && dv_streq(h->name, avoid)) {
+                        avoided = (ssize_t) i;
+                        continue;
+                }
                 if (best < 0 || free_mem > best_free ||
                     (free_mem == best_free && strcmp(h->name, t->hosts[best].name) < 0)) {
                         best = (ssize_t) i;
@@ -1072,6 +1085,8 @@ static int place(struct tick *t, const struct dv_ha_vm *vm, const char *prefer,
         }
         if (preferred >= 0)
                 best = preferred;
+        if (best < 0)
+                best = avoided;
         if (best >= 0) {
                 *ret = (size_t) best;
                 return 0;
@@ -1140,6 +1155,7 @@ static int restart_pending(struct tick *t)
                 const struct dv_ha_vm *vm = &t->vms[idx[k]];
                 struct ha_vm *vt = t->vt[idx[k]];
                 const char *prefer = is_vm_failure(vt->reason) ? vm->host : NULL;
+                const char *avoid = is_vm_failure(vt->reason) ? NULL : vt->failed_host;
                 const char *target;
                 char why[256], buf[128];
                 size_t hi;
@@ -1151,7 +1167,7 @@ static int restart_pending(struct tick *t)
                         back_to_ok(t, vt);
                         continue;
                 }
-                if (place(t, vm, prefer, &hi, why, sizeof(why)) < 0) {
+                if (place(t, vm, prefer, avoid, &hi, why, sizeof(why)) < 0) {
                         if (!vt->noplace_reported) {
                                 say(t, "vm.not-placed", vm->name, "reason=%s", why);
                                 alarm_raise(t, "ha.not-placed", vm->name,

@@ -4,15 +4,16 @@
 # agent's mount namespace; docs/ha.md, lab/README.md). host1 can no longer
 # renew its HA VM's lease nor write its datastore heartbeat: the VM is
 # killed there (by HA's stop, or by the agent before the lease expires)
-# and restarted on host2 once, after the lease. Then the same on host2 with
-# a datastore timeout longer than the agent's kill, so that the kill (VM
-# stopped, reason lease-lost) is reported before HA sees the datastore
-# stale: restarted on host1, once. Image locking is off; a poller checks
-# every 100 ms that the disk is never open in two QEMUs.
+# and restarted on another host of the 3-host lab (X) once, after the lease.
+# Then the same on X with a datastore timeout longer than the agent's kill,
+# so that the kill (VM stopped, reason lease-lost) is reported before HA
+# sees the datastore stale: restarted on a host other than X, once. Image
+# locking is off; a poller checks every 100 ms that the disk is never open
+# in two QEMUs.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ha-lab.sh"
 
-ha_lab_up 2
+ha_lab_up 3
 "$DROVER" vm create web --cpus 1 --memory 128 --disk 1@shared --host host1 --ha \
         --kernel-args drover.writer=100 >/dev/null
 "$DROVER" vm start web >/dev/null
@@ -34,18 +35,20 @@ if wait_until 30 "web's QEMU on host1 killed" killed; then
 fi
 check "web's QEMU on host1 was killed" killed
 check "killed before its lease expired" [ "$(now_ms)" -lt "$(( $(jq -r .expiry_wall_ms "$lease") + 500 ))" ]
-if wait_until 60 "web running on host2" vm_on web host2; then
-        dv_log "web running on host2 $(( $(now_ms) - t0 )) ms after host1's storage went"
+ON=
+if wait_until 60 "web running on another host" vm_on_other web host1; then
+        dv_log "web running on $ON $(( $(now_ms) - t0 )) ms after host1's storage went"
 fi
-check "web restarted on host2" vm_on web host2
-check "the lease is host2's" [ "$(jq -r .holder "$lease")" = host2 ]
+check "web restarted on another host ($ON)" vm_on_other web host1
+X=$ON
+check "the lease is $X's" [ "$(jq -r .holder "$lease")" = "$X" ]
 check "host1's agent says why it lost web" eval \
         'grep -E "cannot renew its lease|the manager asks to stop it" "$S/h1/agent.log" | grep -q .'
 
 lab storage h1 up >/dev/null
 stable=1
-for _ in $(seq 25); do vm_on web host2 || stable=0; sleep 0.2; done
-check "web stays on host2 once host1's storage is back" [ "$stable" = 1 ]
+for _ in $(seq 25); do vm_on web "$X" || stable=0; sleep 0.2; done
+check "web stays on $X once host1's storage is back" [ "$stable" = 1 ]
 check "web was restarted once" [ "$(ha_events | grep -c '^vm.restarted web')" = 1 ]
 # Which of the two came first (both orders must end as above).
 if has_event vm.killed-by-host web; then
@@ -55,34 +58,35 @@ else
 fi
 
 # The race forced the other way: with a datastore timeout (6 s) longer than
-# the agent's kill on lease loss (3.5-4.5 s), host2's kill is always
-# reported first; the VM, recorded stopped with reason lease-lost, must
-# still be restarted (on host1), once, after its lease.
+# the agent's kill on lease loss (3.5-4.5 s), X's kill is always reported
+# first; the VM, recorded stopped with reason lease-lost, must still be
+# restarted (on another host), once, after its lease.
 api() { curl -sf -X "$1" -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" \
         -H 'Content-Type: application/json' "$DROVER_URL/api/v1/$2" ${3:+--data "$3"}; }
 api PATCH clusters/default '{"ha":{"ds_timeout_ms":6000}}' >/dev/null
 check "the cluster takes a 6 s datastore timeout" \
         [ "$(api GET clusters/default | jq -r .ha.ds_timeout_ms)" = 6000 ]
-qpid=$(cat "$S/h2/run/$id/qemu.pid")
+qpid=$(cat "$S/h${X#host}/run/$id/qemu.pid")
 t0=$(now_ms)
-lab storage h2 down >/dev/null
-wait_until 30 "web's QEMU on host2 killed" killed
+lab storage "h${X#host}" down >/dev/null
+wait_until 30 "web's QEMU on $X killed" killed
 stopped_lease_lost() {
         "$DROVER" -o json event list --limit 200 |
                 jq -e '[.events[] | select(.kind == "vm.stopped" and .target.name == "web"
                         and (.message | test("lease-lost")))] | length >= 1' >/dev/null
 }
-check "host2 reported web stopped for lease-lost" stopped_lease_lost
-if wait_until 60 "web running on host1" vm_on web host1; then
-        dv_log "web running on host1 $(( $(now_ms) - t0 )) ms after host2's storage went"
+check "$X reported web stopped for lease-lost" stopped_lease_lost
+ON=
+if wait_until 60 "web running on a host other than $X" vm_on_other web "$X"; then
+        dv_log "web running on $ON $(( $(now_ms) - t0 )) ms after $X's storage went"
 fi
-check "web restarted on host1 after host2's kill on lease loss" vm_on web host1
-check "HA saw the kill by host2" has_event vm.killed-by-host web
-check "the lease is host1's" [ "$(jq -r .holder "$lease")" = host1 ]
-lab storage h2 up >/dev/null
+check "web restarted on another host ($ON) after $X's kill on lease loss" vm_on_other web "$X"
+check "HA saw the kill by $X" has_event vm.killed-by-host web
+check "the lease is $ON's" [ "$(jq -r .holder "$lease")" = "$ON" ]
+lab storage "h${X#host}" up >/dev/null
 stable=1
-for _ in $(seq 25); do vm_on web host1 || stable=0; sleep 0.2; done
-check "web stays on host1 once host2's storage is back" [ "$stable" = 1 ]
+for _ in $(seq 25); do vm_on web "$ON" || stable=0; sleep 0.2; done
+check "web stays on $ON once $X's storage is back" [ "$stable" = 1 ]
 check "web was restarted once more (twice in all)" [ "$(ha_events | grep -c '^vm.restarted web')" = 2 ]
 check "the disk was never open in two QEMU processes (polled every 100 ms)" no_two_open
 dv_finish

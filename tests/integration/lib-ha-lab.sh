@@ -43,6 +43,14 @@ ha_lab_up() {
 
 bmc_power_is() { [ "$(dv_json .bmc.power host show "$1")" = "$2" ]; }
 vm_on() { [ "$(dv_json '"\(.state) \(.host)"' vm show "$1")" = "running $2" ]; }
+# vm_on_other VM HOST: VM runs, on a host other than HOST; its host is
+# left in $ON (HA may pick any of the other hosts).
+vm_on_other() {
+        local st h
+        read -r st h < <(dv_json '"\(.state) \(.host)"' vm show "$1")
+        [ "$st" = running ] && [ -n "$h" ] && [ "$h" != null ] && [ "$h" != "$2" ] || return 1
+        ON=$h
+}
 
 # Pids of the lab's QEMU processes that have FILE open (one find, cheap
 # enough to run every 100 ms next to TCG guests on two cores).

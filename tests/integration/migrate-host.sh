@@ -85,7 +85,11 @@ pid=$(qemus | head -1)
 check "... from host2's run dir" bash -c "tr '\\0' ' ' </proc/$pid/cmdline | grep -q '$S/h2/run/$id'"
 log2=$(dv_json .console_log vm show mig)
 check "the console log is host2's" contains "$log2" "$S/h2/"
-check "the writer continues on host2" wait_until 10 "writer on host2" dv_file_has "$log2" '^drover-writer: '
+check "the writer continues on host2" wait_until 30 "writer on host2" dv_file_has "$log2" '^drover-writer: '
+if ! dv_file_has "$log2" '^drover-writer: '; then
+        dv_log "host1's console ends: $(tail -c 600 "$log1" 2>/dev/null | tr -c '[:print:]\n' '.')"
+        dv_log "host2's console: $(tail -c 600 "$log2" 2>/dev/null | tr -c '[:print:]\n' '.')"
+fi
 first=$(grep -a '^drover-writer: ' "$log2" | head -1 | awk '{print $2}')
 dv_log "writer: last on host1 >= $before, first on host2 $first"
 check "... from where it was (no reboot: $before <= $first)" [ "${first:-0}" -ge "$before" ]

@@ -1300,6 +1300,7 @@ int main(void)
                 SCENARIO("isolation-partition"),
                 SCENARIO("host-freeze"),
                 SCENARIO("host-freeze-watchdog"),
+                SCENARIO("host-reset-avoided"),
                 SCENARIO("fence-failed"),
                 SCENARIO("fence-retry"),
                 SCENARIO("no-capacity"),
