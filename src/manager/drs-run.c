@@ -250,6 +250,39 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
         return 0;
 }
 
+int dv_drs_host_loads(struct dv_mgr *m, const struct dv_sched_host *sh, size_t n,
+                      struct dv_sched_load *ret)
+{
+        struct dv_drs_input in;
+        struct snap s;
+        double *cpu, *mem;
+        int r = snap_take(m, &s, &in);
+
+        if (r < 0) {
+                snap_done(&s);
+                return r;
+        }
+        cpu = calloc(in.n_hosts + 1, sizeof(*cpu));
+        mem = calloc(in.n_hosts + 1, sizeof(*mem));
+        if (!cpu || !mem) {
+                free(cpu);
+                free(mem);
+                snap_done(&s);
+                return -ENOMEM;
+        }
+        dv_drs_loads(&in, NULL, cpu, mem);
+        for (size_t i = 0; i < n; i++) {
+                size_t h = host_at(&s, sh[i].id);
+
+                ret[i] = h == SIZE_MAX ? (struct dv_sched_load){ 0 }
+                                       : (struct dv_sched_load){ .cpu = cpu[h], .mem = mem[h] };
+        }
+        free(cpu);
+        free(mem);
+        snap_done(&s);
+        return 0;
+}
+
 static json_t *round3(double v)
 {
         return isfinite(v) ? json_real(round(v * 1000.0) / 1000.0) : json_null();
