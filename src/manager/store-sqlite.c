@@ -285,7 +285,8 @@ static json_t *row_doc(sqlite3_stmt *st, int col)
 static bool observed(struct sqlite_store *s, enum dv_kind kind)
 {
         return s->up.observe &&
-               (kind == DV_KIND_VM || kind == DV_KIND_HOST || kind == DV_KIND_DVS);
+               (kind == DV_KIND_VM || kind == DV_KIND_HOST || kind == DV_KIND_DVS ||
+                kind == DV_KIND_CLUSTER);
 }
 
 static int query_first_doc(struct sqlite_store *s, const char *sql, const char *param,

@@ -50,7 +50,7 @@ struct dv_event {
 struct dv_store_ops;
 
 /* An observer of document writes (a cache's feed, mcache.h): called after
- * each successful insert, update or remove of a host, VM or DVS (old_doc:
+ * each successful insert, update or remove of a host, VM, DVS or cluster (old_doc:
  * the document before for a remove, else NULL — an observer keeps what it
  * needs of a document by id; new_doc: NULL for a remove);
  * inside a transaction only once it commits (rolled-back writes are never
