@@ -123,44 +123,6 @@ static size_t host_at(struct snap *s, const char *id_or_name)
         return v ? (size_t)json_integer_value(v) : SIZE_MAX;
 }
 
-static int cmp_vm_name(const void *a, const void *b)
-{
-        return strcmp(((const struct dv_mcache_vm *)a)->name, ((const struct dv_mcache_vm *)b)->name);
-}
-
-/* Every VM's facts: from the manager's cache (no JSON parsed), else from
- * the store. */
-static int vms_take(struct dv_mgr *m, struct dv_mcache_vm **ret, size_t *ret_n)
-{
-        json_t *all = NULL, *d;
-        struct dv_mcache_vm *v;
-        size_t i;
-        int r;
-
-        if (m->cache) {
-                /* By name, as the store lists them: a pass's ties fall the
-                 * same way whichever way the VMs were read. */
-                r = dv_mcache_vms(m->cache, ret, ret_n);
-                if (r >= 0)
-                        qsort(*ret, *ret_n, sizeof(**ret), cmp_vm_name);
-                return r;
-        }
-        r = dv_store_list(m->store, DV_KIND_VM, NULL, &all);
-        if (r < 0)
-                return r;
-        v = calloc(json_array_size(all) + 1, sizeof(*v));
-        if (!v) {
-                json_decref(all);
-                return -ENOMEM;
-        }
-        json_array_foreach(all, i, d)
-                dv_mcache_vm_from_doc(d, &v[i]);
-        *ret_n = json_array_size(all);
-        *ret = v;
-        json_decref(all);
-        return 0;
-}
-
 /* The index of VM name (or id) among s->vms, SIZE_MAX when gone; names
  * maps names and ids to indices, built on first use. */
 static size_t vm_at(struct snap *s, json_t **names, const char *name)
@@ -188,8 +150,7 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
         int r;
 
         *s = (struct snap){ 0 };
-        s->cluster = m->cache ? dv_mcache_cluster(m->cache) : NULL;
-        r = s->cluster ? 0 : dv_cluster_get_default(m, &s->cluster);
+        r = dv_mgr_cluster_default(m, &s->cluster);
         if (r >= 0 && m->cache) {
                 /* The cached host documents: shared, read-only. */
                 r = dv_mcache_hosts(m, &s->hosts, &dvs);
@@ -198,7 +159,7 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
                 r = dv_store_list(m->store, DV_KIND_HOST, NULL, &s->hosts);
         }
         if (r >= 0)
-                r = vms_take(m, &all, &n_all);
+                r = dv_mgr_vm_facts(m, &all, &n_all);
         if (r < 0)
                 return r;
         /* Hosts by id and name: a VM's host in O(1), not a search. */
@@ -524,7 +485,7 @@ void dv_drs_tick(struct dv_mgr *m)
         if (!rt)
                 return;
         dv_mgr_lock(m);
-        r = dv_cluster_get_default(m, &cluster);
+        r = dv_mgr_cluster_default(m, &cluster);
         dv_mgr_unlock(m);
         if (r < 0)
                 return;

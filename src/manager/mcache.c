@@ -330,6 +330,53 @@ bool dv_mcache_overcommit(struct dv_mcache *c)
         return on;
 }
 
+static int cmp_vm_name(const void *a, const void *b)
+{
+        return strcmp(((const struct dv_mcache_vm *)a)->name,
+                      ((const struct dv_mcache_vm *)b)->name);
+}
+
+int dv_mgr_vm_facts(struct dv_mgr *m, struct dv_mcache_vm **ret, size_t *ret_n)
+{
+        json_t *all = NULL, *d;
+        struct dv_mcache_vm *v;
+        size_t i;
+        int r;
+
+        if (m->cache) {
+                /* By name, as the store lists them: a pass's ties fall the
+                 * same way whichever way the VMs were read. */
+                r = dv_mcache_vms(m->cache, ret, ret_n);
+                if (r >= 0)
+                        qsort(*ret, *ret_n, sizeof(**ret), cmp_vm_name);
+                return r;
+        }
+        r = dv_store_list(m->store, DV_KIND_VM, NULL, &all);
+        if (r < 0)
+                return r;
+        v = calloc(json_array_size(all) + 1, sizeof(*v));
+        if (!v) {
+                json_decref(all);
+                return -ENOMEM;
+        }
+        json_array_foreach(all, i, d)
+                dv_mcache_vm_from_doc(d, &v[i]);
+        *ret_n = json_array_size(all);
+        *ret = v;
+        json_decref(all);
+        return 0;
+}
+
+int dv_mgr_cluster_default(struct dv_mgr *m, json_t **ret)
+{
+        json_t *d = m->cache ? dv_mcache_cluster(m->cache) : NULL;
+
+        if (!d)
+                return dv_cluster_get_default(m, ret);
+        *ret = d;
+        return 0;
+}
+
 json_t *dv_mcache_cleanup_ids(struct dv_mcache *c)
 {
         json_t *ids = json_array(), *v;

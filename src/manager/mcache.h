@@ -60,6 +60,13 @@ int dv_mcache_vms(struct dv_mcache *c, struct dv_mcache_vm **ret, size_t *ret_n)
 json_t *dv_mcache_cluster(struct dv_mcache *c);
 bool dv_mcache_overcommit(struct dv_mcache *c);
 
+/* Every VM's facts by name (the store's order): from m->cache when there
+ * is one (no JSON parsed), else from the store. *ret a new array (free()). */
+int dv_mgr_vm_facts(struct dv_mgr *m, struct dv_mcache_vm **ret, size_t *ret_n);
+/* The default cluster's document, read-only: the cached one, else
+ * dv_cluster_get_default() (which creates it). A new reference. */
+int dv_mgr_cluster_default(struct dv_mgr *m, json_t **ret);
+
 /* The ids of the VMs marked for removal (_cleanup), a new array. */
 json_t *dv_mcache_cleanup_ids(struct dv_mcache *c);
 
