@@ -5,6 +5,7 @@
 #include "cmd-vm-qos.h"
 #include "cmd-vm-tools.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 static const char *fmt_memory(json_t *vm, char *buf, size_t len)
@@ -121,10 +122,49 @@ static void vm_print(json_t *vm)
         cli_table_print(t, stdout);
 }
 
+/* list [--limit N [--after NAME]]: one page, by name; the next page's
+ * --after is named on stderr. */
 static int vm_list(struct cli_ctx *ctx, const struct cli_args *a)
 {
-        return cli_list(ctx, "vms", "vms", vm_columns);
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_(freep) char *path = NULL;
+        const char *after = cli_args_get(a, "after");
+        int64_t limit = 0;
+        int r;
+
+        r = cli_opt_number(ctx, a, "limit", 1, 100000, &limit);
+        if (r != 0)
+                return r;
+        if (after && limit == 0)
+                return cli_usage(ctx, "--after NAME goes with --limit N");
+        if (after) {
+                r = cli_check_name(ctx, "vm", after);
+                if (r != 0)
+                        return r;
+        }
+        if (limit == 0)
+                return cli_list(ctx, "vms", "vms", vm_columns);
+        path = after ? dv_asprintf("vms?limit=%" PRId64 "&after=%s", limit, after)
+                     : dv_asprintf("vms?limit=%" PRId64, limit);
+        r = cli_api(ctx, "GET", NULL, &reply, "%s", path);
+        if (r != 0)
+                return r;
+        if (ctx->json) {
+                cli_print_json(ctx, reply);
+                return 0;
+        }
+        cli_print_rows(json_object_get(reply, "vms"), vm_columns, stdout);
+        if (json_is_string(json_object_get(reply, "next")))
+                fprintf(stderr, "more: drover vm list --limit %" PRId64 " --after %s\n", limit,
+                        json_string_value(json_object_get(reply, "next")));
+        return 0;
 }
+
+static const struct cli_opt list_opts[] = {
+        { "limit", 0, "N", "at most N VMs (1..100000), by name: one page" },
+        { "after", 0, "NAME", "the page after VM NAME (with --limit)" },
+        { NULL },
+};
 
 static int vm_show(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -606,7 +646,8 @@ static const struct cli_verb vm_verbs[] = {
         { .name = "show", .args = "VM", .min_args = 1, .max_args = 1,
           .summary = "show a VM: state, host, sizing, disks, NICs, Tools, HA, console",
           .run = vm_show },
-        { .name = "list", .summary = "list VMs", .run = vm_list },
+        { .name = "list", .summary = "list VMs (--limit N [--after NAME]: one page)",
+          .opts = list_opts, .run = vm_list },
         { .name = "console", .args = "VM", .min_args = 1, .max_args = 1,
           .summary = "a VNC ticket and the serial console log of a VM", .run = vm_console },
         { .name = "migrate", .args = "VM", .min_args = 1, .max_args = 1,

@@ -651,13 +651,28 @@ static void vm_console(struct dv_api *a, json_t *vm)
         json_decref(host);
 }
 
+#define VM_LIST_MAX 100000
+
+/* GET /vms[?limit=N[&after=NAME]]: by name; with a limit, "next" is the
+ * name to ask after for the next page (null on the last one). */
 static void vm_list(struct dv_api *a)
 {
-        json_t *list = NULL, *vm;
+        struct dv_store_filter f = { .after = dv_http_query(a->req, "after") };
+        struct dv_error err = { 0 };
+        const char *limit_arg = dv_http_query(a->req, "limit");
+        json_t *list = NULL, *vm, *reply;
         size_t i;
         int r;
 
-        r = dv_store_list(a->m->store, DV_KIND_VM, NULL, &list);
+        if (limit_arg && dv_validate_limit(limit_arg, 0, VM_LIST_MAX, &f.limit, &err) < 0) {
+                dv_api_dv_error(a, &err);
+                return;
+        }
+        if (f.after && !limit_arg) {
+                dv_api_error(a, 400, "invalid-field", "'after' goes with 'limit'");
+                return;
+        }
+        r = dv_store_list(a->m->store, DV_KIND_VM, &f, &list);
         if (r < 0) {
                 dv_api_internal(a, r, "listing vms");
                 return;
@@ -666,7 +681,15 @@ static void vm_list(struct dv_api *a)
          * whole lists at once (hundreds of MiB at 50,000 VMs). */
         json_array_foreach(list, i, vm)
                 json_array_set_new(list, i, dv_view(vm));
-        dv_api_reply(a, 200, json_pack("{s:o}", "vms", list));
+        reply = json_pack("{s:o}", "vms", list);
+        if (limit_arg)
+                json_object_set_new(
+                        reply, "next",
+                        json_array_size(list) == (size_t)f.limit
+                                ? json_incref(json_object_get(json_array_get(list, f.limit - 1),
+                                                              "name"))
+                                : json_null());
+        dv_api_reply(a, 200, reply);
 }
 
 void dv_api_vms(struct dv_api *a)

@@ -673,6 +673,11 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                 free(sql);
                 sql = ns;
         }
+        if (f->after) {
+                char *ns = dv_asprintf("%s AND %s > ?5", sql, kinds[kind].order);
+                free(sql);
+                sql = ns;
+        }
         {
                 char *ns = dv_asprintf("%s ORDER BY %s LIMIT %d", sql, kinds[kind].order,
                                        f->limit > 0 ? f->limit : -1);
@@ -685,6 +690,8 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                 if (vals[i])
                         r = errno_from_sqlite(
                                 sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_TRANSIENT));
+        if (r >= 0 && f->after)
+                r = errno_from_sqlite(sqlite3_bind_text(st, 5, f->after, -1, SQLITE_TRANSIENT));
         if (r >= 0)
                 r = collect_texts(st, &texts);
         finalize_now(&st);

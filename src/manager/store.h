@@ -34,6 +34,8 @@ struct dv_store_filter {
         const char *state;     /* objects in this state */
         const char *dvs_id;    /* port groups of this DVS */
         int limit;             /* at most this many (0: no limit) */
+        const char *after;     /* only those whose order key (name, for named kinds)
+                                * sorts after this: the next page (NULL: from the first) */
 };
 
 /* One event of the append-only log. */
