@@ -65,6 +65,8 @@ void dv_mcache_vm_from_doc(json_t *vm, struct dv_mcache_vm *ret)
         f.memory_mib = dv_doc_int(vm, "memory_mib", 0);
         f.cpus = dv_doc_int(vm, "cpus", 1);
         f.tools_running = dv_streq(dv_doc_str(json_object_get(vm, "tools"), "state"), "running");
+        f.migration = json_object_get(vm, "migration") != NULL;
+        f.abort_on = json_object_get(vm, "_abort_on") != NULL;
         json_array_foreach(json_object_get(vm, "disks"), i, d) {
                 const char *ds = dv_doc_str(d, "datastore");
                 size_t n = ds ? strlen(ds) : 0;
@@ -292,16 +294,32 @@ void dv_mcache_host_usage(struct dv_mcache *c, const char *host_id, int64_t *ret
                 *ret_cpu_reserved_mhz = u.cpu_reserved_mhz;
 }
 
-int dv_mcache_vms(struct dv_mcache *c, struct dv_mcache_vm **ret, size_t *ret_n)
+int dv_mcache_vms(struct dv_mcache *c, bool (*keep)(const struct dv_mcache_vm *v),
+                  struct dv_mcache_vm **ret, size_t *ret_n)
 {
         struct dv_mcache_vm *v;
-        size_t n;
+        size_t n = 0;
 
         pthread_mutex_lock(&c->lock);
-        n = c->n_facts;
-        v = malloc((n + 1) * sizeof(*v));
-        if (v)
-                memcpy(v, c->facts, n * sizeof(*v));
+        v = malloc(((keep ? 0 : c->n_facts) + 1) * sizeof(*v));
+        if (v && !keep) {
+                memcpy(v, c->facts, c->n_facts * sizeof(*v));
+                n = c->n_facts;
+        }
+        for (size_t i = 0; v && keep && i < c->n_facts; i++) {
+                struct dv_mcache_vm *w;
+
+                if (!keep(&c->facts[i]))
+                        continue;
+                w = realloc(v, (n + 2) * sizeof(*v));
+                if (!w) {
+                        free(v);
+                        v = NULL;
+                        break;
+                }
+                v = w;
+                v[n++] = c->facts[i];
+        }
         pthread_mutex_unlock(&c->lock);
         if (!v)
                 return -ENOMEM;
@@ -346,7 +364,7 @@ int dv_mgr_vm_facts(struct dv_mgr *m, struct dv_mcache_vm **ret, size_t *ret_n)
         if (m->cache) {
                 /* By name, as the store lists them: a pass's ties fall the
                  * same way whichever way the VMs were read. */
-                r = dv_mcache_vms(m->cache, ret, ret_n);
+                r = dv_mcache_vms(m->cache, NULL, ret, ret_n);
                 if (r >= 0)
                         qsort(*ret, *ret_n, sizeof(**ret), cmp_vm_name);
                 return r;

@@ -45,13 +45,17 @@ struct dv_mcache_vm {
         int64_t cpus;                 /* vCPUs (1 when absent) */
         bool local_disk;              /* a disk on a host-local datastore */
         bool tools_running;           /* Tools state "running" */
+        bool migration;               /* has a "migration" record (in flight or to recover) */
+        bool abort_on;                /* has "_abort_on" (a migration target to remove) */
 };
 
 /* Fills *ret from a VM document (the same facts the cache keeps). */
 void dv_mcache_vm_from_doc(json_t *vm, struct dv_mcache_vm *ret);
 
-/* Every VM's facts as of now: *ret a new array (free()) of *ret_n. */
-int dv_mcache_vms(struct dv_mcache *c, struct dv_mcache_vm **ret, size_t *ret_n);
+/* Every VM's facts as of now (keep: only those it accepts, NULL: all):
+ * *ret a new array (free()) of *ret_n, in no order. */
+int dv_mcache_vms(struct dv_mcache *c, bool (*keep)(const struct dv_mcache_vm *v),
+                  struct dv_mcache_vm **ret, size_t *ret_n);
 
 /* The default cluster's document as last written (a new reference to a
  * shared, read-only document; NULL when it does not exist yet), and its
