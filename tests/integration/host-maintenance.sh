@@ -104,6 +104,20 @@ check "exit: host1 connected" dv_host_state_is host1 connected
 "$DROVER" vm create back --cpus 1 --memory 128 --host host1 >/dev/null
 check "... and takes VMs again" on_host back host1
 
+# vm list paging: pages of 2 (--limit 2 --after NEXT) add up to the
+# whole list, in name order.
+all=$("$DROVER" -o json vm list | jq -c '[.vms[].name]')
+paged='[]'; after=''
+for _ in 1 2 3 4 5; do
+        page=$("$DROVER" -o json vm list --limit 2 ${after:+--after "$after"})
+        paged=$(jq -c --argjson p "$paged" '$p + [.vms[].name]' <<<"$page")
+        after=$(jq -r '.next // empty' <<<"$page")
+        [ -n "$after" ] || break
+done
+dv_log "list $all, paged $paged"
+check "vm list --limit 2 pages add up to the whole list, by name" \
+        eval '[ "$paged" = "$all" ] && [ "$(jq -c sort <<<"$all")" = "$all" ] && [ "$(jq length <<<"$all")" -ge 5 ]'
+
 for v in m1 m2; do "$DROVER" vm stop "$v" --force >/dev/null; done
 for v in m1 m2 cold late back; do "$DROVER" vm delete "$v" >/dev/null; done
 dv_finish
