@@ -738,8 +738,8 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                 sql = ns;
         }
         {
-                char *ns = dv_asprintf("%s ORDER BY %s LIMIT %d", sql, kinds[kind].order,
-                                       f->limit > 0 ? f->limit : -1);
+                /* The limit bound, not written in: one cached statement. */
+                char *ns = dv_asprintf("%s ORDER BY %s LIMIT ?6", sql, kinds[kind].order);
                 free(sql);
                 sql = ns;
         }
@@ -751,6 +751,8 @@ static int ss_list(struct dv_store *store, enum dv_kind kind, const struct dv_st
                                 sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_TRANSIENT));
         if (r >= 0 && f->after)
                 r = errno_from_sqlite(sqlite3_bind_text(st, 5, f->after, -1, SQLITE_TRANSIENT));
+        if (r >= 0)
+                r = errno_from_sqlite(sqlite3_bind_int(st, 6, f->limit > 0 ? f->limit : -1));
         if (r >= 0)
                 r = collect_texts(st, &texts);
         finalize_now(s, &st);
