@@ -16,6 +16,8 @@
 #   vm-start   every VM started (a vm.start task each, answered by the
 #              simulated agents): requests/s, seconds until all run
 #   vm-list    GET /api/v1/vms (every VM): requests/s, reply size
+#   vm-list-page  GET /api/v1/vms?limit=100&after=NAME (one page of 100 at
+#              100 places in the list): requests/s, p50/p99
 #   drs-pass   POST /clusters/default/drs/run: the pass's own timing
 #              (snapshot_ms: store + metrics under the manager lock;
 #              pass_ms: drs.c) and the request's
@@ -178,6 +180,17 @@ done
 t1=$(now_ms)
 awk '{print $1*1000}' "$T/list.lat" >"$T/list.ms"
 echo "{\"bench\":\"scale\",\"result\":\"vm-list\",\"vms\":$(jq '.vms | length' "$T/list.json"),\"requests\":10,\"req_per_s\":$(awk "BEGIN{printf \"%.2f\", 10000/($t1-$t0)}"),\"p50_ms\":$(pct "$T/list.ms" 50),\"bytes\":$(tail -1 "$T/list.lat" | awk '{print $2}')}"
+
+# ---- vm list, one page of 100 at a time (?limit=100&after=NAME) --------------------
+: >"$T/page.lat"
+t0=$(now_ms)
+for i in $(seq 1 100); do
+        after=$(printf 's%06d' $(( (i * 7919) % VMS + 1 )))
+        api -o "$T/page.json" -w '%{time_total} %{size_download}\n' "$URL/api/v1/vms?limit=100&after=$after" >>"$T/page.lat"
+done
+t1=$(now_ms)
+awk '{print $1*1000}' "$T/page.lat" >"$T/page.ms"
+echo "{\"bench\":\"scale\",\"result\":\"vm-list-page\",\"vms\":$VMS,\"limit\":100,\"requests\":100,\"page_vms\":$(jq '.vms | length' "$T/page.json"),\"req_per_s\":$(awk "BEGIN{printf \"%.1f\", 100000/($t1-$t0)}"),\"p50_ms\":$(pct "$T/page.ms" 50),\"p99_ms\":$(pct "$T/page.ms" 99),\"bytes\":$(tail -1 "$T/page.lat" | awk '{print $2}')}"
 
 # ---- one DRS pass, one DPM pass --------------------------------------------------------
 for kind in drs dpm; do

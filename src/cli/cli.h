@@ -99,6 +99,10 @@ int cli_api(struct cli_ctx *ctx, const char *method, json_t *body, json_t **ret,
 int cli_delete_named(struct cli_ctx *ctx, const char *what, const char *collection,
                      const char *name);
 
+/* Loads the token as cli_api() does (once), for cli_api_try(); non-zero
+ * (printed) when an explicit token file cannot be read. */
+int cli_load_token(struct cli_ctx *ctx);
+
 /* The same call without printing: returns a negative errno when no answer
  * came (message in err), else 0 with the status and body (NULL when not
  * JSON). Uses the token cli_api() loaded: call it after one cli_api(). */

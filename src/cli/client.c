@@ -141,6 +141,11 @@ static int load_token(struct cli_ctx *ctx)
         return 0;
 }
 
+int cli_load_token(struct cli_ctx *ctx)
+{
+        return load_token(ctx);
+}
+
 int cli_api_try(struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
                 long *ret_status, json_t **ret_body, char *err, size_t err_len)
 {

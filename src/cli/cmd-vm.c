@@ -5,6 +5,7 @@
 #include "cmd-vm-qos.h"
 #include "cmd-vm-tools.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 static const char *fmt_memory(json_t *vm, char *buf, size_t len)
@@ -121,10 +122,49 @@ static void vm_print(json_t *vm)
         cli_table_print(t, stdout);
 }
 
+/* list [--limit N [--after NAME]]: one page, by name; the next page's
+ * --after is named on stderr. */
 static int vm_list(struct cli_ctx *ctx, const struct cli_args *a)
 {
-        return cli_list(ctx, "vms", "vms", vm_columns);
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_(freep) char *path = NULL;
+        const char *after = cli_args_get(a, "after");
+        int64_t limit = 0;
+        int r;
+
+        r = cli_opt_number(ctx, a, "limit", 1, 100000, &limit);
+        if (r != 0)
+                return r;
+        if (after && limit == 0)
+                return cli_usage(ctx, "--after NAME goes with --limit N");
+        if (after) {
+                r = cli_check_name(ctx, "vm", after);
+                if (r != 0)
+                        return r;
+        }
+        if (limit == 0)
+                return cli_list(ctx, "vms", "vms", vm_columns);
+        path = after ? dv_asprintf("vms?limit=%" PRId64 "&after=%s", limit, after)
+                     : dv_asprintf("vms?limit=%" PRId64, limit);
+        r = cli_api(ctx, "GET", NULL, &reply, "%s", path);
+        if (r != 0)
+                return r;
+        if (ctx->json) {
+                cli_print_json(ctx, reply);
+                return 0;
+        }
+        cli_print_rows(json_object_get(reply, "vms"), vm_columns, stdout);
+        if (json_is_string(json_object_get(reply, "next")))
+                fprintf(stderr, "more: drover vm list --limit %" PRId64 " --after %s\n", limit,
+                        json_string_value(json_object_get(reply, "next")));
+        return 0;
 }
+
+static const struct cli_opt list_opts[] = {
+        { "limit", 0, "N", "at most N VMs (1..100000), by name: one page" },
+        { "after", 0, "NAME", "the page after VM NAME (with --limit)" },
+        { NULL },
+};
 
 static int vm_show(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -209,11 +249,83 @@ static int create_body(struct cli_ctx *ctx, const struct cli_args *a, json_t **r
         return 0;
 }
 
+/* The placement's explanation (docs/api.md PLACEMENT), readably. */
+static void placement_print(json_t *p, const char *vm)
+{
+        json_t *h;
+        size_t i;
+
+        if (!json_is_object(p))
+                return;
+        printf("placement of vm %s (%lld CPUs, %lld MiB): %s\n", vm,
+               (long long)json_integer_value(cli_jpath(p, "vm.cpus")),
+               (long long)json_integer_value(cli_jpath(p, "vm.memory_mib")),
+               json_string_value(json_object_get(p, "policy")) ?: "?");
+        if (json_is_number(json_object_get(p, "imbalance")))
+                printf("cluster imbalance now %.3f (DRS: sd of the hosts' CPU and memory load)\n",
+                       json_number_value(json_object_get(p, "imbalance")));
+        json_array_foreach(json_object_get(p, "hosts"), i, h) {
+                json_t *hr = json_object_get(h, "headroom_mib");
+                json_t *imb = json_object_get(h, "imbalance_after");
+                char head[48] = "", load[64] = "", after[48] = "";
+
+                if (json_is_integer(hr))
+                        snprintf(head, sizeof(head), "headroom %lld MiB",
+                                 (long long)json_integer_value(hr));
+                if (json_is_number(json_object_get(h, "cpu_load_pct")))
+                        snprintf(load, sizeof(load), "cpu %.1f%% mem %.1f%%",
+                                 json_number_value(json_object_get(h, "cpu_load_pct")),
+                                 json_number_value(json_object_get(h, "memory_load_pct")));
+                if (json_is_number(imb))
+                        snprintf(after, sizeof(after), "imbalance after %.3f",
+                                 json_number_value(imb));
+                printf("  %-9s %-12s %s%s%s%s%s\n    %s\n",
+                       json_string_value(json_object_get(h, "verdict")) ?: "?",
+                       json_string_value(json_object_get(h, "name")) ?: "?", head,
+                       *head && *load ? "  " : "", load, (*head || *load) && *after ? "  " : "",
+                       after, json_string_value(json_object_get(h, "reason")) ?: "");
+        }
+}
+
+/* POST vms (?explain=true with --explain): the reply, or non-zero after
+ * printing the refusal (with its explanation). */
+static int create_post(struct cli_ctx *ctx, json_t *body, bool explain, json_t **ret)
+{
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        const char *path = explain ? "vms?explain=true" : "vms";
+        char err[512];
+        long status = 0;
+        int r;
+
+        if (!explain)
+                return cli_api(ctx, "POST", body, ret, "vms");
+        r = cli_load_token(ctx);
+        if (r != 0)
+                return r;
+        r = cli_api_try(ctx, "POST", path, body, &status, &reply, err, sizeof(err));
+        if (r < 0)
+                return cli_fail(ctx, CLI_EXIT_UNREACHABLE, "unreachable",
+                                "cannot reach the manager at %s: %s", ctx->url, err);
+        if (status >= 300) {
+                if (ctx->json && reply) {
+                        cli_print_json(ctx, reply);
+                        ctx->printed = true;
+                } else {
+                        placement_print(cli_jpath(reply, "error.placement"),
+                                        json_string_value(json_object_get(body, "name")));
+                }
+                return cli_reply_fail(ctx, "POST", path, status, reply);
+        }
+        *ret = TAKE_PTR(reply);
+        return 0;
+}
+
 static int vm_create(struct cli_ctx *ctx, const struct cli_args *a)
 {
         _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL, *done = NULL,
                                        *started = NULL;
         _cleanup_(freep) char *extra = NULL;
+        bool explain = cli_args_has(a, "explain");
         const char *host, *id;
         struct cli_wait w;
         int r;
@@ -222,19 +334,39 @@ static int vm_create(struct cli_ctx *ctx, const struct cli_args *a)
         if (r == 0)
                 r = cli_wait_from_args(ctx, a, &w);
         if (r == 0)
-                r = cli_api(ctx, "POST", body, &reply, "vms");
+                r = create_post(ctx, body, explain, &reply);
         if (r != 0)
                 return r;
+        if (explain && !ctx->json)
+                placement_print(json_object_get(reply, "placement"), a->pos[0]);
         host = json_string_value(cli_jpath(reply, "vm.host"));
         if (host)
                 extra = dv_asprintf("on host %s", host);
+        if (explain && ctx->json && !w.no_wait) {
+                /* -o json: the finished task with the explanation beside it. */
+                json_t *task = json_object_get(reply, "task");
+
+                r = cli_task_wait(ctx, task, w.timeout_ms, &done);
+                if (r != 0)
+                        return r;
+                if (!cli_args_has(a, "start")) {
+                        _cleanup_(json_decrefp) json_t *doc =
+                                json_pack("{s:O,s:O?}", "task", done, "placement",
+                                          json_object_get(reply, "placement"));
+
+                        cli_print_json(ctx, doc);
+                        return 0;
+                }
+        }
         if (!cli_args_has(a, "start"))
                 return cli_task_finish(ctx, reply, &w, "created", extra);
 
         /* --start: the create must finish first, whatever --no-wait says. */
-        r = cli_task_wait(ctx, json_object_get(reply, "task"), w.timeout_ms, &done);
-        if (r != 0)
-                return r;
+        if (!done) {
+                r = cli_task_wait(ctx, json_object_get(reply, "task"), w.timeout_ms, &done);
+                if (r != 0)
+                        return r;
+        }
         if (!ctx->json)
                 printf("created vm %s%s%s\n", a->pos[0], extra ? " " : "", extra ? extra : "");
         id = json_string_value(cli_jpath(reply, "vm.id")) ?: a->pos[0];
@@ -472,6 +604,7 @@ static const struct cli_opt create_opts[] = {
         { "ha", 0, NULL, "restart it elsewhere when its host or guest fails" },
         { "kernel-args", 0, "ARGS", "extra kernel command line for kernel images" },
         { "start", 0, NULL, "start it once created (waits for the create even with --no-wait)" },
+        { "explain", 0, NULL, "print why the scheduler chose its host: every host's verdict, headroom and DRS load" },
         CLI_VM_QOS_OPTS,
         { NULL },
 };
@@ -513,7 +646,8 @@ static const struct cli_verb vm_verbs[] = {
         { .name = "show", .args = "VM", .min_args = 1, .max_args = 1,
           .summary = "show a VM: state, host, sizing, disks, NICs, Tools, HA, console",
           .run = vm_show },
-        { .name = "list", .summary = "list VMs", .run = vm_list },
+        { .name = "list", .summary = "list VMs (--limit N [--after NAME]: one page)",
+          .opts = list_opts, .run = vm_list },
         { .name = "console", .args = "VM", .min_args = 1, .max_args = 1,
           .summary = "a VNC ticket and the serial console log of a VM", .run = vm_console },
         { .name = "migrate", .args = "VM", .min_args = 1, .max_args = 1,

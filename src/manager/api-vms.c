@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "api-vm-ha.h"
 #include "ha-env.h"
+#include "drs-run.h"
 #include "dvs.h"
 #include "log.h"
 #include "net.h"
@@ -111,8 +112,30 @@ static int next_uid(struct dv_mgr *m, int64_t *ret)
         return 0;
 }
 
-/* Checks against the store and builds the VM document (m->lock held). */
-static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm)
+/* The explanation of the placement (?explain=true): the scheduler's
+ * verdict on every host with DRS's loads beside it (m->lock held). */
+static json_t *explain_placement(struct dv_mgr *m, const struct dv_sched_snapshot *snap,
+                                 const struct dv_sched_req *sreq, size_t chosen)
+{
+        struct dv_sched_load *loads = calloc(snap->n + 1, sizeof(*loads));
+        json_t *o;
+
+        if (!loads)
+                return NULL;
+        if (dv_drs_host_loads(m, snap->sh, snap->n, loads) < 0) {
+                free(loads);
+                loads = NULL;
+        }
+        o = dv_sched_explain(snap->sh, snap->n, sreq, loads, chosen);
+        free(loads);
+        return o;
+}
+
+/* Checks against the store and builds the VM document (m->lock held).
+ * ret_explain: when not NULL, the placement's explanation once the
+ * scheduler has run (whether it found a host or not). */
+static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm,
+                    json_t **ret_explain)
 {
         struct dv_mgr *m = a->m;
         struct dv_error err = { 0 };
@@ -216,6 +239,8 @@ static int build_vm(struct dv_api *a, const struct dv_vm_req *q, json_t **ret_vm
                         goto out;
                 }
         r = dv_sched_place(snap.sh, json_array_size(snap.hosts), &sreq, &idx, &err);
+        if (ret_explain)
+                *ret_explain = explain_placement(m, &snap, &sreq, r < 0 ? SIZE_MAX : idx);
         if (r < 0) {
                 fail(a, &err);
                 goto out;
@@ -360,9 +385,15 @@ static void vm_create(struct dv_api *a)
         struct dv_mgr *m = a->m;
         struct dv_vm_req q;
         struct dv_error err = { 0 };
-        json_t *body = NULL, *vm = NULL, *task = NULL;
+        json_t *body = NULL, *vm = NULL, *task = NULL, *explain = NULL;
         struct timespec t0, t1;
+        bool want_explain = false;
 
+        if (dv_validate_bool_arg("explain", dv_http_query(a->req, "explain"), &want_explain,
+                                 &err) < 0) {
+                dv_api_dv_error(a, &err);
+                return;
+        }
         if (dv_api_body(a, &body) < 0)
                 return;
         if (dv_validate_vm_create(body, &q, &err) < 0) {
@@ -374,7 +405,7 @@ static void vm_create(struct dv_api *a)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if (!dv_tasks_can_accept(m->tasks))
                 dv_api_error(a, 503, "busy", "too many tasks are pending; try again later");
-        else if (build_vm(a, &q, &vm) >= 0) {
+        else if (build_vm(a, &q, &vm, want_explain ? &explain : NULL) >= 0) {
                 /* Placement (checks, scheduler snapshot, choice), timed for
                  * bench/scale: the reply's "placement_us". */
                 clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -392,6 +423,14 @@ static void vm_create(struct dv_api *a)
                                      q.n_disks, dv_doc_str(vm, "host"));
         }
         dv_mgr_unlock(m);
+        /* The explanation rides on the answer: beside the task, or inside
+         * the error when the VM was refused. */
+        if (explain && json_is_object(a->resp->json)) {
+                json_t *e = json_object_get(a->resp->json, "error");
+
+                json_object_set(json_is_object(e) ? e : a->resp->json, "placement", explain);
+        }
+        json_decref(explain);
         json_decref(task);
         json_decref(vm);
         json_decref(body);
@@ -612,13 +651,28 @@ static void vm_console(struct dv_api *a, json_t *vm)
         json_decref(host);
 }
 
+#define VM_LIST_MAX 100000
+
+/* GET /vms[?limit=N[&after=NAME]]: by name; with a limit, "next" is the
+ * name to ask after for the next page (null on the last one). */
 static void vm_list(struct dv_api *a)
 {
-        json_t *list = NULL, *vm;
+        struct dv_store_filter f = { .after = dv_http_query(a->req, "after") };
+        struct dv_error err = { 0 };
+        const char *limit_arg = dv_http_query(a->req, "limit");
+        json_t *list = NULL, *vm, *reply;
         size_t i;
         int r;
 
-        r = dv_store_list(a->m->store, DV_KIND_VM, NULL, &list);
+        if (limit_arg && dv_validate_limit(limit_arg, 0, VM_LIST_MAX, &f.limit, &err) < 0) {
+                dv_api_dv_error(a, &err);
+                return;
+        }
+        if (f.after && !limit_arg) {
+                dv_api_error(a, 400, "invalid-field", "'after' goes with 'limit'");
+                return;
+        }
+        r = dv_store_list(a->m->store, DV_KIND_VM, &f, &list);
         if (r < 0) {
                 dv_api_internal(a, r, "listing vms");
                 return;
@@ -627,7 +681,15 @@ static void vm_list(struct dv_api *a)
          * whole lists at once (hundreds of MiB at 50,000 VMs). */
         json_array_foreach(list, i, vm)
                 json_array_set_new(list, i, dv_view(vm));
-        dv_api_reply(a, 200, json_pack("{s:o}", "vms", list));
+        reply = json_pack("{s:o}", "vms", list);
+        if (limit_arg)
+                json_object_set_new(
+                        reply, "next",
+                        json_array_size(list) == (size_t)f.limit
+                                ? json_incref(json_object_get(json_array_get(list, f.limit - 1),
+                                                              "name"))
+                                : json_null());
+        dv_api_reply(a, 200, reply);
 }
 
 void dv_api_vms(struct dv_api *a)

@@ -149,23 +149,36 @@ static void finish_cleanups(struct dv_cron *c)
  * agent vanished mid-way), or with a migration target to remove: a
  * vm.migrate-recover task resolves each (migrate.c). The task retries by
  * itself; it is started again only if it ended unresolved. */
+static bool has_migration(const struct dv_mcache_vm *v)
+{
+        return v->migration || v->abort_on;
+}
+
 static void recover_migrations(struct dv_cron *c)
 {
         struct dv_mgr *m = c->m;
-        json_t *vms = NULL, *vm;
+        _cleanup_(freep) struct dv_mcache_vm *facts = NULL;
         int64_t now = dv_now_ms();
-        size_t i;
+        size_t n = 0;
 
         dv_mgr_lock(m);
-        if (dv_store_list(m->store, DV_KIND_VM, NULL, &vms) < 0) {
+        /* The VMs' facts (no VM document parsed); only those with a
+         * migration record are read. */
+        if ((m->cache ? dv_mcache_vms(m->cache, has_migration, &facts, &n)
+                      : dv_mgr_vm_facts(m, &facts, &n)) < 0) {
                 dv_mgr_unlock(m);
                 return;
         }
-        json_array_foreach(vms, i, vm) {
+        for (size_t i = 0; i < n; i++) {
+                const struct dv_mcache_vm *f = &facts[i];
+                json_t *vm;
                 char key[64];
 
-                if ((!json_object_get(vm, "migration") && !json_object_get(vm, "_abort_on")) ||
-                    dv_tasks_active(m->tasks, dv_doc_str(vm, "_task")))
+                if ((!f->migration && !f->abort_on) ||
+                    (f->task[0] && dv_tasks_active(m->tasks, f->task)))
+                        continue;
+                vm = dv_mgr_get(m, DV_KIND_VM, f->id);
+                if (!vm)
                         continue;
                 /* A target to remove: once its host answers again. */
                 if (!json_object_get(vm, "migration")) {
@@ -173,19 +186,23 @@ static void recover_migrations(struct dv_cron *c)
                         bool up = !h || dv_streq(dv_doc_str(h, "state"), "connected");
 
                         json_decref(h);
-                        if (!up)
+                        if (!up) {
+                                json_decref(vm);
                                 continue;
+                        }
                 }
                 snprintf(key, sizeof(key), "mig-%s", dv_doc_str(vm, "id"));
-                if (now < dv_doc_int(c->retry_at, key, 0))
+                if (now < dv_doc_int(c->retry_at, key, 0)) {
+                        json_decref(vm);
                         continue;
+                }
                 json_object_set_new(c->retry_at, key, json_integer(now + MIGRATE_RECOVER_RETRY_MS));
                 if (dv_migrate_submit_recover(m, vm) < 0)
                         dv_warn("vm %s: cannot start the recovery of its migration",
                                 dv_doc_str(vm, "name"));
+                json_decref(vm);
         }
         dv_mgr_unlock(m);
-        json_decref(vms);
 }
 
 static void tick(struct dv_cron *c)

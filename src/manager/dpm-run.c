@@ -11,6 +11,7 @@
 #include "json.h"
 #include "log.h"
 #include "maintenance.h"
+#include "mcache.h"
 #include "mstats.h"
 #include "validate.h"
 #include "view.h"
@@ -85,21 +86,6 @@ void dv_cluster_dpm_settings(json_t *cluster, struct dv_dpm_settings *ret)
         *ret = s;
 }
 
-static bool has_local_disk(json_t *vm)
-{
-        json_t *d;
-        size_t i;
-
-        json_array_foreach(json_object_get(vm, "disks"), i, d) {
-                const char *ds = dv_doc_str(d, "datastore");
-                size_t n = ds ? strlen(ds) : 0;
-
-                if (n > 6 && strcmp(ds + n - 6, "-local") == 0)
-                        return true;
-        }
-        return false;
-}
-
 static json_t *pct(double v)
 {
         return isfinite(v) ? json_real(round(v * 1000.0) / 10.0) : json_null();
@@ -131,7 +117,8 @@ static int apply_rec(struct dv_dpm_rt *rt, const char *rec_id, const char *user,
 static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
 {
         struct dv_dpm_rt *rt = m->dpm;
-        _cleanup_(json_decrefp) json_t *cluster = NULL, *hosts = NULL, *vms = NULL;
+        _cleanup_(json_decrefp) json_t *cluster = NULL, *hosts = NULL;
+        _cleanup_(freep) struct dv_mcache_vm *vms = NULL;
         _cleanup_(freep) struct dv_dpm_host *h = NULL;
         _cleanup_(freep) struct dv_dpm_vm *v = NULL;
         _cleanup_(freep) double *hcpu = NULL, *hmem = NULL;
@@ -141,24 +128,31 @@ static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
         struct timespec t0, t1, t2;
         json_t *hostsj, *rec = json_null(), *d, *report, *idx;
         int64_t now = dv_wall_ms();
-        size_t i, nv = 0;
+        size_t i, nv = 0, n_vms = 0;
         char id[32] = "", at[32];
         bool busy = false;
         int r;
 
         clock_gettime(CLOCK_MONOTONIC, &t0);
         dv_mgr_lock(m);
-        r = dv_cluster_get_default(m, &cluster);
-        if (r >= 0)
+        r = dv_mgr_cluster_default(m, &cluster);
+        if (r >= 0 && m->cache) {
+                /* The cached host documents: shared, read-only. */
+                json_t *dvs = NULL;
+
+                r = dv_mcache_hosts(m, &hosts, &dvs);
+                json_decref(dvs);
+        } else if (r >= 0) {
                 r = dv_store_list(m->store, DV_KIND_HOST, NULL, &hosts);
+        }
         if (r >= 0)
-                r = dv_store_list(m->store, DV_KIND_VM, NULL, &vms);
+                r = dv_mgr_vm_facts(m, &vms, &n_vms);
         if (r < 0) {
                 dv_mgr_unlock(m);
                 return r;
         }
         h = calloc(json_array_size(hosts) + 1, sizeof(*h));
-        v = calloc(json_array_size(vms) + 1, sizeof(*v));
+        v = calloc(n_vms + 1, sizeof(*v));
         idx = json_object();
         if (!h || !v || !idx) {
                 dv_mgr_unlock(m);
@@ -184,9 +178,10 @@ static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
                         busy = true;
                 json_object_set_new(idx, dv_doc_str(d, "id"), json_integer((json_int_t)i));
         }
-        json_array_foreach(vms, i, d) {
-                json_t *hi = json_object_get(idx, dv_doc_str(d, "host_id"));
-                const char *state = dv_doc_str(d, "state");
+        for (i = 0; i < n_vms; i++) {
+                const struct dv_mcache_vm *f = &vms[i];
+                json_t *hi = f->host_id[0] ? json_object_get(idx, f->host_id) : NULL;
+                const char *state = f->state;
                 struct dv_ts_sample avg = { 0 };
                 struct dv_dpm_vm *x = &v[nv];
                 bool running = dv_streq(state, "running");
@@ -194,25 +189,22 @@ static int run_pass(struct dv_mgr *m, const char *user, json_t **ret_report)
                 if (!hi)
                         continue;
                 if (running)
-                        (void)dv_mstats_avg(m->mstats, dv_doc_str(d, "id"), now, DEMAND_WINDOW_MS,
-                                            &avg);
+                        (void)dv_mstats_avg(m->mstats, f->id, now, DEMAND_WINDOW_MS, &avg);
                 *x = (struct dv_dpm_vm){
-                        .name = dv_doc_str(d, "name"),
+                        .name = f->name,
                         .host = (size_t)json_integer_value(hi),
                         .running = !dv_streq(state, "stopped"),
                         .cpu_demand = avg.cpu_pct,
                         .mem_demand_mib = avg.memory_mib,
-                        .memory_mib = dv_doc_int(d, "memory_mib", 0),
-                        .cpus = dv_doc_int(d, "cpus", 1),
+                        .memory_mib = f->memory_mib,
+                        .cpus = f->cpus,
                 };
                 /* Running: live migration needs Tools and shared storage;
                  * stopped: re-placed unless a disk is local; anything in
                  * between (starting, migrating...) cannot move now. */
-                x->movable = !has_local_disk(d) &&
-                             !dv_tasks_active(m->tasks, dv_doc_str(d, "_task")) &&
-                             (dv_streq(state, "stopped") ||
-                              (running && dv_streq(dv_doc_str(json_object_get(d, "tools"), "state"),
-                                                   "running")));
+                x->movable = !f->local_disk &&
+                             !(f->task[0] && dv_tasks_active(m->tasks, f->task)) &&
+                             (dv_streq(state, "stopped") || (running && f->tools_running));
                 nv++;
         }
         json_decref(idx);
@@ -582,7 +574,7 @@ void dv_dpm_tick(struct dv_mgr *m)
                 return;
         advance(rt);
         dv_mgr_lock(m);
-        r = dv_cluster_get_default(m, &cluster);
+        r = dv_mgr_cluster_default(m, &cluster);
         dv_mgr_unlock(m);
         if (r < 0)
                 return;

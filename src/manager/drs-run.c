@@ -7,6 +7,7 @@
 #include "api.h"
 #include "json.h"
 #include "log.h"
+#include "mcache.h"
 #include "mstats.h"
 #include "ha-env.h"
 #include "validate.h"
@@ -75,21 +76,6 @@ json_t *dv_cluster_drs_view(json_t *cluster)
         return v;
 }
 
-static bool has_local_disk(json_t *vm)
-{
-        json_t *d;
-        size_t i;
-
-        json_array_foreach(json_object_get(vm, "disks"), i, d) {
-                const char *ds = dv_doc_str(d, "datastore");
-                size_t n = ds ? strlen(ds) : 0;
-
-                if (n > 6 && strcmp(ds + n - 6, "-local") == 0)
-                        return true;
-        }
-        return false;
-}
-
 static size_t index_of(json_t *docs, const char *name)
 {
         json_t *d;
@@ -106,7 +92,8 @@ static size_t index_of(json_t *docs, const char *name)
 struct snap {
         json_t *cluster;            /* the cluster document */
         json_t *hosts;              /* host documents */
-        json_t *vms;                /* VM documents (placed on a host) */
+        struct dv_mcache_vm *vms;   /* the VMs placed on a host (their facts) */
+        size_t n_vms;
         struct dv_drs_host *h;      /* one per host */
         struct dv_drs_vm *v;        /* one per VM */
         struct dv_drs_rule *rules;  /* the rules that still name something */
@@ -120,7 +107,7 @@ static void snap_done(struct snap *s)
 {
         json_decref(s->cluster);
         json_decref(s->hosts);
-        json_decref(s->vms);
+        free(s->vms);
         free(s->h);
         free(s->v);
         free(s->rules);
@@ -131,25 +118,48 @@ static void snap_done(struct snap *s)
 
 static size_t host_at(struct snap *s, const char *id_or_name)
 {
-        json_t *v = id_or_name ? json_object_get(s->host_idx, id_or_name) : NULL;
+        json_t *v = id_or_name && *id_or_name ? json_object_get(s->host_idx, id_or_name) : NULL;
 
+        return v ? (size_t)json_integer_value(v) : SIZE_MAX;
+}
+
+/* The index of VM name (or id) among s->vms, SIZE_MAX when gone; names
+ * maps names and ids to indices, built on first use. */
+static size_t vm_at(struct snap *s, json_t **names, const char *name)
+{
+        json_t *v;
+
+        if (!*names) {
+                *names = json_object();
+                for (size_t i = 0; i < s->n_vms; i++) {
+                        json_object_set_new(*names, s->vms[i].name, json_integer((json_int_t)i));
+                        json_object_set_new(*names, s->vms[i].id, json_integer((json_int_t)i));
+                }
+        }
+        v = name ? json_object_get(*names, name) : NULL;
         return v ? (size_t)json_integer_value(v) : SIZE_MAX;
 }
 
 /* m->lock held. */
 static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
 {
-        json_t *all = NULL, *d, *rules;
-        size_t i, k = 0, n_idx = 0;
+        json_t *d, *rules, *names = NULL, *dvs = NULL;
+        struct dv_mcache_vm *all = NULL;
+        size_t i, k = 0, n_idx = 0, n_all = 0;
         int64_t now = dv_wall_ms();
         int r;
 
         *s = (struct snap){ 0 };
-        r = dv_cluster_get_default(m, &s->cluster);
-        if (r >= 0)
+        r = dv_mgr_cluster_default(m, &s->cluster);
+        if (r >= 0 && m->cache) {
+                /* The cached host documents: shared, read-only. */
+                r = dv_mcache_hosts(m, &s->hosts, &dvs);
+                json_decref(dvs);
+        } else if (r >= 0) {
                 r = dv_store_list(m->store, DV_KIND_HOST, NULL, &s->hosts);
+        }
         if (r >= 0)
-                r = dv_store_list(m->store, DV_KIND_VM, NULL, &all);
+                r = dv_mgr_vm_facts(m, &all, &n_all);
         if (r < 0)
                 return r;
         /* Hosts by id and name: a VM's host in O(1), not a search. */
@@ -158,13 +168,13 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
                 json_object_set_new(s->host_idx, dv_doc_str(d, "name"), json_integer((json_int_t)i));
                 json_object_set_new(s->host_idx, dv_doc_str(d, "id"), json_integer((json_int_t)i));
         }
-        s->vms = json_array();
-        json_array_foreach(all, i, d)
-                if (host_at(s, dv_doc_str(d, "host_id")) != SIZE_MAX)
-                        json_array_append(s->vms, d);
-        json_decref(all);
+        /* Only the VMs placed on a known host (in place: all is ours). */
+        s->vms = all;
+        for (i = 0; i < n_all; i++)
+                if (host_at(s, all[i].host_id) != SIZE_MAX)
+                        all[s->n_vms++] = all[i];
         s->h = calloc(json_array_size(s->hosts) + 1, sizeof(*s->h));
-        s->v = calloc(json_array_size(s->vms) + 1, sizeof(*s->v));
+        s->v = calloc(s->n_vms + 1, sizeof(*s->v));
         rules = json_object_get(s->cluster, "drs_rules");
         json_array_foreach(rules, i, d)
                 n_idx += json_array_size(json_object_get(d, "vms")) +
@@ -184,31 +194,28 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
                         .memory_mib = dv_doc_int(d, "memory_mib", 0),
                 };
         }
-        json_array_foreach(s->vms, i, d) {
+        for (i = 0; i < s->n_vms; i++) {
+                const struct dv_mcache_vm *f = &s->vms[i];
                 struct dv_drs_vm *v = &s->v[i];
                 struct dv_ts_sample avg = { 0 };
-                size_t h = host_at(s, dv_doc_str(d, "host_id"));
-                const char *state = dv_doc_str(d, "state");
+                size_t h = host_at(s, f->host_id);
 
-                (void)dv_mstats_avg(m->mstats, dv_doc_str(d, "id"), now, DEMAND_WINDOW_MS, &avg);
+                (void)dv_mstats_avg(m->mstats, f->id, now, DEMAND_WINDOW_MS, &avg);
                 *v = (struct dv_drs_vm){
-                        .id = dv_doc_str(d, "id"),
-                        .name = dv_doc_str(d, "name"),
+                        .id = f->id,
+                        .name = f->name,
                         .host = h,
                         .cpu_demand = avg.cpu_pct,
                         .mem_demand_mib = avg.memory_mib,
-                        .memory_mib = dv_doc_int(d, "memory_mib", 0),
-                        .cpus = dv_doc_int(d, "cpus", 1),
+                        .memory_mib = f->memory_mib,
+                        .cpus = f->cpus,
                 };
-                v->movable = dv_streq(state, "running") && s->h[h].usable &&
-                             !dv_tasks_active(m->tasks, dv_doc_str(d, "_task")) &&
-                             !has_local_disk(d) &&
-                             dv_streq(dv_doc_str(json_object_get(d, "tools"), "state"),
-                                      "running");
+                v->movable = dv_streq(f->state, "running") && s->h[h].usable &&
+                             !(f->task[0] && dv_tasks_active(m->tasks, f->task)) &&
+                             !f->local_disk && f->tools_running;
                 s->h[h].reserved_mib += v->memory_mib;
-                if (dv_streq(state, "migrating")) {
-                        size_t t = host_at(s, dv_doc_str(json_object_get(d, "migration"),
-                                                                 "target_id"));
+                if (dv_streq(f->state, "migrating")) {
+                        size_t t = host_at(s, f->migration_target);
                         s->h[h].migrations++;
                         if (t != SIZE_MAX)
                                 s->h[t].migrations++;
@@ -226,7 +233,7 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
                 x->name = dv_doc_str(d, "name");
                 x->vms = &s->idx[k];
                 json_array_foreach(json_object_get(d, "vms"), j, e) {
-                        size_t vi = index_of(s->vms, json_string_value(e));
+                        size_t vi = vm_at(s, &names, json_string_value(e));
                         if (vi != SIZE_MAX)
                                 s->idx[k++] = vi, x->n_vms++;
                 }
@@ -238,15 +245,49 @@ static int snap_take(struct dv_mgr *m, struct snap *s, struct dv_drs_input *in)
                 }
                 s->n_rules++;
         }
+        json_decref(names);
         *in = (struct dv_drs_input){
                 .hosts = s->h,
                 .n_hosts = json_array_size(s->hosts),
                 .vms = s->v,
-                .n_vms = json_array_size(s->vms),
+                .n_vms = s->n_vms,
                 .rules = s->rules,
                 .n_rules = s->n_rules,
         };
         dv_cluster_drs_settings(s->cluster, &in->settings);
+        return 0;
+}
+
+int dv_drs_host_loads(struct dv_mgr *m, const struct dv_sched_host *sh, size_t n,
+                      struct dv_sched_load *ret)
+{
+        struct dv_drs_input in;
+        struct snap s;
+        double *cpu, *mem;
+        int r = snap_take(m, &s, &in);
+
+        if (r < 0) {
+                snap_done(&s);
+                return r;
+        }
+        cpu = calloc(in.n_hosts + 1, sizeof(*cpu));
+        mem = calloc(in.n_hosts + 1, sizeof(*mem));
+        if (!cpu || !mem) {
+                free(cpu);
+                free(mem);
+                snap_done(&s);
+                return -ENOMEM;
+        }
+        dv_drs_loads(&in, NULL, cpu, mem);
+        for (size_t i = 0; i < n; i++) {
+                size_t h = host_at(&s, sh[i].id);
+
+                ret[i] = h == SIZE_MAX ? (struct dv_sched_load){ 0 }
+                                       : (struct dv_sched_load){ .cpu = cpu[h], .mem = mem[h] };
+        }
+        free(cpu);
+        free(mem);
+        snap_done(&s);
         return 0;
 }
 
@@ -444,7 +485,7 @@ void dv_drs_tick(struct dv_mgr *m)
         if (!rt)
                 return;
         dv_mgr_lock(m);
-        r = dv_cluster_get_default(m, &cluster);
+        r = dv_mgr_cluster_default(m, &cluster);
         dv_mgr_unlock(m);
         if (r < 0)
                 return;

@@ -19,6 +19,7 @@
 
 #include "drs.h"
 #include "manager.h"
+#include "sched-place.h"
 
 struct dv_api;
 struct dv_drs_rt;
@@ -33,6 +34,12 @@ void dv_drs_tick(struct dv_mgr *m);
  * as the API shows them. */
 void dv_cluster_drs_settings(json_t *cluster, struct dv_drs_settings *ret);
 json_t *dv_cluster_drs_view(json_t *cluster);
+
+/* The DRS load (drs.h: the VMs' 1-minute demand over the host's capacity)
+ * of each of the n scheduler hosts sh, into ret[n] (zero for a host DRS
+ * does not know). m->lock held. */
+int dv_drs_host_loads(struct dv_mgr *m, const struct dv_sched_host *sh, size_t n,
+                      struct dv_sched_load *ret);
 
 /* /clusters/{id}/drs/... (segs[3..]) on the cluster document. */
 void dv_api_cluster_drs(struct dv_api *a, json_t *cluster);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dvs.h"
+#include "ha-env.h"
 #include "vm-qos.h"
 
 /* What the VMs placed on one host add up to. */
@@ -40,8 +41,52 @@ struct dv_mcache {
         struct dv_mcache_table *table; /* the hosts, or NULL */
         json_t *cleanup;           /* ids of the VMs marked _cleanup -> true */
         json_t *vms;               /* VM id -> [host_id|null, memory_mib, cpu_reserved_mhz,
-                                    * memory counted with overcommit on] */
+                                    * memory counted with overcommit on, index in facts] */
+        struct dv_mcache_vm *facts; /* per VM (order: none; a removal moves the last in) */
+        size_t n_facts, cap_facts;
+        json_t *cluster;           /* the default cluster's document (read-only), or NULL */
+        bool overcommit;           /* its memory overcommit switch */
 };
+
+void dv_mcache_vm_from_doc(json_t *vm, struct dv_mcache_vm *ret)
+{
+        struct dv_mcache_vm f = { 0 };
+        json_t *d;
+        size_t i;
+
+#define COPY(dst, s) snprintf(dst, sizeof(dst), "%s", (s) ? (s) : "")
+        COPY(f.id, dv_doc_str(vm, "id"));
+        COPY(f.name, dv_doc_str(vm, "name"));
+        COPY(f.host_id, dv_doc_str(vm, "host_id"));
+        COPY(f.state, dv_doc_str(vm, "state"));
+        COPY(f.task, dv_doc_str(vm, "_task"));
+        COPY(f.migration_target, dv_doc_str(json_object_get(vm, "migration"), "target_id"));
+#undef COPY
+        f.memory_mib = dv_doc_int(vm, "memory_mib", 0);
+        f.cpus = dv_doc_int(vm, "cpus", 1);
+        f.tools_running = dv_streq(dv_doc_str(json_object_get(vm, "tools"), "state"), "running");
+        f.migration = json_object_get(vm, "migration") != NULL;
+        f.abort_on = json_object_get(vm, "_abort_on") != NULL;
+        json_array_foreach(json_object_get(vm, "disks"), i, d) {
+                const char *ds = dv_doc_str(d, "datastore");
+                size_t n = ds ? strlen(ds) : 0;
+
+                if (n > 6 && strcmp(ds + n - 6, "-local") == 0)
+                        f.local_disk = true;
+        }
+        *ret = f;
+}
+
+/* The default cluster written (c->lock held). */
+static void cluster_note(struct dv_mcache *c, json_t *doc)
+{
+        if (!doc || (!dv_streq(dv_doc_str(doc, "name"), DV_CLUSTER_DEFAULT) &&
+                     !dv_streq(dv_doc_str(doc, "id"), DV_CLUSTER_DEFAULT)))
+                return;
+        json_decref(c->cluster);
+        c->cluster = json_incref(doc); /* the store's own copy: nobody changes it */
+        c->overcommit = json_is_true(json_object_get(doc, "overcommit"));
+}
 
 /* The index of host_id's usage, made zero on first sight (c->lock held);
  * SIZE_MAX when out of memory. */
@@ -106,9 +151,19 @@ static void vm_forget(struct dv_mcache *c, const char *id)
 
         if (!e)
                 return;
+        size_t slot = (size_t)json_integer_value(json_array_get(e, 4));
+
         apply(c, json_string_value(json_array_get(e, 0)), json_integer_value(json_array_get(e, 1)),
               json_integer_value(json_array_get(e, 2)), json_integer_value(json_array_get(e, 3)),
               -1);
+        if (slot < c->n_facts && --c->n_facts != slot) {
+                /* The last VM's facts move into the freed slot. */
+                json_t *moved = json_object_get(c->vms, c->facts[c->n_facts].id);
+
+                c->facts[slot] = c->facts[c->n_facts];
+                if (moved)
+                        json_array_set_new(moved, 4, json_integer((json_int_t)slot));
+        }
         json_object_del(c->vms, id);
         json_object_del(c->cleanup, id);
 }
@@ -121,15 +176,28 @@ static void vm_note(struct dv_mcache *c, json_t *vm)
         int64_t mem = json_integer_value(json_object_get(vm, "memory_mib"));
         int64_t mem_over = dv_vm_mem_admitted_mib(vm, true);
         struct dv_cpu_qos q;
+        size_t slot;
 
         if (!id)
                 return;
         vm_forget(c, id);
+        if (c->n_facts == c->cap_facts) {
+                size_t cap = c->cap_facts ? 2 * c->cap_facts : 1024;
+                struct dv_mcache_vm *f = realloc(c->facts, cap * sizeof(*f));
+
+                if (!f)
+                        abort();
+                c->facts = f;
+                c->cap_facts = cap;
+        }
+        slot = c->n_facts++;
+        dv_mcache_vm_from_doc(vm, &c->facts[slot]);
         dv_vm_cpu_qos_get(vm, &q);
         apply(c, host, mem, q.reservation_mhz, mem_over, +1);
         json_object_set_new(c->vms, id,
-                            json_pack("[s?,I,I,I]", host, (json_int_t)mem,
-                                      (json_int_t)q.reservation_mhz, (json_int_t)mem_over));
+                            json_pack("[s?,I,I,I,I]", host, (json_int_t)mem,
+                                      (json_int_t)q.reservation_mhz, (json_int_t)mem_over,
+                                      (json_int_t)slot));
         if (json_object_get(vm, "_cleanup"))
                 json_object_set_new(c->cleanup, id, json_true());
 }
@@ -145,7 +213,10 @@ static void observe(void *userdata, enum dv_kind kind, json_t *old_doc, json_t *
                 else if (old_doc)
                         vm_forget(c, json_string_value(json_object_get(old_doc, "id")));
         } else {
-                c->gen++;
+                if (kind == DV_KIND_CLUSTER)
+                        cluster_note(c, new_doc);
+                else
+                        c->gen++; /* a host or DVS: the table is read again */
         }
         pthread_mutex_unlock(&c->lock);
 }
@@ -173,6 +244,11 @@ int dv_mcache_new(struct dv_mgr *m, struct dv_mcache **ret)
         json_array_foreach(vms, i, vm)
                 vm_note(c, vm);
         json_decref(vms);
+        vms = NULL;
+        if (dv_store_get(m->store, DV_KIND_CLUSTER, DV_CLUSTER_DEFAULT, &vms) >= 0)
+                /* A fresh document of ours: nobody else changes it. */
+                cluster_note(c, vms);
+        json_decref(vms);
         m->store->observe_userdata = c;
         m->store->observe = observe;
         *ret = c;
@@ -191,6 +267,8 @@ void dv_mcache_free(struct dv_mcache *c)
         free(c->u);
         json_decref(c->cleanup);
         json_decref(c->vms);
+        free(c->facts);
+        json_decref(c->cluster);
         table_unref(c->table);
         pthread_mutex_destroy(&c->lock);
         free(c);
@@ -214,6 +292,107 @@ void dv_mcache_host_usage(struct dv_mcache *c, const char *host_id, int64_t *ret
                 *ret_count = u.count;
         if (ret_cpu_reserved_mhz)
                 *ret_cpu_reserved_mhz = u.cpu_reserved_mhz;
+}
+
+int dv_mcache_vms(struct dv_mcache *c, bool (*keep)(const struct dv_mcache_vm *v),
+                  struct dv_mcache_vm **ret, size_t *ret_n)
+{
+        struct dv_mcache_vm *v;
+        size_t n = 0;
+
+        pthread_mutex_lock(&c->lock);
+        v = malloc(((keep ? 0 : c->n_facts) + 1) * sizeof(*v));
+        if (v && !keep) {
+                memcpy(v, c->facts, c->n_facts * sizeof(*v));
+                n = c->n_facts;
+        }
+        for (size_t i = 0; v && keep && i < c->n_facts; i++) {
+                struct dv_mcache_vm *w;
+
+                if (!keep(&c->facts[i]))
+                        continue;
+                w = realloc(v, (n + 2) * sizeof(*v));
+                if (!w) {
+                        free(v);
+                        v = NULL;
+                        break;
+                }
+                v = w;
+                v[n++] = c->facts[i];
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (!v)
+                return -ENOMEM;
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+json_t *dv_mcache_cluster(struct dv_mcache *c)
+{
+        json_t *d;
+
+        pthread_mutex_lock(&c->lock);
+        d = json_incref(c->cluster);
+        pthread_mutex_unlock(&c->lock);
+        return d;
+}
+
+bool dv_mcache_overcommit(struct dv_mcache *c)
+{
+        bool on;
+
+        pthread_mutex_lock(&c->lock);
+        on = c->overcommit;
+        pthread_mutex_unlock(&c->lock);
+        return on;
+}
+
+static int cmp_vm_name(const void *a, const void *b)
+{
+        return strcmp(((const struct dv_mcache_vm *)a)->name,
+                      ((const struct dv_mcache_vm *)b)->name);
+}
+
+int dv_mgr_vm_facts(struct dv_mgr *m, struct dv_mcache_vm **ret, size_t *ret_n)
+{
+        json_t *all = NULL, *d;
+        struct dv_mcache_vm *v;
+        size_t i;
+        int r;
+
+        if (m->cache) {
+                /* By name, as the store lists them: a pass's ties fall the
+                 * same way whichever way the VMs were read. */
+                r = dv_mcache_vms(m->cache, NULL, ret, ret_n);
+                if (r >= 0)
+                        qsort(*ret, *ret_n, sizeof(**ret), cmp_vm_name);
+                return r;
+        }
+        r = dv_store_list(m->store, DV_KIND_VM, NULL, &all);
+        if (r < 0)
+                return r;
+        v = calloc(json_array_size(all) + 1, sizeof(*v));
+        if (!v) {
+                json_decref(all);
+                return -ENOMEM;
+        }
+        json_array_foreach(all, i, d)
+                dv_mcache_vm_from_doc(d, &v[i]);
+        *ret_n = json_array_size(all);
+        *ret = v;
+        json_decref(all);
+        return 0;
+}
+
+int dv_mgr_cluster_default(struct dv_mgr *m, json_t **ret)
+{
+        json_t *d = m->cache ? dv_mcache_cluster(m->cache) : NULL;
+
+        if (!d)
+                return dv_cluster_get_default(m, ret);
+        *ret = d;
+        return 0;
 }
 
 json_t *dv_mcache_cleanup_ids(struct dv_mcache *c)

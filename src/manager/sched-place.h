@@ -8,6 +8,8 @@
  * attached to every DVS its port groups belong to. */
 #pragma once
 
+#include <jansson.h>
+
 #include "error.h"
 #include "util.h"
 
@@ -47,6 +49,31 @@ struct dv_sched_req {
  * lacks a datastore). */
 int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                    const struct dv_sched_req *req, size_t *ret_index, struct dv_error *err);
+
+/* Checks one host for the VM as dv_sched_place() checks an asked-for host
+ * (the same errors, in the same order: state, datastores, DVSs, CPUs, CPU
+ * reservation, memory). 0 when it fits. */
+int dv_sched_check_host(const struct dv_sched_host *h, const struct dv_sched_req *req,
+                        struct dv_error *err);
+
+/* A host's load as DRS measures it (docs/drs.md "The imbalance"). */
+struct dv_sched_load {
+        double cpu; /* its VMs' CPU demand / its capacity (CPUs x 100 %) */
+        double mem; /* its VMs' memory demand / its memory */
+};
+
+/* The explanation of a placement (docs/api.md "PLACEMENT"): the host
+ * asked for (req->host_id), else every host, each with its verdict —
+ * rejected with dv_sched_check_host()'s reason, or a candidate with its
+ * headroom (unreserved memory once the VM is there: the ranking key) and
+ * the cluster's DRS imbalance with the VM there, counted at its full size
+ * (every vCPU busy, all its memory touched) — and chosen: the index
+ * dv_sched_place() returned, SIZE_MAX when it failed. loads: per host, or
+ * NULL (no imbalance figures). Hosts listed chosen first, then candidates
+ * by headroom, then the rejected ones. Pure; a new object. */
+json_t *dv_sched_explain(const struct dv_sched_host *hosts, size_t n_hosts,
+                         const struct dv_sched_req *req, const struct dv_sched_load *loads,
+                         size_t chosen);
 
 /* Evacuation (maintenance mode): places n_vms VMs, each reqs[i] (host_id
  * ignored), on the hosts other than hosts[source], as dv_sched_place()

@@ -90,56 +90,67 @@ static int dvs_error(const struct dv_sched_host *hosts, size_t n_hosts,
                             first);
 }
 
+int dv_sched_check_host(const struct dv_sched_host *h, const struct dv_sched_req *req,
+                        struct dv_error *err)
+{
+        char local[DV_NAME_MAX + 8];
+        const char *ds;
+
+        if (!h->connected && dv_streq(h->state, "maintenance"))
+                return dv_error_set(err, 409, "invalid-state",
+                                    "host '%s' is in maintenance mode: it takes no new VMs "
+                                    "(drover host maintenance %s exit)",
+                                    h->name, h->name);
+        if (!h->connected && dv_streq(h->state, "standby"))
+                return dv_error_set(err, 409, "invalid-state",
+                                    "host '%s' is in standby (powered off by DPM): it takes no "
+                                    "new VMs", h->name);
+        if (!h->connected)
+                return dv_error_set(err, 409, "invalid-state", "host '%s' is not connected",
+                                    h->name);
+        ds = missing_datastore(h, req, local, sizeof(local));
+        if (ds)
+                return dv_error_set(err, 404, "unknown-datastore",
+                                    "host '%s' has no datastore '%s'", h->name, ds);
+        ds = missing_dvs(h, req);
+        if (ds)
+                return dv_error_set(err, 409, "insufficient-resources",
+                                    "host '%s' is not attached to dvs '%s', which the vm's nics "
+                                    "need", h->name, ds);
+        if (h->cpus < req->cpus)
+                return dv_error_set(err, 409, "insufficient-resources",
+                                    "host '%s' has %lld CPUs, the vm needs %lld", h->name,
+                                    (long long)h->cpus, (long long)req->cpus);
+        if (cpu_unreserved(h) < req->cpu_reservation_mhz)
+                return dv_error_set(err, 409, "insufficient-resources",
+                                    "host '%s' has %lld MHz of unreserved CPU, the vm reserves "
+                                    "%lld MHz",
+                                    h->name, (long long)DV_MAX(cpu_unreserved(h), 0),
+                                    (long long)req->cpu_reservation_mhz);
+        if (!fits(h, req))
+                return dv_error_set(err, 409, "insufficient-resources",
+                                    "host '%s' has %lld MiB of unreserved memory, the vm needs "
+                                    "%lld MiB",
+                                    h->name, (long long)DV_MAX(unreserved(h), 0),
+                                    (long long)req->memory_mib);
+        return 0;
+}
+
 int dv_sched_place(const struct dv_sched_host *hosts, size_t n_hosts,
                    const struct dv_sched_req *req, size_t *ret_index, struct dv_error *err)
 {
         char local[DV_NAME_MAX + 8];
         size_t best = SIZE_MAX, candidates = 0, with_ds = 0;
         const char *no_dvs = NULL;
+        int r;
 
         if (req->host_id) {
                 for (size_t i = 0; i < n_hosts; i++) {
-                        const struct dv_sched_host *h = &hosts[i];
-                        const char *ds;
-
-                        if (!dv_streq(h->id, req->host_id))
+                        if (!dv_streq(hosts[i].id, req->host_id))
                                 continue;
-                        if (!h->connected && dv_streq(h->state, "maintenance"))
-                                return dv_error_set(err, 409, "invalid-state",
-                                                    "host '%s' is in maintenance mode: it takes "
-                                                    "no new VMs (drover host maintenance %s exit)",
-                                                    h->name, h->name);
-                        if (!h->connected)
-                                return dv_error_set(err, 409, "invalid-state",
-                                                    "host '%s' is not connected", h->name);
-                        ds = missing_datastore(h, req, local, sizeof(local));
-                        if (ds)
-                                return dv_error_set(err, 404, "unknown-datastore",
-                                                    "host '%s' has no datastore '%s'", h->name,
-                                                    ds);
-                        ds = missing_dvs(h, req);
-                        if (ds)
-                                return dv_error_set(err, 409, "insufficient-resources",
-                                                    "host '%s' is not attached to dvs '%s', "
-                                                    "which the vm's nics need",
-                                                    h->name, ds);
-                        if (h->cpus < req->cpus)
-                                return dv_error_set(err, 409, "insufficient-resources",
-                                                    "host '%s' has %lld CPUs, the vm needs %lld",
-                                                    h->name, (long long)h->cpus,
-                                                    (long long)req->cpus);
-                        if (cpu_unreserved(h) < req->cpu_reservation_mhz)
-                                return dv_error_set(
-                                        err, 409, "insufficient-resources",
-                                        "host '%s' has %lld MHz of unreserved CPU, the vm reserves %lld MHz",
-                                        h->name, (long long)DV_MAX(cpu_unreserved(h), 0),
-                                        (long long)req->cpu_reservation_mhz);
-                        if (!fits(h, req))
-                                return dv_error_set(
-                                        err, 409, "insufficient-resources",
-                                        "host '%s' has %lld MiB of unreserved memory, the vm needs %lld MiB",
-                                        h->name, (long long)DV_MAX(unreserved(h), 0),
-                                        (long long)req->memory_mib);
+                        r = dv_sched_check_host(&hosts[i], req, err);
+                        if (r < 0)
+                                return r;
                         *ret_index = i;
                         return 0;
                 }

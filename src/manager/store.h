@@ -34,6 +34,8 @@ struct dv_store_filter {
         const char *state;     /* objects in this state */
         const char *dvs_id;    /* port groups of this DVS */
         int limit;             /* at most this many (0: no limit) */
+        const char *after;     /* only those whose order key (name, for named kinds)
+                                * sorts after this: the next page (NULL: from the first) */
 };
 
 /* One event of the append-only log. */
@@ -50,7 +52,7 @@ struct dv_event {
 struct dv_store_ops;
 
 /* An observer of document writes (a cache's feed, mcache.h): called after
- * each successful insert, update or remove of a host, VM or DVS (old_doc:
+ * each successful insert, update or remove of a host, VM, DVS or cluster (old_doc:
  * the document before for a remove, else NULL — an observer keeps what it
  * needs of a document by id; new_doc: NULL for a remove);
  * inside a transaction only once it commits (rolled-back writes are never

@@ -33,6 +33,8 @@ bool dv_mem_overcommit(struct dv_mgr *m)
         json_t *doc = NULL;
         bool on = false;
 
+        if (m->cache)
+                return dv_mcache_overcommit(m->cache); /* kept from the writes */
         if (dv_store_get(m->store, DV_KIND_CLUSTER, DV_CLUSTER_DEFAULT, &doc) >= 0)
                 on = json_is_true(json_object_get(doc, "overcommit"));
         json_decref(doc);

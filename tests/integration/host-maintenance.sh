@@ -76,8 +76,23 @@ check "the task result lists both moves" bash -c "'$DROVER' -o json task list | 
 rc=0; out=$("$DROVER" vm create late --cpus 1 --memory 128 --host host1 2>&1) || rc=$?
 check "vm create --host host1 is refused: maintenance mode" \
         eval '[ "$rc" != 0 ] && contains "$out" "maintenance mode"'
-"$DROVER" vm create late --cpus 1 --memory 128 >/dev/null
+# --explain: host1 rejected for maintenance, the emptier of host2/host3
+# chosen, the other a candidate; --host host1 --explain says why not.
+free_mib() { echo $(( $(dv_json .memory_mib host show $1) - $(dv_json .memory_reserved_mib host show $1) )); }
+f2=$(free_mib host2); f3=$(free_mib host3)
+emptier=host2; [ "$f3" -gt "$f2" ] && emptier=host3
+js=$("$DROVER" -o json vm create late --cpus 1 --memory 128 --explain)
+dv_log "explain (free host2 $f2, host3 $f3): $(jq -c '.placement | {chosen, hosts: [.hosts[] | {name, verdict, headroom_mib, imbalance_after}]}' <<<"$js")"
 check "vm create without a host avoids host1" eval '! on_host late host1'
+js_has() { jq -e --arg e "$emptier" "$1" <<<"$js" >/dev/null; }
+check "--explain: host1 rejected, in maintenance mode" \
+        js_has '.placement.hosts[] | select(.name=="host1") | .verdict=="rejected" and (.reason | contains("maintenance mode"))'
+check "--explain: the emptier host ($emptier) chosen, the other a candidate" \
+        js_has '.placement.chosen==$e and .placement.hosts[0].name==$e and ([.placement.hosts[] | select(.verdict=="candidate")] | length == 1) and (.placement.hosts[0].imbalance_after | type == "number")'
+check "... and the vm is on $emptier" on_host late "$emptier"
+rc=0; out=$("$DROVER" vm create late2 --cpus 1 --memory 128 --host host1 --explain 2>&1) || rc=$?
+check "--host host1 --explain: refused, the explanation says why" \
+        eval '[ "$rc" != 0 ] && contains "$out" "rejected  host1" && contains "$out" "maintenance mode"'
 rc=0; "$DROVER" host maintenance host1 enter >/dev/null 2>&1 || rc=$?
 check "enter again: refused (already)" [ "$rc" != 0 ]
 check "Tools still answer in the moved VMs" \
@@ -88,6 +103,20 @@ check "Tools still answer in the moved VMs" \
 check "exit: host1 connected" dv_host_state_is host1 connected
 "$DROVER" vm create back --cpus 1 --memory 128 --host host1 >/dev/null
 check "... and takes VMs again" on_host back host1
+
+# vm list paging: pages of 2 (--limit 2 --after NEXT) add up to the
+# whole list, in name order.
+all=$("$DROVER" -o json vm list | jq -c '[.vms[].name]')
+paged='[]'; after=''
+for _ in 1 2 3 4 5; do
+        page=$("$DROVER" -o json vm list --limit 2 ${after:+--after "$after"})
+        paged=$(jq -c --argjson p "$paged" '$p + [.vms[].name]' <<<"$page")
+        after=$(jq -r '.next // empty' <<<"$page")
+        [ -n "$after" ] || break
+done
+dv_log "list $all, paged $paged"
+check "vm list --limit 2 pages add up to the whole list, by name" \
+        eval '[ "$paged" = "$all" ] && [ "$(jq -c sort <<<"$all")" = "$all" ] && [ "$(jq length <<<"$all")" -ge 5 ]'
 
 for v in m1 m2; do "$DROVER" vm stop "$v" --force >/dev/null; done
 for v in m1 m2 cold late back; do "$DROVER" vm delete "$v" >/dev/null; done

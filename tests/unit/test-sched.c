@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <string.h>
 
 #include "sched-place.h"
@@ -231,6 +232,96 @@ static void test_evacuate(void **state)
         assert_int_equal(dv_sched_evacuate(h, 3, 0, reqs, 3, tg, errs), 3);
 }
 
+/* The explanation: every host's verdict with the scheduler's own reason,
+ * the chosen host first, candidates by headroom, and DRS's imbalance with
+ * the VM on each candidate. */
+static json_t *find_host(json_t *ex, const char *name)
+{
+        json_t *h;
+        size_t i;
+
+        json_array_foreach(json_object_get(ex, "hosts"), i, h)
+                if (strcmp(json_string_value(json_object_get(h, "name")), name) == 0)
+                        return h;
+        return NULL;
+}
+
+static void test_explain(void **state)
+{
+        static const char *const sh[] = { "shared" };
+        struct dv_sched_host h[] = {
+                { "id-1", "h1", true, 2, 4096, 3072, sh, 1, NULL, 0, 0, 0, "connected" },
+                { "id-2", "h2", true, 2, 4096, 1024, sh, 1, NULL, 0, 0, 0, "connected" },
+                { "id-3", "h3", false, 2, 4096, 0, sh, 1, NULL, 0, 0, 0, "maintenance" },
+                { "id-4", "h4", true, 2, 4096, 2048, sh, 1, NULL, 0, 0, 0, "connected" },
+                { "id-5", "h5", true, 1, 8192, 0, sh, 1, NULL, 0, 0, 0, "connected" },
+                { "id-6", "h6", false, 2, 4096, 0, sh, 1, NULL, 0, 0, 0, "standby" },
+        };
+        /* h1 busy, the others idle. */
+        struct dv_sched_load l[] = { { 0.8, 0.5 }, { 0, 0.25 }, { 0, 0 },
+                                     { 0, 0.5 }, { 0, 0 }, { 0, 0 } };
+        struct dv_sched_req req = { .cpus = 2, .memory_mib = 1024 };
+        struct dv_error err = { 0 };
+        json_t *ex, *x;
+        size_t idx = 99;
+        double c[4], m[4], sc = 0, sm = 0, qc = 0, qm = 0, want;
+
+        assert_int_equal(dv_sched_place(h, 6, &req, &idx, &err), 0);
+        assert_int_equal(idx, 1); /* h2: 3072 MiB free; h5 has 1 CPU */
+        ex = dv_sched_explain(h, 6, &req, l, idx);
+        assert_string_equal(json_string_value(json_object_get(ex, "chosen")), "h2");
+        assert_int_equal(json_integer_value(json_object_get(ex, "candidates")), 3);
+        /* Order: chosen, candidates by headroom (h4 2048 before h1 0), rejected. */
+        x = json_object_get(ex, "hosts");
+        assert_int_equal(json_array_size(x), 6);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(x, 0), "name")), "h2");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(x, 1), "name")), "h4");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(x, 2), "name")), "h1");
+        x = find_host(ex, "h2");
+        assert_string_equal(json_string_value(json_object_get(x, "verdict")), "chosen");
+        assert_int_equal(json_integer_value(json_object_get(x, "headroom_mib")), 2048);
+        x = find_host(ex, "h1");
+        assert_string_equal(json_string_value(json_object_get(x, "verdict")), "candidate");
+        assert_non_null(strstr(json_string_value(json_object_get(x, "reason")), "less headroom"));
+        x = find_host(ex, "h3");
+        assert_string_equal(json_string_value(json_object_get(x, "verdict")), "rejected");
+        assert_non_null(strstr(json_string_value(json_object_get(x, "reason")),
+                               "maintenance mode"));
+        assert_true(json_is_null(json_object_get(x, "imbalance_after")));
+        x = find_host(ex, "h5");
+        assert_string_equal(json_string_value(json_object_get(x, "verdict")), "rejected");
+        assert_non_null(strstr(json_string_value(json_object_get(x, "reason")), "1 CPUs"));
+        x = find_host(ex, "h6");
+        assert_non_null(strstr(json_string_value(json_object_get(x, "reason")), "standby"));
+        /* The imbalance with the VM on h4 (its 2 CPUs busy: +1.0 CPU load,
+         * +0.25 memory load), over the connected hosts h1 h2 h4 h5, as
+         * drs.c's sqrt(sd(cpu)^2 + sd(mem)^2). */
+        c[0] = 0.8, c[1] = 0, c[2] = 1.0, c[3] = 0;
+        m[0] = 0.5, m[1] = 0.25, m[2] = 0.75, m[3] = 0;
+        for (int i = 0; i < 4; i++)
+                sc += c[i], sm += m[i];
+        for (int i = 0; i < 4; i++)
+                qc += (c[i] - sc / 4) * (c[i] - sc / 4), qm += (m[i] - sm / 4) * (m[i] - sm / 4);
+        want = sqrt(qc / 4 + qm / 4);
+        x = find_host(ex, "h4");
+        assert_true(fabs(json_number_value(json_object_get(x, "imbalance_after")) - want) < 0.001);
+        assert_true(json_number_value(json_object_get(ex, "imbalance")) > 0);
+        json_decref(ex);
+
+        /* Asked for a host: only it, with the scheduler's refusal. */
+        req.host_id = "id-1";
+        req.memory_mib = 2048;
+        assert_true(dv_sched_place(h, 6, &req, &idx, &err) < 0);
+        ex = dv_sched_explain(h, 6, &req, NULL, SIZE_MAX);
+        assert_true(json_is_null(json_object_get(ex, "chosen")));
+        assert_string_equal(json_string_value(json_object_get(ex, "asked")), "h1");
+        assert_int_equal(json_array_size(json_object_get(ex, "hosts")), 1);
+        x = find_host(ex, "h1");
+        assert_string_equal(json_string_value(json_object_get(x, "reason")), err.message);
+        assert_true(json_is_null(json_object_get(ex, "imbalance")));
+        json_decref(ex);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -242,6 +333,7 @@ int main(void)
                 cmocka_unit_test(test_cpu_reservation),
                 cmocka_unit_test(test_maintenance_refused),
                 cmocka_unit_test(test_evacuate),
+                cmocka_unit_test(test_explain),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -135,6 +135,30 @@ static void test_filters_and_fk(void **state)
         assert_int_equal(dv_store_list(f->s, DV_KIND_VM, &fs, &list), 0);
         assert_int_equal(json_array_size(list), 1);
         json_decref(list);
+        /* Paging by name: after "a-vm", two at most: b-vm, c-vm; after
+         * "c-vm": none; with a filter: the stopped ones after "a-vm". */
+        {
+                struct dv_store_filter fp = { .limit = 2, .after = "a-vm" };
+
+                assert_int_equal(dv_store_list(f->s, DV_KIND_VM, &fp, &list), 0);
+                assert_int_equal(json_array_size(list), 2);
+                assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+                                                                      "name")), "b-vm");
+                assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1),
+                                                                      "name")), "c-vm");
+                json_decref(list);
+                fp.after = "c-vm";
+                assert_int_equal(dv_store_list(f->s, DV_KIND_VM, &fp, &list), 0);
+                assert_int_equal(json_array_size(list), 0);
+                json_decref(list);
+                fp.after = "a-vm";
+                fp.state = "stopped";
+                assert_int_equal(dv_store_list(f->s, DV_KIND_VM, &fp, &list), 0);
+                assert_int_equal(json_array_size(list), 1);
+                assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+                                                                      "name")), "c-vm");
+                json_decref(list);
+        }
 
         assert_int_equal(f->s->ops->host_by_credential(f->s, "c0ffee", &got), 0);
         assert_string_equal(json_string_value(json_object_get(got, "name")), "host1");
