@@ -12,15 +12,26 @@
 #             downtime limit doubled whenever a pass leaves more than the one
 #             before, auto-converge, xbzrle
 #   multifd2  raw QEMU, no bandwidth cap, multifd with 2 channels
+# and, for profiling Drover's own choices on raw QEMU (not in the default
+# set): dmfd1 (Drover's agent settings: multifd 1 channel, no cap, 100 ms,
+# auto-converge) and dprecopy (the same without multifd).
 # The raw peers run Drover's own QEMU command line (same machine, devices,
-# kernel and initrd), with a QMP client of their own (bench/qmp.py).
+# kernel and initrd), with a QMP client of their own (bench/qmp.py), each
+# QEMU in a CPU cgroup of the same shape as an agent's (one group per
+# "host" under the benchmark's subtree): in the root cgroup every thread of
+# a raw QEMU would weigh as much as all of Drover's VMs together on a
+# loaded machine.
 # For each configuration and workload the guest boots once, fills its
 # memory, then migrates RUNS times back and forth; one JSON line per run
 #   {"bench":"migrate","config","workload","run","total_ms","downtime_ms",
 #    "bytes","converged","dirty_rate", ...}
 # and one summary line per configuration and workload (medians) with the
 # floor: the filled (non-zero) RAM divided by the TCP rate measured between
-# the two agents' addresses (socat, 1 GiB), and total/floor.
+# the two agents' addresses (bench/tcprate.py: 1 GiB from a buffer, sender
+# and receiver in the raw peers' two cgroups; the best of 3), and
+# total/floor. Every line also goes to bench/results-migrate-TAG.jsonl
+# (DROVER_BENCH_TAG, default the start time). Drover's lines also carry the
+# task's own timings (task_ms: request to done; memory_ms; switchover_ms).
 # Environment: DROVER_BENCH_MIB (guest RAM, default 1024), DROVER_BENCH_RUNS
 # (default 5), DROVER_BENCH_CONFIGS, DROVER_BENCH_WORKLOADS ("idle 50 max"),
 # DROVER_BENCH_BUDGET_S (a run that has not converged by then is cancelled
@@ -40,24 +51,44 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 api() { curl -s -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" -H 'Content-Type: application/json' "$@"; }
 
+RESULTS=$here/results-migrate-${DROVER_BENCH_TAG:-$(date -u +%Y%m%d-%H%M)}.jsonl
+exec > >(tee -a "$RESULTS")
+
 mkdir -p "$DV_TMP/shared"
 dv_start_manager
 dv_start_agent b1 --datastore "shared=$DV_TMP/shared"
 dv_start_agent b2 --datastore "shared=$DV_TMP/shared"
 
+# The raw peers' CPU cgroups, beside the agents' (tests/integration/lib.sh
+# removes them at exit): rawa and rawb, one per "host" directory.
+CG_BASE=
+for d in /sys/fs/cgroup/cpu/drover-test/"${DV_TMP##*/}" /sys/fs/cgroup/drover-test/"${DV_TMP##*/}"; do
+        [ -d "$d" ] && CG_BASE=$d && break
+done
+for g in rawa rawb; do [ -z "$CG_BASE" ] || mkdir -p "$CG_BASE/$g"; done
+# in_cg GROUP CMD...: CMD (exec'd) inside the raw cgroup GROUP.
+in_cg() {
+        local g=$1
+        shift
+        [ -z "$CG_BASE" ] || echo "$BASHPID" >"$CG_BASE/$g/cgroup.procs"
+        exec "$@"
+}
+
 # The TCP rate between the two agents' addresses (both 127.0.0.1 here).
-port=$(dv_free_port)
-socat -u "TCP-LISTEN:$port,reuseaddr" OPEN:/dev/null &
-spid=$!
-DV_PIDS+=("$spid")
-sleep 0.5
-t0=$(now_ms)
-dd if=/dev/zero bs=1M count=1024 2>/dev/null | socat -u - "TCP:127.0.0.1:$port"
-tcp_ms=$(( $(now_ms) - t0 ))
-wait "$spid" 2>/dev/null || true
-tcp_rate=$(( 1073741824 * 1000 / (tcp_ms > 0 ? tcp_ms : 1) ))
+tcp_rate=0
+for _ in 1 2 3; do
+        port=$(dv_free_port)
+        (in_cg rawb python3 "$here/tcprate.py" recv 127.0.0.1 "$port") &
+        rpid=$!
+        DV_PIDS+=("$rpid")
+        sleep 0.5
+        r=$( (in_cg rawa python3 "$here/tcprate.py" send 127.0.0.1 "$port" 1073741824) ) || r=0
+        wait "$rpid" 2>/dev/null || true
+        [ "$r" -gt "$tcp_rate" ] && tcp_rate=$r
+done
+[ "$tcp_rate" -gt 0 ] || { dv_log "no TCP rate measured"; exit 1; }
 floor_ms=$(( FILL * 1048576 * 1000 / tcp_rate ))
-echo "{\"bench\":\"migrate\",\"tcp_rate\":$tcp_rate,\"memory_mib\":$MIB,\"fill_mib\":$FILL,\"floor_ms\":$floor_ms,\"runs\":$RUNS,\"budget_s\":$BUDGET_S}"
+echo "{\"bench\":\"migrate\",\"tcp_rate\":$tcp_rate,\"memory_mib\":$MIB,\"fill_mib\":$FILL,\"floor_ms\":$floor_ms,\"runs\":$RUNS,\"budget_s\":$BUDGET_S,\"configs\":\"$CONFIGS\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 
 args_for() { # workload -> kernel args
         if [ "$1" = idle ]; then echo "drover.memfill=$FILL"; else echo "drover.memfill=$FILL drover.dirty=$1"; fi
@@ -67,8 +98,8 @@ wait_filled() { # console log [dirty]
         [ "$2" = idle ] || wait_until 30 "dirtying" dv_file_has "$1" 'drover-dirty: '
         sleep 2   # the dirtying reaches its rate
 }
-emit() { # config workload run total downtime bytes converged dirty_rate
-        echo "{\"bench\":\"migrate\",\"config\":\"$1\",\"workload\":\"$2\",\"run\":$3,\"total_ms\":$4,\"downtime_ms\":$5,\"bytes\":$6,\"converged\":$7,\"dirty_rate\":$8}"
+emit() { # config workload run total downtime bytes converged dirty_rate [extra JSON members]
+        echo "{\"bench\":\"migrate\",\"config\":\"$1\",\"workload\":\"$2\",\"run\":$3,\"total_ms\":$4,\"downtime_ms\":$5,\"bytes\":$6,\"converged\":$7,\"dirty_rate\":$8${9:+,$9}}"
         R_TOTAL+=("$4"); R_DOWN+=("$5"); R_BYTES+=("$6")
         [ "$7" = true ] || R_NOTCONV=$((R_NOTCONV + 1))
 }
@@ -95,7 +126,8 @@ run_drover() { # workload
                         emit drover "$w" "$k" "$(jq .result.qemu.total_ms <<<"$res")" \
                                 "$(jq .result.qemu.downtime_ms <<<"$res")" \
                                 "$(jq .result.qemu.transferred <<<"$res")" true \
-                                "$(jq '.result.qemu.dirty_pages_rate * 4096' <<<"$res")"
+                                "$(jq '.result.qemu.dirty_pages_rate * 4096' <<<"$res")" \
+                                "$(jq -c '.result | "\"task_ms\":\(.total_ms),\"memory_ms\":\(.memory_ms),\"switchover_ms\":\(.switchover_ms),\"setup_ms\":\(.qemu.setup_ms),\"channels\":\(.channels)"' -r <<<"$res")"
                 else
                         emit drover "$w" "$k" $((BUDGET_S * 1000)) 0 0 false 0
                         dv_log "drover run $k: $(jq -r .message <<<"$res")"
@@ -118,7 +150,7 @@ capture_argv() { # the QEMU argv Drover uses for this guest (diskless, no NIC)
         "$DROVER" vm stop bmraw --force >/dev/null
         "$DROVER" vm delete bmraw >/dev/null
 }
-raw_start() { # dir kernel-args [incoming]
+raw_start() { # dir kernel-args [incoming]: a raw QEMU in the cgroup named after DIR
         local dir=$1 a args=()
         rm -rf "$dir"; mkdir -p "$dir"
         for a in "${ARGV[@]:1}"; do
@@ -127,7 +159,7 @@ raw_start() { # dir kernel-args [incoming]
                 args+=("$a")
         done
         [ -n "${3:-}" ] && args+=(-incoming defer)
-        "${ARGV[0]}" "${args[@]}" >/dev/null 2>>"$DV_TMP/raw-qemu.log" &
+        (in_cg "${dir##*/raw-}" "${ARGV[0]}" "${args[@]}") >/dev/null 2>>"$DV_TMP/raw-qemu.log" &
         echo $!
 }
 raw_setup() { # config sock side(src|dst)
@@ -138,9 +170,18 @@ raw_setup() { # config sock side(src|dst)
                   params='{"max-bandwidth":107374182400,"downtime-limit":100}' ;;
         multifd2) caps='[{"capability":"multifd","state":true}]'
                   params='{"max-bandwidth":107374182400,"multifd-channels":2}' ;;
+        dmfd1)    caps='[{"capability":"multifd","state":true},{"capability":"auto-converge","state":true}]'
+                  params='{"max-bandwidth":107374182400,"multifd-channels":1,"downtime-limit":100}' ;;
+        dprecopy) caps='[{"capability":"auto-converge","state":true}]'
+                  params='{"max-bandwidth":107374182400,"downtime-limit":100}' ;;
         esac
         if [ "$3" = dst ]; then
-                [ "$1" = multifd2 ] && params='{"multifd-channels":2}' || params='{}'
+                case "$1" in
+                multifd2) params='{"multifd-channels":2}' ;;
+                dmfd1)    params='{"multifd-channels":1}'; caps='[{"capability":"multifd","state":true}]' ;;
+                dprecopy) params='{}'; caps='[]' ;;
+                *)        params='{}' ;;
+                esac
                 [ "$1" = proxmox ] && caps='[{"capability":"xbzrle","state":true}]'
         fi
         QMP "$2" "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":$caps}}" \

@@ -38,6 +38,7 @@
  * Library code: never logs; failures come back as -errno and dv_error. */
 #include "hv.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -60,6 +61,7 @@
 #include "json.h"
 #include "qemu-cmd.h"
 #include "qmp.h"
+#include "sockdiag.h"
 
 #define START_TIMEOUT_MS 30000    /* QEMU up and QMP answering */
 #define ADOPT_TIMEOUT_MS 5000     /* all adopted VMs answering QMP */
@@ -3130,6 +3132,9 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
 #define MIGRATE_SETTLE_MS 20000         /* a migration's cleanup after it ended (see migrate_settle) */
 #define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
+/* A connect to the target still unanswered after this is aborted (see
+ * migrate_abort_connects): the kernel would retry its SYNs for ~2 min. */
+#define MIGRATE_CONNECT_MS 3000
 
 static void vm_migration_status(struct vm *vm, char *buf, size_t len);
 
@@ -3406,16 +3411,42 @@ static void migrate_abort(struct vm *vm, char *note, size_t len)
         migrate_resume_source(vm);
 }
 
+/* QEMU's connects to the target (URI tcp:ADDR:PORT) that still hang, its
+ * main channel's or a multifd one's, are aborted: the migration fails at
+ * once (ECONNABORTED) and QEMU comes to rest, where a cancel or a yank
+ * cannot reach a connect in progress and the kernel would retry the SYNs
+ * for minutes (a cut network, a firewall dropping the port). Only the
+ * migrating QEMU connects to that port of the target, which the target's
+ * agent chose for this migration alone. True if one was aborted. */
+static bool migrate_abort_connects(const char *uri)
+{
+        const char *host = uri + 4, *colon = strrchr(uri, ':');
+        char addr[INET_ADDRSTRLEN];
+        struct in_addr a;
+        int n = 0, r;
+
+        if (!colon || colon <= host || (size_t)(colon - host) >= sizeof(addr))
+                return false;
+        memcpy(addr, host, (size_t)(colon - host));
+        addr[colon - host] = 0;
+        if (inet_pton(AF_INET, addr, &a) != 1)
+                return false;
+        /* A kernel without CONFIG_INET_DIAG_DESTROY (-EOPNOTSUPP): the
+         * connect keeps waiting for the kernel to give up, as before. */
+        r = dv_sockdiag_abort_connects(a, atoi(colon + 1), &n);
+        return r >= 0 && n > 0;
+}
+
 static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
                             int64_t max_bandwidth, int channels, json_t **ret_stats,
                             struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
-        int64_t deadline;
+        int64_t deadline, t_connect;
         const char *status = NULL;
         char ms[32], note[96];
-        bool mirrors;
+        bool mirrors, unreachable = false;
         int r;
 
         if (!uri || strncmp(uri, "tcp:", 4) != 0)
@@ -3452,6 +3483,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                 return r;
         }
         deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
+        t_connect = dv_now_ms() + MIGRATE_CONNECT_MS;
         for (;;) {
                 struct dv_error qerr = { 0 };
 
@@ -3484,6 +3516,10 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                                                     "switchover: %s%s", vm->name, e.message, note);
                         }
                 }
+                /* QEMU connects its channels at the start only: one
+                 * still connecting by now is not answered. */
+                if (dv_now_ms() >= t_connect && migrate_abort_connects(uri))
+                        unreachable = true;
                 if (dv_now_ms() >= deadline) {
                         migrate_abort(vm, note, sizeof(note));
                         return dv_error_set(err, 504, "migration-timeout",
@@ -3500,6 +3536,12 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                 /* Failed on one channel: the multifd ones may still hang
                  * on a dead peer until yanked (see migrate_settle). */
                 migrate_abort(vm, note, sizeof(note));
+                if (unreachable)
+                        return dv_error_set(err, 504, "migration-unreachable",
+                                            "vm '%s': the target's migration address %s did not "
+                                            "answer a connect within %d s (migration network "
+                                            "cut, or a firewall dropping the port?): aborted%s",
+                                            vm->name, uri + 4, MIGRATE_CONNECT_MS / 1000, note);
                 return dv_error_set(err, 502, "migration-failed",
                                     "vm '%s': migration to %s %s%s%s%s", vm->name, uri, status,
                                     desc ? ": " : "", desc ? desc : "", note);
