@@ -25,6 +25,8 @@
 # memory, then migrates RUNS times back and forth; one JSON line per run
 #   {"bench":"migrate","config","workload","run","total_ms","downtime_ms",
 #    "bytes","converged","dirty_rate", ...}
+# (raw peers: cpu_ms, the CPU time both QEMUs used from migrate to the end,
+# a cost the machine's load does not stretch as it stretches total_ms)
 # and one summary line per configuration and workload (medians) with the
 # floor: the filled (non-zero) RAM divided by the TCP rate measured between
 # the two agents' addresses (bench/tcprate.py: 1 GiB from a buffer, sender
@@ -187,6 +189,8 @@ raw_setup() { # config sock side(src|dst)
         QMP "$2" "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":$caps}}" \
                 "{\"execute\":\"migrate-set-parameters\",\"arguments\":$params}" >/dev/null
 }
+# CPU time (user + system, ms) a process has used so far.
+cpu_ms() { awk -v t="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 run_raw() { # config workload
         local cfg=$1 w=$2 k src=$DV_TMP/raw-a dst=$DV_TMP/raw-b spid dpid q st port kargs
         local t_end rem prev_rem passes prev_passes downtime tmp
@@ -203,6 +207,7 @@ run_raw() { # config workload
                 raw_setup "$cfg" "$dst/qmp.sock" dst
                 QMP "$dst/qmp.sock" "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
                 raw_setup "$cfg" "$src/qmp.sock" src
+                c0=$(( $(cpu_ms "$spid") + $(cpu_ms "$dpid") ))
                 QMP "$src/qmp.sock" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
                 t_end=$(( $(now_ms) + BUDGET_S * 1000 )); prev_rem=-1; prev_passes=0; downtime=100
                 while :; do
@@ -231,7 +236,8 @@ run_raw() { # config workload
                 done
                 if [ "$st" = completed ]; then
                         emit "$cfg" "$w" "$k" "$(jq '.["total-time"]' <<<"$q")" "$(jq .downtime <<<"$q")" \
-                                "$(jq .ram.transferred <<<"$q")" true "$(jq '.ram["dirty-pages-rate"] * 4096' <<<"$q")"
+                                "$(jq .ram.transferred <<<"$q")" true "$(jq '.ram["dirty-pages-rate"] * 4096' <<<"$q")" \
+                                "\"cpu_ms\":$(( $(cpu_ms "$spid") + $(cpu_ms "$dpid") - c0 ))"
                         kill -9 "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
                         wait_until 30 "target runs" bash -c "python3 '$here/qmp.py' '$dst/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'" || true
                         spid=$dpid; tmp=$src; src=$dst; dst=$tmp
