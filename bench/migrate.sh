@@ -63,17 +63,22 @@ dv_start_agent b1 --datastore "shared=$DV_TMP/shared"
 dv_start_agent b2 --datastore "shared=$DV_TMP/shared"
 
 # The raw peers' CPU cgroups, beside the agents' (tests/integration/lib.sh
-# removes them at exit): rawa and rawb, one per "host" directory.
-CG_BASE=
-for d in /sys/fs/cgroup/cpu/drover-test/"${DV_TMP##*/}" /sys/fs/cgroup/drover-test/"${DV_TMP##*/}"; do
-        [ -d "$d" ] && CG_BASE=$d && break
-done
-for g in rawa rawb; do [ -z "$CG_BASE" ] || mkdir -p "$CG_BASE/$g"; done
+# removes them at exit): rawa and rawb, one per "host" directory. The
+# agents make their own parent only when a VM starts: make it here.
+if [ -d /sys/fs/cgroup/cpu ]; then
+        CG_BASE=/sys/fs/cgroup/cpu/drover-test/${DV_TMP##*/}
+        mkdir -p "$CG_BASE/rawa" "$CG_BASE/rawb"
+else
+        CG_BASE=/sys/fs/cgroup/drover-test/${DV_TMP##*/}
+        mkdir -p "$CG_BASE/rawa" "$CG_BASE/rawb"
+        echo +cpu >/sys/fs/cgroup/drover-test/cgroup.subtree_control
+        echo +cpu >"$CG_BASE/cgroup.subtree_control"
+fi
 # in_cg GROUP CMD...: CMD (exec'd) inside the raw cgroup GROUP.
 in_cg() {
         local g=$1
         shift
-        [ -z "$CG_BASE" ] || echo "$BASHPID" >"$CG_BASE/$g/cgroup.procs"
+        echo "$BASHPID" >"$CG_BASE/$g/cgroup.procs"
         exec "$@"
 }
 
