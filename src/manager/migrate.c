@@ -927,7 +927,7 @@ int dv_migrate_submit_recover(struct dv_mgr *m, json_t *vm)
  * both ways, so the TOR has learned the new path. Retried for the budget
  * (Tools comes back moments after the switchover). */
 #define NETCHECK_BUDGET_MS 30000
-#define NETCHECK_RETRY_MS 1000
+#define NETCHECK_RETRY_MS 250 /* the first tries come before Tools' hello */
 
 /* {"checked", "ok", "nics":[{"portgroup","gateway","answered","ms"|"error"}]}. */
 static json_t *network_check(struct dv_task *t, struct dv_mgr *m, const char *vm_id)
