@@ -25,7 +25,9 @@
 # For each configuration and workload the guest boots once, fills its
 # memory, then migrates RUNS times back and forth; one JSON line per run
 #   {"bench":"migrate","config","workload","run","total_ms","downtime_ms",
-#    "bytes","converged","dirty_rate", ...}
+#    "bytes","converged","dirty_rate","guest_ok", ...}
+# (guest_ok: 2 s after the migration the guest kernel has not oopsed on the
+# target's console; a Drover guest that crashed ends its series)
 # (raw peers: cpu_ms, the CPU time both QEMUs used from migrate to the end,
 # a cost the machine's load does not stretch as it stretches total_ms)
 # and one summary line per configuration and workload (medians) with the
@@ -117,9 +119,13 @@ summary() { # config workload
         echo "{\"bench\":\"migrate\",\"summary\":true,\"config\":\"$1\",\"workload\":\"$2\",\"runs\":${#R_TOTAL[@]},\"median_total_ms\":$mt,\"median_downtime_ms\":$md,\"median_bytes\":$mb,\"not_converged\":$R_NOTCONV,\"floor_ms\":$floor_ms,\"total_over_floor\":$(awk "BEGIN{printf \"%.2f\", $mt/$floor_ms}")}"
 }
 
+# The guest's kernel has not oopsed or panicked in console log $1 (a
+# migration that loses or tears guest memory shows there first).
+guest_ok() { sleep 2; if tr -d '\000' <"$1" 2>/dev/null | grep -aqE 'BUG: |Oops|Kernel panic'; then echo false; else echo true; fi; }
+
 # ---- Drover
 run_drover() { # workload
-        local w=$1 k task st res to
+        local w=$1 k task st res to ok
         "$DROVER" vm create bm --cpus 1 --memory "$MIB" --host b1 --kernel-args "$(args_for "$w")" >/dev/null
         "$DROVER" vm start bm >/dev/null
         wait_until 120 "tools" dv_tools_state_is bm running
@@ -136,11 +142,13 @@ run_drover() { # workload
                 res=$("$DROVER" -o json task show "$task")
                 st=$(jq -r .state <<<"$res")
                 if [ "$st" = succeeded ]; then
+                        ok=$(guest_ok "$(dv_json .console_log vm show bm)")
                         emit drover "$w" "$k" "$(jq .result.qemu.total_ms <<<"$res")" \
                                 "$(jq .result.qemu.downtime_ms <<<"$res")" \
                                 "$(jq .result.qemu.transferred <<<"$res")" true \
                                 "$(jq '.result.qemu.dirty_pages_rate * 4096' <<<"$res")" \
-                                "$(jq -c '.result | "\"task_ms\":\(.total_ms),\"memory_ms\":\(.memory_ms),\"switchover_ms\":\(.switchover_ms),\"setup_ms\":\(.qemu.setup_ms),\"channels\":\(.channels)"' -r <<<"$res")"
+                                "$(jq -c '.result | "\"task_ms\":\(.total_ms),\"memory_ms\":\(.memory_ms),\"switchover_ms\":\(.switchover_ms),\"setup_ms\":\(.qemu.setup_ms),\"channels\":\(.channels)"' -r <<<"$res"),\"guest_ok\":$ok"
+                        [ "$ok" = true ] || { dv_log "drover run $k: the guest crashed after the migration"; break; }
                 else
                         emit drover "$w" "$k" $((BUDGET_S * 1000)) 0 0 false 0
                         dv_log "drover run $k: $(jq -r .message <<<"$res")"
@@ -248,7 +256,7 @@ run_raw() { # config workload
                 if [ "$st" = completed ]; then
                         emit "$cfg" "$w" "$k" "$(jq '.["total-time"]' <<<"$q")" "$(jq .downtime <<<"$q")" \
                                 "$(jq .ram.transferred <<<"$q")" true "$(jq '.ram["dirty-pages-rate"] * 4096' <<<"$q")" \
-                                "\"cpu_ms\":$(( $(cpu_ms "$spid") + $(cpu_ms "$dpid") - c0 ))"
+                                "\"cpu_ms\":$(( $(cpu_ms "$spid") + $(cpu_ms "$dpid") - c0 )),\"guest_ok\":$(guest_ok "$dst/console.log")"
                         kill -9 "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
                         wait_until 30 "target runs" bash -c "python3 '$here/qmp.py' '$dst/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'" || true
                         spid=$dpid; tmp=$src; src=$dst; dst=$tmp
