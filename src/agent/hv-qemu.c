@@ -3116,17 +3116,25 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 /* ---- live migration ------------------------------------------------------ */
 
 #define MIGRATE_CHANNELS 4              /* multifd channels */
-/* More than one multifd channel only from this QEMU major version on.
- * QEMU 7.2's multifd sender can hang for good when one channel fails
- * (the target dies, the network is cut) while the migration thread waits
- * in a sync for another: that channel sees the failure flag before its
- * pending sync and exits without posting it; the migration thread waits
- * forever, the migration never ends ("failed" with its yank instance
- * held) and the VM can never migrate again (traced: multifd_send_error
- * on channel 0, multifd_send_thread_end on channel 1 without its sync,
- * multifd_send_sync_main_wait channel 1 never returns). One channel has
- * no other to wait for. Newer versions are not verified here. */
-#define MIGRATE_MULTI_CHANNEL_QEMU 9
+/* Multifd only from this QEMU major version on; before, one plain
+ * pre-copy stream. QEMU 7.2's multifd:
+ * - can hang for good when one channel fails (the target dies, the
+ *   network is cut) while the migration thread waits in a sync for
+ *   another: that channel sees the failure flag before its pending sync
+ *   and exits without posting it; the migration thread waits forever, the
+ *   migration never ends ("failed" with its yank instance held) and the
+ *   VM can never migrate again (traced: multifd_send_error on channel 0,
+ *   multifd_send_thread_end on channel 1 without its sync,
+ *   multifd_send_sync_main_wait channel 1 never returns);
+ * - tore guest memory here (TCG, a guest dirtying 50 MiB/s, even with one
+ *   channel): the guest kernel oopsed on the target right after the
+ *   switchover (NULL pointer in psi_task_switch), in 1 of 5 raw QEMU
+ *   runs with Drover's settings and in Drover's own runs, never with the
+ *   plain stream (bench/migrate: guest_ok);
+ * - cost twice the plain stream's CPU for the same guest (cpu_ms ~2100
+ *   against ~950 for 1 GiB, both QEMUs) and took twice as long.
+ * Newer versions are not verified here. */
+#define MIGRATE_MULTIFD_QEMU 9
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
@@ -3148,35 +3156,45 @@ static int qemu_major_version(struct vm *vm)
         return (int)json_integer_value(json_object_get(json_object_get(v, "qemu"), "major"));
 }
 
-/* Our migration settings; source and target both need multifd. */
-/* mirrors: the source has disk mirrors to end at the switchover (the
- * migration pauses before it: pause-before-switchover). */
+/* Our migration settings; source and target agree on multifd (the same
+ * QEMU version decides on both) and on its channel count (the manager's).
+ * mirrors: the source has disk mirrors to end at the switchover (the
+ * migration pauses before it: pause-before-switchover). *ret_channels:
+ * the streams used (1 without multifd), *ret_multifd: whether multifd. */
 static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_bandwidth,
-                         int channels, int *ret_channels, struct dv_error *err)
+                         int channels, int *ret_channels, bool *ret_multifd,
+                         struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
+        bool multifd = qemu_major_version(vm) >= MIGRATE_MULTIFD_QEMU;
+        int64_t bw = max_bandwidth > 0 ? max_bandwidth : MIGRATE_MAX_BANDWIDTH;
         int r;
 
         caps = json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
-                         "multifd", "state", 1, "capability", "auto-converge", "state", source,
-                         "capability", "pause-before-switchover", "state", mirrors);
+                         "multifd", "state", multifd, "capability", "auto-converge", "state",
+                         source, "capability", "pause-before-switchover", "state", mirrors);
         if (channels < 1 || channels > 16)
                 channels = MIGRATE_CHANNELS;
-        if (channels > 1 && qemu_major_version(vm) < MIGRATE_MULTI_CHANNEL_QEMU)
+        if (!multifd)
                 channels = 1;
-        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", channels,
-                                    "max-bandwidth",
-                                    (json_int_t)(max_bandwidth > 0 ? max_bandwidth
-                                                                   : MIGRATE_MAX_BANDWIDTH),
-                                    "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS)
-                        : json_pack("{s:i}", "multifd-channels", channels);
-        if (!caps || !params)
+        if (source && multifd)
+                params = json_pack("{s:i,s:I,s:I}", "multifd-channels", channels, "max-bandwidth",
+                                   (json_int_t)bw, "downtime-limit",
+                                   (json_int_t)MIGRATE_DOWNTIME_MS);
+        else if (source)
+                params = json_pack("{s:I,s:I}", "max-bandwidth", (json_int_t)bw,
+                                   "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS);
+        else if (multifd)
+                params = json_pack("{s:i}", "multifd-channels", channels);
+        if (!caps || ((source || multifd) && !params))
                 return -ENOMEM;
         r = vm_exec(vm, "migrate-set-capabilities", caps, NULL, err);
-        if (r >= 0)
+        if (r >= 0 && params)
                 r = vm_exec(vm, "migrate-set-parameters", params, NULL, err);
         if (ret_channels)
                 *ret_channels = channels;
+        if (ret_multifd)
+                *ret_multifd = multifd;
         return r;
 }
 
@@ -3261,7 +3279,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         }
         uri = dv_asprintf("tcp:%s:%d", addr, port);
         args = json_pack("{s:s}", "uri", uri);
-        r = migrate_setup(vm, false, false, 0, channels, NULL, err);
+        r = migrate_setup(vm, false, false, 0, channels, NULL, NULL, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-incoming", args, NULL, err);
         if (r < 0) {
@@ -3446,7 +3464,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         int64_t deadline, t_connect;
         const char *status = NULL;
         char ms[32], note[96];
-        bool mirrors, unreachable = false;
+        bool mirrors, unreachable = false, multifd = false;
         int r;
 
         if (!uri || strncmp(uri, "tcp:", 4) != 0)
@@ -3470,7 +3488,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                                     dv_streq(ms, "setup") || dv_streq(ms, "cancelling")
                                             ? ", still connecting to an unreachable target"
                                             : "");
-        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, &channels, err);
+        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, &channels, &multifd, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
@@ -3554,8 +3572,10 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         pthread_mutex_unlock(&vm->lock);
         if (ret_stats) {
                 *ret_stats = migrate_stats(q);
-                if (*ret_stats)
+                if (*ret_stats) {
                         json_object_set_new(*ret_stats, "channels", json_integer(channels));
+                        json_object_set_new(*ret_stats, "multifd", json_boolean(multifd));
+                }
         }
         return 0;
 }
