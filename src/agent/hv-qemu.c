@@ -3129,8 +3129,9 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
  * - tore guest memory here (TCG, a guest dirtying 50 MiB/s, even with one
  *   channel): the guest kernel oopsed on the target right after the
  *   switchover (NULL pointer in psi_task_switch), in 1 of 5 raw QEMU
- *   runs with Drover's settings and in Drover's own runs, never with the
- *   plain stream (bench/migrate: guest_ok);
+ *   runs with Drover's settings and in Drover's own runs, in none of
+ *   Drover's 14 with the plain stream (bench/migrate: guest_ok; a plain
+ *   stream with xbzrle tore one fast-dirtying guest too: not a proof);
  * - cost twice the plain stream's CPU for the same guest (cpu_ms ~2100
  *   against ~950 for 1 GiB, both QEMUs) and took twice as long.
  * Newer versions are not verified here. */
