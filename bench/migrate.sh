@@ -4,9 +4,10 @@
 # three dirtying workloads (drover.dirty=: idle, 50 MiB/s, and "max": as fast
 # as the guest can), between two agents on this machine (loopback: the two
 # "hosts" share the kernel). Configurations, in the same run:
-#   drover    Drover itself: `vm migrate` through the manager (multifd: one
-#             channel per CPU of the smaller host, up to 4, one on QEMU < 9;
-#             no bandwidth cap, downtime limit 100 ms, auto-converge)
+#   drover    Drover itself: `vm migrate` through the manager (QEMU >= 9:
+#             multifd, one channel per CPU of the smaller host, up to 4;
+#             before: one plain stream; no bandwidth cap, downtime limit
+#             100 ms, auto-converge)
 #   plain     raw QEMU, default migration parameters (7.2: 128 MiB/s cap,
 #             300 ms downtime limit, no multifd)
 #   proxmox   raw QEMU tuned as Proxmox VE tunes it: no bandwidth cap, 100 ms
