@@ -4,23 +4,40 @@
 # three dirtying workloads (drover.dirty=: idle, 50 MiB/s, and "max": as fast
 # as the guest can), between two agents on this machine (loopback: the two
 # "hosts" share the kernel). Configurations, in the same run:
-#   drover    Drover itself: `vm migrate` through the manager (multifd 4,
-#             no bandwidth cap, downtime limit 100 ms, auto-converge)
+#   drover    Drover itself: `vm migrate` through the manager (QEMU >= 9:
+#             multifd, one channel per CPU of the smaller host, up to 4;
+#             before: one plain stream; no bandwidth cap, downtime limit
+#             100 ms, auto-converge)
 #   plain     raw QEMU, default migration parameters (7.2: 128 MiB/s cap,
 #             300 ms downtime limit, no multifd)
 #   proxmox   raw QEMU tuned as Proxmox VE tunes it: no bandwidth cap, 100 ms
 #             downtime limit doubled whenever a pass leaves more than the one
 #             before, auto-converge, xbzrle
 #   multifd2  raw QEMU, no bandwidth cap, multifd with 2 channels
+# and, for profiling Drover's own choices on raw QEMU (not in the default
+# set): dmfd1 (Drover's agent settings: multifd 1 channel, no cap, 100 ms,
+# auto-converge) and dprecopy (the same without multifd).
 # The raw peers run Drover's own QEMU command line (same machine, devices,
-# kernel and initrd), with a QMP client of their own (bench/qmp.py).
+# kernel and initrd), with a QMP client of their own (bench/qmp.py), each
+# QEMU in a CPU cgroup of the same shape as an agent's (one group per
+# "host" under the benchmark's subtree): in the root cgroup every thread of
+# a raw QEMU would weigh as much as all of Drover's VMs together on a
+# loaded machine.
 # For each configuration and workload the guest boots once, fills its
 # memory, then migrates RUNS times back and forth; one JSON line per run
 #   {"bench":"migrate","config","workload","run","total_ms","downtime_ms",
-#    "bytes","converged","dirty_rate", ...}
+#    "bytes","converged","dirty_rate","guest_ok", ...}
+# (guest_ok: 2 s after the migration the guest kernel has not oopsed on the
+# target's console; a Drover guest that crashed ends its series)
+# (raw peers: cpu_ms, the CPU time both QEMUs used from migrate to the end,
+# a cost the machine's load does not stretch as it stretches total_ms)
 # and one summary line per configuration and workload (medians) with the
 # floor: the filled (non-zero) RAM divided by the TCP rate measured between
-# the two agents' addresses (socat, 1 GiB), and total/floor.
+# the two agents' addresses (bench/tcprate.py: 1 GiB from a buffer, sender
+# and receiver in the raw peers' two cgroups; the best of 3), and
+# total/floor. Every line also goes to bench/results-migrate-TAG.jsonl
+# (DROVER_BENCH_TAG, default the start time). Drover's lines also carry the
+# task's own timings (task_ms: request to done; memory_ms; switchover_ms).
 # Environment: DROVER_BENCH_MIB (guest RAM, default 1024), DROVER_BENCH_RUNS
 # (default 5), DROVER_BENCH_CONFIGS, DROVER_BENCH_WORKLOADS ("idle 50 max"),
 # DROVER_BENCH_BUDGET_S (a run that has not converged by then is cancelled
@@ -40,24 +57,49 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 api() { curl -s -H "Authorization: Bearer $(cat "$DROVER_TOKEN_FILE")" -H 'Content-Type: application/json' "$@"; }
 
+RESULTS=$here/results-migrate-${DROVER_BENCH_TAG:-$(date -u +%Y%m%d-%H%M)}.jsonl
+exec > >(tee -a "$RESULTS")
+
 mkdir -p "$DV_TMP/shared"
 dv_start_manager
 dv_start_agent b1 --datastore "shared=$DV_TMP/shared"
 dv_start_agent b2 --datastore "shared=$DV_TMP/shared"
 
+# The raw peers' CPU cgroups, beside the agents' (tests/integration/lib.sh
+# removes them at exit): rawa and rawb, one per "host" directory. The
+# agents make their own parent only when a VM starts: make it here.
+if [ -d /sys/fs/cgroup/cpu ]; then
+        CG_BASE=/sys/fs/cgroup/cpu/drover-test/${DV_TMP##*/}
+        mkdir -p "$CG_BASE/rawa" "$CG_BASE/rawb"
+else
+        CG_BASE=/sys/fs/cgroup/drover-test/${DV_TMP##*/}
+        mkdir -p "$CG_BASE/rawa" "$CG_BASE/rawb"
+        echo +cpu >/sys/fs/cgroup/drover-test/cgroup.subtree_control
+        echo +cpu >"$CG_BASE/cgroup.subtree_control"
+fi
+# in_cg GROUP CMD...: CMD (exec'd) inside the raw cgroup GROUP.
+in_cg() {
+        local g=$1
+        shift
+        echo "$BASHPID" >"$CG_BASE/$g/cgroup.procs"
+        exec "$@"
+}
+
 # The TCP rate between the two agents' addresses (both 127.0.0.1 here).
-port=$(dv_free_port)
-socat -u "TCP-LISTEN:$port,reuseaddr" OPEN:/dev/null &
-spid=$!
-DV_PIDS+=("$spid")
-sleep 0.5
-t0=$(now_ms)
-dd if=/dev/zero bs=1M count=1024 2>/dev/null | socat -u - "TCP:127.0.0.1:$port"
-tcp_ms=$(( $(now_ms) - t0 ))
-wait "$spid" 2>/dev/null || true
-tcp_rate=$(( 1073741824 * 1000 / (tcp_ms > 0 ? tcp_ms : 1) ))
+tcp_rate=0
+for _ in 1 2 3; do
+        port=$(dv_free_port)
+        (in_cg rawb python3 "$here/tcprate.py" recv 127.0.0.1 "$port") &
+        rpid=$!
+        DV_PIDS+=("$rpid")
+        sleep 0.5
+        r=$( (in_cg rawa python3 "$here/tcprate.py" send 127.0.0.1 "$port" 1073741824) ) || r=0
+        wait "$rpid" 2>/dev/null || true
+        [ "$r" -gt "$tcp_rate" ] && tcp_rate=$r
+done
+[ "$tcp_rate" -gt 0 ] || { dv_log "no TCP rate measured"; exit 1; }
 floor_ms=$(( FILL * 1048576 * 1000 / tcp_rate ))
-echo "{\"bench\":\"migrate\",\"tcp_rate\":$tcp_rate,\"memory_mib\":$MIB,\"fill_mib\":$FILL,\"floor_ms\":$floor_ms,\"runs\":$RUNS,\"budget_s\":$BUDGET_S}"
+echo "{\"bench\":\"migrate\",\"tcp_rate\":$tcp_rate,\"memory_mib\":$MIB,\"fill_mib\":$FILL,\"floor_ms\":$floor_ms,\"runs\":$RUNS,\"budget_s\":$BUDGET_S,\"configs\":\"$CONFIGS\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
 
 args_for() { # workload -> kernel args
         if [ "$1" = idle ]; then echo "drover.memfill=$FILL"; else echo "drover.memfill=$FILL drover.dirty=$1"; fi
@@ -67,8 +109,8 @@ wait_filled() { # console log [dirty]
         [ "$2" = idle ] || wait_until 30 "dirtying" dv_file_has "$1" 'drover-dirty: '
         sleep 2   # the dirtying reaches its rate
 }
-emit() { # config workload run total downtime bytes converged dirty_rate
-        echo "{\"bench\":\"migrate\",\"config\":\"$1\",\"workload\":\"$2\",\"run\":$3,\"total_ms\":$4,\"downtime_ms\":$5,\"bytes\":$6,\"converged\":$7,\"dirty_rate\":$8}"
+emit() { # config workload run total downtime bytes converged dirty_rate [extra JSON members]
+        echo "{\"bench\":\"migrate\",\"config\":\"$1\",\"workload\":\"$2\",\"run\":$3,\"total_ms\":$4,\"downtime_ms\":$5,\"bytes\":$6,\"converged\":$7,\"dirty_rate\":$8${9:+,$9}}"
         R_TOTAL+=("$4"); R_DOWN+=("$5"); R_BYTES+=("$6")
         [ "$7" = true ] || R_NOTCONV=$((R_NOTCONV + 1))
 }
@@ -78,24 +120,36 @@ summary() { # config workload
         echo "{\"bench\":\"migrate\",\"summary\":true,\"config\":\"$1\",\"workload\":\"$2\",\"runs\":${#R_TOTAL[@]},\"median_total_ms\":$mt,\"median_downtime_ms\":$md,\"median_bytes\":$mb,\"not_converged\":$R_NOTCONV,\"floor_ms\":$floor_ms,\"total_over_floor\":$(awk "BEGIN{printf \"%.2f\", $mt/$floor_ms}")}"
 }
 
+# The guest's kernel has not oopsed or panicked in console log $1 (a
+# migration that loses or tears guest memory shows there first).
+guest_ok() { sleep 2; if tr -d '\000' <"$1" 2>/dev/null | grep -aqE 'BUG: |Oops|Kernel panic'; then echo false; else echo true; fi; }
+
 # ---- Drover
 run_drover() { # workload
-        local w=$1 k task st res hosts=(b2 b1)
+        local w=$1 k task st res to ok
         "$DROVER" vm create bm --cpus 1 --memory "$MIB" --host b1 --kernel-args "$(args_for "$w")" >/dev/null
         "$DROVER" vm start bm >/dev/null
         wait_until 120 "tools" dv_tools_state_is bm running
         wait_filled "$(dv_json .console_log vm show bm)" "$w"
         for k in $(seq "$RUNS"); do
-                task=$(api -X POST -d "{\"host\":\"${hosts[$(( (k - 1) % 2 ))]}\",\"memory_timeout_s\":$BUDGET_S}" \
+                # Tools must run (a precheck): under the "max" workload the
+                # busy guest can take more than the switchover's 5 s wait
+                # to say hello on the new host.
+                wait_until 120 "tools" dv_tools_state_is bm running || true
+                [ "$(dv_json .host vm show bm)" = b1 ] && to=b2 || to=b1
+                task=$(api -X POST -d "{\"host\":\"$to\",\"memory_timeout_s\":$BUDGET_S}" \
                         "$DROVER_URL/api/v1/vms/bm/migrate" | jq -r .task.id)
                 wait_until $((BUDGET_S + 120)) "task" bash -c "[ \"\$('$DROVER' -o json task show $task | jq -r .state)\" != running ]" || true
                 res=$("$DROVER" -o json task show "$task")
                 st=$(jq -r .state <<<"$res")
                 if [ "$st" = succeeded ]; then
+                        ok=$(guest_ok "$(dv_json .console_log vm show bm)")
                         emit drover "$w" "$k" "$(jq .result.qemu.total_ms <<<"$res")" \
                                 "$(jq .result.qemu.downtime_ms <<<"$res")" \
                                 "$(jq .result.qemu.transferred <<<"$res")" true \
-                                "$(jq '.result.qemu.dirty_pages_rate * 4096' <<<"$res")"
+                                "$(jq '.result.qemu.dirty_pages_rate * 4096' <<<"$res")" \
+                                "$(jq -c '.result | "\"task_ms\":\(.total_ms),\"memory_ms\":\(.memory_ms),\"switchover_ms\":\(.switchover_ms),\"setup_ms\":\(.qemu.setup_ms),\"channels\":\(.channels)"' -r <<<"$res"),\"guest_ok\":$ok"
+                        [ "$ok" = true ] || { dv_log "drover run $k: the guest crashed after the migration"; break; }
                 else
                         emit drover "$w" "$k" $((BUDGET_S * 1000)) 0 0 false 0
                         dv_log "drover run $k: $(jq -r .message <<<"$res")"
@@ -118,7 +172,7 @@ capture_argv() { # the QEMU argv Drover uses for this guest (diskless, no NIC)
         "$DROVER" vm stop bmraw --force >/dev/null
         "$DROVER" vm delete bmraw >/dev/null
 }
-raw_start() { # dir kernel-args [incoming]
+raw_start() { # dir kernel-args [incoming]: a raw QEMU in the cgroup named after DIR
         local dir=$1 a args=()
         rm -rf "$dir"; mkdir -p "$dir"
         for a in "${ARGV[@]:1}"; do
@@ -127,7 +181,7 @@ raw_start() { # dir kernel-args [incoming]
                 args+=("$a")
         done
         [ -n "${3:-}" ] && args+=(-incoming defer)
-        "${ARGV[0]}" "${args[@]}" >/dev/null 2>>"$DV_TMP/raw-qemu.log" &
+        (in_cg "${dir##*/raw-}" "${ARGV[0]}" "${args[@]}") >/dev/null 2>>"$DV_TMP/raw-qemu.log" &
         echo $!
 }
 raw_setup() { # config sock side(src|dst)
@@ -138,14 +192,25 @@ raw_setup() { # config sock side(src|dst)
                   params='{"max-bandwidth":107374182400,"downtime-limit":100}' ;;
         multifd2) caps='[{"capability":"multifd","state":true}]'
                   params='{"max-bandwidth":107374182400,"multifd-channels":2}' ;;
+        dmfd1)    caps='[{"capability":"multifd","state":true},{"capability":"auto-converge","state":true}]'
+                  params='{"max-bandwidth":107374182400,"multifd-channels":1,"downtime-limit":100}' ;;
+        dprecopy) caps='[{"capability":"auto-converge","state":true}]'
+                  params='{"max-bandwidth":107374182400,"downtime-limit":100}' ;;
         esac
         if [ "$3" = dst ]; then
-                [ "$1" = multifd2 ] && params='{"multifd-channels":2}' || params='{}'
+                case "$1" in
+                multifd2) params='{"multifd-channels":2}' ;;
+                dmfd1)    params='{"multifd-channels":1}'; caps='[{"capability":"multifd","state":true}]' ;;
+                dprecopy) params='{}'; caps='[]' ;;
+                *)        params='{}' ;;
+                esac
                 [ "$1" = proxmox ] && caps='[{"capability":"xbzrle","state":true}]'
         fi
         QMP "$2" "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":$caps}}" \
                 "{\"execute\":\"migrate-set-parameters\",\"arguments\":$params}" >/dev/null
 }
+# CPU time (user + system, ms) a process has used so far.
+cpu_ms() { awk -v t="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / t) }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 run_raw() { # config workload
         local cfg=$1 w=$2 k src=$DV_TMP/raw-a dst=$DV_TMP/raw-b spid dpid q st port kargs
         local t_end rem prev_rem passes prev_passes downtime tmp
@@ -162,6 +227,7 @@ run_raw() { # config workload
                 raw_setup "$cfg" "$dst/qmp.sock" dst
                 QMP "$dst/qmp.sock" "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
                 raw_setup "$cfg" "$src/qmp.sock" src
+                c0=$(( $(cpu_ms "$spid") + $(cpu_ms "$dpid") ))
                 QMP "$src/qmp.sock" "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
                 t_end=$(( $(now_ms) + BUDGET_S * 1000 )); prev_rem=-1; prev_passes=0; downtime=100
                 while :; do
@@ -190,7 +256,8 @@ run_raw() { # config workload
                 done
                 if [ "$st" = completed ]; then
                         emit "$cfg" "$w" "$k" "$(jq '.["total-time"]' <<<"$q")" "$(jq .downtime <<<"$q")" \
-                                "$(jq .ram.transferred <<<"$q")" true "$(jq '.ram["dirty-pages-rate"] * 4096' <<<"$q")"
+                                "$(jq .ram.transferred <<<"$q")" true "$(jq '.ram["dirty-pages-rate"] * 4096' <<<"$q")" \
+                                "\"cpu_ms\":$(( $(cpu_ms "$spid") + $(cpu_ms "$dpid") - c0 )),\"guest_ok\":$(guest_ok "$dst/console.log")"
                         kill -9 "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
                         wait_until 30 "target runs" bash -c "python3 '$here/qmp.py' '$dst/qmp.sock' '{\"execute\":\"query-status\"}' | grep -q '\"running\"'" || true
                         spid=$dpid; tmp=$src; src=$dst; dst=$tmp

@@ -14,7 +14,6 @@
 #include "tools-mgr.h"
 
 #define MIGRATE_OUT_MAX_S 3600
-#define TOOLS_WAIT_MS 5000 /* for Tools' hello after a migration */
 
 static int body_object(const struct dv_http_request *req, const char *const *allowed,
                        json_t **ret, struct dv_error *err)
@@ -249,27 +248,18 @@ static void api_migrate_finish(struct dv_agent *agent, const char *id,
         }
         dv_info("vm %s: incoming migration done, running (pid %lld)", id,
                 (long long)json_integer_value(json_object_get(status, "pid")));
-        /* A fresh Tools channel on this host, and the guest's clock set. */
+        /* A fresh Tools channel on this host, and the guest's clock set
+         * (it stood still during the switchover) once the guest's
+         * drover-tools says hello on it: the time sync job waits for that
+         * (up to 15 s), this reply does not. It waited up to 5 s here,
+         * which made every switchover wait for the hello (a busy guest
+         * took longer, and then its clock was never set). */
         if (agent->tools && spec && dv_tools_mgr_vm_started(agent->tools, id, spec) >= 0) {
                 json_t *one = json_pack("[O]", status);
 
                 dv_tools_mgr_annotate(agent->tools, one);
                 json_decref(one);
-                /* The guest's drover-tools says hello on the new channel
-                 * within moments; then its clock is set (it stood still
-                 * during the switchover). */
-                for (int i = 0; i < TOOLS_WAIT_MS / 50; i++) {
-                        struct dv_tools_vm *v = NULL;
-                        bool usable = dv_tools_mgr_get(agent->tools, id, &v) >= 0 &&
-                                      dv_tools_vm_usable(v);
-
-                        dv_tools_vm_unref(v);
-                        if (usable) {
-                                dv_tools_mgr_time_sync(agent->tools, id);
-                                break;
-                        }
-                        usleep(50 * 1000);
-                }
+                dv_tools_mgr_time_sync(agent->tools, id);
         }
         dv_http_reply(resp, 200, json_pack("{s:o}", "vm", status));
 }

@@ -38,6 +38,7 @@
  * Library code: never logs; failures come back as -errno and dv_error. */
 #include "hv.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -60,6 +61,7 @@
 #include "json.h"
 #include "qemu-cmd.h"
 #include "qmp.h"
+#include "sockdiag.h"
 
 #define START_TIMEOUT_MS 30000    /* QEMU up and QMP answering */
 #define ADOPT_TIMEOUT_MS 5000     /* all adopted VMs answering QMP */
@@ -3114,22 +3116,34 @@ static int qemu_mirror_finish(struct dv_hv *hv, const char *vm_id, enum dv_mirro
 /* ---- live migration ------------------------------------------------------ */
 
 #define MIGRATE_CHANNELS 4              /* multifd channels */
-/* More than one multifd channel only from this QEMU major version on.
- * QEMU 7.2's multifd sender can hang for good when one channel fails
- * (the target dies, the network is cut) while the migration thread waits
- * in a sync for another: that channel sees the failure flag before its
- * pending sync and exits without posting it; the migration thread waits
- * forever, the migration never ends ("failed" with its yank instance
- * held) and the VM can never migrate again (traced: multifd_send_error
- * on channel 0, multifd_send_thread_end on channel 1 without its sync,
- * multifd_send_sync_main_wait channel 1 never returns). One channel has
- * no other to wait for. Newer versions are not verified here. */
-#define MIGRATE_MULTI_CHANNEL_QEMU 9
+/* Multifd only from this QEMU major version on; before, one plain
+ * pre-copy stream. QEMU 7.2's multifd:
+ * - can hang for good when one channel fails (the target dies, the
+ *   network is cut) while the migration thread waits in a sync for
+ *   another: that channel sees the failure flag before its pending sync
+ *   and exits without posting it; the migration thread waits forever, the
+ *   migration never ends ("failed" with its yank instance held) and the
+ *   VM can never migrate again (traced: multifd_send_error on channel 0,
+ *   multifd_send_thread_end on channel 1 without its sync,
+ *   multifd_send_sync_main_wait channel 1 never returns);
+ * - tore guest memory here (TCG, a guest dirtying 50 MiB/s, even with one
+ *   channel): the guest kernel oopsed on the target right after the
+ *   switchover (NULL pointer in psi_task_switch), in 1 of 5 raw QEMU
+ *   runs with Drover's settings and in Drover's own runs, in none of
+ *   Drover's 14 with the plain stream (bench/migrate: guest_ok; a plain
+ *   stream with xbzrle tore one fast-dirtying guest too: not a proof);
+ * - cost twice the plain stream's CPU for the same guest (cpu_ms ~2100
+ *   against ~950 for 1 GiB, both QEMUs) and took twice as long.
+ * Newer versions are not verified here. */
+#define MIGRATE_MULTIFD_QEMU 9
 #define MIGRATE_DOWNTIME_MS 100         /* downtime-limit */
 #define MIGRATE_MAX_BANDWIDTH (INT64_C(100) << 30) /* bytes/s: no practical cap */
 #define MIGRATE_POLL_MS 100             /* query-migrate interval */
 #define MIGRATE_SETTLE_MS 20000         /* a migration's cleanup after it ended (see migrate_settle) */
 #define MIGRATE_POLL_MIRROR_MS 10       /* ... with disk mirrors to end at pre-switchover */
+/* A connect to the target still unanswered after this is aborted (see
+ * migrate_abort_connects): the kernel would retry its SYNs for ~2 min. */
+#define MIGRATE_CONNECT_MS 3000
 
 static void vm_migration_status(struct vm *vm, char *buf, size_t len);
 
@@ -3143,35 +3157,45 @@ static int qemu_major_version(struct vm *vm)
         return (int)json_integer_value(json_object_get(json_object_get(v, "qemu"), "major"));
 }
 
-/* Our migration settings; source and target both need multifd. */
-/* mirrors: the source has disk mirrors to end at the switchover (the
- * migration pauses before it: pause-before-switchover). */
+/* Our migration settings; source and target agree on multifd (the same
+ * QEMU version decides on both) and on its channel count (the manager's).
+ * mirrors: the source has disk mirrors to end at the switchover (the
+ * migration pauses before it: pause-before-switchover). *ret_channels:
+ * the streams used (1 without multifd), *ret_multifd: whether multifd. */
 static int migrate_setup(struct vm *vm, bool source, bool mirrors, int64_t max_bandwidth,
-                         int channels, int *ret_channels, struct dv_error *err)
+                         int channels, int *ret_channels, bool *ret_multifd,
+                         struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *caps = NULL, *params = NULL;
+        bool multifd = qemu_major_version(vm) >= MIGRATE_MULTIFD_QEMU;
+        int64_t bw = max_bandwidth > 0 ? max_bandwidth : MIGRATE_MAX_BANDWIDTH;
         int r;
 
         caps = json_pack("{s:[{s:s,s:b},{s:s,s:b},{s:s,s:b}]}", "capabilities", "capability",
-                         "multifd", "state", 1, "capability", "auto-converge", "state", source,
-                         "capability", "pause-before-switchover", "state", mirrors);
+                         "multifd", "state", multifd, "capability", "auto-converge", "state",
+                         source, "capability", "pause-before-switchover", "state", mirrors);
         if (channels < 1 || channels > 16)
                 channels = MIGRATE_CHANNELS;
-        if (channels > 1 && qemu_major_version(vm) < MIGRATE_MULTI_CHANNEL_QEMU)
+        if (!multifd)
                 channels = 1;
-        params = source ? json_pack("{s:i,s:I,s:I}", "multifd-channels", channels,
-                                    "max-bandwidth",
-                                    (json_int_t)(max_bandwidth > 0 ? max_bandwidth
-                                                                   : MIGRATE_MAX_BANDWIDTH),
-                                    "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS)
-                        : json_pack("{s:i}", "multifd-channels", channels);
-        if (!caps || !params)
+        if (source && multifd)
+                params = json_pack("{s:i,s:I,s:I}", "multifd-channels", channels, "max-bandwidth",
+                                   (json_int_t)bw, "downtime-limit",
+                                   (json_int_t)MIGRATE_DOWNTIME_MS);
+        else if (source)
+                params = json_pack("{s:I,s:I}", "max-bandwidth", (json_int_t)bw,
+                                   "downtime-limit", (json_int_t)MIGRATE_DOWNTIME_MS);
+        else if (multifd)
+                params = json_pack("{s:i}", "multifd-channels", channels);
+        if (!caps || ((source || multifd) && !params))
                 return -ENOMEM;
         r = vm_exec(vm, "migrate-set-capabilities", caps, NULL, err);
-        if (r >= 0)
+        if (r >= 0 && params)
                 r = vm_exec(vm, "migrate-set-parameters", params, NULL, err);
         if (ret_channels)
                 *ret_channels = channels;
+        if (ret_multifd)
+                *ret_multifd = multifd;
         return r;
 }
 
@@ -3256,7 +3280,7 @@ static int qemu_migrate_in(struct dv_hv *hv, json_t *spec_json, const char *addr
         }
         uri = dv_asprintf("tcp:%s:%d", addr, port);
         args = json_pack("{s:s}", "uri", uri);
-        r = migrate_setup(vm, false, false, 0, channels, NULL, err);
+        r = migrate_setup(vm, false, false, 0, channels, NULL, NULL, err);
         if (r >= 0)
                 r = vm_exec(vm, "migrate-incoming", args, NULL, err);
         if (r < 0) {
@@ -3406,16 +3430,42 @@ static void migrate_abort(struct vm *vm, char *note, size_t len)
         migrate_resume_source(vm);
 }
 
+/* QEMU's connects to the target (URI tcp:ADDR:PORT) that still hang, its
+ * main channel's or a multifd one's, are aborted: the migration fails at
+ * once (ECONNABORTED) and QEMU comes to rest, where a cancel or a yank
+ * cannot reach a connect in progress and the kernel would retry the SYNs
+ * for minutes (a cut network, a firewall dropping the port). Only the
+ * migrating QEMU connects to that port of the target, which the target's
+ * agent chose for this migration alone. True if one was aborted. */
+static bool migrate_abort_connects(const char *uri)
+{
+        const char *host = uri + 4, *colon = strrchr(uri, ':');
+        char addr[INET_ADDRSTRLEN];
+        struct in_addr a;
+        int n = 0, r;
+
+        if (!colon || colon <= host || (size_t)(colon - host) >= sizeof(addr))
+                return false;
+        memcpy(addr, host, (size_t)(colon - host));
+        addr[colon - host] = 0;
+        if (inet_pton(AF_INET, addr, &a) != 1)
+                return false;
+        /* A kernel without CONFIG_INET_DIAG_DESTROY (-EOPNOTSUPP): the
+         * connect keeps waiting for the kernel to give up, as before. */
+        r = dv_sockdiag_abort_connects(a, atoi(colon + 1), &n);
+        return r >= 0 && n > 0;
+}
+
 static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri, int timeout_s,
                             int64_t max_bandwidth, int channels, json_t **ret_stats,
                             struct dv_error *err)
 {
         _cleanup_(vm_unrefp) struct vm *vm = NULL;
         _cleanup_(json_decrefp) json_t *args = NULL, *q = NULL;
-        int64_t deadline;
+        int64_t deadline, t_connect;
         const char *status = NULL;
         char ms[32], note[96];
-        bool mirrors;
+        bool mirrors, unreachable = false, multifd = false;
         int r;
 
         if (!uri || strncmp(uri, "tcp:", 4) != 0)
@@ -3439,7 +3489,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                                     dv_streq(ms, "setup") || dv_streq(ms, "cancelling")
                                             ? ", still connecting to an unreachable target"
                                             : "");
-        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, &channels, err);
+        r = migrate_setup(vm, true, mirrors, max_bandwidth, channels, &channels, &multifd, err);
         if (r < 0)
                 return r;
         args = json_pack("{s:s}", "uri", uri);
@@ -3452,6 +3502,7 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                 return r;
         }
         deadline = dv_now_ms() + (int64_t)timeout_s * 1000;
+        t_connect = dv_now_ms() + MIGRATE_CONNECT_MS;
         for (;;) {
                 struct dv_error qerr = { 0 };
 
@@ -3484,6 +3535,10 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                                                     "switchover: %s%s", vm->name, e.message, note);
                         }
                 }
+                /* QEMU connects its channels at the start only: one
+                 * still connecting by now is not answered. */
+                if (dv_now_ms() >= t_connect && migrate_abort_connects(uri))
+                        unreachable = true;
                 if (dv_now_ms() >= deadline) {
                         migrate_abort(vm, note, sizeof(note));
                         return dv_error_set(err, 504, "migration-timeout",
@@ -3500,6 +3555,12 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
                 /* Failed on one channel: the multifd ones may still hang
                  * on a dead peer until yanked (see migrate_settle). */
                 migrate_abort(vm, note, sizeof(note));
+                if (unreachable)
+                        return dv_error_set(err, 504, "migration-unreachable",
+                                            "vm '%s': the target's migration address %s did not "
+                                            "answer a connect within %d s (migration network "
+                                            "cut, or a firewall dropping the port?): aborted%s",
+                                            vm->name, uri + 4, MIGRATE_CONNECT_MS / 1000, note);
                 return dv_error_set(err, 502, "migration-failed",
                                     "vm '%s': migration to %s %s%s%s%s", vm->name, uri, status,
                                     desc ? ": " : "", desc ? desc : "", note);
@@ -3512,8 +3573,10 @@ static int qemu_migrate_out(struct dv_hv *hv, const char *vm_id, const char *uri
         pthread_mutex_unlock(&vm->lock);
         if (ret_stats) {
                 *ret_stats = migrate_stats(q);
-                if (*ret_stats)
+                if (*ret_stats) {
                         json_object_set_new(*ret_stats, "channels", json_integer(channels));
+                        json_object_set_new(*ret_stats, "multifd", json_boolean(multifd));
+                }
         }
         return 0;
 }

@@ -927,7 +927,7 @@ int dv_migrate_submit_recover(struct dv_mgr *m, json_t *vm)
  * both ways, so the TOR has learned the new path. Retried for the budget
  * (Tools comes back moments after the switchover). */
 #define NETCHECK_BUDGET_MS 30000
-#define NETCHECK_RETRY_MS 1000
+#define NETCHECK_RETRY_MS 250 /* the first tries come before Tools' hello */
 
 /* {"checked", "ok", "nics":[{"portgroup","gateway","answered","ms"|"error"}]}. */
 static json_t *network_check(struct dv_task *t, struct dv_mgr *m, const char *vm_id)
@@ -1242,6 +1242,16 @@ static int make_copies(struct migrate_op *op, json_t *vm, json_t *source, json_t
         return 0;
 }
 
+/* Whether an agent's error reply (agent-client.c: "host 'H': MESSAGE -
+ * CODE (HTTP N)") carried CODE. */
+static bool agent_said(const struct dv_error *err, const char *code)
+{
+        char tail[64];
+
+        snprintf(tail, sizeof(tail), " - %s (HTTP ", code);
+        return dv_streq(err->code, "agent-error") && strstr(err->message, tail);
+}
+
 /* The memory phase's progress: while the source's migrate-out call
  * blocks the task's thread, this thread polls migrate-status (pass,
  * bytes, rate, time left into the task's detail) and turns a cancel
@@ -1490,6 +1500,10 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                                          MIGRATE_STALL_MS / 1000, tname);
                 else if (r < 0 && r != -EHOSTUNREACH && w.cancel_sent)
                         r = -ECANCELED;
+                else if (r == -EPROTO && agent_said(&err, "migration-unreachable"))
+                        /* the source could not connect to the target's
+                         * migration port: a failure of its own name */
+                        snprintf(err.code, sizeof(err.code), "migration-unreachable");
         }
         json_decref(body);
         if (r >= 0)

@@ -75,11 +75,14 @@ dv_qemu_pids() {
         return 0   # the loop's last test must not become the status (pipefail)
 }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1, below the kernel's ephemeral range
+# (32768..60999 by default): a port the connect test finds free there can
+# be some client socket's bound local port a moment later ("cannot serve
+# on ...: Address already in use").
 dv_free_port() {
         local p
         while :; do
-                p=$((20000 + RANDOM % 20000))
+                p=$((20000 + RANDOM % 12768))
                 (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
         done
 }

@@ -10,6 +10,11 @@
 # 2. host2 is powered off through its BMC (`drover lab power host2 off`):
 #    the task fails, the VM runs on host1, exactly one QEMU;
 # 3. a cancel mid-way: the task says cancelled, the VM runs on host1;
+# 3b. host2 drops every packet to the migration ports (a firewall: its
+#    agent still answers, so the prechecks pass and the target is
+#    prepared): the source's connect is never answered; the task fails
+#    within seconds naming it (migration-unreachable; the kernel alone
+#    would retry the connect for ~2 min), the VM runs on host1;
 # 4. the post-switchover network check: host2 back, a migration to host2
 #    succeeds only once the VM pings its port group's gateway (on the TOR)
 #    from host2 (the task's result.network); with VLAN 100 taken off
@@ -93,6 +98,27 @@ check "vm show: running on host1" [ "$(dv_json '.host + " " + .state' vm show mi
 check "exactly one QEMU, host1's" wait_until 30 "one copy on h1" one_copy_on h1
 w=$(writer_at)
 check "the guest runs on host1 (its writer goes on)" wait_until 10 "writer" writer_moves "$w"
+
+# ---- 3b. host2 drops the migration ports (49152-49251, docs/migration.md)
+fw() { ip netns exec drvlab-h2 nft "$@"; }
+fw add table inet drvmigfw
+DV_CLEANUP_HOOKS+=("ip netns exec drvlab-h2 nft delete table inet drvmigfw 2>/dev/null")
+fw add chain inet drvmigfw in '{ type filter hook input priority 0 ; }'
+fw add rule inet drvmigfw in tcp dport 49152-49251 drop
+t0=$(date +%s%N)
+task=$("$DROVER" -o json vm migrate mig --host host2 --no-wait | jq -r '.task.id // .id')
+check "the migration to a target that does not answer ends" wait_until 30 "the task ends" ended "$task"
+t_end=$(( ($(date +%s%N) - t0) / 1000000 ))
+dv_log "unanswered connect: ended after $t_end ms: $(dv_json .state task show "$task"): $(dv_json .message task show "$task")"
+check "it failed with migration-unreachable" \
+        [ "$(dv_json '.state + " " + .error.code' task show "$task")" = "failed migration-unreachable" ]
+check "... within 15 s (not the kernel's ~2 min of SYN retries)" [ "$t_end" -lt 15000 ]
+check "... naming the target's migration address" dv_cmd_has "did not answer a connect" "$DROVER" task show "$task"
+check "vm show: running on host1" [ "$(dv_json '.host + " " + .state' vm show mig)" = "host1 running" ]
+check "exactly one QEMU, host1's" wait_until 30 "one copy on h1" one_copy_on h1
+w=$(writer_at)
+check "the guest runs on host1 (its writer goes on)" wait_until 10 "writer" writer_moves "$w"
+fw delete table inet drvmigfw
 
 # ---- 4. the network check after the switchover (each migration below
 # also shows that the failures above left QEMU able to migrate again)
