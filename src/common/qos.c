@@ -540,7 +540,10 @@ static int shape_merge(json_t *obj, const char *dir, struct dv_shape *ret, struc
                                     err);
         }
         if (r >= 0) {
-                s.burst_kb = DV_MAX(s.average_kbps / 80, 16); /* 100 ms */
+                /* One second at the average: a meter drops, it does not
+                 * queue, and TCP through a 100 ms bucket reached only 55 %
+                 * of the rate (docs/qos.md "Network"). */
+                s.burst_kb = DV_MIN(DV_MAX(s.average_kbps / 8, 16), DV_SHAPE_BURST_KB_MAX);
                 r = dv_json_get_int(obj, "burst_kb", false, 1, DV_SHAPE_BURST_KB_MAX, &s.burst_kb,
                                     err);
         }

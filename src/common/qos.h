@@ -191,7 +191,7 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
 struct dv_shape {
         int64_t average_kbps; /* 1..DV_SHAPE_KBPS_MAX, kbit/s */
         int64_t peak_kbps;    /* >= average (default: average) */
-        int64_t burst_kb;     /* KiB (default: 100 ms at the average, at least 16) */
+        int64_t burst_kb;     /* KiB (default: 1 s at the average, at least 16) */
 };
 
 /* "ingress": traffic the VMs send into the switch; "egress": traffic the
