@@ -81,9 +81,11 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         struct dv_balloon_params p = {
                 .capacity_mib = dv_doc_int(host, "memory_mib", 0), .low_pct = LOW_PCT,
                 .high_pct = HIGH_PCT, .margin_mib = MARGIN_MIB, .step_mib = STEP_MIB,
+                .reclaiming = json_is_true(json_object_get(rt, "balloon_reclaiming")),
         };
         json_t *vm;
         char why[160];
+        int64_t reclaimed;
 
         if (!b || !docs || !ballooned)
                 return;
@@ -143,7 +145,15 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                                 used += DV_MAX(b[i].memory_mib * MARGIN_PCT / 100 - MARGIN_MIB, 0);
                         b[i].guest_used_mib = used;
                 }
-        dv_balloon_decide(&p, b, k);
+        reclaimed = dv_balloon_decide(&p, b, k);
+        /* The latch of the next round (kept in the host's runtime). */
+        dv_mgr_lock(m);
+        json_object_set_new(json_object_get(m->host_rt, dv_doc_str(host, "id")),
+                            "balloon_reclaiming",
+                            json_boolean(reclaimed > 0 || (p.reclaiming &&
+                                                            p.capacity_mib - p.used_mib <
+                                                                    p.capacity_mib * HIGH_PCT / 100)));
+        dv_mgr_unlock(m);
         /* Sent (and recorded) in the order of the decision: lowest
          * shares first. */
         for (size_t x = 0; x < k; x++)
@@ -158,10 +168,15 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                                 docs[x] = docs[y];
                                 docs[y] = td;
                         }
+        /* Memory given back first (a round that moves a balloon from a
+         * higher-share VM to a lower-share one: dv_balloon_decide), then
+         * taken. */
+        for (int pass = 0; pass < 2; pass++)
         for (i = 0; i < k; i++) {
                 /* Small moves are noise (the guest's use moves a little
                  * every round), except the last step back to full size. */
                 if (b[i].new_target_mib == b[i].target_mib ||
+                    (b[i].new_target_mib > b[i].target_mib) != (pass == 0) ||
                     (llabs((long long)(b[i].new_target_mib - b[i].target_mib)) < MIN_MOVE_MIB &&
                      b[i].new_target_mib != b[i].memory_mib))
                         continue;

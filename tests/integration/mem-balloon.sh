@@ -13,7 +13,9 @@
 # reported per host.
 . "$(dirname "$0")/lib.sh"
 
-dv_start_manager
+# The controller's round every second (default 3 s), so that the test is
+# short.
+dv_start_manager --balloon-interval-ms 1000
 dv_start_agent host1 --vm-memory-mib 600 --ksm off
 "$DROVER" cluster set default --overcommit on >/dev/null
 mk() { "$DROVER" vm create "$1" --cpus 1 --memory 256 --mem-reservation 64 --mem-shares "$2" \
@@ -31,14 +33,30 @@ sample() {
         echo "--" >>"$samples"
 }
 inflated() { sample; "$DROVER" -o json event list | jq -e '[.events[] | select(.kind == "vm.balloon-inflate")] | length > 0' >/dev/null; }
+t0=$SECONDS
 check "under pressure the controller inflates balloons" wait_until 150 "an inflation" inflated
+dv_log "first inflation after $((SECONDS - t0)) s"
+t0=$SECONDS
 kinds() { "$DROVER" -o json event list | jq -r '[.events[] | select(.kind == "vm.balloon-inflate" or .kind == "vm.balloon-deflate")] | sort_by(.id) | .[] | "\(.kind) \(.message)"'; }
+# The pressure ends when the guests have freed their fills and the
+# balloons have taken those pages from the host: the VMs' resident memory
+# falls under 80 % of the 600 MiB (the controller's high mark). Memory is
+# given back then: every target at 256 MiB again, by a deflation made at
+# a use under 480 MiB (the event's "VMs use U of 600"), after the fills
+# were freed (the guests' use rising to their size is no end of pressure).
+freed() { [ "$(find "$DV_TMP" -name console.log -exec grep -a -l 'fill: freed' {} + | wc -l)" = 3 ]; }
+check "the guests free their fills" wait_until 120 "fills freed" freed
+dv_log "fills freed $((SECONDS - t0)) s after the first inflation"
+mark=$("$DROVER" -o json event list | jq '[.events[].id] | max')
 deflated() {
         sample
         [ "$("$DROVER" -o json host show host1 | jq '[.vm_memory[] | select(.balloon_target_mib == 256)] | length')" = 3 ] &&
-                kinds | grep -q balloon-deflate
+                "$DROVER" -o json event list | jq -e --argjson mark "$mark" '[.events[] |
+                        select(.id > $mark and .kind == "vm.balloon-deflate") | .message |
+                        capture("VMs use (?<u>[0-9]+) of").u | tonumber | select(. <= 480)] | length > 0' >/dev/null
 }
-check "once the pressure is over, memory is given back (all targets 256 MiB again)" wait_until 300 "deflated" deflated
+check "once the pressure is over, memory is given back (all targets 256 MiB again)" wait_until 150 "deflated" deflated
+dv_log "all given back $((SECONDS - t0)) s after the first inflation"
 kinds | sed 's/^/    /' >&2
 first=$(kinds | grep -m1 balloon-inflate)
 check "the first balloon inflated is a low-share VM's" grep -q "vm 'lo[12]'" <<<"$first"
