@@ -133,7 +133,17 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                         break;
         if (i < k || p.capacity_mib - p.used_mib < p.capacity_mib * HIGH_PCT / 100)
                 for (i = 0; i < k; i++) {
-                        int64_t used = guest_used_mib(host, dv_doc_str(docs[i], "id"));
+                        int64_t used;
+
+                        /* A balloon still moving (the heartbeat's size is
+                         * not the target's yet) makes the guest's use
+                         * unknown: its MemTotal less available counts
+                         * pages the size does not (inflate, deflate,
+                         * inflate again in turn, measured). */
+                        if (llabs((long long)(b[i].memory_mib - ballooned[i] - b[i].target_mib)) >
+                            MIN_MOVE_MIB)
+                                continue;
+                        used = guest_used_mib(host, dv_doc_str(docs[i], "id"));
 
                         /* With deflate-on-oom the guest's MemTotal keeps the
                          * pages in its balloon: they are not its use. */
