@@ -501,9 +501,12 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
         if (free_mib < low || (p->reclaiming && free_mib < high)) {
                 reclaim = true;
                 want = high - free_mib;
-        } else if (free_mib > high) {
+        } else if (free_mib >= high) {
+                /* At least a step a round: a few MiB above high would
+                 * else be moves too small to send, round after round (the
+                 * pages given back are not touched yet: free stays). */
                 reclaim = false;
-                want = free_mib - high;
+                want = DV_MAX(free_mib - high, p->step_mib);
         } else {
                 balloon_rebalance(p, vms, n);
                 return 0;

@@ -53,7 +53,7 @@ static void set_target(struct dv_mgr *m, json_t *host, json_t *vm, int64_t from,
 {
         _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/balloon", dv_doc_str(vm, "id"));
         struct dv_error err = { 0 };
-        json_t *body = json_pack("{s:I}", "target_mib", (json_int_t)to);
+        json_t *body = json_pack("{s:I}", "target_mib", (json_int_t)to), *rt;
         int r;
 
         r = dv_agent_call(host, "POST", path, body, CALL_TIMEOUT_MS, NULL, &err);
@@ -64,6 +64,11 @@ static void set_target(struct dv_mgr *m, json_t *host, json_t *vm, int64_t from,
                 return;
         }
         dv_mgr_lock(m);
+        rt = json_object_get(m->host_rt, dv_doc_str(host, "id"));
+        if (rt && !json_is_object(json_object_get(rt, "balloon_set_ms")))
+                json_object_set_new(rt, "balloon_set_ms", json_object());
+        json_object_set_new(json_object_get(rt, "balloon_set_ms"), dv_doc_str(vm, "id"),
+                            json_integer(dv_now_ms()));
         dv_mgr_event(m, "system", to < from ? "vm.balloon-inflate" : "vm.balloon-deflate", "vm",
                      vm, "vm '%s' on host '%s': balloon target %lld -> %lld MiB (%s)",
                      dv_doc_str(vm, "name"), dv_doc_str(host, "name"), (long long)from,
@@ -135,13 +140,15 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                 for (i = 0; i < k; i++) {
                         int64_t used;
 
-                        /* A balloon still moving (the heartbeat's size is
-                         * not the target's yet) makes the guest's use
-                         * unknown: its MemTotal less available counts
-                         * pages the size does not (inflate, deflate,
-                         * inflate again in turn, measured). */
-                        if (llabs((long long)(b[i].memory_mib - ballooned[i] - b[i].target_mib)) >
-                            MIN_MOVE_MIB)
+                        /* A balloon set less than a second before the last
+                         * heartbeat makes the guest's use unknown for the
+                         * round: the heartbeat's balloon size may predate
+                         * the pages that Tools already counts (inflate,
+                         * deflate, inflate again in turn, measured). */
+                        if (dv_doc_int(rt, "seen_ms", 0) -
+                                    dv_doc_int(json_object_get(rt, "balloon_set_ms"),
+                                               dv_doc_str(docs[i], "id"), INT64_MIN / 2) <
+                            1000)
                                 continue;
                         used = guest_used_mib(host, dv_doc_str(docs[i], "id"));
 

@@ -56,7 +56,7 @@ deflated() {
                         capture("VMs use (?<u>[0-9]+) of").u | tonumber | select(. <= 480)] | length > 0' >/dev/null
 }
 check "once the pressure is over, memory is given back (all targets 256 MiB again)" wait_until 150 "deflated" deflated
-dv_log "all given back $((SECONDS - t0)) s after the first inflation"
+dv_log "all given back $((SECONDS - t0)) s after the first inflation; last sample (name target balloon rss): $(tail -n 4 "$samples" | head -n 3 | tr '\n' ',')"
 kinds | sed 's/^/    /' >&2
 first=$(kinds | grep -m1 balloon-inflate)
 check "the first balloon inflated is a low-share VM's" grep -q "vm 'lo[12]'" <<<"$first"
