@@ -499,8 +499,13 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
         /* Below low, reclaim; once started it goes on up to high (else it
          * stops between the marks and nothing is ever given back). */
         if (free_mib < low || (p->reclaiming && free_mib < high)) {
+                /* At least a step a round too: inflating onto pages the
+                 * host never backed frees nothing, and a few MiB short of
+                 * high were moves too small to send (measured: stuck at
+                 * 493 of 600 MiB with room above the floors). The floors
+                 * bound it. */
                 reclaim = true;
-                want = high - free_mib;
+                want = DV_MAX(high - free_mib, p->step_mib);
         } else if (free_mib >= high) {
                 /* At least a step a round: a few MiB above high would
                  * else be moves too small to send, round after round (the

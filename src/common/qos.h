@@ -179,7 +179,8 @@ int64_t dv_balloon_floor(const struct dv_balloon_vm *v, int64_t margin_mib);
  * low, or below high while reclaiming) it takes memory from the VMs with
  * the lowest shares first (a VM
  * whose use is unknown stops the round: higher shares wait), each
- * down to its floor, until free would reach high; when free >= high it gives
+ * down to its floor, until free would reach high (at least step_mib a
+ * round); when free >= high it gives
  * memory back, highest shares first, up to memory_mib, as much as free
  * above high allows but at least step_mib a round. At most step_mib per
  * VM per round taken. Then the
