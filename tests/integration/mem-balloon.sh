@@ -60,20 +60,32 @@ dv_log "all given back $((SECONDS - t0)) s after the first inflation; last sampl
 kinds | sed 's/^/    /' >&2
 first=$(kinds | grep -m1 balloon-inflate)
 check "the first balloon inflated is a low-share VM's" grep -q "vm 'lo[12]'" <<<"$first"
-# hi1 may be inflated only after both low-share VMs reached their floors:
-# its first inflation comes after every inflation of lo1 and lo2 that
-# precedes any deflation.
+# order_ok: the high-share VM is inflated only in rounds where both
+# low-share VMs are at their floors: the last move of each before it
+# ended at its floor (target == the floor its event names). Floors move
+# with the guests' use (the fills, then their freeing), so a low-share VM
+# may be inflated again later, when its floor falls: that is the order by
+# shares, not against it.
 order_ok() {
-        local seen_hi=0 line
+        local line name to floor
+        local -A at_floor=([lo1]=0 [lo2]=0)
+
         while read -r line; do
-                case "$line" in
-                vm.balloon-deflate*) break ;;
-                *"vm 'hi1'"*) seen_hi=1 ;;
-                *"vm 'lo"*) [ $seen_hi = 0 ] || return 1 ;;
+                name=$(sed -n "s/.*vm '\([a-z0-9]*\)'.*/\1/p" <<<"$line")
+                to=$(sed -n 's/.* -> \([0-9]*\) MiB.*/\1/p' <<<"$line")
+                floor=$(sed -n 's/.*floor \([0-9]*\) MiB.*/\1/p' <<<"$line")
+                case "$name" in
+                lo1|lo2) at_floor[$name]=$([ "$to" = "$floor" ] && echo 1 || echo 0) ;;
+                hi1)
+                        case "$line" in
+                        vm.balloon-inflate*)
+                                [ "${at_floor[lo1]}" = 1 ] && [ "${at_floor[lo2]}" = 1 ] || return 1 ;;
+                        esac
+                        ;;
                 esac
         done < <(kinds)
 }
-check "no low-share VM was inflated after the high-share one" order_ok
+check "the high-share VM is inflated only while both low-share VMs are at their floors" order_ok
 min_target=$(awk '$2 ~ /^[0-9]+$/ {print $2}' "$samples" | sort -n | head -1)
 dv_log "lowest balloon target seen: $min_target MiB; samples: $(grep -c -- -- "$samples")"
 check "no balloon below a reservation (64 MiB)" [ "${min_target:-0}" -ge 64 ]
