@@ -188,19 +188,22 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         /* Memory given back first (a round that moves a balloon from a
          * higher-share VM to a lower-share one: dv_balloon_decide), then
          * taken. */
-        for (int pass = 0; pass < 2; pass++)
-        for (i = 0; i < k; i++) {
-                /* Small moves are noise (the guest's use moves a little
-                 * every round), except the last step back to full size. */
-                if (b[i].new_target_mib == b[i].target_mib ||
-                    (b[i].new_target_mib > b[i].target_mib) != (pass == 0) ||
-                    (llabs((long long)(b[i].new_target_mib - b[i].target_mib)) < MIN_MOVE_MIB &&
-                     b[i].new_target_mib != b[i].memory_mib))
-                        continue;
-                snprintf(why, sizeof(why), "VMs use %lld of %lld MiB; shares %lld, floor %lld MiB",
-                         (long long)p.used_mib, (long long)p.capacity_mib, (long long)b[i].shares,
-                         (long long)dv_balloon_floor(&b[i], MARGIN_MIB));
-                set_target(m, host, docs[i], b[i].target_mib, b[i].new_target_mib, why);
+        for (int pass = 0; pass < 2; pass++) {
+                for (i = 0; i < k; i++) {
+                        /* Small moves are noise (the guest's use moves a little
+                         * every round), except the last step back to full size. */
+                        int64_t from = b[i].target_mib, to = b[i].new_target_mib;
+
+                        if (to == from || (to > from) != (pass == 0) ||
+                            (llabs((long long)(to - from)) < MIN_MOVE_MIB && to != b[i].memory_mib))
+                                continue;
+                        snprintf(why, sizeof(why),
+                                 "VMs use %lld of %lld MiB; shares %lld, floor %lld MiB",
+                                 (long long)p.used_mib, (long long)p.capacity_mib,
+                                 (long long)b[i].shares,
+                                 (long long)dv_balloon_floor(&b[i], MARGIN_MIB));
+                        set_target(m, host, docs[i], from, to, why);
+                }
         }
 }
 
