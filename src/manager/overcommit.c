@@ -91,6 +91,7 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         json_t *vm;
         char why[160];
         int64_t reclaimed;
+        bool latch;
 
         if (!b || !docs || !ballooned)
                 return;
@@ -164,12 +165,11 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                 }
         reclaimed = dv_balloon_decide(&p, b, k);
         /* The latch of the next round (kept in the host's runtime). */
+        latch = reclaimed > 0 ||
+                (p.reclaiming && p.capacity_mib - p.used_mib < p.capacity_mib * HIGH_PCT / 100);
         dv_mgr_lock(m);
         json_object_set_new(json_object_get(m->host_rt, dv_doc_str(host, "id")),
-                            "balloon_reclaiming",
-                            json_boolean(reclaimed > 0 || (p.reclaiming &&
-                                                            p.capacity_mib - p.used_mib <
-                                                                    p.capacity_mib * HIGH_PCT / 100)));
+                            "balloon_reclaiming", json_boolean(latch));
         dv_mgr_unlock(m);
         /* Sent (and recorded) in the order of the decision: lowest
          * shares first. */
