@@ -449,6 +449,31 @@ static bool before(const struct dv_balloon_vm *a, const struct dv_balloon_vm *b,
         return strcmp(a->name ? a->name : "", b->name ? b->name : "") < 0;
 }
 
+/* The shares order, kept as floors move: while a VM with lower shares has
+ * room above its floor (its guest freed memory since), a VM with higher
+ * shares does not keep a balloon; memory moves from the one to the other
+ * (at most step per pair and round), the total ballooned unchanged. */
+static void balloon_rebalance(const struct dv_balloon_params *p, struct dv_balloon_vm *vms,
+                              size_t n)
+{
+        int64_t step = p->step_mib > 0 ? p->step_mib : INT64_MAX;
+
+        for (size_t lo = 0; lo < n; lo++)
+                for (size_t hi = 0; hi < n; hi++) {
+                        int64_t room, d;
+
+                        if (vms[hi].shares <= vms[lo].shares || vms[lo].guest_used_mib < 0)
+                                continue;
+                        room = vms[lo].new_target_mib - dv_balloon_floor(&vms[lo], p->margin_mib);
+                        d = DV_MIN(DV_MIN(room, vms[hi].memory_mib - vms[hi].new_target_mib),
+                                   step);
+                        if (d <= 0)
+                                continue;
+                        vms[lo].new_target_mib -= d;
+                        vms[hi].new_target_mib += d;
+                }
+}
+
 int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_vm *vms, size_t n)
 {
         int64_t free_mib = p->capacity_mib - p->used_mib;
@@ -471,13 +496,24 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
 
                 vms[i].new_target_mib = t;
         }
-        if (free_mib < low) {
+        /* Below low, reclaim; once started it goes on up to high (else it
+         * stops between the marks and nothing is ever given back). */
+        if (free_mib < low || (p->reclaiming && free_mib < high)) {
+                /* At least a step a round too: inflating onto pages the
+                 * host never backed frees nothing, and a few MiB short of
+                 * high were moves too small to send (measured: stuck at
+                 * 493 of 600 MiB with room above the floors). The floors
+                 * bound it. */
                 reclaim = true;
-                want = high - free_mib;
-        } else if (free_mib > high) {
+                want = DV_MAX(high - free_mib, p->step_mib);
+        } else if (free_mib >= high) {
+                /* At least a step a round: a few MiB above high would
+                 * else be moves too small to send, round after round (the
+                 * pages given back are not touched yet: free stays). */
                 reclaim = false;
-                want = free_mib - high;
+                want = DV_MAX(free_mib - high, p->step_mib);
         } else {
+                balloon_rebalance(p, vms, n);
                 return 0;
         }
         seen = calloc(n + 1, sizeof(*seen));
@@ -502,7 +538,12 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
                         room = vms[k].new_target_mib - dv_balloon_floor(&vms[k], p->margin_mib);
                 else
                         room = vms[k].memory_mib - vms[k].new_target_mib;
-                d = DV_MIN(DV_MIN(room, want), step);
+                /* Giving back takes no host memory until the guest touches
+                 * the pages: all that free above the high mark allows, at
+                 * once. Reclaim goes by steps (QEMU must free the pages). */
+                d = DV_MIN(room, want);
+                if (reclaim)
+                        d = DV_MIN(d, step);
                 if (d <= 0)
                         continue;
                 vms[k].new_target_mib += reclaim ? -d : d;
@@ -510,6 +551,7 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
                 done += d;
         }
         free(seen);
+        balloon_rebalance(p, vms, n);
         return reclaim ? done : -done;
 }
 
@@ -540,7 +582,10 @@ static int shape_merge(json_t *obj, const char *dir, struct dv_shape *ret, struc
                                     err);
         }
         if (r >= 0) {
-                s.burst_kb = DV_MAX(s.average_kbps / 80, 16); /* 100 ms */
+                /* One second at the average: a meter drops, it does not
+                 * queue, and TCP through a 100 ms bucket reached only 55 %
+                 * of the rate (docs/qos.md "Network"). */
+                s.burst_kb = DV_MIN(DV_MAX(s.average_kbps / 8, 16), DV_SHAPE_BURST_KB_MAX);
                 r = dv_json_get_int(obj, "burst_kb", false, 1, DV_SHAPE_BURST_KB_MAX, &s.burst_kb,
                                     err);
         }

@@ -166,6 +166,7 @@ struct dv_balloon_params {
         int64_t high_pct;        /* free above this %: give back; reclaim aims here */
         int64_t margin_mib;      /* floor = guest used + margin */
         int64_t step_mib;        /* the most one VM's target moves per round */
+        bool reclaiming;         /* the last round reclaimed: go on until free reaches high */
 };
 
 /* The floor of a VM's balloon target: max(reservation, guest used +
@@ -175,11 +176,17 @@ int64_t dv_balloon_floor(const struct dv_balloon_vm *v, int64_t margin_mib);
 /* One round: sets every vms[i].new_target_mib. First every target is
  * brought within [floor, memory_mib] when the guest's use is known (a
  * guest whose use grew gets memory back at once). Under pressure (free <
- * low) it takes memory from the VMs with the lowest shares first (a VM
+ * low, or below high while reclaiming) it takes memory from the VMs with
+ * the lowest shares first (a VM
  * whose use is unknown stops the round: higher shares wait), each
- * down to its floor, until free would reach high; when free > high it gives
- * memory back, highest shares first, up to memory_mib. At most step_mib
- * per VM per round. Returns the MiB reclaimed (> 0) or given back (< 0). */
+ * down to its floor, until free would reach high (at least step_mib a
+ * round); when free >= high it gives
+ * memory back, highest shares first, up to memory_mib, as much as free
+ * above high allows but at least step_mib a round. At most step_mib per
+ * VM per round taken. Then the
+ * shares order is kept as floors fall: a VM with lower shares and room
+ * above its floor takes over (up to step_mib) the balloon of a VM with
+ * higher shares. Returns the MiB reclaimed (> 0) or given back (< 0). */
 int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_vm *vms, size_t n);
 
 /* ---- port-group traffic shaping (docs/qos.md "Network") ---- */
@@ -191,7 +198,7 @@ int64_t dv_balloon_decide(const struct dv_balloon_params *p, struct dv_balloon_v
 struct dv_shape {
         int64_t average_kbps; /* 1..DV_SHAPE_KBPS_MAX, kbit/s */
         int64_t peak_kbps;    /* >= average (default: average) */
-        int64_t burst_kb;     /* KiB (default: 100 ms at the average, at least 16) */
+        int64_t burst_kb;     /* KiB (default: 1 s at the average, at least 16) */
 };
 
 /* "ingress": traffic the VMs send into the switch; "egress": traffic the

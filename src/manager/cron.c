@@ -268,13 +268,18 @@ static void *overcommit_main(void *arg)
 
         pthread_mutex_lock(&c->lock);
         while (!c->stop) {
+                /* Configurable for the lab (droverd --balloon-interval-ms). */
+                int64_t every = c->m->cfg.balloon_interval_ms > 0 ? c->m->cfg.balloon_interval_ms
+                                                                  : DV_OVERCOMMIT_EVERY_MS;
                 struct timespec ts;
 
                 pthread_mutex_unlock(&c->lock);
                 dv_overcommit_tick(c->m); /* overcommit.c: balloons */
                 pthread_mutex_lock(&c->lock);
                 clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += DV_OVERCOMMIT_EVERY_MS / 1000;
+                ts.tv_nsec += (every % 1000) * 1000000L;
+                ts.tv_sec += every / 1000 + ts.tv_nsec / 1000000000L;
+                ts.tv_nsec %= 1000000000L;
                 if (!c->stop)
                         pthread_cond_timedwait(&c->cond, &c->lock, &ts);
         }

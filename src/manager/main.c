@@ -20,6 +20,7 @@
 #include "dpm-run.h"
 #include "drs-run.h"
 #include "mcache.h"
+#include "overcommit.h"
 #include "recover.h"
 #include "store.h"
 #include "token.h"
@@ -47,6 +48,8 @@ static void usage(FILE *f)
                 "                              into DATA/admin-password on first start)\n"
                 "  --max-migrations-per-host N live migrations a host takes part in at once,\n"
                 "                              as source or target (default 2; 0: no limit)\n"
+                "  --balloon-interval-ms N     the memory-overcommit controller's round, 250..60000\n"
+                "                              (default 3000)\n"
                 "  --help                      this text\n");
 }
 
@@ -61,6 +64,7 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 { "web-dir", required_argument, NULL, 'w' },
                 { "admin-password-file", required_argument, NULL, 'p' },
                 { "max-migrations-per-host", required_argument, NULL, 'M' },
+                { "balloon-interval-ms", required_argument, NULL, 'B' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -73,6 +77,7 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                 .data_dir = "/var/lib/drover",
                 .heartbeat_timeout_ms = 5000,
                 .max_migrations_per_host = 2,
+                .balloon_interval_ms = DV_OVERCOMMIT_EVERY_MS,
         };
         opterr = 0;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
@@ -124,6 +129,14 @@ static int parse_args(int argc, char **argv, struct dv_mgr_config *cfg)
                         if (dv_parse_int64(optarg, 0, 1000, &cfg->max_migrations_per_host) < 0) {
                                 fprintf(stderr,
                                         "droverd: --max-migrations-per-host: '%s' is not an integer in 0..1000\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'B':
+                        if (dv_parse_int64(optarg, 250, 60000, &cfg->balloon_interval_ms) < 0) {
+                                fprintf(stderr,
+                                        "droverd: --balloon-interval-ms: '%s' is not an integer in 250..60000\n",
                                         optarg);
                                 return -EINVAL;
                         }

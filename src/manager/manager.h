@@ -29,6 +29,7 @@ struct dv_mgr_config {
         const char *web_dir;          /* the web console's files, or NULL */
         const char *admin_password_file; /* admin's password, or NULL: DATA/admin-password */
         int64_t max_migrations_per_host; /* concurrent migrations a host is in (0: no limit) */
+        int64_t balloon_interval_ms;  /* the overcommit controller's round (overcommit.c) */
 };
 
 struct dv_netsync;

@@ -53,7 +53,7 @@ static void set_target(struct dv_mgr *m, json_t *host, json_t *vm, int64_t from,
 {
         _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/balloon", dv_doc_str(vm, "id"));
         struct dv_error err = { 0 };
-        json_t *body = json_pack("{s:I}", "target_mib", (json_int_t)to);
+        json_t *body = json_pack("{s:I}", "target_mib", (json_int_t)to), *rt;
         int r;
 
         r = dv_agent_call(host, "POST", path, body, CALL_TIMEOUT_MS, NULL, &err);
@@ -64,6 +64,11 @@ static void set_target(struct dv_mgr *m, json_t *host, json_t *vm, int64_t from,
                 return;
         }
         dv_mgr_lock(m);
+        rt = json_object_get(m->host_rt, dv_doc_str(host, "id"));
+        if (rt && !json_is_object(json_object_get(rt, "balloon_set_ms")))
+                json_object_set_new(rt, "balloon_set_ms", json_object());
+        json_object_set_new(json_object_get(rt, "balloon_set_ms"), dv_doc_str(vm, "id"),
+                            json_integer(dv_now_ms()));
         dv_mgr_event(m, "system", to < from ? "vm.balloon-inflate" : "vm.balloon-deflate", "vm",
                      vm, "vm '%s' on host '%s': balloon target %lld -> %lld MiB (%s)",
                      dv_doc_str(vm, "name"), dv_doc_str(host, "name"), (long long)from,
@@ -81,9 +86,12 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
         struct dv_balloon_params p = {
                 .capacity_mib = dv_doc_int(host, "memory_mib", 0), .low_pct = LOW_PCT,
                 .high_pct = HIGH_PCT, .margin_mib = MARGIN_MIB, .step_mib = STEP_MIB,
+                .reclaiming = json_is_true(json_object_get(rt, "balloon_reclaiming")),
         };
         json_t *vm;
         char why[160];
+        int64_t reclaimed;
+        bool latch;
 
         if (!b || !docs || !ballooned)
                 return;
@@ -131,7 +139,19 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                         break;
         if (i < k || p.capacity_mib - p.used_mib < p.capacity_mib * HIGH_PCT / 100)
                 for (i = 0; i < k; i++) {
-                        int64_t used = guest_used_mib(host, dv_doc_str(docs[i], "id"));
+                        int64_t used;
+
+                        /* A balloon set less than a second before the last
+                         * heartbeat makes the guest's use unknown for the
+                         * round: the heartbeat's balloon size may predate
+                         * the pages that Tools already counts (inflate,
+                         * deflate, inflate again in turn, measured). */
+                        if (dv_doc_int(rt, "seen_ms", 0) -
+                                    dv_doc_int(json_object_get(rt, "balloon_set_ms"),
+                                               dv_doc_str(docs[i], "id"), INT64_MIN / 2) <
+                            1000)
+                                continue;
+                        used = guest_used_mib(host, dv_doc_str(docs[i], "id"));
 
                         /* With deflate-on-oom the guest's MemTotal keeps the
                          * pages in its balloon: they are not its use. */
@@ -143,7 +163,14 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                                 used += DV_MAX(b[i].memory_mib * MARGIN_PCT / 100 - MARGIN_MIB, 0);
                         b[i].guest_used_mib = used;
                 }
-        dv_balloon_decide(&p, b, k);
+        reclaimed = dv_balloon_decide(&p, b, k);
+        /* The latch of the next round (kept in the host's runtime). */
+        latch = reclaimed > 0 ||
+                (p.reclaiming && p.capacity_mib - p.used_mib < p.capacity_mib * HIGH_PCT / 100);
+        dv_mgr_lock(m);
+        json_object_set_new(json_object_get(m->host_rt, dv_doc_str(host, "id")),
+                            "balloon_reclaiming", json_boolean(latch));
+        dv_mgr_unlock(m);
         /* Sent (and recorded) in the order of the decision: lowest
          * shares first. */
         for (size_t x = 0; x < k; x++)
@@ -158,17 +185,25 @@ static void host_round(struct dv_mgr *m, json_t *host, json_t *vms, json_t *rt, 
                                 docs[x] = docs[y];
                                 docs[y] = td;
                         }
-        for (i = 0; i < k; i++) {
-                /* Small moves are noise (the guest's use moves a little
-                 * every round), except the last step back to full size. */
-                if (b[i].new_target_mib == b[i].target_mib ||
-                    (llabs((long long)(b[i].new_target_mib - b[i].target_mib)) < MIN_MOVE_MIB &&
-                     b[i].new_target_mib != b[i].memory_mib))
-                        continue;
-                snprintf(why, sizeof(why), "VMs use %lld of %lld MiB; shares %lld, floor %lld MiB",
-                         (long long)p.used_mib, (long long)p.capacity_mib, (long long)b[i].shares,
-                         (long long)dv_balloon_floor(&b[i], MARGIN_MIB));
-                set_target(m, host, docs[i], b[i].target_mib, b[i].new_target_mib, why);
+        /* Memory given back first (a round that moves a balloon from a
+         * higher-share VM to a lower-share one: dv_balloon_decide), then
+         * taken. */
+        for (int pass = 0; pass < 2; pass++) {
+                for (i = 0; i < k; i++) {
+                        /* Small moves are noise (the guest's use moves a little
+                         * every round), except the last step back to full size. */
+                        int64_t from = b[i].target_mib, to = b[i].new_target_mib;
+
+                        if (to == from || (to > from) != (pass == 0) ||
+                            (llabs((long long)(to - from)) < MIN_MOVE_MIB && to != b[i].memory_mib))
+                                continue;
+                        snprintf(why, sizeof(why),
+                                 "VMs use %lld of %lld MiB; shares %lld, floor %lld MiB",
+                                 (long long)p.used_mib, (long long)p.capacity_mib,
+                                 (long long)b[i].shares,
+                                 (long long)dv_balloon_floor(&b[i], MARGIN_MIB));
+                        set_target(m, host, docs[i], from, to, why);
+                }
         }
 }
 

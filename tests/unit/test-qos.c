@@ -300,16 +300,32 @@ static void test_balloon(void **state)
         vm_init(&v[0], "a", 512, 0, 1000, 64, 300);
         assert_int_equal(dv_balloon_decide(&p, v, 1), 0);
         assert_int_equal(v[0].new_target_mib, 300);
+        /* The same while reclaiming: it goes on until free reaches high. */
+        p.reclaiming = true;
+        assert_int_equal(dv_balloon_decide(&p, v, 1), 50);
+        assert_int_equal(v[0].new_target_mib, 250);
+        p.reclaiming = false;
 
         /* Pressure gone (free 600 > high 200): give back, highest shares
-         * first, up to the size; at most step per VM. */
+         * first, up to the size; all of the 400 above high at once (the
+         * step limits reclaim only). */
         p.used_mib = 400;
         p.step_mib = 100;
         vm_init(&v[0], "low", 512, 0, 500, 64, 200);
         vm_init(&v[1], "high", 512, 0, 2000, 64, 200);
-        assert_int_equal(dv_balloon_decide(&p, v, 2), -200);
-        assert_int_equal(v[1].new_target_mib, 300);
+        assert_int_equal(dv_balloon_decide(&p, v, 2), -400);
+        assert_int_equal(v[1].new_target_mib, 512);
+        assert_int_equal(v[0].new_target_mib, 288);
+
+        /* A low-share VM's floor fell (its guest freed memory) while the
+         * high-share one holds a balloon: the balloon moves to the
+         * low-share VM (step 100 per round), the total unchanged. */
+        p.used_mib = 850;
+        vm_init(&v[0], "low", 512, 0, 500, 64, 400);   /* floor 96: room 304 */
+        vm_init(&v[1], "high", 512, 0, 2000, 300, 380); /* floor 332 */
+        assert_int_equal(dv_balloon_decide(&p, v, 2), 0);
         assert_int_equal(v[0].new_target_mib, 300);
+        assert_int_equal(v[1].new_target_mib, 480);
 
         /* Everyone at its floor: nothing more is taken, never below a
          * reservation even when the target was (a raised reservation). */
