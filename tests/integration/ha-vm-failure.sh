@@ -46,7 +46,7 @@ check "after 2 restarts the limit stops HA: an alarm" wait_until 90 "restart-lim
 check "... the event says so" has_event p1 vm.restart-limit
 check "... and the VM is left crashed" wait_until 20 "p1 crashed" dv_vm_state_is p1 crashed
 p_last=$(pid_of p1)
-sleep 8
+sleep 4   # HA ticks every second: four ticks without a restart
 check "... and stays so (same QEMU, still crashed)" \
         [ "$(pid_of p1)/$(dv_json .state vm show p1)" = "$p_last/crashed" ]
 "$DROVER" vm stop p1 --force >/dev/null 2>&1 || true
