@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1140,6 +1141,8 @@ static void reserve(struct tick *t, size_t hi, const struct dv_ha_vm *vm, int si
 static int restart_pending(struct tick *t)
 {
         _cleanup_(freep) size_t *idx = NULL;
+        int gate_prio = INT_MIN;  /* a VM of this priority waits for its lease */
+        const char *gate_vm = NULL;
         size_t n = 0;
 
         idx = calloc(t->n_vms ? t->n_vms : 1, sizeof(*idx));
@@ -1180,7 +1183,24 @@ static int restart_pending(struct tick *t)
                 target = t->hosts[hi].name;
                 /* Held for it even while it waits: lower priorities come after. */
                 reserve(t, hi, vm, 1);
+                /* A higher priority VM still waiting for its lease starts
+                 * first: lower ones wait with it, for at most the lease
+                 * timeout and its grace after it went pending (a lease
+                 * kept alive by its holder must not hold them forever). */
+                if (vm->priority < gate_prio) {
+                        if (!vt->wait_reported) {
+                                say(t, "vm.restart-waiting", vm->name,
+                                    "higher-priority=%s priority=%d", gate_vm, gate_prio);
+                                vt->wait_reported = true;
+                        }
+                        continue;
+                }
                 if (lease_blocks(vm, target, t->now)) {
+                        if (t->now - vt->phase_ms < t->s->lease_timeout_ms + t->s->fence_margin_ms &&
+                            vm->priority > gate_prio) {
+                                gate_prio = vm->priority;
+                                gate_vm = vm->name;
+                        }
                         if (!vt->wait_reported) {
                                 say(t, "vm.restart-waiting", vm->name,
                                     "lease-holder=%s lease-expires-in-ms=%" PRId64,
