@@ -529,16 +529,6 @@ static void sums_take(struct sim *s, struct sums *x)
                 }
 }
 
-static double sd_of(double k, double sum, double sq)
-{
-        double var;
-
-        if (k < 2)
-                return 0;
-        var = sq / k - (sum / k) * (sum / k);
-        return var > 0 ? sqrt(var) : 0;
-}
-
 /* The imbalance with vm moved to `to`, from the sums (the same figure as
  * imbalance_if() up to rounding). */
 static double imbalance_moved(struct sim *s, const struct sums *x, size_t vm, size_t to)
@@ -565,8 +555,8 @@ static double imbalance_moved(struct sim *s, const struct sums *x, size_t vm, si
                 sm += m - s->mem[idx[i]];
                 qm += m * m - s->mem[idx[i]] * s->mem[idx[i]];
         }
-        sdc = sd_of(x->k, sc, qc);
-        sdm = sd_of(x->k, sm, qm);
+        sdc = dv_drs_sd(x->k, sc, qc);
+        sdm = dv_drs_sd(x->k, sm, qm);
         return sqrt(sdc * sdc + sdm * sdm);
 }
 
@@ -588,7 +578,7 @@ static void pick_sides(struct sim *s, const struct sums *x, bool *src, bool *dst
 {
         size_t n = s->in->n_hosts;
         double mc = x->k > 0 ? x->sc / x->k : 0, mm = x->k > 0 ? x->sm / x->k : 0;
-        double sdc = sd_of(x->k, x->sc, x->qc), sdm = sd_of(x->k, x->sm, x->qm);
+        double sdc = dv_drs_sd(x->k, x->sc, x->qc), sdm = dv_drs_sd(x->k, x->sm, x->qm);
         double *score, lo, hi;
 
         if (n <= 2 * DRS_SIDE) {

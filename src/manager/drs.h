@@ -27,6 +27,7 @@
  * At most max_moves recommendations per pass. */
 #pragma once
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -154,3 +155,16 @@ int dv_drs_pass(const struct dv_drs_input *in, struct dv_drs_result *ret);
  * imbalance. */
 double dv_drs_loads(const struct dv_drs_input *in, const size_t *place, double *ret_cpu,
                     double *ret_mem);
+
+/* Population standard deviation of k values from their sum and sum of
+ * squares (0 under two values): the imbalance's building block, shared by
+ * the pass and the placement explanation (sched-explain.c). */
+static inline double dv_drs_sd(double k, double sum, double sq)
+{
+        double var;
+
+        if (k < 2)
+                return 0;
+        var = sq / k - (sum / k) * (sum / k);
+        return var > 0 ? sqrt(var) : 0;
+}

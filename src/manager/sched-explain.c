@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drs.h"
+
 /* Sums over the connected hosts' loads, for imbalances in O(1) per host
  * (the same formula as drs.c: sqrt(sd(cpu)^2 + sd(mem)^2)). */
 struct sums {
@@ -14,19 +16,9 @@ struct sums {
         double sm, qm; /* the same for memory */
 };
 
-static double sd_of(double k, double sum, double sq)
-{
-        double var;
-
-        if (k < 2)
-                return 0;
-        var = sq / k - (sum / k) * (sum / k);
-        return var > 0 ? sqrt(var) : 0;
-}
-
 static double imbalance_of(const struct sums *x)
 {
-        double c = sd_of(x->k, x->sc, x->qc), m = sd_of(x->k, x->sm, x->qm);
+        double c = dv_drs_sd(x->k, x->sc, x->qc), m = dv_drs_sd(x->k, x->sm, x->qm);
 
         return sqrt(c * c + m * m);
 }
