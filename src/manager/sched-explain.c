@@ -116,6 +116,11 @@ json_t *dv_sched_explain(const struct dv_sched_host *hosts, size_t n_hosts,
                                  "the most headroom: %lld MiB unreserved once the vm is there, "
                                  "of %zu candidate(s)",
                                  (long long)e[k].headroom, candidates);
+                else if (e[k].rank == 1 && chosen < n_hosts && e[k].headroom == best_headroom)
+                        snprintf(why, sizeof(why),
+                                 "fits, with as much headroom (%lld MiB) as host '%s', which "
+                                 "comes first by name",
+                                 (long long)e[k].headroom, hosts[chosen].name);
                 else if (e[k].rank == 1 && chosen < n_hosts)
                         snprintf(why, sizeof(why),
                                  "fits, with less headroom (%lld MiB) than host '%s' (%lld MiB)",
