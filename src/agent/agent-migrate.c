@@ -3,6 +3,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -601,17 +604,145 @@ static void api_mirror_finish(struct dv_agent *agent, const char *id,
         dv_http_reply(resp, 200, json_pack("{s:s}", "finished", mode));
 }
 
-/* Can this host reach the target's migration address? A TCP connect. */
+/* The migration network's rate test (docs/migration.md, prechecks). The
+ * target opens a one-shot sink (migrate-sink): one connection within
+ * SINK_ACCEPT_MS, read and dropped up to SINK_MAX_BYTES or SINK_READ_MS,
+ * then one byte back. The source (migrate-probe with sink_port) sends
+ * PROBE_BYTES or for PROBE_SEND_MS, whichever ends first, and takes the
+ * rate once that byte arrives: every byte crossed. */
+#define SINK_ACCEPT_MS 5000
+#define SINK_READ_MS 3000
+#define SINK_MAX_BYTES (INT64_C(512) << 20)
+#define PROBE_BYTES (INT64_C(256) << 20)
+#define PROBE_SEND_MS 1000
+#define PROBE_CHUNK (1 << 20)
+#define MEASURE_CALC_S 1           /* calc-dirty-rate's calc-time */
+
+static void *sink_thread(void *arg)
+{
+        int lfd = (int)(intptr_t)arg, fd;
+        struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+        struct timeval tv = { .tv_sec = SINK_READ_MS / 1000 };
+        int64_t got = 0, deadline;
+        static char buf[PROBE_CHUNK];   /* dropped data: one buffer for all sinks */
+
+        if (poll(&pfd, 1, SINK_ACCEPT_MS) != 1 || (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+                close(lfd);
+                return NULL;
+        }
+        close(lfd);
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        deadline = dv_now_ms() + SINK_READ_MS;
+        while (got < SINK_MAX_BYTES && dv_now_ms() < deadline) {
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+                if (n <= 0)
+                        break;
+                got += n;
+        }
+        (void)send(fd, "k", 1, MSG_NOSIGNAL);
+        close(fd);
+        return NULL;
+}
+
+/* {"address"}: a one-shot sink on that address of this host -> {"port"}. */
+static void api_migrate_sink(struct dv_agent *agent, const char *id,
+                             const struct dv_http_request *req, struct dv_http_response *resp)
+{
+        static const char *const keys[] = { "address", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        socklen_t len = sizeof(sa);
+        const char *address = NULL;
+        struct dv_error err = {};
+        pthread_t t;
+        int r, fd;
+
+        (void)agent;
+        r = body_object(req, keys, &body, &err);
+        if (r == 0)
+                r = dv_json_get_string(body, "address", true, &address, &err);
+        if (r == 0 && inet_pton(AF_INET, address, &sa.sin_addr) != 1)
+                r = dv_error_set(&err, 400, "invalid-field", "address must be an IPv4 address");
+        if (r < 0) {
+                reply_error(resp, r, &err, id, "migrate-sink");
+                return;
+        }
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0 ||
+            getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+                int e = errno;
+
+                if (fd >= 0)
+                        close(fd);
+                dv_http_reply_error(resp, 409, "invalid-field", "no sink on %s: %s", address,
+                                    strerror(e));
+                return;
+        }
+        if (pthread_create(&t, NULL, sink_thread, (void *)(intptr_t)fd) != 0) {
+                close(fd);
+                dv_http_reply_error(resp, 500, "internal", "no thread for the sink");
+                return;
+        }
+        pthread_detach(t);
+        dv_http_reply(resp, 200, json_pack("{s:i}", "port", (int)ntohs(sa.sin_port)));
+}
+
+/* Send to a sink (see above): bytes/s, or a negative errno. */
+static int64_t probe_rate(const struct sockaddr_in *sink, int64_t *ret_bytes, int64_t *ret_ms)
+{
+        static const char zeros[PROBE_CHUNK];
+        struct timeval tv = { .tv_sec = 3 };
+        int64_t sent = 0, t0, end, ms;
+        char k;
+        int fd, r = 0;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (const struct sockaddr *)sink, sizeof(*sink)) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        t0 = dv_now_ms();
+        end = t0 + PROBE_SEND_MS;
+        while (sent < PROBE_BYTES && dv_now_ms() < end) {
+                ssize_t n = send(fd, zeros, sizeof(zeros), MSG_NOSIGNAL);
+
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EPIPE;
+                        break;
+                }
+                sent += n;
+        }
+        if (r == 0 && (shutdown(fd, SHUT_WR) < 0 || recv(fd, &k, 1, 0) != 1))
+                r = -EPIPE;
+        ms = dv_now_ms() - t0;
+        close(fd);
+        if (r < 0)
+                return r;
+        *ret_bytes = sent;
+        *ret_ms = ms;
+        return sent * 1000 / DV_MAX(ms, 1);
+}
+
+/* Can this host reach the target's migration address (a TCP connect), and
+ * how fast (sink_port: a sink the target opened), and how fast does the
+ * guest dirty its memory (measure)? */
 static void api_migrate_probe(struct dv_agent *agent, const char *id,
                               const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "address", "port", NULL };
-        _cleanup_(json_decrefp) json_t *body = NULL;
+        static const char *const keys[] = { "address", "port", "sink_port", "measure", NULL };
+        _cleanup_(json_decrefp) json_t *body = NULL, *out = NULL;
         struct sockaddr_in sa = { .sin_family = AF_INET };
         struct timeval tv = { .tv_sec = 3 };
         const char *address = NULL;
         struct dv_error err = {};
-        int64_t port = 0, t0;
+        int64_t port = 0, sink_port = 0, t0;
+        bool measure = false;
         int r, fd;
 
         r = body_object(req, keys, &body, &err);
@@ -619,6 +750,10 @@ static void api_migrate_probe(struct dv_agent *agent, const char *id,
                 r = dv_json_get_string(body, "address", true, &address, &err);
         if (r == 0)
                 r = dv_json_get_int(body, "port", true, 1, 65535, &port, &err);
+        if (r == 0)
+                r = dv_json_get_int(body, "sink_port", false, 1, 65535, &sink_port, &err);
+        if (r == 0)
+                r = dv_json_get_bool(body, "measure", false, &measure, &err);
         if (r == 0 && inet_pton(AF_INET, address, &sa.sin_addr) != 1)
                 r = dv_error_set(&err, 400, "invalid-field", "address must be an IPv4 address");
         if (r < 0) {
@@ -635,12 +770,43 @@ static void api_migrate_probe(struct dv_agent *agent, const char *id,
         t0 = dv_now_ms();
         r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
         close(fd);
-        if (r < 0)
+        if (r < 0) {
                 dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
                                                    strerror(-r)));
-        else
-                dv_http_reply(resp, 200, json_pack("{s:b,s:I}", "reachable", 1, "connect_ms",
-                                                   (json_int_t)(dv_now_ms() - t0)));
+                return;
+        }
+        out = json_pack("{s:b,s:I}", "reachable", 1, "connect_ms", (json_int_t)(dv_now_ms() - t0));
+        if (!out) {
+                dv_http_reply_error(resp, 500, "internal", "out of memory");
+                return;
+        }
+        if (sink_port > 0) {
+                int64_t bytes = 0, ms = 0, rate;
+
+                sa.sin_port = htons((uint16_t)sink_port);
+                rate = probe_rate(&sa, &bytes, &ms);
+                if (rate > 0) {
+                        json_object_set_new(out, "rate", json_integer(rate));
+                        json_object_set_new(out, "rate_bytes", json_integer(bytes));
+                        json_object_set_new(out, "rate_ms", json_integer(ms));
+                } else {
+                        json_object_set_new(out, "rate_error",
+                                            json_string(strerror(rate < 0 ? (int)-rate : EIO)));
+                }
+        }
+        if (measure && agent->ops->migrate_measure) {
+                int64_t dirty = -1;
+                double nonzero = 0;
+
+                if (agent->ops->migrate_measure(agent->hv, id, MEASURE_CALC_S, &dirty, &nonzero,
+                                                &err) >= 0) {
+                        if (dirty >= 0)
+                                json_object_set_new(out, "dirty_rate", json_integer(dirty));
+                        if (nonzero > 0)
+                                json_object_set_new(out, "nonzero_ratio", json_real(nonzero));
+                }
+        }
+        dv_http_reply(resp, 200, TAKE_PTR(out));
 }
 
 bool dv_agent_migrate_route(struct dv_agent *agent, const char *id, const char *action,
@@ -659,6 +825,8 @@ bool dv_agent_migrate_route(struct dv_agent *agent, const char *id, const char *
                 fn = api_migrate_abort;
         else if (strcmp(action, "migrate-probe") == 0)
                 fn = api_migrate_probe;
+        else if (strcmp(action, "migrate-sink") == 0)
+                fn = api_migrate_sink;
         else if (strcmp(action, "migrate-status") == 0)
                 fn = api_migrate_status;
         else if (strcmp(action, "migrate-cancel") == 0)

@@ -3295,12 +3295,13 @@ static json_t *migrate_stats(json_t *q)
 {
         json_t *ram = json_object_get(q, "ram");
 
-        return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "status",
+        return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "status",
                          json_string_value(json_object_get(q, "status")), "total_ms",
                          json_integer_value(json_object_get(q, "total-time")), "downtime_ms",
                          json_integer_value(json_object_get(q, "downtime")), "setup_ms",
                          json_integer_value(json_object_get(q, "setup-time")), "transferred",
-                         json_integer_value(json_object_get(ram, "transferred")), "remaining",
+                         json_integer_value(json_object_get(ram, "transferred")), "normal_bytes",
+                         json_integer_value(json_object_get(ram, "normal-bytes")), "remaining",
                          json_integer_value(json_object_get(ram, "remaining")), "total",
                          json_integer_value(json_object_get(ram, "total")), "dirty_pages_rate",
                          json_integer_value(json_object_get(ram, "dirty-pages-rate")), "passes",
@@ -3731,6 +3732,49 @@ static int qemu_migrate_query(struct dv_hv *hv, const char *vm_id, json_t **ret,
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The guest's dirty rate (QEMU's calc-dirty-rate, page sampling over
+ * calc_s seconds; reported in MiB/s) and its resident share of RAM, for
+ * the migration prediction. */
+static int qemu_migrate_measure(struct dv_hv *hv, const char *vm_id, int calc_s,
+                                int64_t *ret_dirty_rate, double *ret_nonzero,
+                                struct dv_error *err)
+{
+        _cleanup_(vm_unrefp) struct vm *vm = NULL;
+        _cleanup_(json_decrefp) json_t *args = NULL;
+        int64_t rss_kib, deadline;
+        int r;
+
+        *ret_dirty_rate = -1;
+        *ret_nonzero = 0;
+        r = vm_get_running(hv, vm_id, &vm, err);
+        if (r < 0)
+                return r;
+        rss_kib = proc_guest_rss_kib(vm->pid, vm->memory_mib);
+        if (rss_kib > 0 && vm->memory_mib > 0)
+                *ret_nonzero = DV_MIN(1.0, (double)rss_kib / (double)(vm->memory_mib * 1024));
+        args = json_pack("{s:i}", "calc-time", calc_s);
+        if (!args)
+                return -ENOMEM;
+        if (vm_exec(vm, "calc-dirty-rate", args, NULL, NULL) < 0)
+                return 0; /* an older QEMU: the dirty rate stays unknown */
+        deadline = dv_now_ms() + calc_s * 1000 + 3000;
+        while (dv_now_ms() < deadline) {
+                _cleanup_(json_decrefp) json_t *q = NULL;
+
+                usleep(100 * 1000);
+                if (vm_exec(vm, "query-dirty-rate", NULL, &q, NULL) < 0)
+                        break;
+                if (dv_streq(json_string_value(json_object_get(q, "status")), "measured")) {
+                        json_t *rate = json_object_get(q, "dirty-rate");
+
+                        if (json_is_integer(rate) && json_integer_value(rate) >= 0)
+                                *ret_dirty_rate = json_integer_value(rate) << 20;
+                        break;
+                }
+        }
+        return 0;
+}
+
 static int qemu_migrate_finish(struct dv_hv *hv, const char *vm_id, int timeout_s,
                                json_t **ret_status, struct dv_error *err)
 {
@@ -3930,6 +3974,7 @@ const struct dv_hv_ops dv_hv_qemu_ops = {
         .migrate_confirm = qemu_migrate_confirm,
         .migrate_resume = qemu_migrate_resume,
         .migrate_query = qemu_migrate_query,
+        .migrate_measure = qemu_migrate_measure,
         .disk_info = qemu_disk_info,
         .mirror_start = qemu_mirror_start,
         .mirror_status = qemu_mirror_status,

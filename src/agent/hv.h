@@ -134,6 +134,13 @@ struct dv_hv_ops {
          * "held" (a source after completion)}. */
         int (*migrate_query)(struct dv_hv *hv, const char *vm_id, json_t **ret,
                              struct dv_error *err);
+        /* Source side, for the migration prediction: the guest's dirty
+         * rate in bytes/s measured over calc_s seconds (-1: the
+         * hypervisor cannot tell) and the share of its RAM resident
+         * (0 < r <= 1; 0: unknown). May be NULL. */
+        int (*migrate_measure)(struct dv_hv *hv, const char *vm_id, int calc_s,
+                               int64_t *ret_dirty_rate, double *ret_nonzero,
+                               struct dv_error *err);
 
         /* Storage mirroring (docs/migration.md): copy the disks of a
          * running VM while it runs, with blockdev-mirror (sync full,

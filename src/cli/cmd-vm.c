@@ -462,6 +462,54 @@ static int vm_delete(struct cli_ctx *ctx, const struct cli_args *a)
 /* migrate VM [--host H] [--datastore DS] [--check]: live migration
  * (docs/migration.md): change host, change host + datastore, or storage
  * live migration (--datastore alone). */
+/* Bytes (per second) in MiB or GiB, one decimal. */
+static const char *mib_text(double bytes, char *buf, size_t len)
+{
+        if (bytes >= 1024.0 * 1024 * 1024)
+                snprintf(buf, len, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+        else
+                snprintf(buf, len, "%.1f MiB", bytes / (1024.0 * 1024));
+        return buf;
+}
+
+/* The --check prediction (docs/migration.md, "The prediction"). */
+static void print_prediction(json_t *p)
+{
+        char sent[32], link[32], dirty[32];
+        double total = json_number_value(json_object_get(p, "total_ms"));
+        double down = json_number_value(json_object_get(p, "downtime_ms"));
+        double disk = json_number_value(json_object_get(p, "disk_bytes"));
+
+        if (!json_is_true(json_object_get(p, "available"))) {
+                printf("no prediction: %s\n",
+                       json_string_value(json_object_get(p, "reason")) ?: "unknown");
+                return;
+        }
+        printf("predicted: %.2f s in all, %.0f ms downtime\n", total / 1000.0, down);
+        if (disk > 0)
+                printf("  disks: %s mirrored in %.1f s\n", mib_text(disk, sent, sizeof(sent)),
+                       json_number_value(json_object_get(p, "disk_ms")) / 1000.0);
+        if (json_number_value(json_object_get(p, "link_rate")) <= 0)
+                return;
+        printf("  memory: %" JSON_INTEGER_FORMAT " pre-copy round%s, %s at %s/s; ",
+               json_integer_value(json_object_get(p, "rounds")),
+               json_integer_value(json_object_get(p, "rounds")) == 1 ? "" : "s",
+               mib_text(json_number_value(json_object_get(p, "memory_bytes")), sent, sizeof(sent)),
+               mib_text(json_number_value(json_object_get(p, "link_rate")), link, sizeof(link)));
+        if (!json_is_true(json_object_get(p, "dirty_rate_known")))
+                printf("dirty rate not measured (a lower bound)\n");
+        else if (json_is_true(json_object_get(p, "throttled")))
+                printf("the guest dirties %s/s, too fast: throttled to %s/s\n",
+                       mib_text(json_number_value(json_object_get(p, "guest_dirty_rate")), dirty,
+                                sizeof(dirty)),
+                       mib_text(json_number_value(json_object_get(p, "dirty_rate")), link,
+                                sizeof(link)));
+        else
+                printf("the guest dirties %s/s\n",
+                       mib_text(json_number_value(json_object_get(p, "dirty_rate")), dirty,
+                                sizeof(dirty)));
+}
+
 static int vm_migrate(struct cli_ctx *ctx, const struct cli_args *a)
 {
         _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL, *task = NULL;
@@ -524,6 +572,7 @@ static int vm_migrate(struct cli_ctx *ctx, const struct cli_args *a)
                 }
                 if (ok) {
                         printf("ok: %zu checks passed, %zu skipped\n", pass, skip);
+                        print_prediction(json_object_get(reply, "prediction"));
                 } else {
                         printf("blocked by %zu check%s:",
                                json_array_size(json_object_get(reply, "blockers")),

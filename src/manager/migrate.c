@@ -93,31 +93,59 @@ static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms, const cha
         return h;
 }
 
-/* The source agent connects to the target's agent address. */
-static json_t *probe_network(json_t *vm, json_t *source, json_t *target)
+/* The source agent connects to the target's agent address. With measure
+ * (a --check of a running VM, for the prediction): the target opens a
+ * one-shot sink and the source measures the rate to it, and the guest's
+ * dirty rate and resident share, which go into the VM's facts v. */
+static json_t *probe_network(json_t *vm, json_t *v, json_t *source, json_t *target, bool measure)
 {
         const char *url = dv_doc_str(target, "url");
         char addr[64] = "";
         long port = 0;
-        json_t *body, *reply = NULL, *net;
+        json_t *body, *reply = NULL, *net, *x;
         struct dv_error err = { 0 };
         _cleanup_(freep) char *path = NULL;
+        int64_t sink_port = 0;
         int r;
 
         if (!url || sscanf(url, "http://%63[0-9.]:%ld", addr, &port) != 2)
                 return json_pack("{s:b,s:b,s:s}", "probed", 0, "reachable", 0, "error",
                                  "the target's address is unknown");
+        path = dv_asprintf("/agent/v1/vms/%s/migrate-sink", dv_doc_str(vm, "id"));
+        if (measure) {
+                body = json_pack("{s:s}", "address", addr);
+                if (dv_agent_call(target, "POST", path, body, DV_AGENT_TIMEOUT_MS, &reply,
+                                  NULL) >= 0)
+                        sink_port = dv_doc_int(reply, "port", 0);
+                json_decref(body);
+                json_decref(reply);
+                reply = NULL;
+        }
+        free(path);
         body = json_pack("{s:s,s:i}", "address", addr, "port", (int)port);
+        if (sink_port > 0 && sink_port <= 65535)
+                json_object_set_new(body, "sink_port", json_integer(sink_port));
+        if (measure)
+                json_object_set_new(body, "measure", json_true());
         path = dv_asprintf("/agent/v1/vms/%s/migrate-probe", dv_doc_str(vm, "id"));
         r = dv_agent_call(source, "POST", path, body, MIGRATE_PROBE_TIMEOUT_MS, &reply, &err);
         json_decref(body);
-        if (r < 0)
+        if (r < 0) {
                 net = json_pack("{s:b,s:b,s:s,s:s}", "probed", 0, "reachable", 0, "address", addr,
                                 "error", err.message);
-        else
+        } else {
                 net = json_pack("{s:b,s:b,s:s,s:s?}", "probed", 1, "reachable",
                                 json_is_true(json_object_get(reply, "reachable")), "address",
                                 addr, "error", dv_doc_str(reply, "error"));
+                if (json_is_integer(x = json_object_get(reply, "rate")) && json_integer_value(x) > 0)
+                        json_object_set(net, "rate", x);
+                if (json_is_integer(x = json_object_get(reply, "dirty_rate")) &&
+                    json_integer_value(x) >= 0)
+                        json_object_set(v, "dirty_rate", x);
+                if (json_is_number(x = json_object_get(reply, "nonzero_ratio")) &&
+                    json_number_value(x) > 0 && json_number_value(x) <= 1)
+                        json_object_set(v, "nonzero_ratio", x);
+        }
         json_decref(reply);
         return net;
 }
@@ -172,7 +200,8 @@ static json_t *host_datastores(json_t *host)
  * (the one before "migrating" when the task runs). For a storage
  * migration target is the source. */
 static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const char *datastore,
-                            json_t *vm, const char *state, json_t *source, json_t *target)
+                            json_t *vm, const char *state, json_t *source, json_t *target,
+                            bool measure)
 {
         json_t *doc, *v = dv_doc_public(vm), *nic, *vms = NULL, *clusters = json_array(),
                      *dss = json_array(), *cl = NULL, *ds, *seen = json_object(), *d, *info;
@@ -258,7 +287,9 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
                                 "datastores", fresh);
         json_decref(fresh);
         if (kind != DV_MIGRATE_DATASTORE)
-                json_object_set_new(doc, "network", probe_network(vm, source, target));
+                json_object_set_new(doc, "network",
+                                    probe_network(vm, v, source, target,
+                                                  measure && dv_streq(state, "running")));
         json_object_set_new(doc, "params", json_pack("{s:I}", "max_migrations_per_host",
                                                      (json_int_t)m->cfg.max_migrations_per_host));
         json_decref(vms);
@@ -268,10 +299,11 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
 /* Run the prechecks: 0 and *ret_res (calloc'd), or a 4xx/5xx in err. */
 static int run_prechecks(struct dv_mgr *m, enum dv_migrate_kind kind, const char *datastore,
                          json_t *vm, const char *state, json_t *source, json_t *target,
-                         struct dv_precheck_result **ret_res, struct dv_error *err)
+                         bool measure, struct dv_precheck_result **ret_res,
+                         struct dv_error *err)
 {
         _cleanup_(json_decrefp) json_t *doc =
-                gather_facts(m, kind, datastore, vm, state, source, target);
+                gather_facts(m, kind, datastore, vm, state, source, target, measure);
         struct dv_precheck_facts *facts = NULL;
         struct dv_precheck_result *res;
         int r;
@@ -990,7 +1022,7 @@ static bool task_prechecks(struct dv_task *t, struct migrate_op *op, json_t *vm,
                          dv_doc_str(target, "name"), op->datastore[0] ? " datastore " : "",
                          op->datastore);
         r = run_prechecks(op->m, op->kind, op->datastore[0] ? op->datastore : NULL, vm, "running",
-                          source, target, &res, &err);
+                          source, target, false, &res, &err);
         if (r < 0) {
                 fail_back(t, op, err.code, NULL, "precheck: %s", err.message);
                 return false;
@@ -1969,7 +2001,7 @@ void dv_api_vm_migrate(struct dv_api *a, json_t *vm_in)
                 struct dv_precheck_result *res = NULL;
 
                 r = run_prechecks(m, kind, datastore, vm_in, dv_doc_str(vm_in, "state"), source,
-                                  target, &res, &err);
+                                  target, true, &res, &err);
                 if (r < 0) {
                         dv_api_dv_error(a, &err);
                         return;

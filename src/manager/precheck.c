@@ -1004,14 +1004,16 @@ struct precopy {
         double sent, time, downtime;
 };
 
-/* Pre-copy at dirty rate d: each round sends what the previous one left
- * dirty, until the rest fits in the downtime limit. */
+/* Pre-copy at dirty rate d: the first round sends all the non-zero RAM
+ * while the guest runs (QEMU never stops it before), each next one what
+ * the previous one left dirty, until the rest fits in the downtime
+ * limit. */
 static struct precopy precopy(const struct dv_precheck_model *m, double d)
 {
         double pending = m->memory_bytes * m->nonzero_ratio;
         struct precopy p = { .converged = true };
 
-        while (pending / m->link_rate > m->downtime_limit_s) {
+        while (p.rounds == 0 || pending / m->link_rate > m->downtime_limit_s) {
                 double dt = pending / m->link_rate;
 
                 if (p.rounds >= m->max_rounds) {

@@ -61,13 +61,19 @@ check "--check against host3 (not on the DVS) exits 1 and names target-dvs" \
         eval '[ "$rc" = 1 ] && contains "$out" "FAIL target-dvs"'
 rc=0; out=$("$DROVER" vm migrate mig --host host2 --check 2>&1) || rc=$?
 check "--check against host2 passes" [ "$rc" = 0 ]
-[ "$rc" = 0 ] || dv_log "$out"
+dv_log "$out"
+# The prediction: the source measured the rate to host2 and the guest's
+# dirty rate (its writer dirties pages every 100 ms).
+check "... measures the migration network's rate" eval 'grep -q "PASS migration-network.*/s measured" <<<"$out"'
+check "... and predicts the duration and downtime" eval 'grep -qE "^predicted: .* in all, .* downtime" <<<"$out"'
+check "... from a measured dirty rate" eval '! grep -q "dirty rate not measured" <<<"$out"'
+predicted=$(sed -n 's/^predicted: \(.*\) in all.*/\1/p' <<<"$out")
 
 before=$(grep -a '^drover-writer: ' "$log1" | tail -1 | awk '{print $2}')
 t0=$(date +%s%N)
 rc=0; out=$("$DROVER" vm migrate mig --host host2 2>&1) || rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-dv_log "migrate: $out (CLI wall time ${ms} ms)"
+dv_log "migrate: $out (CLI wall time ${ms} ms; predicted ${predicted:-nothing})"
 check "vm migrate mig --host host2 succeeds" [ "$rc" = 0 ]
 check "vm show says host2" [ "$(dv_json .host vm show mig)" = host2 ]
 check "... and running" dv_vm_state_is mig running
