@@ -48,10 +48,16 @@ static void reply_error(struct dv_http_response *resp, int r, struct dv_error *e
         dv_http_reply_dv_error(resp, err);
 }
 
-/* The IPv4 address of --listen; 0.0.0.0 is no use to a peer. */
+/* Where migrations to this host arrive: --migration-address, else the
+ * IPv4 address of --listen (0.0.0.0 is no use to a peer). */
 static int listen_addr(struct dv_agent *agent, char addr[INET_ADDRSTRLEN], struct dv_error *err)
 {
         const char *l = agent->cfg.listen ? agent->cfg.listen : "";
+
+        if (agent->cfg.migration_address) {
+                snprintf(addr, INET_ADDRSTRLEN, "%s", agent->cfg.migration_address);
+                return 0;
+        }
         const char *colon = strrchr(l, ':');
         size_t n = colon ? (size_t)(colon - l) : strlen(l);
 
@@ -688,8 +694,18 @@ static void api_migrate_sink(struct dv_agent *agent, const char *id,
         dv_http_reply(resp, 200, json_pack("{s:i}", "port", (int)ntohs(sa.sin_port)));
 }
 
-/* Send to a sink (see above): bytes/s, or a negative errno. */
-static int64_t probe_rate(const struct sockaddr_in *sink, int64_t *ret_bytes, int64_t *ret_ms)
+/* A connect error as the operator reads it (a connect that SO_SNDTIMEO
+ * cut says "in progress"). */
+static const char *connect_error(int e)
+{
+        return e == EINPROGRESS || e == EAGAIN || e == ETIMEDOUT ? "no answer within 3 s"
+                                                                : strerror(e);
+}
+
+/* Send to a sink (see above): bytes/s, or a negative errno
+ * (*ret_connected: whether the connect itself succeeded). */
+static int64_t probe_rate(const struct sockaddr_in *sink, int64_t *ret_bytes, int64_t *ret_ms,
+                          bool *ret_connected)
 {
         static const char zeros[PROBE_CHUNK];
         struct timeval tv = { .tv_sec = 3 };
@@ -702,11 +718,13 @@ static int64_t probe_rate(const struct sockaddr_in *sink, int64_t *ret_bytes, in
                 return -errno;
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        *ret_connected = false;
         if (connect(fd, (const struct sockaddr *)sink, sizeof(*sink)) < 0) {
                 r = -errno;
                 close(fd);
                 return r;
         }
+        *ret_connected = true;
         t0 = dv_now_ms();
         end = t0 + PROBE_SEND_MS;
         while (sent < PROBE_BYTES && dv_now_ms() < end) {
@@ -729,20 +747,22 @@ static int64_t probe_rate(const struct sockaddr_in *sink, int64_t *ret_bytes, in
         return sent * 1000 / DV_MAX(ms, 1);
 }
 
-/* Can this host reach the target's migration address (a TCP connect), and
- * how fast (sink_port: a sink the target opened), and how fast does the
- * guest dirty its memory (measure)? */
+/* Can this host reach the target's migration address (a TCP connect to
+ * port), and how fast (sink_port: a sink the target opened; the connect
+ * to it is the reachability test when it is port; rate false: connect
+ * only), and how fast does the guest dirty its memory (measure)? */
 static void api_migrate_probe(struct dv_agent *agent, const char *id,
                               const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "address", "port", "sink_port", "measure", NULL };
+        static const char *const keys[] = { "address", "port", "sink_port", "measure", "rate",
+                                            NULL };
         _cleanup_(json_decrefp) json_t *body = NULL, *out = NULL;
         struct sockaddr_in sa = { .sin_family = AF_INET };
         struct timeval tv = { .tv_sec = 3 };
         const char *address = NULL;
         struct dv_error err = {};
         int64_t port = 0, sink_port = 0, t0;
-        bool measure = false;
+        bool measure = false, rate_test = true;
         int r, fd;
 
         r = body_object(req, keys, &body, &err);
@@ -754,37 +774,49 @@ static void api_migrate_probe(struct dv_agent *agent, const char *id,
                 r = dv_json_get_int(body, "sink_port", false, 1, 65535, &sink_port, &err);
         if (r == 0)
                 r = dv_json_get_bool(body, "measure", false, &measure, &err);
+        if (r == 0)
+                r = dv_json_get_bool(body, "rate", false, &rate_test, &err);
         if (r == 0 && inet_pton(AF_INET, address, &sa.sin_addr) != 1)
                 r = dv_error_set(&err, 400, "invalid-field", "address must be an IPv4 address");
         if (r < 0) {
                 reply_error(resp, r, &err, id, "migrate-probe");
                 return;
         }
-        sa.sin_port = htons((uint16_t)port);
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-                dv_http_reply_error(resp, 500, "internal", "socket: %s", strerror(errno));
-                return;
-        }
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (!sink_port)
+                rate_test = false;
         t0 = dv_now_ms();
-        r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
-        close(fd);
-        if (r < 0) {
-                dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
-                                                   strerror(-r)));
-                return;
-        }
-        out = json_pack("{s:b,s:I}", "reachable", 1, "connect_ms", (json_int_t)(dv_now_ms() - t0));
+        out = json_object();
         if (!out) {
                 dv_http_reply_error(resp, 500, "internal", "out of memory");
                 return;
         }
-        if (sink_port > 0) {
+        if (rate_test) {
                 int64_t bytes = 0, ms = 0, rate;
+                bool connected = false;
 
+                if (sink_port != port) {
+                        sa.sin_port = htons((uint16_t)port);
+                        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                        r = fd < 0 ? -errno : 0;
+                        if (r == 0) {
+                                (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+                                r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+                                close(fd);
+                        }
+                        if (r < 0) {
+                                dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0,
+                                                                   "error", connect_error(-r)));
+                                return;
+                        }
+                }
                 sa.sin_port = htons((uint16_t)sink_port);
-                rate = probe_rate(&sa, &bytes, &ms);
+                rate = probe_rate(&sa, &bytes, &ms, &connected);
+                if (!connected) {
+                        dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
+                                                           connect_error((int)-rate)));
+                        return;
+                }
+                json_object_set_new(out, "reachable", json_true());
                 if (rate > 0) {
                         json_object_set_new(out, "rate", json_integer(rate));
                         json_object_set_new(out, "rate_bytes", json_integer(bytes));
@@ -793,7 +825,24 @@ static void api_migrate_probe(struct dv_agent *agent, const char *id,
                         json_object_set_new(out, "rate_error",
                                             json_string(strerror(rate < 0 ? (int)-rate : EIO)));
                 }
+        } else {
+                sa.sin_port = htons((uint16_t)port);
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0) {
+                        dv_http_reply_error(resp, 500, "internal", "socket: %s", strerror(errno));
+                        return;
+                }
+                (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+                r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+                close(fd);
+                if (r < 0) {
+                        dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
+                                                           connect_error(-r)));
+                        return;
+                }
+                json_object_set_new(out, "reachable", json_true());
         }
+        json_object_set_new(out, "connect_ms", json_integer(dv_now_ms() - t0));
         if (measure && agent->ops->migrate_measure) {
                 int64_t dirty = -1;
                 double nonzero = 0;

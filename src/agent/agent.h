@@ -54,6 +54,8 @@ struct dv_agent_config {
         char *ovs_db;        /* --ovs-db: ovs-vsctl's --db, "unix:PATH" */
         char *ovs_datapath;  /* --ovs-datapath: "netdev" or "system" */
         char *uplink;        /* --uplink: the default DVS uplink reported to the manager, or NULL */
+        char *migration_address; /* --migration-address: incoming migrations' IPv4, or NULL */
+        char *cpu_mask;      /* --cpu-mask: CPU features not reported, comma-separated, or NULL */
         int tools_timeout_s; /* --tools-timeout-s: Tools heartbeat loss after this */
         int64_t console_log_max_kib; /* --console-log-max-kib: bound of a VM's console log */
         char *cgroup_mode;   /* --cgroup: "auto", "v1", "v2" or "off" */

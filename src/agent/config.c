@@ -24,6 +24,8 @@ enum {
         OPT_OVS_DB,
         OPT_OVS_DATAPATH,
         OPT_UPLINK,
+        OPT_MIGRATION_ADDRESS,
+        OPT_CPU_MASK,
         OPT_TOOLS_TIMEOUT_S,
         OPT_CONSOLE_LOG_MAX_KIB,
         OPT_CGROUP,
@@ -60,6 +62,8 @@ static const struct option options[] = {
         { "ovs-db", required_argument, NULL, OPT_OVS_DB },
         { "ovs-datapath", required_argument, NULL, OPT_OVS_DATAPATH },
         { "uplink", required_argument, NULL, OPT_UPLINK },
+        { "migration-address", required_argument, NULL, OPT_MIGRATION_ADDRESS },
+        { "cpu-mask", required_argument, NULL, OPT_CPU_MASK },
         { "tools-timeout-s", required_argument, NULL, OPT_TOOLS_TIMEOUT_S },
         { "console-log-max-kib", required_argument, NULL, OPT_CONSOLE_LOG_MAX_KIB },
         { "cgroup", required_argument, NULL, OPT_CGROUP },
@@ -110,6 +114,9 @@ void dv_agent_config_usage(FILE *f)
               "  --ovs-datapath netdev|system  datapath of DVS bridges (default netdev,\n"
               "                       the userspace one; real hosts use system)\n"
               "  --uplink IFACE       the host's default DVS uplink (a trunk to the TOR)\n"
+              "  --migration-address IP  this host's IPv4 address on the migration\n"
+              "                       network: migrations to it arrive there (default:\n"
+              "                       the --listen address, the management network)\n"
               "  --tools-timeout-s N  a VM's Tools is not running after N s without a\n"
               "                       heartbeat, 2..600 (default 10)\n"
               "  --console-log-max-kib N  a VM's serial console log is cut back to\n"
@@ -122,6 +129,10 @@ void dv_agent_config_usage(FILE *f)
               "                       (default drover/NAME)\n"
               "  --cpu-mhz N          nominal MHz of a core, 1..1000000 (default:\n"
               "                       cpufreq's maximum, else /proc/cpuinfo)\n"
+              "  --cpu-mask FLAGS     CPU features (comma-separated /proc/cpuinfo names)\n"
+              "                       this host reports as missing: migration prechecks\n"
+              "                       treat it as a CPU without them (a lab's stand-in\n"
+              "                       for an older host; QEMU's CPU is not changed)\n"
               "  --vm-memory-mib N    memory this host gives to VMs, 16..MemTotal\n"
               "                       (default: MemTotal)\n"
               "  --ksm auto|off       auto: KSM on and tuned while the cluster's\n"
@@ -415,6 +426,32 @@ int dv_agent_config_parse(int argc, char **argv, struct dv_agent_config *cfg, ch
                                 set_str(&cfg->uplink, optarg);
                         }
                         break;
+                case OPT_MIGRATION_ADDRESS: {
+                        struct in_addr in;
+
+                        if (inet_pton(AF_INET, optarg, &in) != 1 || in.s_addr == INADDR_ANY ||
+                            in.s_addr == INADDR_BROADCAST) {
+                                snprintf(err, err_len,
+                                         "--migration-address: '%s' is not a host IPv4 address",
+                                         optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->migration_address, optarg);
+                        }
+                        break;
+                }
+                case OPT_CPU_MASK:
+                        if (!*optarg || strlen(optarg) > 1024 ||
+                            strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789_,.") !=
+                                    strlen(optarg)) {
+                                snprintf(err, err_len,
+                                         "--cpu-mask: expected comma-separated CPU feature names, "
+                                         "got '%.64s'", optarg);
+                                r = -EINVAL;
+                        } else {
+                                set_str(&cfg->cpu_mask, optarg);
+                        }
+                        break;
                 case OPT_TOOLS_TIMEOUT_S:
                         if (dv_parse_int64(optarg, 2, 600, &v) < 0) {
                                 snprintf(err, err_len,
@@ -586,6 +623,8 @@ void dv_agent_config_done(struct dv_agent_config *cfg)
         free(cfg->ovs_db);
         free(cfg->ovs_datapath);
         free(cfg->uplink);
+        free(cfg->migration_address);
+        free(cfg->cpu_mask);
         free(cfg->cgroup_mode);
         free(cfg->cgroup_root);
         free(cfg->cgroup_parent);

@@ -134,6 +134,17 @@ static int nic_hook(void *userdata, bool plug, const char *vm_id, const char *ta
         return r;
 }
 
+/* name is one of the comma-separated names of csv. */
+static bool in_csv(const char *csv, const char *name)
+{
+        size_t n = name ? strlen(name) : 0;
+
+        for (const char *p = csv; n && p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+                        return true;
+        return false;
+}
+
 static int run(struct dv_agent *agent, const sigset_t *signals)
 {
         _cleanup_(freep) char *run_dir = NULL;
@@ -176,6 +187,22 @@ static int run(struct dv_agent *agent, const sigset_t *signals)
                         agent->facts.cpus = agent->cfg.sim_cpus;
                 if (agent->cfg.sim_memory_mib > 0)
                         agent->facts.memory_mib = agent->cfg.sim_memory_mib;
+        }
+        if (agent->cfg.cpu_mask) {
+                /* Masked features are not reported: prechecks see a CPU
+                 * without them. */
+                json_t *kept = json_array(), *flag;
+                size_t i;
+
+                if (!kept)
+                        return -ENOMEM;
+                json_array_foreach(agent->facts.cpu_flags, i, flag)
+                        if (!in_csv(agent->cfg.cpu_mask, json_string_value(flag)))
+                                json_array_append(kept, flag);
+                dv_info("cpu mask: %zu of %zu features reported", json_array_size(kept),
+                        json_array_size(agent->facts.cpu_flags));
+                json_decref(agent->facts.cpu_flags);
+                agent->facts.cpu_flags = kept;
         }
         /* The memory this host gives to VMs (docs/qos.md): what it
          * registers, so that admission and ballooning count it. */

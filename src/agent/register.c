@@ -29,6 +29,9 @@ json_t *dv_agent_info_json(struct dv_agent *agent)
                 json_object_set_new(info, "cpu_mhz", json_integer(agent->facts.cpu_mhz));
         if (info && agent->cfg.uplink)
                 json_object_set_new(info, "uplink", json_string(agent->cfg.uplink));
+        if (info && agent->cfg.migration_address)
+                json_object_set_new(info, "migration_address",
+                                    json_string(agent->cfg.migration_address));
         return info;
 }
 

@@ -90,6 +90,7 @@ static void host_print(json_t *h)
                              json_string_value(cli_jpath(h, "maintenance.since")) ?: "?",
                              json_string_value(cli_jpath(h, "maintenance.task")) ?: "?");
         cli_table_kvj(t, "uplink", h, "uplink", NULL);
+        cli_table_kvj(t, "migration address", h, "migration_address", NULL);
         cli_table_kvj(t, "ha state", h, "ha_state", NULL);
         if (json_is_object(json_object_get(h, "bmc"))) {
                 json_t *b = json_object_get(h, "bmc");

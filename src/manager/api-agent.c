@@ -91,6 +91,8 @@ static void do_register(struct dv_api *a)
         json_object_set_new(host, "memory_mib", json_integer(q.memory_mib));
         json_object_set_new(host, "version", json_string(q.version));
         json_object_set_new(host, "uplink", q.uplink ? json_string(q.uplink) : json_null());
+        json_object_set_new(host, "migration_address",
+                            q.migration_address ? json_string(q.migration_address) : json_null());
         json_object_set_new(host, "datastores", datastores_json(&q));
         json_object_set_new(host, "last_heartbeat", json_string(now));
         json_object_set_new(host, "_credential", json_string(cred));

@@ -93,13 +93,15 @@ static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms, const cha
         return h;
 }
 
-/* The source agent connects to the target's agent address. With measure
- * (a --check of a running VM, for the prediction): the target opens a
- * one-shot sink and the source measures the rate to it, and the guest's
- * dirty rate and resident share, which go into the VM's facts v. */
+/* The migration network probe: the target opens a one-shot sink on the
+ * address migrations to it arrive at (its migration_address, else its
+ * agent's), the source agent connects to it; with measure (a --check of
+ * a running VM, for the prediction) the source also measures the rate to
+ * it, and the guest's dirty rate and resident share, which go into the
+ * VM's facts v. */
 static json_t *probe_network(json_t *vm, json_t *v, json_t *source, json_t *target, bool measure)
 {
-        const char *url = dv_doc_str(target, "url");
+        const char *url = dv_doc_str(target, "url"), *mig = dv_doc_str(target, "migration_address");
         char addr[64] = "";
         long port = 0;
         json_t *body, *reply = NULL, *net, *x;
@@ -108,25 +110,29 @@ static json_t *probe_network(json_t *vm, json_t *v, json_t *source, json_t *targ
         int64_t sink_port = 0;
         int r;
 
-        if (!url || sscanf(url, "http://%63[0-9.]:%ld", addr, &port) != 2)
+        if (mig && strlen(mig) < sizeof(addr))
+                snprintf(addr, sizeof(addr), "%s", mig);
+        else if (!url || sscanf(url, "http://%63[0-9.]:%ld", addr, &port) != 2)
                 return json_pack("{s:b,s:b,s:s}", "probed", 0, "reachable", 0, "error",
                                  "the target's address is unknown");
         path = dv_asprintf("/agent/v1/vms/%s/migrate-sink", dv_doc_str(vm, "id"));
-        if (measure) {
-                body = json_pack("{s:s}", "address", addr);
-                if (dv_agent_call(target, "POST", path, body, DV_AGENT_TIMEOUT_MS, &reply,
-                                  NULL) >= 0)
-                        sink_port = dv_doc_int(reply, "port", 0);
-                json_decref(body);
-                json_decref(reply);
-                reply = NULL;
-        }
+        body = json_pack("{s:s}", "address", addr);
+        r = dv_agent_call(target, "POST", path, body, DV_AGENT_TIMEOUT_MS, &reply, &err);
+        json_decref(body);
+        if (r >= 0)
+                sink_port = dv_doc_int(reply, "port", 0);
+        json_decref(reply);
+        reply = NULL;
+        if (sink_port < 1 || sink_port > 65535)
+                return json_pack("{s:b,s:b,s:s,s:s}", "probed", 0, "reachable", 0, "address", addr,
+                                 "error", r < 0 ? err.message : "the target opened no sink");
         free(path);
-        body = json_pack("{s:s,s:i}", "address", addr, "port", (int)port);
-        if (sink_port > 0 && sink_port <= 65535)
-                json_object_set_new(body, "sink_port", json_integer(sink_port));
+        body = json_pack("{s:s,s:I,s:I}", "address", addr, "port", (json_int_t)sink_port,
+                         "sink_port", (json_int_t)sink_port);
         if (measure)
                 json_object_set_new(body, "measure", json_true());
+        else
+                json_object_set_new(body, "rate", json_false());
         path = dv_asprintf("/agent/v1/vms/%s/migrate-probe", dv_doc_str(vm, "id"));
         r = dv_agent_call(source, "POST", path, body, MIGRATE_PROBE_TIMEOUT_MS, &reply, &err);
         json_decref(body);

@@ -312,7 +312,8 @@ int dv_validate_register(json_t *body, struct dv_register_req *ret, struct dv_er
 {
         static const char *const keys[] = { "name", "url", "hostname", "cpus", "cpu_model",
                                             "cpu_flags", "memory_mib", "accel", "version",
-                                            "datastores", "uplink", "cpu_mhz", NULL };
+                                            "datastores", "uplink", "cpu_mhz",
+                                            "migration_address", NULL };
         static const char *const ds_keys[] = { "name", "path", "capacity_gib", "free_gib",
                                                NULL };
         struct dv_register_req q = { 0 };
@@ -347,6 +348,17 @@ int dv_validate_register(json_t *body, struct dv_register_req *ret, struct dv_er
         if (r >= 0 && q.uplink && !dv_ifname_valid(q.uplink))
                 r = dv_error_set(err, 400, "invalid-field",
                                  "field 'uplink': '%.40s' is not a network interface name", q.uplink);
+        if (r >= 0)
+                r = dv_json_get_string(body, "migration_address", false, &q.migration_address,
+                                       err);
+        if (r >= 0 && q.migration_address) {
+                struct in_addr in;
+
+                if (inet_pton(AF_INET, q.migration_address, &in) != 1 || in.s_addr == INADDR_ANY)
+                        r = dv_error_set(err, 400, "invalid-field",
+                                         "field 'migration_address': '%.40s' is not a host IPv4 "
+                                         "address", q.migration_address);
+        }
         if (r >= 0)
                 r = get_array(body, "cpu_flags", 1024, &flags, err);
         if (r >= 0)

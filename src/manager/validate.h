@@ -84,6 +84,7 @@ struct dv_register_req {
         const char *accel;     /* "kvm" or "tcg" */
         const char *version;   /* the agent's version */
         const char *uplink;    /* the host's default DVS uplink (dv_ifname_valid), or NULL */
+        const char *migration_address; /* IPv4 migrations to the host arrive at, or NULL */
         int64_t cpus;          /* logical CPUs */
         int64_t memory_mib;    /* physical memory */
         int64_t cpu_mhz;       /* MHz of a core, 0 when not reported */

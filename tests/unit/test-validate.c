@@ -268,6 +268,16 @@ static void test_register(void **state)
                                         "capacity_gib", 1, "free_gib", 1));
         assert_true(dv_validate_register(j, &q, &err) < 0);
         assert_true(strstr(err.message, "datastores[1]") != NULL);
+        json_array_remove(json_object_get(j, "datastores"), 1);
+        /* The migration address: a host IPv4 address. */
+        json_object_set_new(j, "migration_address", json_string("10.78.0.12"));
+        assert_int_equal(dv_validate_register(j, &q, &err), 0);
+        assert_string_equal(q.migration_address, "10.78.0.12");
+        json_object_set_new(j, "migration_address", json_string("0.0.0.0"));
+        assert_true(dv_validate_register(j, &q, &err) < 0);
+        assert_true(strstr(err.message, "migration_address") != NULL);
+        json_object_set_new(j, "migration_address", json_string("host2.lab"));
+        assert_true(dv_validate_register(j, &q, &err) < 0);
         json_decref(j);
 }
 
