@@ -702,6 +702,20 @@ static const char *connect_error(int e)
                                                                 : strerror(e);
 }
 
+/* A TCP connect to sa within 3 s, closed at once: 0 or a negative errno. */
+static int connect_probe(const struct sockaddr_in *sa)
+{
+        struct timeval tv = { .tv_sec = 3 };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+        if (fd < 0)
+                return -errno;
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0 : -errno;
+        close(fd);
+        return r;
+}
+
 /* Send to a sink (see above): bytes/s, or a negative errno
  * (*ret_connected: whether the connect itself succeeded). */
 static int64_t probe_rate(const struct sockaddr_in *sink, int64_t *ret_bytes, int64_t *ret_ms,
@@ -758,12 +772,11 @@ static void api_migrate_probe(struct dv_agent *agent, const char *id,
                                             NULL };
         _cleanup_(json_decrefp) json_t *body = NULL, *out = NULL;
         struct sockaddr_in sa = { .sin_family = AF_INET };
-        struct timeval tv = { .tv_sec = 3 };
         const char *address = NULL;
         struct dv_error err = {};
         int64_t port = 0, sink_port = 0, t0;
         bool measure = false, rate_test = true;
-        int r, fd;
+        int r;
 
         r = body_object(req, keys, &body, &err);
         if (r == 0)
@@ -796,13 +809,7 @@ static void api_migrate_probe(struct dv_agent *agent, const char *id,
 
                 if (sink_port != port) {
                         sa.sin_port = htons((uint16_t)port);
-                        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                        r = fd < 0 ? -errno : 0;
-                        if (r == 0) {
-                                (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-                                r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
-                                close(fd);
-                        }
+                        r = connect_probe(&sa);
                         if (r < 0) {
                                 dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0,
                                                                    "error", connect_error(-r)));
@@ -827,14 +834,7 @@ static void api_migrate_probe(struct dv_agent *agent, const char *id,
                 }
         } else {
                 sa.sin_port = htons((uint16_t)port);
-                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (fd < 0) {
-                        dv_http_reply_error(resp, 500, "internal", "socket: %s", strerror(errno));
-                        return;
-                }
-                (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-                r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
-                close(fd);
+                r = connect_probe(&sa);
                 if (r < 0) {
                         dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
                                                            connect_error(-r)));
