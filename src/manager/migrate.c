@@ -1314,9 +1314,9 @@ static void memory_watch_tick(struct memory_watch *w)
         _cleanup_(freep) char *path = dv_asprintf("/agent/v1/vms/%s/migrate-status", w->vm_id);
         struct dv_error err = { 0 };
         json_t *reply = NULL, *st;
-        double rate, left;
+        double rate, left, dirty;
         int64_t done, total, remaining, pass;
-        char b1[32], b2[32], b3[32];
+        char b1[32], b2[32], b3[32], b4[32];
 
         if (dv_task_cancel_requested(w->t) && !w->cancel_sent) {
                 _cleanup_(freep) char *cp =
@@ -1351,22 +1351,25 @@ static void memory_watch_tick(struct memory_watch *w)
         remaining = dv_doc_int(st, "remaining", 0);
         pass = dv_doc_int(st, "passes", 0);
         rate = json_number_value(json_object_get(st, "mbps")) * 1e6 / 8;
+        /* QEMU's dirty-pages-rate: pages/s of the last pass, 4 KiB pages. */
+        dirty = (double)dv_doc_int(st, "dirty_pages_rate", 0) * 4096;
         left = rate > 0 ? (double)remaining / rate : -1;
         if (dv_streq(dv_doc_str(st, "status"), "active") ||
             dv_streq(dv_doc_str(st, "status"), "pre-switchover")) {
-                dv_task_detail(w->t, json_pack("{s:s,s:I,s:I,s:I,s:I,s:f,s:f}", "phase", "memory",
-                                               "pass", (json_int_t)pass, "bytes_done",
+                dv_task_detail(w->t, json_pack("{s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f}", "phase",
+                                               "memory", "pass", (json_int_t)pass, "bytes_done",
                                                (json_int_t)done, "bytes_total", (json_int_t)total,
                                                "remaining_bytes", (json_int_t)remaining, "rate",
-                                               rate, "remaining_s", left));
+                                               rate, "remaining_s", left, "dirty_rate", dirty));
                 fmt_bytes((double)done, b1, sizeof(b1));
                 fmt_bytes((double)remaining, b2, sizeof(b2));
                 fmt_bytes(rate, b3, sizeof(b3));
+                fmt_bytes(dirty, b4, sizeof(b4));
                 dv_task_progress(w->t,
                                  w->pct0 + (int)((w->pct1 - w->pct0) *
                                                  (total ? 1.0 - (double)remaining / total : 0)),
-                                 "memory pass %lld: %s sent, %s left (%s/s)", (long long)pass, b1,
-                                 b2, b3);
+                                 "memory pass %lld: %s sent, %s left (%s/s), the guest dirties "
+                                 "%s/s", (long long)pass, b1, b2, b3, b4);
         }
         json_decref(reply);
 }

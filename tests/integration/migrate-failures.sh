@@ -49,7 +49,8 @@ qemu_hosts() {
 }
 one_copy_on() { [ "$(dv_qemu_pids "$id" | wc -l)" = 1 ] && [ "$(qemu_hosts)" = "$1" ]; }
 in_memory_phase() {
-        "$DROVER" -o json task show "$1" | jq -e '.detail.phase == "memory" and (.detail.bytes_done // 0) > 0' >/dev/null
+        "$DROVER" -o json task show "$1" |
+                jq -e '.detail.phase == "memory" and (.detail.bytes_done // 0) > 0 and (.detail.dirty_rate | type == "number")' >/dev/null
 }
 ended() { local s; s=$(dv_json .state task show "$1"); [ "$s" != running ] && [ "$s" != queued ]; }
 writer_at() { grep -a '^drover-writer: ' "$log1" | tail -1 | awk '{print $2}'; }
