@@ -68,6 +68,8 @@ check "vm migrate pc --host host2 succeeds" [ "$rc" = 0 ]
 check "vm show: host2, running" [ "$(dv_json '.host + " " + .state' vm show pc)" = "host2 running" ]
 check "host2's agent received it on its migration address" \
         dv_file_has "$S/h2/agent.log" "incoming migration on 10.78.0.12:"
+res=$("$DROVER" -o json task list | jq -c '[.tasks[] | select(.op=="vm.migrate" and .state=="succeeded")][0].id' -r)
+dv_log "the migration: $("$DROVER" -o json task show "$res" | jq -c '{task_ms: .result.total_ms, memory_ms: .result.memory_ms, qemu_ms: .result.qemu.total_ms, downtime_ms: .result.qemu.downtime_ms, sent: .result.qemu.transferred}')"
 
 for v in pc nt; do "$DROVER" vm stop "$v" --force >/dev/null; done
 dv_finish
