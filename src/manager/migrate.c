@@ -93,13 +93,53 @@ static json_t *host_facts(struct dv_mgr *m, json_t *host, json_t *vms, const cha
         return h;
 }
 
+/* The rate QEMU's stream reached in the last migration from host src to
+ * host dst (bytes/s; 0: none yet), kept in the hosts' runtime state
+ * (host_rt[src]["migration_rates"][dst]): the prediction's link rate is
+ * capped by it, since QEMU's CPU (and the target's page allocation) can
+ * be slower than the link. */
+static int64_t learned_rate(struct dv_mgr *m, const char *src_id, const char *dst_id)
+{
+        int64_t r;
+
+        dv_mgr_lock(m);
+        r = dv_doc_int(json_object_get(json_object_get(m->host_rt, src_id), "migration_rates"),
+                       dst_id, 0);
+        dv_mgr_unlock(m);
+        return r;
+}
+
+#define LEARN_MIN_BYTES (INT64_C(16) << 20)   /* smaller streams say little of the rate */
+
+static void learn_rate(struct dv_mgr *m, const char *src_id, const char *dst_id, json_t *stats)
+{
+        int64_t bytes = dv_doc_int(stats, "transferred", 0);
+        int64_t ms = dv_doc_int(stats, "total_ms", 0) - dv_doc_int(stats, "downtime_ms", 0);
+        json_t *rt, *rates;
+
+        if (!src_id || !dst_id || bytes < LEARN_MIN_BYTES || ms <= 0)
+                return;
+        dv_mgr_lock(m);
+        rt = json_object_get(m->host_rt, src_id);
+        if (rt) {
+                rates = json_object_get(rt, "migration_rates");
+                if (!rates) {
+                        rates = json_object();
+                        json_object_set_new(rt, "migration_rates", rates);
+                }
+                json_object_set_new(rates, dst_id, json_integer(bytes * 1000 / ms));
+        }
+        dv_mgr_unlock(m);
+}
+
 /* The migration network probe: the target opens a one-shot sink on the
  * address migrations to it arrive at (its migration_address, else its
  * agent's), the source agent connects to it; with measure (a --check of
  * a running VM, for the prediction) the source also measures the rate to
  * it, and the guest's dirty rate and resident share, which go into the
  * VM's facts v. */
-static json_t *probe_network(json_t *vm, json_t *v, json_t *source, json_t *target, bool measure)
+static json_t *probe_network(struct dv_mgr *m, json_t *vm, json_t *v, json_t *source,
+                             json_t *target, bool measure)
 {
         const char *url = dv_doc_str(target, "url"), *mig = dv_doc_str(target, "migration_address");
         char addr[64] = "";
@@ -143,8 +183,14 @@ static json_t *probe_network(json_t *vm, json_t *v, json_t *source, json_t *targ
                 net = json_pack("{s:b,s:b,s:s,s:s?}", "probed", 1, "reachable",
                                 json_is_true(json_object_get(reply, "reachable")), "address",
                                 addr, "error", dv_doc_str(reply, "error"));
-                if (json_is_integer(x = json_object_get(reply, "rate")) && json_integer_value(x) > 0)
+                if (json_is_integer(x = json_object_get(reply, "rate")) && json_integer_value(x) > 0) {
+                        int64_t last = learned_rate(m, dv_doc_str(source, "id"),
+                                                    dv_doc_str(target, "id"));
+
                         json_object_set(net, "rate", x);
+                        if (last > 0)
+                                json_object_set_new(net, "last_rate", json_integer(last));
+                }
                 if (json_is_integer(x = json_object_get(reply, "dirty_rate")) &&
                     json_integer_value(x) >= 0)
                         json_object_set(v, "dirty_rate", x);
@@ -294,7 +340,7 @@ static json_t *gather_facts(struct dv_mgr *m, enum dv_migrate_kind kind, const c
         json_decref(fresh);
         if (kind != DV_MIGRATE_DATASTORE)
                 json_object_set_new(doc, "network",
-                                    probe_network(vm, v, source, target,
+                                    probe_network(m, vm, v, source, target,
                                                   measure && dv_streq(state, "running")));
         json_object_set_new(doc, "params", json_pack("{s:I}", "max_migrations_per_host",
                                                      (json_int_t)m->cfg.max_migrations_per_host));
@@ -1710,6 +1756,7 @@ static void task_migrate_host(struct dv_task *t, struct migrate_op *op, json_t *
                                 goto out;
                         }
                 }
+                learn_rate(m, dv_doc_str(source, "id"), dv_doc_str(target, "id"), stats);
                 dv_mgr_event(m, op->user, "vm.migrated", "vm", vm,
                              "vm '%s' migrated from host '%s' to host '%s'%s%s in %lld ms "
                              "(downtime %lld ms)",

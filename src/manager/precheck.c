@@ -614,7 +614,7 @@ static void check_target_dvs(F *f, C *c)
 static void check_migration_network(F *f, C *c)
 {
         const struct dv_precheck_network *n = &f->network;
-        char rate[32] = "rate not measured";
+        char rate[96] = "rate not measured";
 
         if (!n->probed) {
                 fail(c, "the migration network from host %s to host %s was not probed%s%s",
@@ -635,6 +635,12 @@ static void check_migration_network(F *f, C *c)
         if (n->rate > 0) {
                 fmt_bytes((double)n->rate, rate, sizeof(rate));
                 appendf(rate, sizeof(rate), "/s measured");
+        }
+        if (n->rate > 0 && n->last_rate > 0) {
+                char last[32];
+
+                fmt_bytes((double)n->last_rate, last, sizeof(last));
+                appendf(rate, sizeof(rate), ", %s/s in the last migration", last);
         }
         pass(c, "host %s reaches host %s on the migration network%s%s%s, %s", f->source.name,
              f->target.name, n->address ? " (" : "", n->address ? n->address : "",
@@ -918,6 +924,10 @@ static void predict_facts(F *f, struct dv_precheck_result *res)
                 .throttle_ratio = f->params.throttle_ratio,
         };
         double link = (double)f->network.rate;
+
+        /* QEMU's own pace, when a migration between the hosts showed it. */
+        if (link > 0 && f->network.last_rate > 0 && (double)f->network.last_rate < link)
+                link = (double)f->network.last_rate;
 
         if (!res->ok) {
                 snprintf(p->why, sizeof(p->why), "%zu check%s failed", res->n_failed,
@@ -1715,6 +1725,7 @@ static int load_facts(struct facts_owner *o, json_t *doc, struct dv_error *err)
             ((r = get_bool(net, "probed", &f->network.probed, "network", err)) < 0 ||
              (r = get_bool(net, "reachable", &f->network.reachable, "network", err)) < 0 ||
              (r = get_int(net, "rate", false, 0, &f->network.rate, "network", err)) < 0 ||
+             (r = get_int(net, "last_rate", false, 0, &f->network.last_rate, "network", err)) < 0 ||
              (r = get_str(net, "address", false, &f->network.address, "network", err)) < 0 ||
              (r = get_str(net, "error", false, &f->network.error, "network", err)) < 0))
                 return r;

@@ -119,6 +119,8 @@ struct dv_precheck_network {
         bool probed;               /* the source agent probed the target */
         bool reachable;            /* the probe got through */
         int64_t rate;              /* measured throughput; 0: unknown */
+        int64_t last_rate;         /* QEMU's stream rate in the last migration between
+                                    * the two hosts; 0: none */
         const char *address;       /* target's migration address; or NULL */
         const char *error;         /* why the probe failed; or NULL */
 };

@@ -12,7 +12,8 @@
 # - host2's migration link cut (management still up): migration-network;
 # - host2 in maintenance: target-state;
 # - then pc migrates to host2 over the migration network (host2's agent
-#   prepared it on 10.78.0.12) and runs there.
+#   prepared it on 10.78.0.12) and runs there; a later check from host1
+#   to host2 reports the rate QEMU's stream reached in it.
 . "$(dirname "$0")/lib.sh"
 
 contains() { [[ "$1" == *"$2"* ]]; }
@@ -68,6 +69,10 @@ check "vm migrate pc --host host2 succeeds" [ "$rc" = 0 ]
 check "vm show: host2, running" [ "$(dv_json '.host + " " + .state' vm show pc)" = "host2 running" ]
 check "host2's agent received it on its migration address" \
         dv_file_has "$S/h2/agent.log" "incoming migration on 10.78.0.12:"
+# The next check between the two hosts knows QEMU's pace from that one.
+precheck nt host2
+check "a later check host1 -> host2 reports the last migration's rate" \
+        eval 'grep "^PASS migration-network" <<<"$out" | grep -q "/s in the last migration"'
 res=$("$DROVER" -o json task list | jq -c '[.tasks[] | select(.op=="vm.migrate" and .state=="succeeded")][0].id' -r)
 dv_log "the migration: $("$DROVER" -o json task show "$res" | jq -c '{task_ms: .result.total_ms, memory_ms: .result.memory_ms, qemu_ms: .result.qemu.total_ms, downtime_ms: .result.qemu.downtime_ms, sent: .result.qemu.transferred}')"
 
