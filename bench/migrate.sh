@@ -49,7 +49,10 @@
 # both first-touch costs: touch_first_ms, touch_again_ms). Every line
 # also goes to bench/results-migrate-TAG.jsonl (DROVER_BENCH_TAG, default
 # the start time). Drover's lines also carry the task's own timings
-# (task_ms: request to done; memory_ms; switchover_ms).
+# (task_ms: request to done; memory_ms; switchover_ms) and, with
+# DROVER_BENCH_PREDICT=1, what `vm migrate --check` predicted just before
+# (predicted_ms, predicted_downtime_ms, predicted_dirty_rate; the check's
+# rate test and dirty-rate sampling then run before every migration).
 # Environment: DROVER_BENCH_MIB (guest RAM, default 1024), DROVER_BENCH_RUNS
 # (default 5), DROVER_BENCH_CONFIGS, DROVER_BENCH_WORKLOADS ("idle 50 max"),
 # DROVER_BENCH_BUDGET_S (a run that has not converged by then is cancelled
@@ -181,6 +184,13 @@ run_drover() { # workload
                 # to say hello on the new host.
                 wait_until 120 "tools" dv_tools_state_is bm running || true
                 [ "$(dv_json .host vm show bm)" = host1 ] && to=host2 || to=host1
+                # What --check predicts for this run (its rate test and
+                # dirty-rate sampling run before the warm-up).
+                pred='{"predicted_ms":null}'
+                [ "${DROVER_BENCH_PREDICT:-0}" = 1 ] &&
+                pred=$("$DROVER" -o json vm migrate bm --host "$to" --check 2>/dev/null |
+                        jq -c '{predicted_ms: (.prediction.total_ms // null), predicted_downtime_ms: (.prediction.downtime_ms // null), predicted_dirty_rate: (.prediction.guest_dirty_rate // null)}' 2>/dev/null) || pred=""
+                [ -n "$pred" ] || pred='{"predicted_ms":null}'
                 warm
                 task=$(api -X POST -d "{\"host\":\"$to\",\"memory_timeout_s\":$BUDGET_S}" \
                         "$DROVER_URL/api/v1/vms/bm/migrate" | jq -r .task.id)
@@ -194,7 +204,7 @@ run_drover() { # workload
                                 "$(jq .result.qemu.transferred <<<"$res")" \
                                 "$(jq '.result.qemu.normal_bytes // 0' <<<"$res")" true \
                                 "$(jq '.result.qemu.dirty_pages_rate * 4096' <<<"$res")" "$ok" \
-                                "$(jq -c '.result | "\"task_ms\":\(.total_ms),\"memory_ms\":\(.memory_ms),\"switchover_ms\":\(.switchover_ms),\"setup_ms\":\(.qemu.setup_ms),\"channels\":\(.channels)"' -r <<<"$res")"
+                                "$(jq -c '.result | "\"task_ms\":\(.total_ms),\"memory_ms\":\(.memory_ms),\"switchover_ms\":\(.switchover_ms),\"setup_ms\":\(.qemu.setup_ms),\"channels\":\(.channels)"' -r <<<"$res"),${pred:1:-1}"
                         [ "$ok" = true ] || { dv_log "drover run $k: the guest crashed after the migration"; break; }
                 else
                         emit drover "$w" "$k" $((BUDGET_S * 1000)) 0 0 0 false 0 true
