@@ -53,14 +53,13 @@ static void reply_error(struct dv_http_response *resp, int r, struct dv_error *e
 static int listen_addr(struct dv_agent *agent, char addr[INET_ADDRSTRLEN], struct dv_error *err)
 {
         const char *l = agent->cfg.listen ? agent->cfg.listen : "";
+        const char *colon = strrchr(l, ':');
+        size_t n = colon ? (size_t)(colon - l) : strlen(l);
 
         if (agent->cfg.migration_address) {
                 snprintf(addr, INET_ADDRSTRLEN, "%s", agent->cfg.migration_address);
                 return 0;
         }
-        const char *colon = strrchr(l, ':');
-        size_t n = colon ? (size_t)(colon - l) : strlen(l);
-
         if (n == 0 || n >= INET_ADDRSTRLEN)
                 return dv_error_set(err, 409, "not-supported", "no migration address (--listen %s)", l);
         memcpy(addr, l, n);
@@ -630,9 +629,10 @@ static void *sink_thread(void *arg)
         struct pollfd pfd = { .fd = lfd, .events = POLLIN };
         struct timeval tv = { .tv_sec = SINK_READ_MS / 1000 };
         int64_t got = 0, deadline;
-        static char buf[PROBE_CHUNK];   /* dropped data: one buffer for all sinks */
+        _cleanup_(freep) char *buf = malloc(PROBE_CHUNK);
 
-        if (poll(&pfd, 1, SINK_ACCEPT_MS) != 1 || (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+        if (!buf || poll(&pfd, 1, SINK_ACCEPT_MS) != 1 ||
+            (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
                 close(lfd);
                 return NULL;
         }
@@ -640,7 +640,7 @@ static void *sink_thread(void *arg)
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         deadline = dv_now_ms() + SINK_READ_MS;
         while (got < SINK_MAX_BYTES && dv_now_ms() < deadline) {
-                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                ssize_t n = recv(fd, buf, PROBE_CHUNK, 0);
 
                 if (n <= 0)
                         break;
