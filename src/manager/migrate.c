@@ -1035,7 +1035,12 @@ static json_t *network_check(struct dv_task *t, struct dv_mgr *m, const char *vm
                 for (;;) {
                         json_t *args = json_pack("{s:s,s:i,s:i}", "address", gw, "count", 1,
                                                  "timeout_s", 1), *res = NULL;
-                        int r = dv_vm_tools_call(host, vm_id, "tools/ping", args, 16000, &res, &err);
+                        int r;
+
+                        /* The last attempt's error, not an earlier one's
+                         * (Tools not back yet, then no answer). */
+                        err = (struct dv_error){ 0 };
+                        r = dv_vm_tools_call(host, vm_id, "tools/ping", args, 16000, &res, &err);
 
                         json_decref(args);
                         answered = r >= 0 && dv_doc_int(res, "received", 0) > 0;

@@ -129,7 +129,7 @@ task=$("$DROVER" -o json vm migrate mig --host host2 --no-wait | jq -r '.task.id
 check "the migration to host2 ends" wait_until 180 "the task ends" ended "$task"
 dv_log "migration: $(dv_json .state task show "$task"): $(dv_json .message task show "$task")"
 dv_log "network check: $("$DROVER" -o json task show "$task" | jq -c .result.network)"
-check "it succeeded" [ "$(dv_json .state task show "$task")" = succeeded ]
+check "it succeeded (task: $(dv_json .message task show "$task"))" [ "$(dv_json .state task show "$task")" = succeeded ]
 check "... after the VM answered on pg from host2" \
         [ "$(dv_json '[.result.network.checked, .result.network.ok, .result.network.nics[0].portgroup] | map(tostring) | join(" ")' task show "$task")" = "true true pg" ]
 lab vlan host1 100 deny >/dev/null
