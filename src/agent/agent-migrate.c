@@ -674,13 +674,33 @@ static void api_migrate_sink(struct dv_agent *agent, const char *id,
                 reply_error(resp, r, &err, id, "migrate-sink");
                 return;
         }
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0 ||
-            getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        /* A port the kernel picks, but none of the migrations' own (a
+         * sink must not take one, and a firewall may treat them apart). */
+        for (int tries = 0;; tries++) {
+                sa.sin_port = 0;
+                len = sizeof(sa);
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+                    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+                        int e = errno;
+
+                        if (fd >= 0)
+                                close(fd);
+                        dv_http_reply_error(resp, 409, "invalid-field", "no sink on %s: %s",
+                                            address, strerror(e));
+                        return;
+                }
+                if (tries < 16 && ntohs(sa.sin_port) >= DV_MIGRATE_PORT_BASE &&
+                    ntohs(sa.sin_port) < DV_MIGRATE_PORT_BASE + DV_MIGRATE_PORT_COUNT) {
+                        close(fd);
+                        continue;
+                }
+                break;
+        }
+        if (listen(fd, 1) < 0) {
                 int e = errno;
 
-                if (fd >= 0)
-                        close(fd);
+                close(fd);
                 dv_http_reply_error(resp, 409, "invalid-field", "no sink on %s: %s", address,
                                     strerror(e));
                 return;
