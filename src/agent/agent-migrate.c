@@ -651,6 +651,36 @@ static void *sink_thread(void *arg)
         return NULL;
 }
 
+/* A socket listening on sa's address, on a port the kernel picks but none
+ * of the migrations' own (a sink must not take one, and a firewall may
+ * treat them apart); sa gets the port. The fd, or a negative errno. */
+static int sink_listen(struct sockaddr_in *sa)
+{
+        for (int tries = 0;; tries++) {
+                socklen_t len = sizeof(*sa);
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+                if (fd < 0)
+                        return -errno;
+                sa->sin_port = 0;
+                if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == 0 &&
+                    getsockname(fd, (struct sockaddr *)sa, &len) == 0) {
+                        uint16_t port = ntohs(sa->sin_port);
+
+                        if (tries < 16 && port >= DV_MIGRATE_PORT_BASE &&
+                            port < DV_MIGRATE_PORT_BASE + DV_MIGRATE_PORT_COUNT) {
+                                close(fd);
+                                continue;
+                        }
+                        if (listen(fd, 1) == 0)
+                                return fd;
+                }
+                r = -errno;
+                close(fd);
+                return r;
+        }
+}
+
 /* {"address"}: a one-shot sink on that address of this host -> {"port"}. */
 static void api_migrate_sink(struct dv_agent *agent, const char *id,
                              const struct dv_http_request *req, struct dv_http_response *resp)
@@ -658,7 +688,6 @@ static void api_migrate_sink(struct dv_agent *agent, const char *id,
         static const char *const keys[] = { "address", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL;
         struct sockaddr_in sa = { .sin_family = AF_INET };
-        socklen_t len = sizeof(sa);
         const char *address = NULL;
         struct dv_error err = {};
         pthread_t t;
@@ -674,35 +703,10 @@ static void api_migrate_sink(struct dv_agent *agent, const char *id,
                 reply_error(resp, r, &err, id, "migrate-sink");
                 return;
         }
-        /* A port the kernel picks, but none of the migrations' own (a
-         * sink must not take one, and a firewall may treat them apart). */
-        for (int tries = 0;; tries++) {
-                sa.sin_port = 0;
-                len = sizeof(sa);
-                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-                    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-                        int e = errno;
-
-                        if (fd >= 0)
-                                close(fd);
-                        dv_http_reply_error(resp, 409, "invalid-field", "no sink on %s: %s",
-                                            address, strerror(e));
-                        return;
-                }
-                if (tries < 16 && ntohs(sa.sin_port) >= DV_MIGRATE_PORT_BASE &&
-                    ntohs(sa.sin_port) < DV_MIGRATE_PORT_BASE + DV_MIGRATE_PORT_COUNT) {
-                        close(fd);
-                        continue;
-                }
-                break;
-        }
-        if (listen(fd, 1) < 0) {
-                int e = errno;
-
-                close(fd);
+        fd = sink_listen(&sa);
+        if (fd < 0) {
                 dv_http_reply_error(resp, 409, "invalid-field", "no sink on %s: %s", address,
-                                    strerror(e));
+                                    strerror(-fd));
                 return;
         }
         if (pthread_create(&t, NULL, sink_thread, (void *)(intptr_t)fd) != 0) {
@@ -747,12 +751,12 @@ static int64_t probe_rate(const struct sockaddr_in *sink, int64_t *ret_bytes, in
         char k;
         int fd, r = 0;
 
+        *ret_connected = false;
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        *ret_connected = false;
         if (connect(fd, (const struct sockaddr *)sink, sizeof(*sink)) < 0) {
                 r = -errno;
                 close(fd);
@@ -782,20 +786,19 @@ static int64_t probe_rate(const struct sockaddr_in *sink, int64_t *ret_bytes, in
 }
 
 /* Can this host reach the target's migration address (a TCP connect to
- * port), and how fast (sink_port: a sink the target opened; the connect
- * to it is the reachability test when it is port; rate false: connect
- * only), and how fast does the guest dirty its memory (measure)? */
+ * port, a sink the target opened), how fast (rate: the connect of the
+ * rate test is then the reachability test), and how fast does the guest
+ * dirty its memory (measure)? */
 static void api_migrate_probe(struct dv_agent *agent, const char *id,
                               const struct dv_http_request *req, struct dv_http_response *resp)
 {
-        static const char *const keys[] = { "address", "port", "sink_port", "measure", "rate",
-                                            NULL };
+        static const char *const keys[] = { "address", "port", "rate", "measure", NULL };
         _cleanup_(json_decrefp) json_t *body = NULL, *out = NULL;
         struct sockaddr_in sa = { .sin_family = AF_INET };
         const char *address = NULL;
         struct dv_error err = {};
-        int64_t port = 0, sink_port = 0, t0;
-        bool measure = false, rate_test = true;
+        int64_t port = 0, t0, rate = 0, bytes = 0, ms = 0;
+        bool measure = false, rate_test = false, connected = false;
         int r;
 
         r = body_object(req, keys, &body, &err);
@@ -804,65 +807,41 @@ static void api_migrate_probe(struct dv_agent *agent, const char *id,
         if (r == 0)
                 r = dv_json_get_int(body, "port", true, 1, 65535, &port, &err);
         if (r == 0)
-                r = dv_json_get_int(body, "sink_port", false, 1, 65535, &sink_port, &err);
+                r = dv_json_get_bool(body, "rate", false, &rate_test, &err);
         if (r == 0)
                 r = dv_json_get_bool(body, "measure", false, &measure, &err);
-        if (r == 0)
-                r = dv_json_get_bool(body, "rate", false, &rate_test, &err);
         if (r == 0 && inet_pton(AF_INET, address, &sa.sin_addr) != 1)
                 r = dv_error_set(&err, 400, "invalid-field", "address must be an IPv4 address");
         if (r < 0) {
                 reply_error(resp, r, &err, id, "migrate-probe");
                 return;
         }
-        if (!sink_port)
-                rate_test = false;
+        sa.sin_port = htons((uint16_t)port);
         t0 = dv_now_ms();
-        out = json_object();
+        if (rate_test) {
+                rate = probe_rate(&sa, &bytes, &ms, &connected);
+                r = connected ? 0 : (int)rate;
+        } else {
+                r = connect_probe(&sa);
+        }
+        if (r < 0) {
+                dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
+                                                   connect_error(-r)));
+                return;
+        }
+        out = json_pack("{s:b,s:I}", "reachable", 1, "connect_ms", (json_int_t)(dv_now_ms() - t0));
         if (!out) {
                 dv_http_reply_error(resp, 500, "internal", "out of memory");
                 return;
         }
-        if (rate_test) {
-                int64_t bytes = 0, ms = 0, rate;
-                bool connected = false;
-
-                if (sink_port != port) {
-                        sa.sin_port = htons((uint16_t)port);
-                        r = connect_probe(&sa);
-                        if (r < 0) {
-                                dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0,
-                                                                   "error", connect_error(-r)));
-                                return;
-                        }
-                }
-                sa.sin_port = htons((uint16_t)sink_port);
-                rate = probe_rate(&sa, &bytes, &ms, &connected);
-                if (!connected) {
-                        dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
-                                                           connect_error((int)-rate)));
-                        return;
-                }
-                json_object_set_new(out, "reachable", json_true());
-                if (rate > 0) {
-                        json_object_set_new(out, "rate", json_integer(rate));
-                        json_object_set_new(out, "rate_bytes", json_integer(bytes));
-                        json_object_set_new(out, "rate_ms", json_integer(ms));
-                } else {
-                        json_object_set_new(out, "rate_error",
-                                            json_string(strerror(rate < 0 ? (int)-rate : EIO)));
-                }
-        } else {
-                sa.sin_port = htons((uint16_t)port);
-                r = connect_probe(&sa);
-                if (r < 0) {
-                        dv_http_reply(resp, 200, json_pack("{s:b,s:s}", "reachable", 0, "error",
-                                                           connect_error(-r)));
-                        return;
-                }
-                json_object_set_new(out, "reachable", json_true());
+        if (rate_test && rate > 0) {
+                json_object_set_new(out, "rate", json_integer(rate));
+                json_object_set_new(out, "rate_bytes", json_integer(bytes));
+                json_object_set_new(out, "rate_ms", json_integer(ms));
+        } else if (rate_test) {
+                json_object_set_new(out, "rate_error",
+                                    json_string(strerror(rate < 0 ? (int)-rate : EIO)));
         }
-        json_object_set_new(out, "connect_ms", json_integer(dv_now_ms() - t0));
         if (measure && agent->ops->migrate_measure) {
                 int64_t dirty = -1;
                 double nonzero = 0;

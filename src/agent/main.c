@@ -139,9 +139,12 @@ static bool in_csv(const char *csv, const char *name)
 {
         size_t n = name ? strlen(name) : 0;
 
-        for (const char *p = csv; n && p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        for (const char *p = csv; n && p; p = strchr(p, ',')) {
+                if (*p == ',')
+                        p++;
                 if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
                         return true;
+        }
         return false;
 }
 

@@ -459,26 +459,14 @@ static int vm_delete(struct cli_ctx *ctx, const struct cli_args *a)
         return cli_task_finish(ctx, reply, &w, "deleted", NULL);
 }
 
-/* migrate VM [--host H] [--datastore DS] [--check]: live migration
- * (docs/migration.md): change host, change host + datastore, or storage
- * live migration (--datastore alone). */
-/* Bytes (per second) in MiB or GiB, one decimal. */
-static const char *mib_text(double bytes, char *buf, size_t len)
-{
-        if (bytes >= 1024.0 * 1024 * 1024)
-                snprintf(buf, len, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
-        else
-                snprintf(buf, len, "%.1f MiB", bytes / (1024.0 * 1024));
-        return buf;
-}
-
 /* The --check prediction (docs/migration.md, "The prediction"). */
 static void print_prediction(json_t *p)
 {
-        char sent[32], link[32], dirty[32];
+        char a[32], b[32];
         double total = json_number_value(json_object_get(p, "total_ms"));
         double down = json_number_value(json_object_get(p, "downtime_ms"));
         double disk = json_number_value(json_object_get(p, "disk_bytes"));
+        json_int_t rounds = json_integer_value(json_object_get(p, "rounds"));
 
         if (!json_is_true(json_object_get(p, "available"))) {
                 printf("no prediction: %s\n",
@@ -487,29 +475,31 @@ static void print_prediction(json_t *p)
         }
         printf("predicted: %.2f s in all, %.0f ms downtime\n", total / 1000.0, down);
         if (disk > 0)
-                printf("  disks: %s mirrored in %.1f s\n", mib_text(disk, sent, sizeof(sent)),
+                printf("  disks: %s mirrored in %.1f s\n", cli_fmt_bytes(disk, a, sizeof(a)),
                        json_number_value(json_object_get(p, "disk_ms")) / 1000.0);
         if (json_number_value(json_object_get(p, "link_rate")) <= 0)
                 return;
-        printf("  memory: %" JSON_INTEGER_FORMAT " pre-copy round%s, %s at %s/s; ",
-               json_integer_value(json_object_get(p, "rounds")),
-               json_integer_value(json_object_get(p, "rounds")) == 1 ? "" : "s",
-               mib_text(json_number_value(json_object_get(p, "memory_bytes")), sent, sizeof(sent)),
-               mib_text(json_number_value(json_object_get(p, "link_rate")), link, sizeof(link)));
+        printf("  memory: %" JSON_INTEGER_FORMAT " pre-copy round%s, %s at %s/s; ", rounds,
+               rounds == 1 ? "" : "s",
+               cli_fmt_bytes(json_number_value(json_object_get(p, "memory_bytes")), a, sizeof(a)),
+               cli_fmt_bytes(json_number_value(json_object_get(p, "link_rate")), b, sizeof(b)));
         if (!json_is_true(json_object_get(p, "dirty_rate_known")))
                 printf("dirty rate not measured (a lower bound)\n");
         else if (json_is_true(json_object_get(p, "throttled")))
                 printf("the guest dirties %s/s, too fast: throttled to %s/s\n",
-                       mib_text(json_number_value(json_object_get(p, "guest_dirty_rate")), dirty,
-                                sizeof(dirty)),
-                       mib_text(json_number_value(json_object_get(p, "dirty_rate")), link,
-                                sizeof(link)));
+                       cli_fmt_bytes(json_number_value(json_object_get(p, "guest_dirty_rate")), a,
+                                     sizeof(a)),
+                       cli_fmt_bytes(json_number_value(json_object_get(p, "dirty_rate")), b,
+                                     sizeof(b)));
         else
                 printf("the guest dirties %s/s\n",
-                       mib_text(json_number_value(json_object_get(p, "dirty_rate")), dirty,
-                                sizeof(dirty)));
+                       cli_fmt_bytes(json_number_value(json_object_get(p, "dirty_rate")), a,
+                                     sizeof(a)));
 }
 
+/* migrate VM [--host H] [--datastore DS] [--check]: live migration
+ * (docs/migration.md): change host, change host + datastore, or storage
+ * live migration (--datastore alone). */
 static int vm_migrate(struct cli_ctx *ctx, const struct cli_args *a)
 {
         _cleanup_(json_decrefp) json_t *body = NULL, *reply = NULL, *task = NULL;

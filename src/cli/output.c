@@ -239,18 +239,22 @@ const char *cli_fmt_target(json_t *item, char *buf, size_t len)
         return buf;
 }
 
-const char *cli_fmt_size(json_t *item, char *buf, size_t len)
+const char *cli_fmt_bytes(double b, char *buf, size_t len)
 {
-        json_t *v = json_object_get(item, "size_bytes");
-        double b = json_number_value(v);
-
-        if (!json_is_number(v))
-                return "-";
         if (b >= 1024.0 * 1024 * 1024)
                 snprintf(buf, len, "%.1f GiB", b / (1024.0 * 1024 * 1024));
         else
                 snprintf(buf, len, "%.1f MiB", b / (1024.0 * 1024));
         return buf;
+}
+
+const char *cli_fmt_size(json_t *item, char *buf, size_t len)
+{
+        json_t *v = json_object_get(item, "size_bytes");
+
+        if (!json_is_number(v))
+                return "-";
+        return cli_fmt_bytes(json_number_value(v), buf, len);
 }
 
 const char *cli_join_strings(json_t *array, char *buf, size_t len)

@@ -58,6 +58,8 @@ void cli_progress_line(char *buf, size_t len, int width, int64_t pct, const char
 /* Column formatter for an item's "target": {"kind","id","name"} as
  * "kind name", or a string as it is. */
 const char *cli_fmt_target(json_t *item, char *buf, size_t len);
+/* Bytes in MiB or GiB, one decimal ("1.5 GiB"). */
+const char *cli_fmt_bytes(double bytes, char *buf, size_t len);
 /* Column formatter for "size_bytes" in MiB or GiB. */
 const char *cli_fmt_size(json_t *item, char *buf, size_t len);
 

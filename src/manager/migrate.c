@@ -167,12 +167,8 @@ static json_t *probe_network(struct dv_mgr *m, json_t *vm, json_t *v, json_t *so
                 return json_pack("{s:b,s:b,s:s,s:s}", "probed", 0, "reachable", 0, "address", addr,
                                  "error", r < 0 ? err.message : "the target opened no sink");
         free(path);
-        body = json_pack("{s:s,s:I,s:I}", "address", addr, "port", (json_int_t)sink_port,
-                         "sink_port", (json_int_t)sink_port);
-        if (measure)
-                json_object_set_new(body, "measure", json_true());
-        else
-                json_object_set_new(body, "rate", json_false());
+        body = json_pack("{s:s,s:I,s:b,s:b}", "address", addr, "port", (json_int_t)sink_port,
+                         "rate", measure, "measure", measure);
         path = dv_asprintf("/agent/v1/vms/%s/migrate-probe", dv_doc_str(vm, "id"));
         r = dv_agent_call(source, "POST", path, body, MIGRATE_PROBE_TIMEOUT_MS, &reply, &err);
         json_decref(body);
